@@ -1,0 +1,63 @@
+"""Command line: ``qmlp <command>``. Each command lives in ``qmlp/commands/<name>.py`` with
+``add_arguments(parser)`` and ``run(args) -> int``; this module only wires them up and turns
+QmlpError into one ``qmlp: error: ...`` line with exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import QmlpError
+
+__all__ = ["main", "COMMANDS"]
+
+# name -> one-line help; the module qmlp.commands.<name> implements it.
+COMMANDS: dict[str, str] = {
+    "compile": "lower, fold and generate RTL, IP, board scripts and driver for an ONNX model",
+    "simulate": "run float inputs through the bit-accurate simulator (or the RTL)",
+    "verify": "prove QONNX reference == simulator (== RTL for a compiled OUT)",
+    "info": "layers, data types, sparsity and MACs of a model",
+    "train": "quantization-aware training with Brevitas, exported to QONNX",
+    "hil": "hardware-in-the-loop test suite against a board or the virtual board",
+    "profile": "latency and energy per inference",
+    "boards": "list the known boards",
+    "agent": "board-side agent serving HIL and profiling requests",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qmlp", description="Compile quantized MLPs to verified FPGA dataflow hardware.")
+    parser.add_argument("--version", action="version", version=f"qmlp {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"qmlp.commands.{name}")
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+        module.add_arguments(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except QmlpError as error:
+        if args.debug:
+            raise
+        print(f"qmlp: error: {error}", file=sys.stderr)
+        return error.exit_status
+    except KeyboardInterrupt:
+        print("qmlp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Typed errors. Anything raised as a QmlpError is the user's to fix: the CLI prints it as one
+line ``qmlp: error: ...`` and exits with status 2 (no traceback without --debug)."""
+
+from __future__ import annotations
+
+__all__ = ["QmlpError", "ModelError", "UnsupportedOpError", "FoldingError", "ToolError", "ConfigError"]
+
+
+class QmlpError(Exception):
+    """Base class: the message must name the file/node/field at fault and say what to do."""
+
+    exit_status = 2
+
+
+class ModelError(QmlpError):
+    """The input model is unreadable or outside what qmlp can lower exactly."""
+
+
+class UnsupportedOpError(ModelError):
+    """A node whose op type is not in the supported set."""
+
+
+class FoldingError(QmlpError):
+    """A requested PE/SIMD folding is illegal or no folding can meet the target."""
+
+
+class ConfigError(QmlpError):
+    """Bad command-line value, board name, or configuration file."""
+
+
+class ToolError(QmlpError):
+    """An external tool (Verilator, Yosys, Vivado) is missing or failed."""

@@ -1,0 +1,64 @@
+"""Random but valid Dataflow IRs for tests of the simulator, RTL and drivers (no ONNX needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .datatypes import BIPOLAR, INT, TERNARY, UINT, DataType, smallest_type_for_range
+from .ir import Dataflow, InputQuant, Layer, OutputDequant, Thresholds, accumulator_range, frozen_array
+
+__all__ = ["random_dataflow", "random_weights"]
+
+
+def random_weights(rng: np.random.Generator, dtype: DataType, shape: tuple[int, int], sparsity: float = 0.3) -> np.ndarray:
+    if dtype == BIPOLAR:
+        return rng.choice([-1, 1], size=shape)
+    if dtype == TERNARY:
+        return rng.choice([-1, 0, 1], size=shape, p=[(1 - sparsity) / 2, sparsity, (1 - sparsity) / 2])
+    return rng.integers(dtype.min, dtype.max + 1, size=shape)
+
+
+def _random_thresholds(rng: np.random.Generator, low: np.ndarray, high: np.ndarray, out_dtype: DataType) -> Thresholds:
+    steps = 1 if out_dtype == BIPOLAR else (1 << out_dtype.bits) - 1
+    # Draw thresholds mostly inside the reachable range, a few outside (always on / always off).
+    span = np.maximum(high - low, 1)
+    centre = (low + high) // 2
+    raw = centre[:, None] + rng.normal(0, 0.25, size=(len(low), steps)) * span[:, None]
+    values = np.sort(np.clip(np.round(raw), low[:, None] - 1, high[:, None] + 1).astype(np.int64), axis=1)
+    bias = 0 if not out_dtype.signed or out_dtype == BIPOLAR else out_dtype.min
+    return Thresholds(values=frozen_array(values, np.int64), out_dtype=out_dtype, bias=bias)
+
+
+def random_dataflow(
+    seed: int,
+    widths: tuple[int, ...] = (12, 9, 7, 3),
+    weight_dtypes: tuple[DataType, ...] | DataType = TERNARY,
+    input_dtype: DataType = INT(8),
+    act_dtype: DataType = UINT(2),
+    name: str = "random",
+) -> Dataflow:
+    """A chain ``widths[0] -> ... -> widths[-1]``; every layer but the last has ``act_dtype``
+    multi-thresholds; the last one emits raw accumulators."""
+    rng = np.random.default_rng(seed)
+    n_layers = len(widths) - 1
+    wtypes = weight_dtypes if isinstance(weight_dtypes, tuple) else (weight_dtypes,) * n_layers
+    layers = []
+    in_dtype = input_dtype
+    for i in range(n_layers):
+        w = random_weights(rng, wtypes[i], (widths[i + 1], widths[i]))
+        low, high = accumulator_range(w, in_dtype)
+        acc_dtype = smallest_type_for_range(min(int(low.min()), 0), max(int(high.max()), 0))
+        is_last = i == n_layers - 1
+        act = None if is_last else _random_thresholds(rng, low, high, act_dtype)
+        layers.append(Layer(name=f"fc{i}", weights=frozen_array(w, np.int64), weight_dtype=wtypes[i],
+                            in_dtype=in_dtype, acc_dtype=acc_dtype, activation=act))
+        in_dtype = act_dtype if not is_last else acc_dtype
+    quant = InputQuant(
+        dtype=input_dtype,
+        scale=frozen_array(rng.uniform(0.01, 0.1, size=widths[0]), np.float32),
+        qmin=input_dtype.min, qmax=input_dtype.max,
+    )
+    out = OutputDequant(scale=frozen_array(rng.uniform(0.001, 0.01, size=widths[-1]), np.float64),
+                        bias=frozen_array(rng.normal(0, 0.1, size=widths[-1]), np.float64))
+    return Dataflow(name=name, input=quant, layers=tuple(layers), output=out,
+                    input_shape=(widths[0],), output_shape=(widths[-1],))
