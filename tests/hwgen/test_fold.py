@@ -1,0 +1,158 @@
+"""Folding passes: legality, the padding choice, FINN config round trip, pinned error messages."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qmlp.datatypes import INT, TERNARY, UINT
+from qmlp.errors import FoldingError
+from qmlp.hwgen.fold import (apply_folding, default_target_fps, divisors, fold, fold_cycles, fold_layer,
+                             folding_config, parallelism_options, read_folding, target_cycles,
+                             write_final_hw_config)
+from qmlp.ir import Folding, verify
+from qmlp.testing import random_dataflow
+
+
+def test_divisors_and_padded_options():
+    assert divisors(12) == [1, 2, 3, 4, 6, 12]
+    assert parallelism_options(12, allow_padding=False) == [(p, 0) for p in (1, 2, 3, 4, 6, 12)]
+    # 7 is prime: FINN could only use 1 or 7; padding adds 2 (pad 1), 3 (pad 2), 4 (pad 1).
+    assert parallelism_options(7) == [(1, 0), (2, 1), (3, 2), (4, 1), (7, 0)]
+    for n in (1, 7, 40, 600):
+        for p, pad in parallelism_options(n):
+            assert (n + pad) % p == 0 and 0 <= pad < p
+
+
+def test_target_cycles():
+    assert target_cycles(100_000, 200) == 2000
+    assert target_cycles("max", 100) == 1
+    assert target_cycles(1e6, 100) == 100
+    with pytest.raises(FoldingError, match=r"^--target-fps 3e\+08 exceeds one inference per clock at 200 MHz; "
+                                           r"use at most 2e\+08 \(or 'max'\) or raise --clock-mhz$"):
+        target_cycles(3e8, 200)
+    with pytest.raises(FoldingError, match=r"^--target-fps: 'fast' is neither a number nor 'max'$"):
+        target_cycles("fast", 200)
+    with pytest.raises(FoldingError, match=r"^--target-fps: -5 must be a positive number"):
+        target_cycles(-5, 200)
+
+
+@pytest.mark.parametrize("budget", [1, 3, 10, 40, 1000])
+def test_fold_layer_meets_budget_and_is_cheapest(budget):
+    df = random_dataflow(1, widths=(10, 7, 3))
+    layer = df.layers[0]
+    calls = []
+
+    def cost(lyr, f):  # lanes used: the cheapest legal choice is the fewest lanes
+        calls.append(f)
+        return f.pe * f.simd
+
+    chosen = fold_layer(layer, budget, cost=cost)
+    assert fold_cycles(layer, chosen) <= budget
+    legal = [f for f in calls if fold_cycles(layer, f) <= budget]
+    assert chosen.pe * chosen.simd == min(f.pe * f.simd for f in legal)
+    # Exhaustive check: no (PE, SIMD) of any kind meets the budget with fewer lanes.
+    best = min(pe * simd for pe in range(1, 8) for simd in range(1, 11)
+               if -(-7 // pe) * -(-10 // simd) <= budget)
+    assert chosen.pe * chosen.simd == best
+
+
+def test_padding_beats_divisors_only():
+    # MH = 7 (prime) at a budget of 4 folds: FINN must take PE = 7; padding to 8 allows PE = 2.
+    df = random_dataflow(2, widths=(1, 7, 2))
+    layer = df.layers[0]
+    lanes = lambda lyr, f: f.pe * f.simd  # noqa: E731
+    finn = fold_layer(layer, 4, cost=lanes, allow_padding=False)
+    padded = fold_layer(layer, 4, cost=lanes)
+    assert (finn.pe, finn.pad_out) == (7, 0)
+    assert (padded.pe, padded.pad_out) == (2, 1)
+    assert fold_cycles(layer, padded) == 4
+
+
+def test_fold_sets_stream_clock_and_stays_valid():
+    df = random_dataflow(3, widths=(40, 24, 12, 4), weight_dtypes=TERNARY, input_dtype=INT(8), act_dtype=UINT(2))
+    folded = fold(df, target_fps=20e6, clock_mhz=200)  # 10 cycles per inference
+    verify(folded)
+    assert folded.clock_mhz == 200.0
+    assert all(fold_cycles(l, l.folding) <= 10 for l in folded.layers)
+    assert folded.stream.in_elems_per_beat == folded.layers[0].folding.simd
+    assert folded.stream.out_elems_per_beat == folded.layers[-1].folding.pe
+    full = fold(df, target_fps="max", clock_mhz=100)
+    assert [(l.folding.pe, l.folding.simd) for l in full.layers] == [(24, 40), (12, 24), (4, 12)]
+    from qmlp.ir import replace
+    with_argmax = fold(replace(df, argmax=True), target_fps="max", clock_mhz=100)
+    assert with_argmax.stream.out_elems_per_beat == 1
+    assert np.array_equal(full.layers[0].weights, df.layers[0].weights)
+
+
+def test_default_target():
+    tiny = random_dataflow(0)
+    assert default_target_fps(tiny, 200) == "max"
+    big = random_dataflow(0, widths=(40, 256, 4))
+    assert default_target_fps(big, 200) == 200_000.0
+
+
+def test_config_round_trip(tmp_path):
+    df = random_dataflow(4, widths=(10, 7, 3))
+    folded = fold(df, target_fps=50e6, clock_mhz=200)  # 4 cycles: needs padding on MH = 7
+    path = tmp_path / "final_hw_config.json"
+    write_final_hw_config(folded, path)
+    config = read_folding(path)
+    assert config["Defaults"] == {}
+    again = apply_folding(df, config, clock_mhz=200)
+    assert [l.folding for l in again.layers] == [l.folding for l in folded.layers]
+    assert folding_config(again) == config
+    assert again.stream == folded.stream
+
+
+def test_apply_folding_defaults_and_finn_style_defaults():
+    df = random_dataflow(5, widths=(12, 9, 7, 3))
+    out = apply_folding(df, {"Defaults": {"SIMD": [1, ["all"]]}, "fc1": {"PE": 7, "SIMD": 3, "ram_style": "auto"}})
+    assert [l.folding for l in out.layers] == [Folding(1, 1), Folding(7, 3), Folding(1, 1)]
+    padded = apply_folding(df, {"fc0": {"PE": 2, "qmlp_pad_out": 1}})
+    assert padded.layers[0].folding == Folding(pe=2, simd=1, pad_out=1)
+    verify(padded)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"fc0": {"PE": 2}},
+     "final_hw_config.json: layer fc0: PE=2 does not divide MH=9 (legal PE: 1, 3, 9; or set qmlp_pad_out=1 to zero-pad)"),
+    ({"fc1": {"SIMD": 4}},
+     "final_hw_config.json: layer fc1: SIMD=4 does not divide MW=9 (legal SIMD: 1, 3, 9; or set qmlp_pad_in=3 to zero-pad)"),
+    ({"fc2": {"PE": 4}},
+     "final_hw_config.json: layer fc2: PE=4 must be between 1 and MH=3 (legal PE: 1, 3)"),
+    ({"fc0": {"PE": 0}},
+     "final_hw_config.json: layer fc0: PE=0 must be between 1 and MH=9 (legal PE: 1, 3, 9)"),
+    ({"fc0": {"PE": 2, "qmlp_pad_out": 2}},
+     "final_hw_config.json: layer fc0: qmlp_pad_out=2 must be between 0 and PE-1=1"),
+    ({"fc0": {"PE": 4, "qmlp_pad_out": 1}},
+     "final_hw_config.json: layer fc0: PE=4 does not divide MH=9+qmlp_pad_out=1 (legal PE: 1, 3, 9)"),
+    ({"fc9": {"PE": 1}},
+     "final_hw_config.json: no layer named 'fc9' (layers: fc0, fc1, fc2)"),
+    ({"fc0": {"PE": "2"}},
+     "final_hw_config.json: layer fc0: PE must be an integer, got '2'"),
+    ({"fc0": {"pe": 1}},
+     "final_hw_config.json: layer fc0: unknown key 'pe' (qmlp reads PE, SIMD, qmlp_pad_out, qmlp_pad_in)"),
+    ({"fc0": [1, 2]},
+     "final_hw_config.json: layer fc0: expected an object like {\"PE\": 1, \"SIMD\": 1}, got [1, 2]"),
+])
+def test_apply_folding_errors(config, message):
+    df = random_dataflow(6, widths=(12, 9, 7, 3))
+    with pytest.raises(FoldingError) as info:
+        apply_folding(df, config)
+    assert str(info.value) == message
+    assert "\n" not in str(info.value)
+
+
+def test_read_folding_errors(tmp_path):
+    with pytest.raises(FoldingError, match=r"^--folding: .*nope.json does not exist$"):
+        read_folding(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(FoldingError, match=r"^--folding: .*bad.json is not valid JSON"):
+        read_folding(bad)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"fc0": {"PE": 1}}))
+    assert read_folding(good) == {"fc0": {"PE": 1}}
