@@ -1,0 +1,43 @@
+"""Frontend: a QONNX/QCDQ ONNX file -> the Dataflow IR, as an explicit list of passes.
+
+``import_model(path)`` = ``load_model`` (read + single input/output) then ``lower`` (the passes in
+``PASSES`` below, then ``qmlp.ir.verify``). Every rejection is a ModelError/UnsupportedOpError
+naming the file, node or field and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from ..ir import Dataflow, IRError, verify
+from ..errors import ModelError
+from .chain import SUPPORTED_OPS, Chain, check_supported_ops, extract_chain
+from .load import load_model
+from .lower import lower_chain
+
+__all__ = ["import_model", "load_model", "lower", "PASSES", "SUPPORTED_OPS"]
+
+# The pipeline, top to bottom; each is a small function with its own test.
+PASSES = (
+    ("check_supported_ops", check_supported_ops),  # ModelProto -> ModelProto
+    ("extract_chain", extract_chain),  # ModelProto -> Chain
+    ("lower_chain", lower_chain),  # Chain -> Dataflow
+)
+
+
+def lower(model: onnx.ModelProto, name: str | None = None) -> Dataflow:
+    """Run the lowering passes on a loaded model and verify the result."""
+    checked = check_supported_ops(model)
+    chain: Chain = extract_chain(checked, name)
+    df = lower_chain(chain)
+    try:
+        verify(df)
+    except IRError as error:  # a lowering bug, but say which model triggered it
+        raise ModelError(f"model '{df.name}': lowering produced an invalid IR ({error}); please report this") from error
+    return df
+
+
+def import_model(path: str | Path) -> Dataflow:
+    """Load, check and lower an ONNX file; the IR is named after the file."""
+    return lower(load_model(path), name=Path(path).stem)

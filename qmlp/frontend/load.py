@@ -1,0 +1,47 @@
+"""Reading an ONNX file and the checks that need nothing but the file itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from ..errors import ModelError
+
+__all__ = ["load_model", "graph_inputs", "check_single_io"]
+
+
+def load_model(path: str | Path) -> onnx.ModelProto:
+    """Read ``path`` as an ONNX model.
+
+    Expects: a path. Guarantees: a parsed ModelProto with at least one node and exactly one
+    data input and one output, or a ModelError naming the file and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such file; pass the path of a QONNX model exported with brevitas")
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf raises several unrelated types for corrupt bytes
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"{path}: not a readable ONNX model ({reason}); re-export it with brevitas export_qonnx") from None
+    if not model.graph.node:
+        raise ModelError(f"{path}: ONNX graph has no nodes; is this really an exported model?")
+    check_single_io(model, str(path))
+    return model
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """The real data inputs: Brevitas' legacy exporter also lists every initializer as an input."""
+    initializers = {init.name for init in model.graph.initializer}
+    return [inp for inp in model.graph.input if inp.name not in initializers]
+
+
+def check_single_io(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
+    """Expects a ModelProto. Guarantees exactly one data input and one output (else ModelError)."""
+    inputs = [inp.name for inp in graph_inputs(model)]
+    outputs = [out.name for out in model.graph.output]
+    if len(inputs) != 1:
+        raise ModelError(f"{where}: model has {len(inputs)} data inputs {inputs}; qmlp needs exactly one")
+    if len(outputs) != 1:
+        raise ModelError(f"{where}: model has {len(outputs)} outputs {outputs}; qmlp needs exactly one")
+    return model
