@@ -1,15 +1,75 @@
-"""`qmlp agent`: not built yet (placeholder so the CLI lists it; the owning issue replaces this)."""
+"""`qmlp agent`: serve HIL requests for one board (or the virtual board) over TCP.
+
+Binds 127.0.0.1 unless --host says otherwise. Without --token-file the agent creates a random
+token in its work folder (mode 0600) and prints where, so a client on the same machine can use it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import sys
+from pathlib import Path
 
-from ..errors import QmlpError
+from ..errors import ConfigError
+
+DEFAULT_PORT = 7373
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 = any free port)")
+    parser.add_argument("--token-file", type=Path, help="shared secret (default: create WORKDIR/agent.token)")
+    parser.add_argument("--workdir", type=Path, default=Path.home() / ".qmlp-agent",
+                        help="the only folder the agent writes to (default ~/.qmlp-agent)")
+    parser.add_argument("--backend", choices=("sim", "pynq"), default="sim",
+                        help="sim: virtual board (RTL under Verilator); pynq: the board this runs on")
+    parser.add_argument("--clock-mhz", type=float, help="board clock for the virtual board's timing (default: the design's)")
+    parser.add_argument("--idle-timeout", type=float, default=300.0, help="drop a silent client after this many seconds")
+
+
+def _token(args: argparse.Namespace) -> bytes:
+    from ..hil.protocol import read_token
+
+    if args.token_file is not None:
+        return read_token(args.token_file)
+    path = args.workdir / "agent.token"
+    if not path.exists():
+        args.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(os.urandom(32).hex() + "\n")
+        print(f"qmlp agent: created token file {path} (copy it to the host running `qmlp hil`)", flush=True)
+    return read_token(path)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise QmlpError("'qmlp agent' is not available in this build yet")
+    from ..hil.agent import Agent, AgentConfig
+
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: must be 0..65535")
+    if args.idle_timeout <= 0:
+        raise ConfigError(f"--idle-timeout {args.idle_timeout}: must be positive")
+    if args.backend == "pynq":
+        from ..hil.pynq_backend import PynqBackend
+
+        backend = PynqBackend()
+    else:
+        from ..hil.sim import SimBackend
+
+        backend = SimBackend(clock_mhz=args.clock_mhz)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    config = AgentConfig(token=_token(args), workdir=args.workdir, host=args.host, port=args.port,
+                         idle_seconds=args.idle_timeout)
+    agent = Agent(config, backend)
+    host, port = agent.start()
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"qmlp agent: WARNING listening on {host}: any machine that can reach it and holds the token can run jobs",
+              flush=True)
+    print(f"qmlp agent: listening on {host}:{port} (backend {backend.name}, workdir {agent.workdir})", flush=True)
+    try:
+        agent.serve_forever()
+    except KeyboardInterrupt:
+        print("qmlp agent: stopped", flush=True)
+    return 0

@@ -1,15 +1,45 @@
-"""`qmlp hil`: not built yet (placeholder so the CLI lists it; the owning issue replaces this)."""
+"""`qmlp hil OUT --target sim|tcp://HOST:PORT`: run the HIL suite on the virtual or a real board.
+
+Exit status 0 when every case passes, 1 when a case fails (the hardware disagrees with the
+simulator), 2 for bad input (missing OUT, bad target, unreachable agent)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from ..errors import QmlpError
+from ..errors import ConfigError
+
+DEFAULT_TARGET = "sim"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("out", type=Path, help="output folder of `qmlp compile` (dataflow.json, rtl/, driver/)")
+    parser.add_argument("--target", default=DEFAULT_TARGET,
+                        help="'sim' (virtual board: the RTL under Verilator, default) or tcp://HOST:PORT of a `qmlp agent`")
+    parser.add_argument("--token-file", type=Path, help="shared secret of the agent (required for tcp:// targets)")
+    parser.add_argument("--junit", type=Path, help="also write the results as JUnit XML to this file")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random vectors (default 0)")
+    parser.add_argument("--large-batch", type=int, default=1000, help="largest batch size tried (default 1000)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one answer (default 900)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise QmlpError("'qmlp hil' is not available in this build yet")
+    from ..hil.client import open_board
+    from ..hil.junit import write_junit
+    from ..hil.suite import run_suite
+
+    if not (args.out / "dataflow.json").is_file():
+        raise ConfigError(f"{args.out}: no dataflow.json; pass the output folder of `qmlp compile`")
+    if args.large_batch < 1:
+        raise ConfigError(f"--large-batch {args.large_batch}: must be at least 1")
+    print(f"qmlp hil: {args.out} on {args.target}", flush=True)
+    with open_board(args.target, token_file=args.token_file, timeout_s=args.timeout) as board:
+        report = run_suite(board, args.out, target=args.target, seed=args.seed, large_batch=args.large_batch,
+                           progress=lambda line: print(line, flush=True))
+    print(report.table())
+    if args.junit is not None:
+        print(f"JUnit XML: {write_junit(report, args.junit)}")
+    sys.stdout.flush()
+    return 0 if report.passed else 1

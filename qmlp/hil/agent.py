@@ -368,7 +368,8 @@ class Agent:
                 raise Refusal("BAD_INPUT", f"'x' shape {x.shape} != (batch, {', '.join(map(str, df.input_shape))})")
             if np.isnan(x).any():
                 raise Refusal("BAD_INPUT", "'x' contains NaN; the input quantizer has no code for NaN")
-            return quantize_input(df.input, x.reshape(batch, features)), True
+            with np.errstate(over="ignore"):  # x / scale overflowing to inf clips to qmax, as in QONNX
+                return quantize_input(df.input, x.reshape(batch, features)), True
         if q.dtype.kind not in "iu" or q.shape != (batch, features):
             raise Refusal("BAD_INPUT", f"'q' must be integers shaped (batch, {features}), got {q.dtype} {q.shape}")
         q = q.astype(np.int64)
