@@ -1,0 +1,22 @@
+# Step 1: project for the board's part and board part, with the packaged qmlp IP in the catalog.
+
+set qmlp_out_dir [file dirname $qmlp_vivado_dir]
+set qmlp_ip_dir [file join $qmlp_out_dir ip]
+set qmlp_reports_dir [file join $qmlp_vivado_dir reports]
+set qmlp_project_dir [file join $qmlp_vivado_dir project]
+if {![file exists [file join $qmlp_ip_dir component.xml]]} {
+    error "qmlp: [file join $qmlp_ip_dir component.xml] is missing; run 'qmlp compile' to package the RTL first"
+}
+
+create_project $qmlp_design_name $qmlp_project_dir -part $qmlp_part -force
+if {[llength [get_board_parts -quiet $qmlp_board_part]] == 0} {
+    error "qmlp: Vivado has no board files for $qmlp_board_part (board $qmlp_board); install them\
+           (Vivado Tools > Vivado Store > Boards, or the vendor's board-files repository) and rerun"
+}
+set_property board_part $qmlp_board_part [current_project]
+set_property target_language Verilog [current_project]
+set_property ip_repo_paths [list $qmlp_ip_dir] [current_project]
+update_ip_catalog -rebuild
+if {[llength [get_ipdefs -all $qmlp_ip_vlnv]] == 0} {
+    error "qmlp: $qmlp_ip_dir does not provide $qmlp_ip_vlnv; rerun 'qmlp compile' to repackage the IP"
+}

@@ -1,0 +1,39 @@
+"""Shared fixtures: small folded Dataflows (stream format set directly, so widths are chosen by
+the test) and an OUT directory with the packaged-IP file the Vivado scripts expect."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from qmlp.datatypes import INT, UINT
+from qmlp.ir import Folding, StreamFormat, verify
+from qmlp.testing import random_dataflow
+
+HERE = Path(__file__).parent
+
+
+def folded(seed: int = 0, *, widths=(12, 9, 7, 3), simd: int = 2, pe: int = 1, argmax: bool = False,
+           input_dtype=INT(8), act_dtype=UINT(2), name: str = "tiny"):
+    """A random IR with the first layer's SIMD and the last layer's PE set (others 1)."""
+    df = random_dataflow(seed, widths=widths, input_dtype=input_dtype, act_dtype=act_dtype, name=name)
+    layers = list(df.layers)
+    layers[0] = replace(layers[0], folding=Folding(pe=1, simd=simd))
+    for i in range(1, len(layers)):
+        layers[i] = replace(layers[i], folding=Folding(pe=1, simd=1))
+    layers[-1] = replace(layers[-1], folding=Folding(pe=pe, simd=layers[-1].folding.simd if len(layers) > 1 else simd))
+    df = replace(df, layers=tuple(layers), argmax=argmax,
+                 stream=StreamFormat(in_elems_per_beat=simd, out_elems_per_beat=1 if argmax else pe), clock_mhz=200.0)
+    verify(df)
+    return df
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    """OUT/ as 'qmlp compile' leaves it before the board step: the packaged IP is there."""
+    out = tmp_path / "out"
+    (out / "ip").mkdir(parents=True)
+    (out / "ip" / "component.xml").write_text("<spirit:component/>\n")
+    return out
