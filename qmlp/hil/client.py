@@ -65,6 +65,8 @@ class BoardClient:
             self._sock.close()
             raise
         self.info: dict[str, Any] = {}
+        self.out_dir: Path | None = None  # set by load()
+        self.dataflow: Any = None  # the loaded design's Dataflow, set by load()
 
     def _handshake(self, token: bytes, wait: float) -> None:
         challenge = recv_frame(self._sock, self.limits, first_byte_seconds=wait)
@@ -97,8 +99,12 @@ class BoardClient:
 
     def load(self, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
         backend = (self.info or self.hello()).get("backend", "sim")
+        from ..ir import load as load_dataflow
+
         files = design_files(Path(out_dir), backend)
-        return dict(self.request({"cmd": "LOAD"}, [file_part(n, d) for n, d in files.items()]).header)
+        reply = dict(self.request({"cmd": "LOAD"}, [file_part(n, d) for n, d in files.items()]).header)
+        self.out_dir, self.dataflow = Path(out_dir), load_dataflow(Path(out_dir) / "dataflow.json")
+        return reply
 
     def run(self, x: np.ndarray | None = None, *, q: np.ndarray | None = None) -> RunReply:
         """Float inputs ``x`` (quantized on the board side) or integer inputs ``q``."""
