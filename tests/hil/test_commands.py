@@ -1,0 +1,61 @@
+"""`qmlp hil` and `qmlp agent` on bad input: one `qmlp: error:` line, exit status 2."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from qmlp.cli import main
+from qmlp.hil.client import design_files, parse_target
+
+
+def _error(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("qmlp: error: ")
+    return err[0]
+
+
+def test_hil_needs_a_compiled_out(capsys, tmp_path):
+    assert "no dataflow.json; pass the output folder of `qmlp compile`" in _error(capsys, ["hil", str(tmp_path)])
+
+
+@pytest.mark.parametrize("target", ["board", "tcp://", "tcp://host", "http://h:1", "tcp://h:99999", "tcp://h:1/x"])
+def test_hil_rejects_bad_targets(capsys, design_dir, target):
+    assert f"--target {target!r}: expected 'sim' or 'tcp://HOST:PORT'" in _error(capsys, ["hil", str(design_dir), "--target", target])
+
+
+def test_hil_tcp_needs_a_token_file_and_a_reachable_agent(capsys, design_dir, write_token):
+    assert "needs --token-file" in _error(capsys, ["hil", str(design_dir), "--target", "tcp://127.0.0.1:9"])
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    message = _error(capsys, ["hil", str(design_dir), "--target", f"tcp://127.0.0.1:{port}", "--token-file", str(write_token())])
+    assert f"cannot reach agent at 127.0.0.1:{port}" in message
+
+
+def test_agent_rejects_bad_options(capsys, tmp_path):
+    assert "--port 70000: must be 0..65535" in _error(capsys, ["agent", "--port", "70000", "--workdir", str(tmp_path)])
+    assert "cannot read" in _error(capsys, ["agent", "--token-file", str(tmp_path / "none"), "--workdir", str(tmp_path)])
+
+
+def test_parse_target():
+    assert parse_target("sim") is None
+    assert parse_target("tcp://192.168.2.99:7373") == ("192.168.2.99", 7373)
+    assert parse_target("tcp://[::1]:7373") == ("::1", 7373)
+
+
+def test_design_files_for_each_backend(design_dir):
+    assert sorted(design_files(design_dir, "sim")) == ["dataflow.json", "rtl/qmlp_top.v"]
+    from qmlp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no bitstream"):
+        design_files(design_dir, "pynq")
+    (design_dir / "deploy").mkdir()
+    (design_dir / "deploy" / "qmlp.bit").write_bytes(b"bit")
+    (design_dir / "deploy" / "qmlp.hwh").write_text("<hwh/>")
+    (design_dir / "driver").mkdir()
+    (design_dir / "driver" / "qmlp_driver.py").write_text("# driver\n")
+    assert sorted(design_files(design_dir, "pynq")) == ["bitstream/qmlp.bit", "bitstream/qmlp.hwh", "dataflow.json",
+                                                        "driver/qmlp_driver.py"]
