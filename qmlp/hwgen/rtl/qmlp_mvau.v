@@ -1,0 +1,208 @@
+// qmlp_mvau: streaming matrix-vector(-threshold) unit with PE/SIMD folding.
+//
+// Computes out[c] = act(sum_k W[c,k] * x[k]) for an MH x MW matrix (already zero-padded so
+// that PE | MH and SIMD | MW). The input vector arrives as SF = MW/SIMD beats of SIMD
+// elements; the output leaves as NF = MH/PE beats of PE elements. Work is issued one
+// (nf, sf) pair per cycle, nf outer: during fold nf = 0 the beats come from the input stream
+// and are also stored in the input buffer, which folds nf > 0 reread. So a vector takes
+// exactly NF*SF issue cycles and the next vector's fold 0 follows immediately.
+//
+// Pipeline (all stages advance together on `en`; a full output register stalls the unit):
+//   issue -> [1] ROM word + input beat -> [2] SIMD products summed per PE
+//         -> [3] accumulator over SF beats -> [4] thresholds (or raw accumulator) = m_*
+// An output beat is valid 4 cycles after its last (sf = SF-1) issue.
+//
+// Element encodings (KIND): 0 = UINT, 1 = INT (two's complement, also TERNARY), 2 = BIPOLAR
+// (code 1 = +1, 0 = -1). Arithmetic is modulo 2^ACC_BITS: the IR guarantees the final and
+// every partial sum fit in ACC_BITS, so the wrap-around never loses information.
+`default_nettype none
+
+module qmlp_mvau #(
+    parameter integer MW = 4,
+    parameter integer MH = 4,
+    parameter integer SIMD = 1,
+    parameter integer PE = 1,
+    parameter integer IN_BITS = 2,
+    parameter integer IN_KIND = 0,
+    parameter integer W_BITS = 2,
+    parameter integer W_KIND = 1,
+    parameter integer ACC_BITS = 8,
+    parameter integer ACC_SIGNED = 1,
+    parameter integer STEPS = 0,          // 0: no activation, the output is the accumulator
+    parameter integer T_BITS = 1,
+    parameter integer OUT_BITS = 8,       // must equal ACC_BITS when STEPS = 0
+    parameter integer OUT_BIAS = 0,
+    parameter [MH*(STEPS > 0 ? STEPS : 1)*T_BITS-1:0] THRESHOLDS = 0,  // channel-major, step-minor
+    parameter WEIGHT_FILE = "weights.mem"  // NF*SF words of PE*SIMD*W_BITS, see README
+) (
+    input  wire                     clk,
+    input  wire                     rst_n,
+    input  wire [SIMD*IN_BITS-1:0]  s_data,
+    input  wire                     s_valid,
+    output wire                     s_ready,
+    output wire [PE*OUT_BITS-1:0]   m_data,
+    output wire                     m_valid,
+    input  wire                     m_ready
+);
+    localparam integer NF = MH / PE;
+    localparam integer SF = MW / SIMD;
+    localparam integer WORDS = NF * SF;
+    localparam integer NFW = (NF > 1) ? $clog2(NF) : 1;
+    localparam integer SFW = (SF > 1) ? $clog2(SF) : 1;
+    localparam integer AW = (WORDS > 1) ? $clog2(WORDS) : 1;
+    localparam integer XW = IN_BITS + 1;  // element value widths (room for UINT / BIPOLAR)
+    localparam integer WV = W_BITS + 1;
+    localparam integer TS = (STEPS > 0 ? STEPS : 1) * T_BITS;  // threshold bits per channel
+
+    // ---- issue ----------------------------------------------------------------------------
+    reg [NFW-1:0] nf;
+    reg [SFW-1:0] sf;
+    reg [AW-1:0] addr;
+    reg v1, v2, v3, v4;
+    wire en = !v4 || m_ready;
+    wire fold0 = nf == {NFW{1'b0}};
+    wire issue = en && (fold0 ? s_valid : 1'b1);
+    wire last_sf = sf == SF[SFW-1:0] - 1'b1 || SF == 1;
+    wire last_nf = nf == NF[NFW-1:0] - 1'b1 || NF == 1;
+    assign s_ready = en && fold0;
+
+    reg [SIMD*IN_BITS-1:0] ibuf [0:SF-1];
+    wire [SIMD*IN_BITS-1:0] x0 = fold0 ? s_data : ibuf[sf];
+
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            nf <= {NFW{1'b0}};
+            sf <= {SFW{1'b0}};
+            addr <= {AW{1'b0}};
+        end else if (issue) begin
+            sf <= last_sf ? {SFW{1'b0}} : sf + 1'b1;
+            if (last_sf) nf <= last_nf ? {NFW{1'b0}} : nf + 1'b1;
+            addr <= (last_sf && last_nf) ? {AW{1'b0}} : addr + 1'b1;
+        end
+    end
+    always @(posedge clk) begin
+        if (issue && fold0) ibuf[sf] <= s_data;
+    end
+
+    // ---- stage 1: weight ROM (registered read, BRAM/LUTRAM friendly) ------------------------
+    reg [PE*SIMD*W_BITS-1:0] rom [0:WORDS-1];
+    initial $readmemh(WEIGHT_FILE, rom);
+
+    reg [PE*SIMD*W_BITS-1:0] w1;
+    reg [SIMD*IN_BITS-1:0] x1;
+    reg first1, last1, first2, last2;
+    reg [NFW-1:0] nf1, nf2, nf3;
+    always @(posedge clk) begin
+        if (en) begin
+            w1 <= rom[addr];
+            x1 <= x0;
+            first1 <= sf == {SFW{1'b0}};
+            last1 <= last_sf;
+            nf1 <= nf;
+        end
+    end
+
+    // ---- stage 2: products and SIMD sum per PE -----------------------------------------------
+    function automatic signed [XW-1:0] in_value(input [IN_BITS-1:0] code);
+        if (IN_KIND == 2) in_value = code[0] ? 1 : -1;
+        else if (IN_KIND == 1) in_value = $signed({code[IN_BITS-1], code});
+        else in_value = $signed({1'b0, code});
+    endfunction
+    function automatic signed [WV-1:0] w_value(input [W_BITS-1:0] code);
+        if (W_KIND == 2) w_value = code[0] ? 1 : -1;
+        else if (W_KIND == 1) w_value = $signed({code[W_BITS-1], code});
+        else w_value = $signed({1'b0, code});
+    endfunction
+
+    reg [PE*ACC_BITS-1:0] psum;
+    reg [ACC_BITS-1:0] lane_sum;
+    reg signed [XW+WV-1:0] product;
+    reg signed [XW+WV+ACC_BITS-1:0] product_ext;
+    integer p, s;
+    always @* begin
+        for (p = 0; p < PE; p = p + 1) begin
+            lane_sum = {ACC_BITS{1'b0}};
+            for (s = 0; s < SIMD; s = s + 1) begin
+                product = in_value(x1[s*IN_BITS +: IN_BITS]) * w_value(w1[(p*SIMD + s)*W_BITS +: W_BITS]);
+                product_ext = {{ACC_BITS{product[XW+WV-1]}}, product};
+                lane_sum = lane_sum + product_ext[ACC_BITS-1:0];  // modulo 2^ACC_BITS, exact
+            end
+            psum[p*ACC_BITS +: ACC_BITS] = lane_sum;
+        end
+    end
+
+    // Only the low ACC_BITS of each product matter (modular sum); the rest is sign filler.
+    wire _unused_product = &{1'b0, product_ext, 1'b0};
+
+    reg [PE*ACC_BITS-1:0] psum2;
+    always @(posedge clk) begin
+        if (en) begin
+            psum2 <= psum;
+            first2 <= first1;
+            last2 <= last1;
+            nf2 <= nf1;
+        end
+    end
+
+    // ---- stage 3: accumulate over the SF input folds -----------------------------------------
+    reg [PE*ACC_BITS-1:0] acc;
+    integer q;
+    always @(posedge clk) begin
+        if (en) begin
+            if (v2) begin
+                for (q = 0; q < PE; q = q + 1)
+                    acc[q*ACC_BITS +: ACC_BITS] <= first2 ? psum2[q*ACC_BITS +: ACC_BITS]
+                        : acc[q*ACC_BITS +: ACC_BITS] + psum2[q*ACC_BITS +: ACC_BITS];
+            end
+            nf3 <= nf2;
+        end
+    end
+
+    // ---- stage 4: activation ----------------------------------------------------------------
+    wire [PE*OUT_BITS-1:0] act;
+    genvar g;
+    generate
+        for (g = 0; g < PE; g = g + 1) begin : lane
+            if (STEPS > 0) begin : thr
+                // THRESHOLDS holds MH channels; fold nf3 uses channels nf3*PE + g.
+                wire [TS-1:0] row = THRESHOLDS[({{(32 - NFW){1'b0}}, nf3} * PE + g) * TS +: TS];
+                qmlp_threshold #(
+                    .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .STEPS(STEPS), .T_BITS(T_BITS),
+                    .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS)
+                ) unit (.acc(acc[g*ACC_BITS +: ACC_BITS]), .thresholds(row), .code(act[g*OUT_BITS +: OUT_BITS]));
+            end else begin : raw
+                assign act[g*OUT_BITS +: OUT_BITS] = acc[g*ACC_BITS +: ACC_BITS];
+            end
+        end
+    endgenerate
+
+    reg [PE*OUT_BITS-1:0] out4;
+    always @(posedge clk) begin
+        if (en) out4 <= act;
+    end
+
+    always @(posedge clk) begin
+        if (!rst_n) begin
+            v1 <= 1'b0;
+            v2 <= 1'b0;
+            v3 <= 1'b0;
+            v4 <= 1'b0;
+        end else if (en) begin
+            v1 <= issue;
+            v2 <= v1;
+            v3 <= v2 && last2;
+            v4 <= v3;
+        end
+    end
+
+    assign m_data = out4;
+    assign m_valid = v4;
+
+    generate
+        if (STEPS == 0) begin : no_act
+            wire _unused_ok = &{1'b0, nf3, 1'b0};
+        end
+    endgenerate
+endmodule
+
+`default_nettype wire

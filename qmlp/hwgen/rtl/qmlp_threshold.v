@@ -1,0 +1,49 @@
+// qmlp_threshold: multi-threshold activation of one channel (combinational).
+//   count = sum_i [acc >= T_i]   (T_i ascending, STEPS of them)
+//   code  = (count + OUT_BIAS) mod 2^OUT_BITS
+// i.e. the two's-complement code of the IR's output value count + bias (an unsigned count
+// when the bias is 0; for BIPOLAR, OUT_BITS = 1 and bias 0, so the code is the 0/1 count).
+// Comparisons run in a signed width one bit wider than both operands, so unsigned
+// accumulators and thresholds outside the accumulator range compare exactly.
+`default_nettype none
+
+module qmlp_threshold #(
+    parameter integer ACC_BITS = 8,
+    parameter integer ACC_SIGNED = 1,
+    parameter integer STEPS = 3,
+    parameter integer T_BITS = 8,
+    parameter integer OUT_BITS = 2,
+    parameter integer OUT_BIAS = 0
+) (
+    input  wire [ACC_BITS-1:0]       acc,
+    input  wire [STEPS*T_BITS-1:0]   thresholds,
+    output wire [OUT_BITS-1:0]       code
+);
+    localparam integer CMP = ((ACC_BITS > T_BITS) ? ACC_BITS : T_BITS) + 1;
+    localparam integer CNT = $clog2(STEPS + 1);
+    localparam integer SUMW = ((CNT > OUT_BITS) ? CNT : OUT_BITS) + 1;
+    localparam signed [SUMW-1:0] BIAS = OUT_BIAS[SUMW-1:0];
+
+    wire signed [CMP-1:0] value = ACC_SIGNED != 0
+        ? {{(CMP - ACC_BITS){acc[ACC_BITS-1]}}, acc}
+        : {{(CMP - ACC_BITS){1'b0}}, acc};
+
+    reg [SUMW-1:0] count;
+    reg signed [CMP-1:0] t;
+    integer i;
+    always @* begin
+        count = {SUMW{1'b0}};
+        for (i = 0; i < STEPS; i = i + 1) begin
+            t = {{(CMP - T_BITS){thresholds[i*T_BITS + T_BITS - 1]}}, thresholds[i*T_BITS +: T_BITS]};
+            if (value >= t) count = count + 1'b1;
+        end
+    end
+
+    wire [SUMW-1:0] biased = count + BIAS;
+    assign code = biased[OUT_BITS-1:0];
+
+    // Upper bits of the biased sum are zero/sign copies by construction (IR-checked range).
+    wire _unused_ok = &{1'b0, biased[SUMW-1:OUT_BITS], 1'b0};
+endmodule
+
+`default_nettype wire
