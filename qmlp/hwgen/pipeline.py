@@ -1,0 +1,244 @@
+"""The `qmlp compile` build as an explicit list of steps, each ``step(state) -> state``.
+
+Read :func:`build_steps` top to bottom to see what a compile does. Every step writes only into
+``state.work_dir``, a temporary sibling of the output directory; :func:`run_build` renames it into
+place after the last step, so a failed build leaves no half-written output (and an existing
+output directory is only replaced by a complete new one).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__
+from ..errors import ConfigError, QmlpError, ToolError
+from ..ir import Dataflow, load, replace, save, verify
+from . import fold as folding
+from .estimate import NetworkEstimate, estimate, write_estimate_reports
+
+__all__ = ["CompileOptions", "BuildState", "Step", "build_steps", "run_build", "load_input"]
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    model: Path  # an ONNX model, or a dataflow.json IR (then no model.onnx is copied)
+    board: str = "zcu104"
+    out: Path | None = None  # default build/<model stem>
+    clock_mhz: float | None = None  # default: the board's PL clock
+    target_fps: float | str | None = None  # number, "max", or None for the default rule
+    folding: Path | None = None  # FINN final_hw_config.json (exclusive with target_fps)
+    argmax: bool = False
+    synth: bool = False
+    backend: str = "native"  # native | finn
+
+    @property
+    def out_dir(self) -> Path:
+        return self.out if self.out is not None else Path("build") / self.model.stem
+
+
+@dataclass(frozen=True)
+class BuildState:
+    options: CompileOptions
+    work_dir: Path
+    board: object | None = None  # qmlp.boards.Board
+    df: Dataflow | None = None
+    estimate: NetworkEstimate | None = None
+    rtl_files: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)  # one-line results shown after a step
+
+
+Step = Callable[[BuildState], BuildState]
+
+
+def load_input(path: Path) -> Dataflow:
+    """An ONNX model through the frontend, or an already lowered dataflow.json."""
+    if not path.exists():
+        raise ConfigError(f"model {path} does not exist")
+    if path.suffix == ".json":
+        try:
+            return load(path)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ConfigError(f"model {path}: not a qmlp dataflow.json ({error})") from None
+    from ..frontend import import_model
+    return import_model(path)
+
+
+# --- steps (each: expects / guarantees in one docstring line) -----------------------------------
+
+def step_board(state: BuildState) -> BuildState:
+    """Resolve the board (ConfigError if unknown) -> state.board."""
+    from ..boards import get_board
+    board = get_board(state.options.board)
+    return replace(state, board=board, notes=(f"{board.name}: {board.part}, {board.clock.default_mhz:g} MHz",))
+
+
+def step_import(state: BuildState) -> BuildState:
+    """Load and lower the model -> a verified, unfolded state.df (argmax flag applied)."""
+    df = load_input(state.options.model)
+    if state.options.argmax:
+        df = replace(df, argmax=True)
+    verify(df)
+    return replace(state, df=df, notes=(f"{len(df.layers)} layers: "
+                                         + " -> ".join([str(df.input.features)] + [str(l.out_features) for l in df.layers]),))
+
+
+def step_fold(state: BuildState) -> BuildState:
+    """Choose (target fps) or apply (--folding) PE/SIMD -> folded state.df with stream and clock."""
+    opts, df = state.options, state.df
+    clock = opts.clock_mhz if opts.clock_mhz is not None else state.board.clock.default_mhz
+    if opts.folding is not None:
+        df = folding.apply_folding(df, folding.read_folding(opts.folding), clock_mhz=clock,
+                                   source=str(opts.folding))
+        how = f"from {opts.folding}"
+    else:
+        target = opts.target_fps if opts.target_fps is not None else folding.default_target_fps(df, clock)
+        df = folding.fold(df, target_fps=target, clock_mhz=clock)
+        how = f"target {target if target == 'max' else f'{float(target):,.0f}'} inferences/s at {clock:g} MHz"
+    verify(df)
+    pes = ", ".join(f"{l.name} {l.folding.pe}x{l.folding.simd}" for l in df.layers)
+    return replace(state, df=df, notes=(f"{how}; PE x SIMD: {pes}",))
+
+
+def step_estimate(state: BuildState) -> BuildState:
+    """Estimate cycles and resources -> report/estimate_*.json, summary.md, resources.png."""
+    est = estimate(state.df)
+    r = state.board.resources
+    totals = {"LUT": r.lut, "FF": r.ff, "BRAM36": r.bram36, "DSP": r.dsp}
+    write_estimate_reports(est, state.work_dir / "report", totals=totals, board=state.board.name)
+    return replace(state, estimate=est, notes=(
+        f"II {est.ii_cycles} cycles ({est.throughput_fps:,.0f}/s), latency {est.latency_cycles} cycles "
+        f"({est.latency_ns:,.0f} ns), ~{est.lut} LUT, {est.bram36:g} BRAM36",))
+
+
+def step_write_ir(state: BuildState) -> BuildState:
+    """Write dataflow.json, final_hw_config.json and a copy of the source model (model.onnx)."""
+    df = replace(state.df, metadata={**state.df.metadata, "qmlp_version": __version__, "board": state.board.name})
+    save(df, state.work_dir / "dataflow.json")
+    folding.write_final_hw_config(df, state.work_dir / "final_hw_config.json")
+    if state.options.model.suffix != ".json":
+        shutil.copyfile(state.options.model, state.work_dir / "model.onnx")
+    return replace(state, df=df, notes=())
+
+
+def step_rtl(state: BuildState) -> BuildState:
+    """Emit the Verilog library and the generated top qmlp_top -> rtl/."""
+    from .emit import emit_rtl
+    files = tuple(Path(p) for p in emit_rtl(state.df, state.work_dir / "rtl"))
+    return replace(state, rtl_files=files, notes=(f"{len(files)} Verilog files",))
+
+
+def step_ip(state: BuildState) -> BuildState:
+    """Package rtl/ as an IP-XACT component -> ip/component.xml."""
+    from .ipxact import write_component
+    path = write_component(state.df, state.work_dir / "rtl", state.work_dir / "ip")
+    return replace(state, notes=(str(path.relative_to(state.work_dir)),))
+
+
+def step_board_files(state: BuildState) -> BuildState:
+    """Vivado scripts, PYNQ driver and deploy package (boards package) -> vivado/, driver/, deploy/."""
+    try:
+        from ..boards.emit import emit_board_files
+    except ModuleNotFoundError as error:  # TEMPORARY: until the boards package ships its emitter
+        if error.name != "qmlp.boards.emit":
+            raise
+        return replace(state, notes=("skipped: qmlp.boards.emit not in this build yet",))
+    emit_board_files(state.df, state.board, state.work_dir)
+    return replace(state, notes=())
+
+
+def step_finn(state: BuildState) -> BuildState:
+    """--backend finn: a FINN build directory (model + build config + folding) -> finn/."""
+    from ..boards.finn import write_finn_build
+    path = write_finn_build(state.df, state.board, state.work_dir / "finn", model=state.options.model)
+    return replace(state, notes=(f"FINN build directory {Path(path).name if path else 'finn'}",))
+
+
+def step_synth(state: BuildState) -> BuildState:
+    """Yosys synth_xilinx on rtl/ -> report/synth_resources.json; ToolError if it does not fit."""
+    from .synth import check_fit, synthesize, write_synth_report
+    result = synthesize(state.work_dir / "rtl", family=state.board.family)
+    write_synth_report(result, state.work_dir / "report" / "synth_resources.json",
+                       clock_mhz=state.df.clock_mhz, part=state.board.part)
+    check_fit(result, state.board)
+    return replace(state, notes=(result.one_line(),))
+
+
+def build_steps(options: CompileOptions) -> list[tuple[str, Step]]:
+    """The compile, in order. Each step reads and returns a BuildState."""
+    steps: list[tuple[str, Step]] = [
+        ("board", step_board),
+        ("import", step_import),
+        ("fold", step_fold),
+        ("estimate", step_estimate),
+        ("write IR", step_write_ir),
+        ("rtl", step_rtl),
+        ("ip-xact", step_ip),
+        ("board files", step_board_files),
+    ]
+    if options.backend == "finn":
+        steps.append(("finn", step_finn))
+    if options.synth:
+        steps.append(("synth", step_synth))
+    return steps
+
+
+def _check_options(options: CompileOptions) -> None:
+    if options.folding is not None and options.target_fps is not None:
+        raise ConfigError("--folding and --target-fps both given; choose one")
+    if options.backend not in ("native", "finn"):
+        raise ConfigError(f"--backend {options.backend!r}: choose native or finn")
+    if options.clock_mhz is not None and not options.clock_mhz > 0:
+        raise ConfigError(f"--clock-mhz {options.clock_mhz:g}: must be a positive frequency in MHz")
+    out = options.out_dir.resolve()
+    if out == Path.cwd().resolve() or out in Path.cwd().resolve().parents:
+        raise ConfigError(f"-o {options.out_dir}: refusing to replace the current directory or a parent")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"-o {options.out_dir}: exists and is not a directory")
+
+
+def _publish(work: Path, out: Path) -> None:
+    """Move the finished work directory to ``out``, replacing an old build only at the end."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    work.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_build(options: CompileOptions, *, log: Callable[[str], None] = print,
+              steps: list[tuple[str, Step]] | None = None) -> BuildState:
+    """Run every step into a temporary sibling directory, then rename it to the output directory.
+
+    On any exception the temporary directory is removed and the error propagates (a non-QmlpError
+    becomes a ToolError naming the step only if it is an OSError from the tools or filesystem)."""
+    _check_options(options)
+    out = options.out_dir
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    state = BuildState(options=options, work_dir=work)
+    steps = build_steps(options) if steps is None else steps
+    total = time.perf_counter()
+    try:
+        for index, (name, step) in enumerate(steps, 1):
+            start = time.perf_counter()
+            try:
+                state = step(state)
+            except OSError as error:
+                raise ToolError(f"compile step '{name}' failed: {error}") from error
+            note = f"  {state.notes[0]}" if state.notes else ""
+            log(f"[{index}/{len(steps)}] {name:<12} {time.perf_counter() - start:6.2f} s{note}")
+        _publish(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    log(f"wrote {out}/ in {time.perf_counter() - total:.2f} s")
+    return replace(state, work_dir=out)
