@@ -45,14 +45,11 @@ def rtl_engine(df: Dataflow, rtl_dir: Path, q: np.ndarray) -> EngineRun:
     except ImportError as error:  # the RTL simulator is part of qmlp; missing means a broken install
         raise BackendError(f"virtual board needs qmlp.sim.rtl (RTL simulation): {error}") from None
     result = simulate_rtl(df, rtl_dir, q, backpressure=False, seed=0)
-    registers = {k: int(v) for k, v in dict(getattr(result, "registers", {}) or {}).items()}
-    latency = getattr(result, "latency_cycles", None)
-    cycles = getattr(result, "total_cycles", None)
     return EngineRun(
         outputs=np.asarray(result.outputs, dtype=np.int64),
-        cycles=None if cycles is None else int(cycles),
-        latency_cycles=None if latency is None else np.asarray(latency, dtype=np.int64),
-        registers=registers,
+        cycles=int(result.total_cycles),
+        latency_cycles=np.asarray(result.latency, dtype=np.int64),
+        registers={k: int(v) for k, v in result.registers.items()},
     )
 
 
