@@ -74,8 +74,15 @@ def build_mlp(spec: ModelSpec) -> MLP:
     wq = get_recipe(spec.weights).weight_quant
     aq = act_quant(spec.acts)
     widths = spec.widths
+
+    def activation() -> nn.Module:
+        # Brevitas exports every 1-bit quantizer as BipolarQuant, so a 1-bit QuantReLU ({0, s} in
+        # torch) would become {-s, +s} in ONNX. 1-bit activations are therefore the sign ({-1, +1},
+        # as in binarized networks), which exports faithfully.
+        return QuantIdentity(act_quant=aq) if spec.acts == 1 else QuantReLU(act_quant=aq)
+
     blocks = [
-        _block(QuantLinear(widths[i], widths[i + 1], bias=False, weight_quant=wq), widths[i + 1], QuantReLU(act_quant=aq))
+        _block(QuantLinear(widths[i], widths[i + 1], bias=False, weight_quant=wq), widths[i + 1], activation())
         for i in range(len(widths) - 2)
     ]
     head = QuantLinear(widths[-2], widths[-1], bias=True, weight_quant=wq, bias_quant=None)

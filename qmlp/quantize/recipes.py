@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 with warnings.catch_warnings():  # brevitas warns on import about an optional CUDA-only package
     warnings.simplefilter("ignore", UserWarning)
+    from brevitas.core.function_wrapper import TensorClampSte
     from brevitas.core.scaling import ScalingImplType
     from brevitas.inject.enum import StatsOp
     from brevitas.quant import (Int8ActPerTensorFloat, Int8WeightPerTensorFloat, SignedBinaryActPerTensorConst,
@@ -52,6 +53,9 @@ class BipolarWeightQuant(SignedBinaryWeightPerTensorConst):
     scaling_impl_type = ScalingImplType.STATS
     scaling_stats_op = StatsOp.AVE
     scaling_min_val = 1e-10
+    # Brevitas' default clamps the weight parameter in place to +-scale; with a scale computed
+    # from those same weights that breaks autograd, so clamp out of place (still straight-through).
+    tensor_clamp_impl = TensorClampSte
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,12 @@ def get_recipe(name: str) -> Recipe:
 
 
 def act_quant(bits: int) -> type:
-    """Unsigned ``bits``-bit QuantReLU quantizer with a learned scale (1 <= bits <= 4 in qmlp)."""
+    """Hidden activation quantizer: unsigned ``bits``-bit QuantReLU with a learned scale for
+    2..4 bits; for 1 bit the sign {-1, +1} (see ``model.build_mlp`` for why not {0, 1})."""
     if not 1 <= bits <= 4:
         raise ConfigError(f"--acts {bits}: activation width must be 1..4 bits")
+    if bits == 1:
+        return SignedBinaryActPerTensorConst
     # A learned scale initialised from a fixed max_val: BatchNorm keeps pre-activations near unit
     # variance, so ~2-4 covers the useful positive range at low widths.
     return type(f"Uint{bits}Act", (Uint8ActPerTensorFloat,),
