@@ -1,15 +1,51 @@
-"""`qmlp simulate`: not built yet (placeholder so the CLI lists it; the owning issue replaces this)."""
+"""`qmlp simulate MODEL.onnx|OUT --input X.npy --output Y.npy [--level ir|rtl]`: float inputs
+in, float outputs out, the same values ``execute_onnx`` gives (via the bit-accurate IR model,
+or through the compiled RTL in Verilator)."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..errors import QmlpError
+import numpy as np
+
+from ..errors import ConfigError, ToolError
+from ..sim.bitaccurate import dequantize_output, quantize_input, simulate
+from ._model import load_inputs, open_dataflow, save_atomic
+
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("model", metavar="MODEL.onnx|OUT", help="QONNX model or a compiled OUT directory")
+    parser.add_argument("--input", required=True, metavar="X.npy", help="float inputs (batch, *input shape)")
+    parser.add_argument("--output", required=True, metavar="Y.npy", help="where to write the float outputs")
+    parser.add_argument("--level", choices=("ir", "rtl"), default="ir",
+                        help="bit-accurate IR model (default) or the emitted RTL in Verilator (needs OUT)")
+
+
+def _rtl_outputs(df, out_dir, x: np.ndarray) -> np.ndarray:
+    try:
+        from ..sim.rtl import simulate_rtl
+    except ImportError as error:
+        raise ToolError(f"RTL simulation is not available in this installation ({error}); use --level ir") from None
+    q = quantize_input(df.input, x.reshape(len(x), -1))
+    result = simulate_rtl(df, out_dir / "rtl", q, backpressure=False, seed=0)
+    if df.argmax:  # the fabric emits class indices
+        return np.asarray(result.outputs, dtype=np.int64).reshape(len(x))
+    return dequantize_output(df, np.asarray(result.outputs, dtype=np.int64)).reshape((len(x), *df.output_shape))
 
 
 def run(args: argparse.Namespace) -> int:
-    raise QmlpError("'qmlp simulate' is not available in this build yet")
+    df, out_dir = open_dataflow(args.model)
+    x = load_inputs(args.input, df)
+    if args.level == "rtl":
+        if out_dir is None:
+            raise ConfigError(f"--level rtl needs a compiled OUT directory, not {args.model}; "
+                              "run 'qmlp compile' first and pass its OUT")
+        y = _rtl_outputs(df, out_dir, x)
+    else:
+        y = simulate(df, x).outputs
+    save_atomic(args.output, y)
+    print(f"qmlp simulate: {len(x)} samples through {df.name} ({args.level}) -> {args.output} "
+          f"{tuple(y.shape)} {y.dtype}")
+    return 0

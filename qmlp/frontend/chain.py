@@ -15,6 +15,7 @@ import onnx
 from ..datatypes import BIPOLAR, INT, TERNARY, UINT, DataType, smallest_type_for_range
 from ..errors import ModelError, UnsupportedOpError
 from .graph import GraphView, attribute, node_label
+from .load import graph_outputs
 
 __all__ = ["QuantStep", "MatMulStep", "AffineStep", "BatchNormStep", "ReluStep", "Step", "Chain",
            "SUPPORTED_OPS", "check_supported_ops", "extract_chain", "quantized_weight"]
@@ -410,7 +411,7 @@ def extract_chain(model: onnx.ModelProto, name: str | None = None) -> Chain:
             raise ModelError(f"{node_label(node)} sits on the data path; qmlp needs a chain of fully-connected "
                              "layers (Transpose, Clip and DequantizeLinear only on constant weights)")
         tensor = node.output[0]
-    output = model.graph.output[0]
+    output = graph_outputs(model)[0]
     return Chain(
         name=name or model.graph.name or "model",
         input_name=graph.input_name,

@@ -13,7 +13,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import ModelError
-from .load import graph_inputs
+from .load import graph_inputs, graph_outputs
 
 __all__ = ["GraphView", "node_label", "attribute"]
 
@@ -60,7 +60,7 @@ class GraphView:
             if any(inp in dynamic for inp in node.input):
                 dynamic.update(node.output)
         return cls(model, inits, producer, {k: tuple(v) for k, v in consumers.items()},
-                   frozenset(dynamic), input_name, graph.output[0].name)
+                   frozenset(dynamic), input_name, graph_outputs(model)[0].name)
 
     def const(self, name: str) -> np.ndarray | None:
         """The value of a constant tensor, or None if it is not (simply) constant."""

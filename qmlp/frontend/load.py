@@ -8,7 +8,7 @@ import onnx
 
 from ..errors import ModelError
 
-__all__ = ["load_model", "graph_inputs", "check_single_io"]
+__all__ = ["load_model", "graph_inputs", "graph_outputs", "check_single_io"]
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
@@ -36,10 +36,17 @@ def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     return [inp for inp in model.graph.input if inp.name not in initializers]
 
 
+def graph_outputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """The computed outputs: Brevitas' legacy exporter of binary activations also lists some
+    constant tensors (initializers no node computes) as graph outputs."""
+    produced = {out for node in model.graph.node for out in node.output}
+    return [out for out in model.graph.output if out.name in produced]
+
+
 def check_single_io(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
     """Expects a ModelProto. Guarantees exactly one data input and one output (else ModelError)."""
     inputs = [inp.name for inp in graph_inputs(model)]
-    outputs = [out.name for out in model.graph.output]
+    outputs = [out.name for out in graph_outputs(model)]
     if len(inputs) != 1:
         raise ModelError(f"{where}: model has {len(inputs)} data inputs {inputs}; qmlp needs exactly one")
     if len(outputs) != 1:

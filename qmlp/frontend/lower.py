@@ -18,7 +18,7 @@ from ..errors import ModelError
 from ..ir import Dataflow, InputQuant, Layer, OutputDequant, Thresholds, accumulator_range, frozen_array
 from .chain import AffineStep, BatchNormStep, Chain, MatMulStep, QuantStep, ReluStep, Step
 
-__all__ = ["LayerSpec", "split_layers", "lower_input", "uniform_scale", "apply_post_ops", "level_function",
+__all__ = ["LayerSpec", "split_layers", "lower_input", "uniform_scale", "apply_post_ops", "prequant_function", "level_function",
            "orient_channels", "derive_thresholds", "accumulator_dtype", "fold_output_affine", "lower_layer",
            "lower_chain"]
 
@@ -114,19 +114,27 @@ def apply_post_ops(post: tuple[PostOp, ...], value: np.ndarray) -> np.ndarray:
     return value
 
 
+def prequant_function(spec: LayerSpec) -> Callable[[np.ndarray], np.ndarray]:
+    """Integer accumulators (channel, ...) -> the float64 value the output quantizer rounds
+    (post ops applied, divided by the quantizer's scale, before clipping and rounding)."""
+    acc_scale = uniform_scale(spec.in_quant, spec.matmul) * spec.matmul.scale
+    if spec.out_quant is None:
+        raise ValueError(f"layer at '{spec.matmul.node}' has no output quantizer")
+    out_scale = spec.out_quant.scale.astype(np.float64)
+
+    def prequant(acc: np.ndarray) -> np.ndarray:
+        real = apply_post_ops(spec.post, acc.astype(np.float64) * _per_channel(acc_scale, acc))
+        return real / (_per_channel(out_scale, acc) if out_scale.size > 1 else out_scale[0])
+
+    return prequant
+
+
 def level_function(spec: LayerSpec) -> Callable[[np.ndarray], np.ndarray]:
     """Integer accumulators (channel, ...) -> output levels of ``spec.out_quant``, evaluated on the
     float64 reference chain (affine ops, relu, divide by scale, clip, round half to even)."""
-    acc_scale = uniform_scale(spec.in_quant, spec.matmul) * spec.matmul.scale
+    prequant = prequant_function(spec)
     quant = spec.out_quant
-    assert quant is not None
-    out_scale = quant.scale.astype(np.float64)
-
-    def levels(acc: np.ndarray) -> np.ndarray:
-        real = apply_post_ops(spec.post, acc.astype(np.float64) * _per_channel(acc_scale, acc))
-        return quant.levels(real, _per_channel(out_scale, acc) if out_scale.size > 1 else out_scale[0])
-
-    return levels
+    return lambda acc: quant.levels(prequant(acc), 1.0)
 
 
 def orient_channels(levels: Callable[[np.ndarray], np.ndarray], low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -202,7 +210,10 @@ def lower_layer(spec: LayerSpec, in_dtype: DataType, index: int) -> Layer:
         oriented = lambda acc: levels(acc * _per_channel(sign, acc))  # noqa: E731
         low, high = accumulator_range(weights, in_dtype)
         activation = derive_thresholds(oriented, low, high, spec.out_quant)
-    return Layer(name=f"fc{index}", weights=frozen_array(weights, np.int64), weight_dtype=spec.matmul.weight_dtype,
+    weight_dtype = spec.matmul.weight_dtype
+    if not weight_dtype.allows(weights):  # a negated INTk channel holding -2^(k-1) needs one more bit
+        weight_dtype = smallest_type_for_range(int(weights.min()), int(weights.max()))
+    return Layer(name=f"fc{index}", weights=frozen_array(weights, np.int64), weight_dtype=weight_dtype,
                  in_dtype=in_dtype, acc_dtype=accumulator_dtype(weights, in_dtype), activation=activation)
 
 

@@ -14,10 +14,14 @@ import onnx
 
 from ..errors import ModelError
 from ..frontend.chain import QuantStep, extract_chain, check_supported_ops
-from ..frontend.load import graph_inputs, load_model
-from ..frontend.lower import LayerSpec, split_layers, uniform_scale
+from ..frontend.load import graph_inputs, graph_outputs, load_model
+from ..datatypes import BIPOLAR
+from ..frontend.lower import LayerSpec, prequant_function, split_layers, uniform_scale
+from ..ir import Dataflow
+from .bitaccurate import SimResult
 
-__all__ = ["Reference", "run_reference", "CHUNK"]
+__all__ = ["Reference", "run_reference", "CHUNK", "sample_inputs", "LayerAgreement", "Agreement", "compare",
+           "TIE_TOLERANCE", "OUTPUT_RTOL"]
 
 CHUNK = 2048  # samples per execute_onnx call: one call is ~ms per node, so batch generously
 
@@ -52,6 +56,9 @@ def _batched_model(model: onnx.ModelProto, batch: int):
 
     proto = copy.deepcopy(model)
     del proto.graph.value_info[:]
+    computed = [copy.deepcopy(out) for out in graph_outputs(proto)]
+    del proto.graph.output[:]  # drop constant pseudo-outputs (see graph_outputs)
+    proto.graph.output.extend(computed)
     for value in (graph_inputs(proto)[0], proto.graph.output[0]):
         value.type.tensor_type.shape.dim[0].dim_value = batch
     return ModelWrapper(proto).transform(InferShapes())
@@ -83,3 +90,100 @@ def run_reference(model: str | Path | onnx.ModelProto, x: np.ndarray) -> Referen
                                else _raw_accumulators(context, spec))
     return Reference(inputs=np.concatenate(inputs), activations=tuple(np.concatenate(a) for a in acts),
                      outputs=np.concatenate(outputs))
+
+
+# --- inputs that exercise the whole quantizer, and the DESIGN.md agreement rule ---------------
+
+def sample_inputs(df: Dataflow, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` float32 inputs shaped (n, *input_shape) covering the input quantizer: uniform over
+    [qmin - 2, qmax + 2] * scale (so clipping happens), with 10% exact rounding ties
+    (k + 0.5) * scale and 5% exact zeros (the bipolar decision point)."""
+    rng = np.random.default_rng(seed)
+    quant = df.input
+    scale = quant.scale.astype(np.float32)
+    lo, hi = (-1, 1) if quant.dtype == BIPOLAR else (quant.qmin, quant.qmax)
+    x = rng.uniform(lo - 2, hi + 2, size=(n, quant.features)).astype(np.float32) * scale
+    ties = (rng.integers(lo, max(hi, lo + 1), size=x.shape) + np.float32(0.5)).astype(np.float32) * scale
+    pick = rng.random(x.shape)
+    x = np.where(pick < 0.10, ties, x)
+    x = np.where((pick >= 0.10) & (pick < 0.15), np.float32(0.0), x)
+    return x.astype(np.float32).reshape((n, *df.input_shape))
+
+
+@dataclass(frozen=True)
+class LayerAgreement:
+    name: str
+    compared: int  # integer values compared
+    mismatches: int  # all differing values
+    propagated: int  # ... in samples whose input to this layer already differed
+    ties: int  # ... where the float reference sits within float32 noise of a rounding boundary
+    unexplained: int  # the rest: a real disagreement
+
+    @property
+    def rate(self) -> float:
+        return self.mismatches / self.compared if self.compared else 0.0
+
+
+@dataclass(frozen=True)
+class Agreement:
+    samples: int
+    input_mismatches: int
+    layers: tuple[LayerAgreement, ...]
+    max_abs_diff: float  # over samples whose integers all agree
+    output_ok: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.input_mismatches == 0 and self.output_ok and all(l.unexplained == 0 for l in self.layers)
+
+
+TIE_TOLERANCE = 1e-4  # in quantizer levels: float32 evaluation noise near x.5 (resp. 0 for bipolar)
+OUTPUT_RTOL = 1e-5  # float32 MatMul/affine rounding on the host side is ~1e-7 relative; 100x margin
+
+
+def _near_boundary(y: np.ndarray, bipolar: bool) -> np.ndarray:
+    if bipolar:
+        return np.abs(y) <= TIE_TOLERANCE * np.maximum(1.0, np.abs(y))
+    return np.abs(y - np.floor(y) - 0.5) <= TIE_TOLERANCE * np.maximum(1.0, np.abs(y))
+
+
+def _prequant_at(spec: LayerSpec, ir_weights: np.ndarray, channels: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """The float64 pre-rounding value of the reference chain at IR accumulator ``acc`` of each
+    ``channels`` entry (undoing the IR's channel negation first)."""
+    original = spec.matmul.weights
+    negated = np.any(original != 0, axis=1) & np.all(ir_weights == -original, axis=1)
+    acc = np.where(negated[channels], -acc, acc)
+    prequant, out = prequant_function(spec), np.empty(acc.size)
+    for start in range(0, acc.size, 4096):  # every channel at every value: bound the grid's memory
+        part = acc[start:start + 4096]
+        grid = np.broadcast_to(part[None, :], (original.shape[0], part.size))
+        out[start:start + part.size] = prequant(grid)[channels[start:start + part.size], np.arange(part.size)]
+    return out
+
+
+def compare(model: onnx.ModelProto, df: Dataflow, ref: Reference, sim: SimResult) -> Agreement:
+    """Apply the DESIGN.md rule: integer activations identical except where float32 rounding
+    sits on a threshold (counted as ``ties``; later layers of that sample as ``propagated``);
+    float outputs within OUTPUT_RTOL of the reference on samples whose integers agree."""
+    _, specs = split_layers(extract_chain(check_supported_ops(model)))
+    upstream = np.any(ref.inputs != sim.inputs, axis=1)
+    layers = []
+    for index, (spec, layer) in enumerate(zip(specs, df.layers)):
+        differ = ref.activations[index] != sim.activations[index]
+        propagated = differ & upstream[:, None]
+        fresh = differ & ~upstream[:, None]
+        ties = np.zeros_like(fresh)
+        if spec.out_quant is not None and fresh.any():
+            rows, cols = np.nonzero(fresh)
+            y = _prequant_at(spec, layer.weights, cols, sim.accumulators[index][rows, cols])
+            ties[rows, cols] = _near_boundary(y, spec.out_quant.bipolar)
+        layers.append(LayerAgreement(layer.name, differ.size, int(differ.sum()), int(propagated.sum()),
+                                     int(ties.sum()), int((fresh & ~ties).sum())))
+        upstream = upstream | np.any(differ, axis=1)
+    clean = ~upstream
+    diff = np.abs(ref.outputs.astype(np.float64) - sim.outputs.astype(np.float64)).reshape(len(clean), -1)[clean]
+    magnitude = np.abs(ref.outputs.astype(np.float64)).reshape(len(clean), -1)[clean]
+    bound = OUTPUT_RTOL * (magnitude + magnitude.max(axis=0, initial=0.0))
+    return Agreement(samples=len(clean), input_mismatches=int(np.sum(ref.inputs != sim.inputs)),
+                     layers=tuple(layers), max_abs_diff=float(diff.max(initial=0.0)),
+                     output_ok=bool(np.all(diff <= bound)))

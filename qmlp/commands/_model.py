@@ -1,0 +1,60 @@
+"""Shared by simulate/verify/info: open MODEL.onnx or a compiled OUT directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, ModelError
+from ..frontend import import_model
+from ..ir import Dataflow, IRError, load
+
+__all__ = ["open_dataflow", "load_inputs", "save_atomic"]
+
+
+def open_dataflow(target: str | Path) -> tuple[Dataflow, Path | None]:
+    """MODEL.onnx -> (lowered IR, None); OUT directory -> (OUT/dataflow.json, OUT)."""
+    target = Path(target)
+    if target.is_dir():
+        ir_path = target / "dataflow.json"
+        if not ir_path.is_file():
+            raise ModelError(f"{target}: directory has no dataflow.json; pass MODEL.onnx or an OUT directory "
+                             "written by 'qmlp compile'")
+        try:
+            return load(ir_path), target
+        except (IRError, ValueError, KeyError, TypeError) as error:
+            raise ModelError(f"{ir_path}: unreadable dataflow IR ({error}); re-run 'qmlp compile'") from None
+    return import_model(target), None
+
+
+def load_inputs(path: str | Path, df: Dataflow) -> np.ndarray:
+    """Float inputs shaped (batch, *input_shape) from a .npy file."""
+    path = Path(path)
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ConfigError(f"--input {path}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--input {path}: not a numpy .npy array ({error})") from None
+    expected = tuple(df.input_shape)
+    if x.ndim == len(expected) + 1 and x.shape[1:] == expected and x.shape[0] > 0:
+        if not np.issubdtype(x.dtype, np.number):
+            raise ConfigError(f"--input {path}: dtype {x.dtype} is not numeric")
+        return x.astype(np.float32)
+    raise ConfigError(f"--input {path}: shape {x.shape} does not match the model input "
+                      f"(batch, {', '.join(map(str, expected))}); add the batch axis")
+
+
+def save_atomic(path: str | Path, array: np.ndarray) -> None:
+    """Write a .npy so that a failure never leaves a half-written file behind."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ConfigError(f"--output {path}: directory {path.parent} does not exist")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
