@@ -13,6 +13,15 @@ from qmlp.ir import Folding, StreamFormat, verify
 from qmlp.testing import random_dataflow
 
 HERE = Path(__file__).parent
+# The identifying part of the IP-XACT file qmlp.hwgen.ipxact writes (the boards step reads the VLNV).
+COMPONENT_HEADER = """<?xml version="1.0" encoding="UTF-8"?>
+<spirit:component xmlns:spirit="http://www.spiritconsortium.org/XMLSchema/SPIRIT/1685-2009">
+  <spirit:vendor>qmlp.dev</spirit:vendor>
+  <spirit:library>qmlp</spirit:library>
+  <spirit:name>qmlp_top</spirit:name>
+  <spirit:version>1.0</spirit:version>
+</spirit:component>
+"""
 
 
 def folded(seed: int = 0, *, widths=(12, 9, 7, 3), simd: int = 2, pe: int = 1, argmax: bool = False,
@@ -35,5 +44,5 @@ def out_dir(tmp_path: Path) -> Path:
     """OUT/ as 'qmlp compile' leaves it before the board step: the packaged IP is there."""
     out = tmp_path / "out"
     (out / "ip").mkdir(parents=True)
-    (out / "ip" / "component.xml").write_text("<spirit:component/>\n")
+    (out / "ip" / "component.xml").write_text(COMPONENT_HEADER)
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HERE, folded
+from conftest import COMPONENT_HEADER, HERE, folded
 from qmlp import __version__
 from qmlp.boards import get_board, known_boards
 from qmlp.boards.vivado import TEMPLATES, emit_vivado, tcl_word
@@ -56,7 +56,7 @@ def test_full_flow_for_each_board(out_dir, name):
     # Order of the flow.
     order = [first(calls, "create_project"), first(calls, "set_property", "board_part"),
              first(calls, "set_property", "ip_repo_paths"), first(calls, "create_bd_design"),
-             first(calls, "apply_bd_automation"), first(calls, "create_bd_cell", "-type", "ip", "-vlnv", "qmlp.org:qmlp:qmlp_top:1.0"),
+             first(calls, "apply_bd_automation"), first(calls, "create_bd_cell", "-type", "ip", "-vlnv", "qmlp.dev:qmlp:qmlp_top:1.0"),
              first(calls, "assign_bd_address"), first(calls, "validate_bd_design"), first(calls, "make_wrapper"),
              first(calls, "launch_runs", "synth_1"), first(calls, "wait_on_run", "synth_1"),
              first(calls, "launch_runs", "impl_1"), first(calls, "wait_on_run", "impl_1"),
@@ -122,6 +122,8 @@ def test_width_converter_when_beat_is_not_a_power_of_two(out_dir):
     (lambda out: (out / "ip" / "component.xml").unlink(), {}, "component.xml is missing; run 'qmlp compile'"),
     (lambda out: None, {"STUB_NO_BOARD_FILES": "1"}, "Vivado has no board files for xilinx.com:zcu104:part0:1.1"),
     (lambda out: None, {"STUB_RUN_FAILS": "1"}, "qmlp: synthesis failed (synth_1 at 30%)"),
+    (lambda out: (out / "ip" / "component.xml").write_text(COMPONENT_HEADER.replace("qmlp.dev", "other.org")), {},
+     "does not provide qmlp.dev:qmlp:qmlp_top:1.0; rerun 'qmlp compile'"),
 ])
 def test_script_stops_with_a_clear_message(out_dir, setup, env, message):
     emit_vivado(folded(), get_board("zcu104"), out_dir / "vivado", clock_mhz=200)

@@ -75,9 +75,18 @@ proc get_ipdefs {args} {
     global stub_ip_repo
     stub_record get_ipdefs {*}$args
     set pattern [lindex $args end]
-    if {[string match qmlp.org:* $pattern]} {
-        if {$stub_ip_repo eq ""} { stub_fail "qmlp IP looked up before ip_repo_paths was set" }
-        return [list $pattern]
+    if {![string match xilinx.com:* $pattern]} {
+        # User IP: only what the repository's component.xml declares is in the catalog.
+        if {$stub_ip_repo eq ""} { stub_fail "user IP $pattern looked up before ip_repo_paths was set" }
+        set fd [open [file join [lindex $stub_ip_repo 0] component.xml]]
+        set xml [read $fd]
+        close $fd
+        set vlnv {}
+        foreach tag {vendor library name version} {
+            regexp "<spirit:$tag>(\[^<\]*)</spirit:$tag>" $xml -> value
+            lappend vlnv $value
+        }
+        return [expr {[join $vlnv :] eq $pattern ? [list $pattern] : {}}]
     }
     if {![string match xilinx.com:ip:*:* $pattern]} { stub_fail "get_ipdefs: unexpected pattern $pattern" }
     # Two installed versions, so the script must pick the newest.
