@@ -1,0 +1,72 @@
+"""`qmlp train` end to end on digits (tiny), and its error cases."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qmlp.cli import main
+from qmlp.frontend import import_model
+from qmlp.quantize.export import read_metadata
+from qmlp.sim.bitaccurate import simulate
+
+
+def test_train_digits_writes_model_report_plot_vectors(tmp_path, capsys):
+    out = tmp_path / "digits.onnx"
+    status = main(["train", "--dataset", "digits", "--weights", "ternary", "--acts", "2", "--hidden", "32,16",
+                   "--epochs", "2", "--float-epochs", "1", "--batch-size", "32", "--vectors", "16", "--no-progress", "-o", str(out)])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "float baseline test accuracy" in printed and "quantized (ternary, A2) test accuracy" in printed
+    assert "true \\ pred" in printed  # the confusion matrix
+    report = json.loads((tmp_path / "digits.json").read_text())
+    assert report["topology"] == [64, 32, 16, 10] and report["weights"] == "ternary"
+    conf = np.array(report["confusion"])
+    assert conf.shape == (10, 10) and conf.sum() == report["samples"]["test"]
+    assert report["accuracy"] == pytest.approx(np.trace(conf) / conf.sum())
+    assert report["accuracy"] > 0.5  # two epochs already learn digits; guards against a broken loop
+    assert len(report["history"]) == 2 and len(report["float_history"]) == 1
+    assert (tmp_path / "digits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    meta = read_metadata(out)
+    assert meta["qmlp.dataset"] == "digits" and json.loads(meta["qmlp.class_names"]) == [str(d) for d in range(10)]
+    assert float(meta["qmlp.accuracy"]) == pytest.approx(report["accuracy"], abs=1e-6)
+    assert "intensity/16" in meta["qmlp.input_description"]
+    vectors = np.load(tmp_path / "digits.npz")
+    assert vectors["x"].shape == (16, 64) and vectors["expected"].shape == (16, 10)
+    df = import_model(out)
+    sim = simulate(df, vectors["x"])
+    np.testing.assert_allclose(sim.outputs, vectors["expected"], rtol=1e-6, atol=1e-6 * np.abs(vectors["expected"]).max())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.json", "digits.npz", "digits.onnx", "digits.png"]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--dataset", "digits", "--acts", "5"], "--acts 5: activation width must be 1..4 bits"),
+    (["--dataset", "digits", "--input-bits", "9"], "--input-bits 9"),
+    (["--dataset", "unsw"], "--dataset unsw needs --data PATH"),
+    (["--dataset", "unsw", "--data", "/nonexistent/unsw.npz"], "file not found"),
+    (["--dataset", "digits", "--data", "/tmp"], "--data is not used with --dataset digits"),
+    (["--dataset", "digits", "--epochs", "0"], "--epochs 0"),
+    (["--dataset", "can", "--data", "/nonexistent/DoS_dataset.csv"], "file not found"),
+])
+def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, fragment):
+    out = tmp_path / "m.onnx"
+    assert main(["train", *argv, "--no-progress", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("qmlp: error: ") and fragment in err[0]
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_output_must_be_onnx_in_existing_dir(tmp_path, capsys):
+    assert main(["train", "--dataset", "digits", "-o", str(tmp_path / "m.txt")]) == 2
+    assert "must end in .onnx" in capsys.readouterr().err
+    assert main(["train", "--dataset", "digits", "-o", str(tmp_path / "missing" / "m.onnx")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_bad_hidden_and_choices_are_usage_errors(tmp_path):
+    for argv in (["--hidden", "64,x"], ["--hidden", "0"], ["--weights", "int3"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--dataset", "digits", *argv, "-o", str(tmp_path / "m.onnx")])
+        assert exit_info.value.code == 2
