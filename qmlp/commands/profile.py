@@ -1,15 +1,48 @@
-"""`qmlp profile`: not built yet (placeholder so the CLI lists it; the owning issue replaces this)."""
+"""`qmlp profile OUT --target sim|tcp://HOST:PORT [--power] [--json]`: latency in three layers
+(fabric, accelerator call, end to end), throughput at batch N and energy per inference — measured
+on a board, modelled / estimated on the virtual board. Writes OUT/report/profile.json, the raw
+samples and the PNGs; see docs/profile.md."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
-from ..errors import QmlpError
+from ..errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("out", type=Path, help="output folder of `qmlp compile`")
+    parser.add_argument("--target", default="sim",
+                        help="'sim' (virtual board: the RTL under Verilator, default) or tcp://HOST:PORT of a `qmlp agent`")
+    parser.add_argument("--token-file", type=Path, help="shared secret of the agent (required for tcp:// targets)")
+    parser.add_argument("--power", action="store_true",
+                        help="on a board: record the power rails (idle, then a burst; >= 10 s each)")
+    parser.add_argument("--json", action="store_true", help="print profile.json to stdout instead of the table")
+    parser.add_argument("--runs", type=int, default=1000, help="batch-1 runs for the latency distribution (>= 1000)")
+    parser.add_argument("--warmup", type=int, default=20, help="warm-up calls run and discarded first (default 20)")
+    parser.add_argument("--batch", type=int, default=1024, help="batch size N for throughput (default 1024)")
+    parser.add_argument("--no-toggle", action="store_true",
+                        help="virtual board: skip the Verilator toggle measurement (use a 12.5%% default activity)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random input vectors")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise QmlpError("'qmlp profile' is not available in this build yet")
+    from ..profile.report import format_table
+    from ..profile.run import ProfileOptions, profile
+
+    if args.warmup < 0:
+        raise ConfigError(f"--warmup {args.warmup}: must be >= 0")
+    options = ProfileOptions(out_dir=args.out, target=args.target, power=args.power, runs=args.runs,
+                             warmup=args.warmup, batch=args.batch, token_file=args.token_file,
+                             measure_activity=not args.no_toggle, seed=args.seed)
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else (lambda line: print(line, flush=True))
+    data = profile(options, log=log)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_table(data))
+        print(f"report: {args.out / 'report' / 'profile.json'}")
+    return 0

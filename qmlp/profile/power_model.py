@@ -217,8 +217,9 @@ def _count(data: Mapping[str, object], *keys: str) -> float | None:
 
 
 def resources_from_report(data: Mapping[str, object], *, source: str, path: str = "") -> Resources:
-    """Resources from a report dict: FINN-style keys (LUT, FF, BRAM_18K or BRAM36, DSP), at the top
-    level or under ``total``. Yosys' LUTRAM counts as LUTs (it occupies and toggles LUT sites)."""
+    """Resources from a report dict: FINN-style keys (LUT, FF, BRAM_18K or BRAM36 [+ BRAM18], DSP), at
+    the top level or under ``total``. Yosys' LUTRAM counts as LUTs (it occupies and toggles LUT
+    sites); CARRY cells are not counted apart (their nets belong to the adders' LUTs)."""
     block = data.get("total", data)
     if not isinstance(block, Mapping):
         raise ConfigError(f"{path or source}: no resource totals (expected LUT/FF/BRAM/DSP keys)")
@@ -226,9 +227,10 @@ def resources_from_report(data: Mapping[str, object], *, source: str, path: str 
     ff = _count(block, "FF")
     if lut is None or ff is None:
         raise ConfigError(f"{path or source}: missing LUT or FF count; re-run 'qmlp compile' to regenerate it")
-    bram36 = _count(block, "BRAM36")
-    if bram36 is None:
-        bram36 = (_count(block, "BRAM_18K", "BRAM18") or 0.0) / 2
+    # Yosys reports BRAM36 and BRAM18 cells apart; FINN-style files give BRAM_18K only.
+    bram36 = (_count(block, "BRAM36") or 0.0) + (_count(block, "BRAM18") or 0.0) / 2
+    if _count(block, "BRAM36") is None:
+        bram36 += (_count(block, "BRAM_18K") or 0.0) / 2
     lutram = _count(block, "LUTRAM") or 0.0
     return Resources(lut=int(lut + lutram), ff=int(ff), bram36=float(bram36), dsp=int(_count(block, "DSP") or 0),
                      source=source, path=path)

@@ -69,7 +69,8 @@ def test_resources_from_reports():
     est = resources_from_report({"fc0": {"LUT": 1}, "total": {"LUT": 10, "FF": 20, "BRAM_18K": 3, "DSP": 0}},
                                 source="estimate")
     assert (est.lut, est.ff, est.bram36, est.dsp) == (10, 20, 1.5, 0)
-    synth = resources_from_report({"LUT": 100, "LUTRAM": 8, "FF": 50, "BRAM36": 2, "DSP": 1}, source="synth")
-    assert (synth.lut, synth.ff, synth.bram36, synth.dsp) == (108, 50, 2.0, 1)
+    synth = resources_from_report({"LUT": 100, "LUTRAM": 8, "FF": 50, "BRAM36": 2, "BRAM18": 1, "DSP": 1},
+                                 source="synth")
+    assert (synth.lut, synth.ff, synth.bram36, synth.dsp) == (108, 50, 2.5, 1)
     with pytest.raises(ConfigError, match="missing LUT or FF"):
         resources_from_report({"total": {"LUT": 1}}, source="estimate", path="x.json")

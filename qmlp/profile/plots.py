@@ -1,0 +1,67 @@
+"""PNG figures of a profile: the latency histogram (one panel per layer) and the rail trace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from .energy import RailTrace
+
+__all__ = ["latency_histogram", "power_trace_plot"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def latency_histogram(samples_s: Mapping[str, np.ndarray], path: Path, *, title: str,
+                      labels: Mapping[str, str] | None = None) -> Path:
+    """One histogram panel per layer (microseconds), p50/p99 marked. ``samples_s`` without warm-up."""
+    plt = _pyplot()
+    names = [n for n, v in samples_s.items() if len(v)]
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.2 * len(names) + 0.6), squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        us = np.asarray(samples_s[name], dtype=np.float64) * 1e6
+        span = us.max() - us.min()
+        bins = 1 if span == 0 else min(60, max(10, int(np.sqrt(us.size))))
+        ax.hist(us, bins=bins, color="#4878a8")
+        for q, style in ((50, "-"), (99, "--")):
+            value = np.percentile(us, q)
+            ax.axvline(value, color="#c04040", linestyle=style, label=f"p{q} {value:.3g} us")
+        ax.set_ylabel("runs")
+        ax.set_title((labels or {}).get(name, name), fontsize="small")
+        ax.legend(fontsize="x-small")
+    axes[-1, 0].set_xlabel("latency (us)")
+    fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def power_trace_plot(trace: RailTrace, path: Path, *, title: str, rails: tuple[str, ...] | None = None) -> Path:
+    """Rail power against time with the idle / active phases shaded."""
+    plt = _pyplot()
+    shown = rails or trace.rails
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for rail in shown:
+        ax.step(trace.times, trace.power[:, trace.rails.index(rail)], where="post", label=rail, linewidth=0.9)
+    for mark, colour, label in ((0, "#dddddd", "idle"), (1, "#ffe3b0", "active")):
+        where = np.flatnonzero(trace.marks == mark)
+        if where.size:
+            ax.axvspan(trace.times[where[0]], trace.times[where[-1]], color=colour, alpha=0.6, zorder=0, label=label)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("power (W)")
+    ax.set_title(title, fontsize="medium")
+    ax.legend(fontsize="x-small", ncol=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,432 @@
+"""The profiling flow behind ``qmlp profile``: measure, model or estimate, then write the report.
+
+Steps, top to bottom: load the compiled OUT -> connect to the target (``sim`` = the virtual board,
+an in-process agent running the RTL under Verilator; ``tcp://`` = a board agent) -> fabric latency
+(batch-1 calls, cycles) -> accelerator call (modelled on the virtual board, timed by the agent on a
+board) -> end to end (host driver work timed here + the call) -> throughput at batch N -> energy
+(rail trace on a board, power-model estimate otherwise) -> files in ``OUT/report``.
+
+Every output file is written to a scratch folder first and moved into ``OUT/report`` only when
+everything succeeded, so a failed run leaves no half-written report behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .. import __version__
+from ..errors import ConfigError
+from ..ir import Dataflow, load
+from ..packing import pack, unpack
+from ..sim.bitaccurate import dequantize_output, quantize_input
+from . import report
+from .energy import MIN_PHASE_SECONDS, RailTrace, energy_per_inference, phase_stats, read_rail_csv, write_rail_csv
+from .latency import MIN_RUNS, DmaModel, cycles_to_seconds, latency_stats, model_call, throughput, time_calls
+from .plots import latency_histogram, power_trace_plot
+from .power_model import DEFAULT_TOGGLE, Activity, estimate_power, model_for_part, resources_from_report
+
+__all__ = ["ProfileOptions", "profile", "load_out", "host_steps", "estimate_cycles"]
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    out_dir: Path
+    target: str = "sim"
+    power: bool = False
+    runs: int = MIN_RUNS
+    warmup: int = 20
+    batch: int = 1024
+    token_file: Path | None = None
+    phase_seconds: float = MIN_PHASE_SECONDS
+    measure_activity: bool = True
+    activity_vectors: int = 64
+    seed: int = 0
+
+
+def load_out(out_dir: Path) -> Dataflow:
+    """The folded Dataflow of a compiled OUT (ConfigError naming the file otherwise)."""
+    path = out_dir / "dataflow.json"
+    if not path.is_file():
+        raise ConfigError(f"{out_dir}: no dataflow.json; pass the output folder of 'qmlp compile'")
+    try:
+        df = load(path)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(f"{path}: not a readable qmlp dataflow ({error}); recompile") from None
+    if df.stream is None or df.clock_mhz is None or any(layer.folding is None for layer in df.layers):
+        raise ConfigError(f"{path}: the dataflow is not folded (no stream format / clock); recompile with 'qmlp compile'")
+    return df
+
+
+def host_steps(df: Dataflow) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray], int]:
+    """The driver's host work as two functions: float batch -> packed input beats, and packed
+    output beats -> float outputs; plus the output element count per vector. They do exactly what
+    the IR and docs/interfaces.md prescribe (quantize, pack / unpack, dequantize)."""
+    from ..boards.stream import stream_layout
+
+    layout = stream_layout(df)
+    n_out = layout.output.elems
+
+    def to_fabric(x: np.ndarray) -> np.ndarray:
+        q = quantize_input(df.input, x.reshape(x.shape[0], -1))
+        return pack(q, layout.input.dtype, layout.input.elems_per_beat)
+
+    def from_fabric(beats: np.ndarray) -> np.ndarray:
+        out = unpack(beats, layout.output.dtype, layout.output.elems_per_beat, n_out)
+        return out if df.argmax else dequantize_output(df, out)
+
+    return to_fabric, from_fabric, n_out
+
+
+def estimate_cycles(out_dir: Path) -> tuple[int | None, int | None, Path | None]:
+    """(latency cycles, II cycles) from report/estimate_network_performance.json, if present."""
+    path = out_dir / "report" / "estimate_network_performance.json"
+    if not path.is_file():
+        return None, None, None
+    data = json.loads(path.read_text())
+    return int(data["latency_cycles"]), int(data["ii_cycles"]), path
+
+
+def _board_of(df: Dataflow):  # noqa: ANN202 - a qmlp.boards.Board or None
+    name = df.metadata.get("board")
+    if not name:
+        return None
+    from ..boards import get_board
+
+    return get_board(name)
+
+
+def _time_host(df: Dataflow, runs: int, warmup: int, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds of the host work per call at batch 1 (``warmup + runs`` samples) and at ``batch``."""
+    from ..boards.stream import stream_layout
+
+    to_fabric, from_fabric, _ = host_steps(df)
+    layout = stream_layout(df)
+    rng = np.random.default_rng(seed)
+    scale = df.input.scale.astype(np.float64)
+
+    def host_call(n: int) -> Callable[[], object]:
+        x = (rng.uniform(df.input.qmin, df.input.qmax, size=(n, df.input.features)) * scale).astype(np.float32)
+        beats_out = rng.integers(0, 256, size=(n, layout.output.beats, layout.output.beat_bytes), dtype=np.uint8)
+        return lambda: (to_fabric(x), from_fabric(beats_out))
+
+    single = time_calls(host_call(1), runs=runs, warmup=warmup)
+    batched = time_calls(host_call(batch), runs=max(5, min(50, runs // 20)), warmup=2)
+    return single, batched[2:]
+
+
+def profile(options: ProfileOptions, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the flow; write profile.json, the raw samples, the PNGs (and trace) into OUT/report."""
+    if options.runs < MIN_RUNS:
+        raise ConfigError(f"--runs {options.runs}: the latency distribution needs at least {MIN_RUNS} runs")
+    if options.batch < 1:
+        raise ConfigError(f"--batch {options.batch}: must be >= 1")
+    out_dir = Path(options.out_dir)
+    df = load_out(out_dir)
+    board = _board_of(df)
+    report_dir = out_dir / "report"
+    report_dir.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".profile-", dir=out_dir))
+    try:
+        data = _profile(options, df, board, scratch, log)
+        moved = {}
+        for name in sorted(os.listdir(scratch)):
+            os.replace(scratch / name, report_dir / name)
+            moved[name] = report_dir / name
+        data["files"] = {key: report.file_entry(report_dir / Path(entry["path"]).name, report_dir)
+                         if entry.get("scratch") else {k: v for k, v in entry.items() if k != "scratch"}
+                         for key, entry in data["files"].items()}
+        report.write_json(data, report_dir / "profile.json")
+        return data
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    from ..boards.stream import stream_layout
+    from ..hil.client import parse_target
+
+    out_dir = Path(options.out_dir)
+    remote = parse_target(options.target) is not None
+    clock = float(df.clock_mhz)
+    layout = stream_layout(df)
+    files: dict[str, dict[str, Any]] = {}
+    est_latency, est_ii, est_path = estimate_cycles(out_dir)
+    if est_path is not None:
+        files["estimate"] = report.file_entry(est_path, out_dir / "report")
+
+    with _open_target(options, df) as client:
+        hello = client.hello()
+        client.load(out_dir)
+        engine = str(hello.get("engine") or hello.get("backend") or "board")
+        log(f"profile: {df.name} on {options.target} ({engine}), {options.runs} batch-1 runs + {options.warmup} warm-up")
+
+        # Fabric: batch-1 calls; LAST_LATENCY = cycles from the first input beat to the last
+        # output beat (the counter in qmlp_control, read through AXI-Lite on both targets).
+        fabric_cycles = _counter_latencies(client, df, options)
+        fabric_kind = "measured: LAST_LATENCY counter" + (" (board)" if remote else " (RTL simulation)")
+        fabric_s = fabric_cycles / (clock * 1e6)
+        if remote:  # the accelerator call, timed by the agent around the driver's DMA call
+            bench = client.bench(warmup=options.warmup, iterations=options.runs, batch=1, seed=options.seed,
+                                 max_seconds=600.0)
+            if len(bench.wall_s) < options.runs:
+                raise ConfigError(f"target {options.target} ran {len(bench.wall_s)} of {options.runs} runs within its "
+                                  f"time limit; lower --runs")
+
+        # Throughput at batch N.
+        q_batch = np.random.default_rng(options.seed + 1).integers(df.input.qmin, df.input.qmax + 1,
+                                                                  size=(options.batch, df.input.features))
+        if df.input.dtype.kind == "BIPOLAR":
+            q_batch = np.where(q_batch >= 0, 1, -1)
+        run_n = client.run(q=q_batch)
+        # The counter's free-running CYCLES register is not reset between calls; the virtual
+        # board reports the simulated cycles of the call (reset release to last output beat).
+        batch_cycles = run_n.timings.get("cycles")
+        batch_cycles = None if batch_cycles is None else int(batch_cycles)
+        if remote:
+            bench_n = client.bench(warmup=2, iterations=20, batch=options.batch, seed=options.seed)
+            call_batch_s = float(np.median(bench_n.wall_s))
+
+        # Energy on a board: idle phase, mark, a burst of calls, stop.
+        trace_info = None
+        if options.power and remote:
+            trace_info = _record_power(client, options, scratch, log)
+
+    # The accelerator call and end to end.
+    dma = DmaModel(port_bits=int(board.dma.width_bits) if board is not None else 128)
+    host_all, host_n = _time_host(df, options.runs, options.warmup, options.batch, options.seed)
+    host_1 = host_all[options.warmup:]  # warm-up calls dropped here, as the agent drops its own
+    if remote:
+        call_s = np.asarray(bench.wall_s[: options.runs], dtype=np.float64)
+        call_kind = "measured: agent timer around the driver call"
+        call_assumptions = ["timed on the board around the driver's DMA call (includes PYNQ's Python DMA overhead)"]
+    else:
+        median_cycles = int(np.median(fabric_cycles))
+        call_model = model_call(fabric_cycles=median_cycles, batch=1, in_beats=layout.input.beats,
+                                out_beats=layout.output.beats, in_beat_bytes=layout.input.beat_bytes,
+                                out_beat_bytes=layout.output.beat_bytes, clock_mhz=clock, dma=dma)
+        # Per run: that run's fabric time + the model's DMA stretch and fixed costs (run-independent).
+        extra = call_model.seconds - cycles_to_seconds(median_cycles, clock)
+        call_s = fabric_s + extra
+        call_kind = "modelled: RTL stream cycles + DMA model"
+        call_assumptions = dma.assumptions()
+    e2e_s = call_s + host_1
+    stats = {name: replace(latency_stats(values), warmup=options.warmup)
+             for name, values in (("fabric", fabric_s), ("call", call_s), ("end_to_end", e2e_s), ("host", host_1))}
+
+    samples_path = scratch / "profile_latency_samples.csv"
+    report.write_samples_csv(samples_path, {"fabric_cycles": fabric_cycles, "fabric_s": fabric_s, "call_s": call_s,
+                                            "host_s": host_1, "end_to_end_s": e2e_s}, warmup=0,
+                             note=f"{options.target}, clock {clock:g} MHz; {options.warmup} warm-up calls already "
+                                  f"discarded; end_to_end_s = call_s + host_s")
+    files["latency_samples"] = {"path": samples_path.name, "scratch": True}
+
+    # Throughput at batch N (inferences per second of one call of N vectors).
+    if remote:
+        fabric_ips = None
+        call_ips = throughput(options.batch, call_batch_s)
+    else:
+        fabric_ips = None if batch_cycles is None else throughput(options.batch, cycles_to_seconds(batch_cycles, clock))
+        batch_call = None if batch_cycles is None else model_call(
+            fabric_cycles=int(batch_cycles), batch=options.batch, in_beats=layout.input.beats,
+            out_beats=layout.output.beats, in_beat_bytes=layout.input.beat_bytes,
+            out_beat_bytes=layout.output.beat_bytes, clock_mhz=clock, dma=dma)
+        call_batch_s = None if batch_call is None else batch_call.seconds
+        call_ips = None if call_batch_s is None else throughput(options.batch, call_batch_s)
+    e2e_ips = None if call_batch_s is None else throughput(options.batch, call_batch_s + float(np.median(host_n)))
+
+    energy = _energy(options, df, board, scratch, files, trace_info, est_ii, batch_cycles, remote, log)
+    fabric_q = np.percentile(fabric_cycles, [50, 90, 99])
+    data: dict[str, Any] = {
+        "schema": report.SCHEMA, "schema_version": report.SCHEMA_VERSION, "qmlp_version": __version__,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "design": {"name": df.name, "out_dir": str(out_dir), "clock_mhz": clock,
+                   "dataflow_sha256": hashlib.sha256((out_dir / "dataflow.json").read_bytes()).hexdigest(),
+                   "board": None if board is None else board.name, "part": None if board is None else board.part},
+        "target": {"kind": "board" if remote else "virtual board", "address": options.target, "engine": engine},
+        "latency": {
+            "fabric": {"kind": fabric_kind, "seconds": stats["fabric"].to_json(),
+                       "cycles": {"p50": float(fabric_q[0]), "p90": float(fabric_q[1]), "p99": float(fabric_q[2]),
+                                  "max": float(fabric_cycles.max())},
+                       "estimate_cycles": est_latency},
+            "call": {"kind": call_kind, "seconds": stats["call"].to_json(), "assumptions": call_assumptions},
+            "end_to_end": {"kind": "host driver work measured here + call", "seconds": stats["end_to_end"].to_json(),
+                           "host_seconds": stats["host"].to_json()},
+        },
+        "throughput": {"batch": options.batch, "fabric_ips": fabric_ips, "call_ips": call_ips,
+                       "end_to_end_ips": e2e_ips, "cycles": batch_cycles, "estimate_ii_cycles": est_ii},
+        "energy": energy,
+        "files": files,
+    }
+    data["seed_comparison"] = report.seed_comparison(stats["end_to_end"].p50_s, energy.get("e_total_j"), energy["kind"])
+    latency_histogram({"fabric": fabric_s, "call": call_s, "end_to_end": e2e_s}, scratch / "profile_latency.png",
+                      title=f"{df.name}: batch-1 latency, {options.runs} runs ({options.target})",
+                      labels={"fabric": f"fabric ({fabric_kind})", "call": f"accelerator call ({call_kind})",
+                              "end_to_end": "end to end (host work measured + call)"})
+    return data
+
+
+class _LocalBoard:
+    """The virtual board's backend called in-process: the same RTL engine the agent would run,
+    without a TCP round trip per call (which adds nothing to any simulated number)."""
+
+    def __init__(self, df: Dataflow) -> None:
+        from ..hil.sim import SimBackend
+
+        self._backend = SimBackend()
+        self._df = df
+
+    def hello(self) -> dict[str, Any]:
+        return dict(self._backend.describe())
+
+    def load(self, out_dir: Path) -> dict[str, Any]:
+        return self._backend.load(Path(out_dir), self._df)
+
+    def run(self, *, q: np.ndarray):  # noqa: ANN201 - a hil RunOutput (timings, counters)
+        return self._backend.run(np.asarray(q, dtype=np.int64))
+
+
+@contextmanager
+def _open_target(options: ProfileOptions, df: Dataflow) -> Iterator[Any]:
+    from ..hil.client import open_board, parse_target
+
+    if parse_target(options.target) is None:
+        yield _LocalBoard(df)
+        return
+    with open_board(options.target, token_file=options.token_file) as client:
+        yield client
+
+
+def _counter_latencies(client, df: Dataflow, options: ProfileOptions) -> np.ndarray:  # noqa: ANN001
+    """Batch-1 RUNs reading the LAST_LATENCY counter (a board whose BENCH reports no cycles)."""
+    rng = np.random.default_rng(options.seed)
+    values = []
+    for index in range(options.warmup + options.runs):
+        q = rng.integers(df.input.qmin, df.input.qmax + 1, size=(1, df.input.features))
+        reply = client.run(q=np.where(q >= 0, 1, -1) if df.input.dtype.kind == "BIPOLAR" else q)
+        cycles = reply.counters.get("last_latency_cycles")
+        if cycles is None:
+            raise ConfigError(f"target {options.target} reports neither cycles nor the LAST_LATENCY counter; "
+                              "update the agent and driver ('qmlp compile' writes both)")
+        if index >= options.warmup:
+            values.append(float(cycles))
+    return np.asarray(values, dtype=np.float64)
+
+
+def _trace_from_frame(frame, label: str) -> RailTrace:  # noqa: ANN001 - a hil Frame
+    """The POWER stop reply as a RailTrace: arrays ``times`` (s), ``marks``, ``power`` (samples x
+    rails) and the header's ``rails`` list."""
+    rails = tuple(str(r) for r in frame.header.get("rails", ()))
+    times, marks, power = frame.array("times"), frame.array("marks"), frame.array("power")
+    if not rails or times is None or marks is None or power is None or power.shape != (len(times), len(rails)):
+        raise ConfigError(f"agent's POWER stop reply has no usable trace (rails {list(rails)}); update the agent")
+    t = np.asarray(times, dtype=np.float64)
+    return RailTrace(rails=rails, times=t - t[0], marks=np.asarray(marks, dtype=np.int64),
+                     power=np.asarray(power, dtype=np.float64), metadata={"label": label})
+
+
+def _record_power(client, options: ProfileOptions, scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:  # noqa: ANN001
+    """Idle phase (Mark 0), mark, a burst of BENCH calls for >= phase_seconds (Mark 1), stop."""
+    log(f"power: idle {options.phase_seconds:g} s, then a burst of batch-{options.batch} calls for "
+        f">= {options.phase_seconds:g} s")
+    client.power("start", label="idle", interval_s=0.1)
+    time.sleep(options.phase_seconds + 1.0)  # +1 s: the settling window dropped by phase_stats
+    client.power("mark", label="active")
+    inferences, start = 0, time.perf_counter()
+    while time.perf_counter() - start < options.phase_seconds + 1.0:
+        reply = client.bench(warmup=0, iterations=100, batch=options.batch, seed=options.seed,
+                             max_seconds=options.phase_seconds + 5.0)
+        inferences += int(reply.info.get("iterations", len(reply.wall_s))) * options.batch
+    active = time.perf_counter() - start
+    stop = client.power("stop")
+    trace = _trace_from_frame(stop, "qmlp profile --power")
+    path = scratch / "power_trace.csv"
+    write_rail_csv(trace, path, {"synthetic": "no - recorded by the board agent", "inferences": str(inferences),
+                                 "active_seconds": repr(active), "batch": str(options.batch),
+                                 "target": options.target})
+    return {"path": path, "inferences": inferences, "active_seconds": active}
+
+
+def _energy(options: ProfileOptions, df: Dataflow, board, scratch: Path, files: dict[str, dict[str, Any]],  # noqa: ANN001
+            trace_info: dict[str, Any] | None, est_ii: int | None, batch_cycles: int | None, remote: bool,
+            log: Callable[[str], None]) -> dict[str, Any]:
+    """Measured energy from the rail trace (board + --power), else the power-model estimate
+    (virtual board), else nothing (board without --power)."""
+    settle = 1.0
+    if remote and trace_info is not None:
+        trace = read_rail_csv(trace_info["path"])
+        result = energy_per_inference(phase_stats(trace, 0, settle_s=settle), phase_stats(trace, 1, settle_s=settle),
+                                      inferences=trace_info["inferences"], active_seconds=trace_info["active_seconds"])
+        files["rail_trace"] = {"path": trace_info["path"].name, "scratch": True}
+        power_trace_plot(trace, scratch / "profile_power.png", title=f"{df.name}: rails, idle then batch-{options.batch} burst")
+        return {"kind": "measured", "rails": list(result.rails), "settle_s": settle, "p_idle_w": result.p_idle_w,
+                "p_active_w": result.p_active_w, "e_dyn_j": result.e_dyn_j, "e_total_j": result.e_total_j,
+                "e_dyn_stderr_j": result.e_dyn_stderr_j, "inferences": result.inferences,
+                "active_seconds": result.active_seconds, "per_rail": result.per_rail,
+                "assumptions": [f"E_dyn = (P_active - P_idle) * T / N, E_total = P_active * T / N over rails "
+                                f"{'+'.join(result.rails)}", f"first {settle:g} s of each phase dropped"]}
+    if remote:
+        return {"kind": "not requested", "e_dyn_j": None, "e_total_j": None, "assumptions": ["use --power on a board"]}
+    return _estimate_energy(options, df, board, scratch, files, est_ii, batch_cycles, log)
+
+
+def _estimate_energy(options: ProfileOptions, df: Dataflow, board, scratch: Path, files: dict[str, dict[str, Any]],  # noqa: ANN001
+                     est_ii: int | None, batch_cycles: int | None, log: Callable[[str], None]) -> dict[str, Any]:
+    out_dir = Path(options.out_dir)
+    synth = out_dir / "report" / "synth_resources.json"
+    est = out_dir / "report" / "estimate_layer_resources.json"
+    if synth.is_file():
+        res_path, source = synth, "synth (Yosys netlist counts)"
+    elif est.is_file():
+        res_path, source = est, "estimate (analytical model; run 'qmlp compile --synth' for netlist counts)"
+    else:
+        raise ConfigError(f"{out_dir}/report: neither synth_resources.json nor estimate_layer_resources.json; recompile")
+    resources = resources_from_report(json.loads(res_path.read_text()), source=source,
+                                      path=res_path.relative_to(out_dir).as_posix())
+    files["resources"] = report.file_entry(res_path, out_dir / "report")
+    if options.measure_activity:
+        from .activity import measure_activity
+
+        rng = np.random.default_rng(options.seed + 2)
+        q = rng.integers(df.input.qmin, df.input.qmax + 1, size=(options.activity_vectors, df.input.features))
+        if df.input.dtype.kind == "BIPOLAR":
+            q = np.where(q >= 0, 1, -1)
+        log(f"energy: measuring toggle rates of {options.activity_vectors} streamed vectors (verilator --coverage-toggle)")
+        toggles = measure_activity(df, out_dir / "rtl", q)
+        activity = Activity(logic_toggle=toggles.rate, register_toggle=toggles.rate, bram_enable=1.0, dsp_enable=1.0,
+                            source=f"measured: Verilator toggle coverage, {toggles.vectors} random vectors streamed "
+                                   f"back to back, {toggles.bits} signal bits over {toggles.cycles} cycles",
+                            details=toggles.to_json())
+    else:
+        activity = Activity(DEFAULT_TOGGLE, DEFAULT_TOGGLE, 1.0, 1.0,
+                            source=f"not measured: XPE default {DEFAULT_TOGGLE:g} toggle rate (assumption)")
+    act_path = scratch / "profile_activity.json"
+    act_path.write_text(json.dumps({"source": activity.source, "logic_toggle": activity.logic_toggle,
+                                    "register_toggle": activity.register_toggle, "bram_enable": activity.bram_enable,
+                                    "dsp_enable": activity.dsp_enable, "details": dict(activity.details)}, indent=2) + "\n")
+    files["activity"] = {"path": act_path.name, "scratch": True}
+    part = board.part if board is not None else "xczu7ev"
+    ii = max(1, round(batch_cycles / options.batch)) if batch_cycles else (est_ii or 1)
+    estimate = estimate_power(resources, activity, clock_mhz=float(df.clock_mhz), ii_cycles=int(ii),
+                              model=model_for_part(part))
+    data = estimate.to_json()
+    data.update(kind="estimate", part_number=part,
+                note="ESTIMATE from a power model, not a measurement; see assumptions")
+    data["assumptions"] = list(estimate.assumptions) + [
+        "BRAM and DSP blocks assumed enabled every cycle while streaming (upper bound)",
+        "one toggle rate (all signal bits of the design) used for LUT and FF nets",
+        f"II = {ii} cycles, from the RTL batch run" if batch_cycles else f"II = {ii} cycles, from the estimator"]
+    if board is None:
+        data["assumptions"].append("dataflow.json names no board: xczu7ev (ZCU104) power model used")
+    return data
