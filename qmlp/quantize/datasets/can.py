@@ -126,8 +126,10 @@ DEFAULT_ECUS: tuple[Ecu, ...] = (
     Ecu(0x5A2, 0.200, 0.0040, (_c(0x00), _c(0x00))),
 )
 
-# Fixed payloads the attacker replays (HCRL: one constant payload per spoofed ID).
-SPOOF_PAYLOADS = {RPM_ID: (0x45, 0x29, 0x24, 0xFF, 0x29, 0x24, 0x00, 0xFF), GEAR_ID: (0x01, 0x45, 0x60, 0xFF, 0x6B, 0x00, 0x00, 0x00)}
+# Fixed payloads the attacker replays (HCRL: one constant payload per spoofed ID). They report a
+# state the car is not in (RPM flag byte 0x45; 1st gear at 133 km/h), so a genuine frame never
+# equals them and the labels are not ambiguous.
+SPOOF_PAYLOADS = {RPM_ID: (0x45, 0x29, 0x24, 0xFF, 0x29, 0x24, 0x00, 0xFF), GEAR_ID: (0x01, 0x41, 0x60, 0xFF, 0xC8, 0x00, 0x00, 0x00)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -420,8 +422,10 @@ def encode_frames(trace: CanTrace) -> np.ndarray:
 
 
 def split_blocks(n_frames: int, block: int, test_fraction: float, seed: int) -> np.ndarray:
-    """Per-frame block id, and which blocks are test: returns an int array, -1 = train block
-    boundary marker not used; value = block index * 2 + (1 if test else 0)."""
+    """Cut ``n_frames`` consecutive frames into blocks of ``block`` frames and send a random
+    ``test_fraction`` of the blocks (at least one) to the test side. Returns one tag per frame:
+    ``block index * 2 + 1`` for test blocks, ``block index * 2`` for train blocks, so equal tags
+    mean "same block" and ``tag % 2`` is the side."""
     blocks = np.arange(n_frames) // block
     n_blocks = int(blocks[-1]) + 1 if n_frames else 0
     rng = np.random.default_rng(seed)

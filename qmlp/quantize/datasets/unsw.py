@@ -1,5 +1,5 @@
 """UNSW-NB15 in its binarized form (``unsw_nb15_binarized.npz``: arrays ``train`` and ``test``,
-593 {0,1} columns, the last one the label 0 = normal / 1 = attack), read from a user-given path.
+593 {0,1} feature columns plus a last label column, 0 = normal / 1 = attack), read from a user-given path.
 Nothing is downloaded; the file must already be on disk."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from .base import Dataset
 
 __all__ = ["load_unsw_dataset", "UNSW_FEATURES"]
 
-UNSW_FEATURES = 600  # the 592 binary features zero-padded to 600, as FINN's cybersecurity MLP does
+UNSW_FEATURES = 600  # the 593 binary features zero-padded to 600, as in FINN's cybersecurity MLP
 
 
 def _part(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
