@@ -3,6 +3,8 @@ the test) and an OUT directory with the packaged-IP file the Vivado scripts expe
 
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,3 +48,30 @@ def out_dir(tmp_path: Path) -> Path:
     (out / "ip").mkdir(parents=True)
     (out / "ip" / "component.xml").write_text(COMPONENT_HEADER)
     return out
+
+
+def _forget_driver() -> None:
+    for name in [m for m in sys.modules if m == "qmlp_driver" or m.startswith("qmlp_driver.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def load_driver(monkeypatch):
+    """``load(root, backend_for)``: import the emitted ``qmlp_driver`` from a deploy directory,
+    with the fake pynq (tests/boards/fake_pynq.py) forwarding to ``backend_for(bitfile)``."""
+    from fake_pynq import make_pynq
+
+    def load(root: Path, backend_for):
+        _forget_driver()
+        monkeypatch.syspath_prepend(str(root))
+        monkeypatch.setitem(sys.modules, "pynq", make_pynq(backend_for))
+        return importlib.import_module("qmlp_driver")
+
+    yield load
+    _forget_driver()
+
+
+def fill_bitstream_slots(root: Path) -> None:
+    """What 'make bitstream' leaves in OUT/deploy/bitstream."""
+    (root / "bitstream" / "qmlp.bit").write_bytes(b"bitstream")
+    (root / "bitstream" / "qmlp.hwh").write_text("<hwh/>")

@@ -3,7 +3,6 @@ register reads to a simulation backend; results must equal the bit-accurate simu
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from backends import BitAccurateBackend
-from conftest import folded
+from conftest import fill_bitstream_slots, folded
 from fake_pynq import make_pynq
 from qmlp import packing
 from qmlp.boards import emit_board_files
@@ -21,28 +20,10 @@ from qmlp.datatypes import BIPOLAR, INT
 from qmlp.sim.bitaccurate import quantize_input, simulate
 
 
-@pytest.fixture
-def load_driver(monkeypatch):
-    """Import the emitted ``qmlp_driver`` from a deploy directory with a fake pynq installed."""
-
-    def load(root: Path, backend_for):
-        for name in [m for m in sys.modules if m == "qmlp_driver" or m.startswith("qmlp_driver.")]:
-            monkeypatch.delitem(sys.modules, name)
-        monkeypatch.syspath_prepend(str(root))
-        monkeypatch.setitem(sys.modules, "pynq", make_pynq(backend_for))
-        return importlib.import_module("qmlp_driver")
-
-    yield load
-    for name in [m for m in sys.modules if m == "qmlp_driver" or m.startswith("qmlp_driver.")]:
-        del sys.modules[name]
-
-
 def deploy(out_dir: Path, df, board: str = "zcu104") -> Path:
     emit_board_files(df, board, out_dir)
     root = out_dir / "deploy"
-    # What 'make bitstream' leaves in the slots.
-    (root / "bitstream" / "qmlp.bit").write_bytes(b"bitstream")
-    (root / "bitstream" / "qmlp.hwh").write_text("<hwh/>")
+    fill_bitstream_slots(root)
     return root
 
 
