@@ -295,6 +295,7 @@ class Agent:
             if actual != str(part.sha256).lower():
                 raise Refusal("HASH_MISMATCH", f"{part.name}: received bytes hash to sha256 {actual[:16]}..., "
                                                f"declared {str(part.sha256)[:16]}...; re-send an intact copy")
+        self._check_manifest({p.name: p.data or b"" for p in files})
         if PurePosixPath("dataflow.json") not in paths:
             raise Refusal("BAD_DESIGN", "LOAD without dataflow.json: upload OUT/dataflow.json with the design")
         df = self._parse_dataflow(next(p.data for p in files if p.name == "dataflow.json") or b"")
@@ -304,11 +305,42 @@ class Agent:
                 raise Refusal("BAD_DESIGN", f"LOAD for backend {self.backend.name!r} needs {needed!r}")
         digest = sha256_hex("".join(f"{p.name}:{p.sha256}\n" for p in sorted(files, key=lambda p: p.name)).encode())[:16]
         design_dir = self._store(files, paths, digest)
-        info = self.backend.load(design_dir, df)
+        try:
+            info = self.backend.load(design_dir, df)
+        except BaseException:
+            # The backend refused (or failed on) the upload: keep no files and no stale design.
+            shutil.rmtree(design_dir, ignore_errors=True)
+            self._df = self._design = None
+            raise
         self._df, self._design = df, digest
         self._prune(keep=design_dir)
         log.info("loaded design %s (%s, %d files)", digest, df.name, len(files))
         return {"design": digest, "name": df.name, "files": len(files), **info}, []
+
+    @staticmethod
+    def _check_manifest(files: dict[str, bytes]) -> None:
+        """A deploy folder carries manifest.json (sha256 of every file) and, once Vivado ran,
+        bitstream/SHA256SUMS: check the uploaded bytes against both before storing anything."""
+        expected: dict[str, str] = {}
+        if "manifest.json" in files:
+            try:
+                manifest = json.loads(files["manifest.json"].decode("utf-8"))
+                listed = manifest["files"] if manifest.get("schema") == "qmlp.deploy" else {}
+                expected.update({str(k): str(v) for k, v in dict(listed).items()})
+            except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
+                raise Refusal("BAD_DESIGN", f"manifest.json is unreadable: {error}") from None
+        if "bitstream/SHA256SUMS" in files:
+            for line in files["bitstream/SHA256SUMS"].decode("utf-8", "replace").splitlines():
+                digest, _, name = line.partition("  ")
+                if name.strip():
+                    expected[f"bitstream/{name.strip()}"] = digest.strip()
+        for name, digest in sorted(expected.items()):
+            if name not in files:
+                raise Refusal("BAD_DESIGN", f"{name}: listed in the deploy manifest but not uploaded")
+            actual = sha256_hex(files[name])
+            if actual != digest.lower():
+                raise Refusal("HASH_MISMATCH", f"{name}: sha256 {actual[:16]}... does not match the deploy manifest "
+                                               f"({digest[:16]}...): corrupt or edited file; rebuild or re-copy it")
 
     def _parse_dataflow(self, data: bytes) -> Dataflow:
         try:

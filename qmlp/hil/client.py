@@ -160,31 +160,28 @@ def _raise_if_error(frame: Frame) -> None:
 def design_files(out_dir: Path, backend: str) -> dict[str, bytes]:
     """The files of a compiled OUT that a backend needs, by upload name.
 
-    ``sim``: dataflow.json and every file under rtl/. ``pynq``: dataflow.json, the driver
-    package (driver/) and the bitstream + hardware handoff (``*.bit`` and ``*.hwh`` found in
-    OUT/deploy, where the Vivado flow leaves them)."""
+    ``sim``: dataflow.json and every file under rtl/. ``pynq``: the whole OUT/deploy folder as
+    the board would hold it (driver, dataflow.json, manifest.json, bitstream/qmlp.bit + .hwh)."""
     dataflow = out_dir / "dataflow.json"
     if not dataflow.is_file():
         raise ConfigError(f"{out_dir}: no dataflow.json; pass the output folder of `qmlp compile`")
-    files = {"dataflow.json": dataflow.read_bytes()}
     if backend == "sim":
-        folders = {"rtl": out_dir / "rtl"}
+        root, files = out_dir, {"dataflow.json": dataflow.read_bytes()}
+        folder = out_dir / "rtl"
     elif backend == "pynq":
-        folders = {"driver": out_dir / "driver"}
-        bits = sorted((out_dir / "deploy").rglob("*.bit")) if (out_dir / "deploy").is_dir() else []
-        hwhs = sorted((out_dir / "deploy").rglob("*.hwh")) if (out_dir / "deploy").is_dir() else []
-        if not bits or not hwhs:
-            raise ConfigError(f"{out_dir}/deploy: no bitstream (.bit) and hardware handoff (.hwh); run the Vivado "
-                              f"flow in {out_dir}/vivado first, or use --target sim")
-        files.update({f"bitstream/{p.name}": p.read_bytes() for p in (bits[0], hwhs[0])})
+        root = folder = out_dir / "deploy"
+        files = {}
+        for slot in ("bitstream/qmlp.bit", "bitstream/qmlp.hwh"):
+            if not (root / slot).is_file():
+                raise ConfigError(f"{root / slot}: missing; build the bitstream with `make bitstream` in "
+                                  f"{out_dir / 'vivado'} (needs Vivado), or use --target sim")
     else:
         raise ConfigError(f"agent backend {backend!r} unknown to this client (expected sim or pynq)")
-    for prefix, folder in folders.items():
-        if not folder.is_dir():
-            raise ConfigError(f"{out_dir}: no {prefix}/ folder; recompile with `qmlp compile`")
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
+    if not folder.is_dir():
+        raise ConfigError(f"{out_dir}: no {folder.name}/ folder; recompile with `qmlp compile`")
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            files[path.relative_to(root).as_posix()] = path.read_bytes()
     return files
 
 

@@ -103,3 +103,16 @@ def compiled_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ir.save(df, out / "dataflow.json")
     emit_rtl(df, out / "rtl")
     return out
+
+
+EXAMPLE_MODEL = Path(__file__).resolve().parents[2] / "examples" / "can_ids_w2a2.onnx"
+
+
+@pytest.fixture(scope="session")
+def compiled_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`qmlp compile examples/can_ids_w2a2.onnx --board zcu104` (the real flow, a few seconds)."""
+    from qmlp.cli import main
+
+    out = tmp_path_factory.mktemp("example") / "can"
+    assert main(["compile", str(EXAMPLE_MODEL), "--board", "zcu104", "-o", str(out)]) == 0
+    return out

@@ -50,12 +50,17 @@ def test_design_files_for_each_backend(design_dir):
     assert sorted(design_files(design_dir, "sim")) == ["dataflow.json", "rtl/qmlp_top.v"]
     from qmlp.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="no bitstream"):
+    deploy = design_dir / "deploy"
+    (deploy / "bitstream").mkdir(parents=True)
+    (deploy / "dataflow.json").write_bytes((design_dir / "dataflow.json").read_bytes())
+    with pytest.raises(ConfigError, match=r"deploy/bitstream/qmlp.bit: missing; build the bitstream"):
         design_files(design_dir, "pynq")
-    (design_dir / "deploy").mkdir()
-    (design_dir / "deploy" / "qmlp.bit").write_bytes(b"bit")
-    (design_dir / "deploy" / "qmlp.hwh").write_text("<hwh/>")
-    (design_dir / "driver").mkdir()
-    (design_dir / "driver" / "qmlp_driver.py").write_text("# driver\n")
+    (deploy / "bitstream" / "qmlp.bit").write_bytes(b"bit")
+    (deploy / "bitstream" / "qmlp.hwh").write_text("<hwh/>")
+    (deploy / "qmlp_driver" / "__pycache__").mkdir(parents=True)
+    (deploy / "qmlp_driver" / "__init__.py").write_text("# driver\n")
+    (deploy / "qmlp_driver" / "__pycache__" / "x.pyc").write_bytes(b"\0")
     assert sorted(design_files(design_dir, "pynq")) == ["bitstream/qmlp.bit", "bitstream/qmlp.hwh", "dataflow.json",
-                                                        "driver/qmlp_driver.py"]
+                                                        "qmlp_driver/__init__.py"]
+    with pytest.raises(ConfigError, match="backend 'fpga' unknown"):
+        design_files(design_dir, "fpga")
