@@ -195,3 +195,15 @@ def test_load_can_dataset_from_directory(tmp_path):
     empty.mkdir()
     with pytest.raises(ConfigError, match="no .csv files"):
         load_can_dataset(empty, seed=0)
+
+
+def test_reads_hcrl_normal_run_txt(tmp_path):
+    path = tmp_path / "normal_run_data.txt"
+    path.write_text("Timestamp: 1479121434.850202        ID: 0350    000    DLC: 8    05 28 84 66 6d 00 00 a2\n"
+                    "Timestamp: 1479121434.850423        ID: 05f0    000    DLC: 2    01 00\n")
+    trace = can.read_hcrl_normal_txt(path)
+    assert trace.can_id.tolist() == [0x350, 0x5F0] and trace.dlc.tolist() == [8, 2]
+    assert trace.data[1].tolist() == [1, 0, 0, 0, 0, 0, 0, 0] and not trace.injected.any()
+    path.write_text("Timestamp: 1.0 ID: 0350 000 DLC: 8 05 28\n")
+    with pytest.raises(ConfigError, match="normal_run_data.txt:1"):
+        can.read_hcrl_normal_txt(path)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -39,7 +40,7 @@ from .base import Dataset
 
 __all__ = [
     "CLASS_NAMES", "ATTACKS", "BITRATE", "Ecu", "AttackSpec", "CanTrace", "DEFAULT_ECUS", "frame_bits",
-    "generate_trace", "read_hcrl_csv", "write_hcrl_csv", "encode_frames", "make_windows", "split_blocks",
+    "generate_trace", "read_hcrl_csv", "read_hcrl_normal_txt", "write_hcrl_csv", "encode_frames", "make_windows", "split_blocks",
     "load_can_dataset", "FRAME_VALUES", "WINDOW_FRAMES",
 ]
 
@@ -380,12 +381,17 @@ def _attack_from_name(path: Path) -> str:
 
 
 def read_hcrl_csv(path: str | Path, attack: str | None = None) -> CanTrace:
-    """Read an HCRL Car-Hacking CSV (attack type from the file name unless given)."""
+    """Read an HCRL Car-Hacking CSV (attack type from the file name unless given).
+
+    The real files hold millions of rows, so rows are parsed into compact typed buffers
+    (``array``/``bytearray``), not lists of Python objects."""
+    from array import array
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--data {path}: file not found")
     attack = attack or _attack_from_name(path)
-    ts, ids, dlcs, datas, flags = [], [], [], [], []
+    ts, ids, dlcs, flags, data = array("d"), array("l"), array("b"), array("b"), bytearray()
     with open(path, newline="") as handle:
         for line_no, row in enumerate(csv.reader(handle), start=1):
             if not row or not "".join(row).strip():
@@ -397,20 +403,47 @@ def read_hcrl_csv(path: str | Path, attack: str | None = None) -> CanTrace:
                 flag = row[3 + dlc].strip()
                 if flag not in ("T", "R"):
                     raise ValueError(f"flag {flag!r} (expected T or R)")
-                payload = [int(b, 16) for b in row[3:3 + dlc]]
-                ts.append(float(row[0]))
-                ids.append(int(row[1], 16))
+                payload = bytes(int(b, 16) for b in row[3:3 + dlc])
+                stamp, ident = float(row[0]), int(row[1], 16)
             except (ValueError, IndexError) as error:
                 raise ConfigError(f"{path}:{line_no}: not an HCRL row 'Timestamp,ID,DLC,DATA...,T|R' ({error})") from None
+            ts.append(stamp)
+            ids.append(ident)
             dlcs.append(dlc)
-            datas.append(payload + [0] * (8 - dlc))
             flags.append(flag == "T")
+            data += payload + bytes(8 - dlc)
     if not ts:
         raise ConfigError(f"{path}: no CAN frames found")
     n = len(ts)
-    return CanTrace(timestamp=np.array(ts), can_id=np.array(ids, np.int64), dlc=np.array(dlcs, np.int64),
-                    data=np.array(datas, np.uint8).reshape(n, 8), injected=np.array(flags, bool),
-                    release=np.full(n, np.nan), attack=attack)
+    return CanTrace(timestamp=np.frombuffer(ts, np.float64).copy(), can_id=np.array(ids, np.int64),
+                    dlc=np.array(dlcs, np.int64), data=np.frombuffer(bytes(data), np.uint8).reshape(n, 8).copy(),
+                    injected=np.array(flags, bool), release=np.full(n, np.nan), attack=attack)
+
+
+_TXT_ROW = re.compile(r"Timestamp:\s*([0-9.]+)\s+ID:\s*([0-9a-fA-F]+)\s+\S+\s+DLC:\s*(\d)\s*((?:[0-9a-fA-F]{2}\s*)*)$")
+
+
+def read_hcrl_normal_txt(path: str | Path) -> CanTrace:
+    """Read HCRL's attack-free capture ``normal_run_data.txt``
+    (``Timestamp: 1479121434.850202  ID: 0350  000  DLC: 8  05 28 84 66 6d 00 00 a2``)."""
+    path = Path(path)
+    trace_rows = []
+    with open(path) as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            match = _TXT_ROW.match(line.strip())
+            if not match or len(match.group(4).split()) != int(match.group(3)):
+                raise ConfigError(f"{path}:{line_no}: not an HCRL normal_run_data row 'Timestamp: T ID: XXXX 000 DLC: N bytes'")
+            payload = [int(b, 16) for b in match.group(4).split()]
+            trace_rows.append((float(match.group(1)), int(match.group(2), 16), len(payload), payload + [0] * (8 - len(payload))))
+    if not trace_rows:
+        raise ConfigError(f"{path}: no CAN frames found")
+    n = len(trace_rows)
+    return CanTrace(timestamp=np.array([r[0] for r in trace_rows]), can_id=np.array([r[1] for r in trace_rows], np.int64),
+                    dlc=np.array([r[2] for r in trace_rows], np.int64),
+                    data=np.array([r[3] for r in trace_rows], np.uint8).reshape(n, 8),
+                    injected=np.zeros(n, bool), release=np.full(n, np.nan), attack="normal")
 
 
 # --- encoding and splitting ---------------------------------------------------------------------
@@ -450,12 +483,17 @@ def make_windows(trace: CanTrace, block_tag: np.ndarray, stride: int = 1) -> tup
 
 
 def _traces_from_path(path: Path) -> list[CanTrace]:
+    def read(file: Path) -> CanTrace:
+        return read_hcrl_normal_txt(file) if file.suffix.lower() == ".txt" else read_hcrl_csv(file)
+
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv")
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv" or p.name.lower() == "normal_run_data.txt")
         if not files:
             raise ConfigError(f"--data {path}: no .csv files (expected HCRL files such as DoS_dataset.csv)")
-        return [read_hcrl_csv(p) for p in files]
-    return [read_hcrl_csv(path)]
+        return [read(p) for p in files]
+    if not path.exists():
+        raise ConfigError(f"--data {path}: file not found")
+    return [read(path)]
 
 
 def load_can_dataset(data: str | Path | None = None, *, seed: int = 0, duration: float = 60.0,
