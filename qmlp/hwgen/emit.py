@@ -28,7 +28,8 @@ from ..ir import SCHEMA_VERSION, Dataflow, Layer
 from ..packing import encode
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "LayerPlan", "plan_layer", "plan_layers",
-           "output_dtype", "check_emittable", "emit_rtl", "render_top"]
+           "output_dtype", "check_emittable", "emit_rtl", "render_top", "Stage", "pipeline_stages",
+           "weight_words"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_threshold.v", "qmlp_mvau.v", "qmlp_adder_tree.v",
@@ -197,6 +198,23 @@ class _Stream:
         return self.elems * self.bits
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One unit of the generated chain, as the cycle model (qmlp.hwgen.cycles) needs it:
+    ``kind`` is dwc / layer / fifo / argmax; ``beats_in``/``beats_out`` per vector; for a dwc
+    ``a``/``b`` elements per beat and ``n`` real elements; for a layer its plan."""
+
+    kind: str
+    name: str
+    beats_in: int
+    beats_out: int
+    a: int = 0
+    b: int = 0
+    n: int = 0
+    plan: LayerPlan | None = None
+    depth: int = 0
+
+
 def _wires(s: _Stream) -> str:
     return (f"    wire [{s.width - 1}:0] {s.name}_data;\n"
             f"    wire {s.name}_valid, {s.name}_ready;\n")
@@ -206,12 +224,13 @@ def _ports(s: _Stream, role: str) -> str:
     return f".{role}_data({s.name}_data), .{role}_valid({s.name}_valid), .{role}_ready({s.name}_ready)"
 
 
-def _converter(src: _Stream, elems: int, beats: int, name: str) -> tuple[str, _Stream]:
+def _converter(src: _Stream, elems: int, beats: int, name: str, stages: list[Stage]) -> tuple[str, _Stream]:
     """Return (verilog, stream) converting ``src`` to ``elems`` per beat over ``beats`` beats;
     no logic when the formats already agree."""
     if src.elems == elems and src.beats == beats:
         return "", src  # padding elements pass through; the consumer's padded weights are zero
     dst = _Stream(name, elems, src.bits, beats * elems, src.real)
+    stages.append(Stage("dwc", name, src.beats, beats, a=src.elems, b=elems, n=src.real))
     text = (_wires(dst)
             + f"    qmlp_dwc #(.BITS({src.bits}), .A({src.elems}), .B({elems}), .N({src.real}), "
               f".IN_BEATS({src.beats}), .OUT_BEATS({beats})) {name}_conv (\n"
@@ -220,7 +239,8 @@ def _converter(src: _Stream, elems: int, beats: int, name: str) -> tuple[str, _S
     return text, dst
 
 
-def _layer_instance(layer: Layer, plan: LayerPlan, src: _Stream) -> tuple[str, _Stream]:
+def _layer_instance(layer: Layer, plan: LayerPlan, src: _Stream, stages: list[Stage]) -> tuple[str, _Stream]:
+    stages.append(Stage("layer", plan.ident, plan.sf, plan.nf, plan=plan))
     out = _Stream(f"{plan.ident}_out", plan.pe, plan.out_bits, plan.mh, layer.out_features)
     act = layer.activation
     params = [
@@ -248,22 +268,38 @@ def _layer_instance(layer: Layer, plan: LayerPlan, src: _Stream) -> tuple[str, _
     return text, out
 
 
-def _fifo(src: _Stream, name: str) -> tuple[str, _Stream]:
+def _fifo(src: _Stream, name: str, stages: list[Stage]) -> tuple[str, _Stream]:
+    # A whole vector (+1 beat) of the consumer's input fits: the producer never waits while the
+    # consumer runs its output folds nf > 0 (which take no input), and the consumer finds its next
+    # vector complete, taking one beat per cycle. This keeps II = max over layers of NF*SF.
+    depth = max(FIFO_DEPTH, src.beats + 1)
+    stages.append(Stage("fifo", name, src.beats, src.beats, depth=depth))
     dst = _Stream(name, src.elems, src.bits, src.length, src.real)
     text = (_wires(dst)
-            + f"    qmlp_fifo #(.WIDTH({src.width}), .DEPTH({FIFO_DEPTH})) {name}_fifo (\n"
+            + f"    qmlp_fifo #(.WIDTH({src.width}), .DEPTH({depth})) {name}_fifo (\n"
             + f"        .clk(ap_clk), .rst_n(ap_rst_n), {_ports(src, 's')},\n"
             + f"        {_ports(dst, 'm')}\n    );\n")
     return text, dst
 
 
 def _ts_depth(n_layers: int) -> int:
-    """Power of two >= inferences that can be in flight (each layer+FIFO+converter holds < 4)."""
-    return 1 << (4 * (n_layers + 2) - 1).bit_length()
+    """Power of two >= inferences that can be in flight: each unit holds parts of at most two
+    vectors, and a layer brings three units (converter, layer, FIFO)."""
+    return 1 << (6 * (n_layers + 2) - 1).bit_length()
 
 
 def render_top(df: Dataflow, plans: tuple[LayerPlan, ...]) -> str:
     """The generated ``qmlp_top`` module: instantiations and wiring only."""
+    return _build_top(df, plans)[0]
+
+
+def pipeline_stages(df: Dataflow) -> tuple[Stage, ...]:
+    """The chain of units between s_axis and m_axis, exactly as ``qmlp_top`` instantiates them."""
+    return tuple(_build_top(df, plan_layers(df))[1])
+
+
+def _build_top(df: Dataflow, plans: tuple[LayerPlan, ...]) -> tuple[str, list[Stage]]:
+    stages: list[Stage] = []
     in_dtype, out_dtype = df.input.dtype, output_dtype(df)
     e_in, e_out = df.stream.in_elems_per_beat, df.stream.out_elems_per_beat
     n_in, n_out = df.input.features, df.layers[-1].out_features
@@ -280,15 +316,16 @@ def render_top(df: Dataflow, plans: tuple[LayerPlan, ...]) -> str:
     if in_tbits > src.width:
         body.append(f"    wire _unused_tdata_pad = &{{1'b0, s_axis_tdata[{in_tbits - 1}:{src.width}], 1'b0}};\n")
     for layer, plan in zip(df.layers, plans):
-        text, src = _converter(src, plan.simd, plan.sf, f"{plan.ident}_in")
+        text, src = _converter(src, plan.simd, plan.sf, f"{plan.ident}_in", stages)
         body.append(text)
-        text, src = _layer_instance(layer, plan, src)
+        text, src = _fifo(src, f"{plan.ident}_q", stages)
         body.append(text)
-        text, src = _fifo(src, f"{plan.ident}_q")
+        text, src = _layer_instance(layer, plan, src, stages)
         body.append(text)
     if df.argmax:
         dst = _Stream("result", 1, out_dtype.bits, 1, 1)
         signed = int(df.layers[-1].out_dtype.signed and df.layers[-1].out_dtype != BIPOLAR)
+        stages.append(Stage("argmax", "argmax", src.beats, 1))
         body.append(_wires(dst)
                     + f"    qmlp_argmax #(.BITS({src.bits}), .SIGNED({signed}), .E({src.elems}), .N({src.real}), "
                       f".BEATS({src.beats}), .IDX_BITS({out_dtype.bits})) argmax_unit (\n"
@@ -299,12 +336,15 @@ def render_top(df: Dataflow, plans: tuple[LayerPlan, ...]) -> str:
     if needs_zeroing or src.elems != e_out:
         # Distinct name even when only padded channels must be zeroed.
         dst = _Stream("result_conv", e_out, src.bits, out_beats * e_out, src.real)
+        stages.append(Stage("dwc", "result_conv", src.beats, out_beats, a=src.elems, b=e_out, n=src.real))
         body.append(_wires(dst)
                     + f"    qmlp_dwc #(.BITS({src.bits}), .A({src.elems}), .B({e_out}), .N({src.real}), "
                       f".IN_BEATS({src.beats}), .OUT_BEATS({out_beats})) result_conv (\n"
                       f"        .clk(ap_clk), .rst_n(ap_rst_n), {_ports(src, 's')},\n"
                       f"        {_ports(dst, 'm')}\n    );\n")
         src = dst
+    text, src = _fifo(src, "result_q", stages)
+    body.append(text)
     pad = out_tbits - src.width
     data = f"{{{pad}'d0, {src.name}_data}}" if pad else f"{src.name}_data"
     body.append(f"    assign m_axis_tdata = {data};\n    assign m_axis_tvalid = {src.name}_valid;\n"
@@ -351,7 +391,7 @@ def render_top(df: Dataflow, plans: tuple[LayerPlan, ...]) -> str:
               + "    output wire        s_axi_arready,\n    output wire [31:0] s_axi_rdata,\n"
               + "    output wire [1:0]  s_axi_rresp,\n    output wire        s_axi_rvalid,\n"
               + "    input  wire        s_axi_rready\n);\n")
-    return header + "\n".join(body) + "endmodule\n\n`default_nettype wire\n"
+    return header + "\n".join(body) + "endmodule\n\n`default_nettype wire\n", stages
 
 
 def emit_rtl(df: Dataflow, rtl_dir: str | Path) -> list[Path]:

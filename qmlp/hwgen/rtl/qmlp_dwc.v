@@ -2,8 +2,11 @@
 // consumer taking B elements per beat, for vectors of N real elements.
 // The producer's vector is IN_BEATS beats long (elements at index >= N are padding and are
 // dropped); the consumer's is OUT_BEATS beats (elements at index >= N are sent as zeros).
-// Internally an element FIFO of CAP = A + B slots: because every vector contributes exactly N
-// real elements on both sides, consecutive vectors may share the buffer without any flushing.
+// Internally an element FIFO of CAP = A + 3B - 1 slots that takes a beat while it holds at most
+// 3B - 1 elements (registered state only, no ready path through the unit): in steady state it
+// emits a beat every cycle while taking input, even across the short last beat of a padded
+// vector (after taking it, at least B elements remain for the next cycle). Because every vector contributes exactly N real
+// elements on both sides, consecutive vectors share the buffer without any flushing.
 // Buffer slots at or above `cnt` are kept zero so the appended beat can be OR-ed in.
 `default_nettype none
 
@@ -24,7 +27,7 @@ module qmlp_dwc #(
     output wire              m_valid,
     input  wire              m_ready
 );
-    localparam integer CAP = A + B;
+    localparam integer CAP = A + 3 * B - 1;
     localparam integer CW = $clog2(CAP + 1);
     localparam integer IBW = (IN_BEATS > 1) ? $clog2(IN_BEATS) : 1;
     localparam integer OBW = (OUT_BEATS > 1) ? $clog2(OUT_BEATS) : 1;
@@ -52,7 +55,7 @@ module qmlp_dwc #(
 
     wire [CW-1:0] take = in_count({{(32 - IBW){1'b0}}, ib});
     wire [CW-1:0] need = out_count({{(32 - OBW){1'b0}}, ob});
-    localparam [CW-1:0] ROOM = B[CW-1:0];
+    localparam [CW-1:0] ROOM = CAP[CW-1:0] - A[CW-1:0];
 
     assign s_ready = cnt <= ROOM;
     assign m_valid = cnt >= need;

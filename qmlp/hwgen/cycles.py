@@ -1,0 +1,212 @@
+"""Cycle model of the emitted RTL: the exact handshake cycle of every beat, without simulating data.
+
+The generated ``qmlp_top`` is a chain of units (``qmlp.hwgen.emit.pipeline_stages``); each unit's
+control (counters, valid bits, occupancy) is mirrored here one to one, so the model reproduces the
+RTL's timing exactly when s_axis offers a beat every cycle and m_axis is always ready (the
+conditions of the latency / II figures; tests compare it with Verilator cycle for cycle). The rules
+per unit are written out in ``qmlp/hwgen/rtl/README.md``:
+
+* layer (``qmlp_mvau``): one (nf, sf) issue per cycle, fold 0 waits for input beats; an output
+  beat is valid 4 cycles after its last issue; everything stalls while the output is held.
+* layer (``qmlp_ternary_layer``): one vector per cycle, valid ``2 + ceil(log2(MW) / 2)`` cycles
+  after it is accepted.
+* ``qmlp_fifo``: an item accepted in cycle t can leave in cycle t + 1; full at DEPTH items.
+* ``qmlp_dwc``: accepts while it holds <= 3B - 1 elements; emits when it holds the next beat's
+  real elements (both visible the cycle after the update).
+* ``qmlp_argmax``: the index is valid the cycle after the last beat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import Dataflow
+from .emit import LEVELS_PER_STAGE, Stage, pipeline_stages
+
+__all__ = ["CycleModel", "cycle_model", "simulate_cycles", "tree_latency"]
+
+
+def tree_latency(mw: int) -> int:
+    """Register stages of ``qmlp_adder_tree`` over ``mw`` operands."""
+    levels = (mw - 1).bit_length() if mw > 1 else 0
+    return -(-levels // LEVELS_PER_STAGE)
+
+
+class _Unit:
+    def m_valid(self) -> bool:
+        raise NotImplementedError
+
+    def s_ready(self, m_ready: bool) -> bool:
+        raise NotImplementedError
+
+    def step(self, s_valid: bool, m_ready: bool) -> None:
+        """Advance one clock given the upstream valid and the downstream ready."""
+        raise NotImplementedError
+
+
+class _Mvau(_Unit):
+    def __init__(self, nf: int, sf: int) -> None:
+        self.NF, self.SF = nf, sf
+        self.nf = self.sf = 0
+        self.v = [False] * 4  # v1..v4
+        self.last = [False] * 2  # last1, last2
+
+    def m_valid(self) -> bool:
+        return self.v[3]
+
+    def s_ready(self, m_ready: bool) -> bool:
+        return (not self.v[3] or m_ready) and self.nf == 0
+
+    def step(self, s_valid: bool, m_ready: bool) -> None:
+        if self.v[3] and not m_ready:
+            return  # en = 0: the whole pipeline holds
+        issue = s_valid if self.nf == 0 else True
+        last_sf = self.sf == self.SF - 1
+        v1, v2, v3, _ = self.v
+        self.v = [issue, v1, v2 and self.last[1], v3]
+        self.last = [last_sf, self.last[0]]
+        if issue:
+            self.sf = 0 if last_sf else self.sf + 1
+            if last_sf:
+                self.nf = 0 if self.nf == self.NF - 1 else self.nf + 1
+
+
+class _Ternary(_Unit):
+    def __init__(self, mw: int) -> None:
+        self.pipe = [False] * (tree_latency(mw) + 1)
+        self.vout = False
+
+    def m_valid(self) -> bool:
+        return self.vout
+
+    def s_ready(self, m_ready: bool) -> bool:
+        return not self.vout or m_ready
+
+    def step(self, s_valid: bool, m_ready: bool) -> None:
+        if self.vout and not m_ready:
+            return
+        self.vout = self.pipe[-1]
+        self.pipe = [s_valid] + self.pipe[:-1]
+
+
+class _Fifo(_Unit):
+    def __init__(self, depth: int) -> None:
+        self.depth, self.count = depth, 0
+
+    def m_valid(self) -> bool:
+        return self.count > 0
+
+    def s_ready(self, m_ready: bool) -> bool:
+        return self.count < self.depth
+
+    def step(self, s_valid: bool, m_ready: bool) -> None:
+        self.count += int(s_valid and self.count < self.depth) - int(self.count > 0 and m_ready)
+
+
+class _Dwc(_Unit):
+    def __init__(self, stage: Stage) -> None:
+        self.a, self.b, self.n = stage.a, stage.b, stage.n
+        self.in_beats, self.out_beats = stage.beats_in, stage.beats_out
+        self.cnt = self.ib = self.ob = 0
+
+    def _need(self) -> int:
+        return max(0, min(self.b, self.n - self.ob * self.b))
+
+    def m_valid(self) -> bool:
+        return self.cnt >= self._need()
+
+    def s_ready(self, m_ready: bool) -> bool:
+        return self.cnt <= 3 * self.b - 1
+
+    def step(self, s_valid: bool, m_ready: bool) -> None:
+        fire_in = s_valid and self.cnt <= 3 * self.b - 1
+        fire_out = self.m_valid() and m_ready
+        take = max(0, min(self.a, self.n - self.ib * self.a))
+        self.cnt += (take if fire_in else 0) - (self._need() if fire_out else 0)
+        if fire_in:
+            self.ib = (self.ib + 1) % self.in_beats
+        if fire_out:
+            self.ob = (self.ob + 1) % self.out_beats
+
+
+class _Argmax(_Unit):
+    def __init__(self, beats: int) -> None:
+        self.beats, self.beat, self.out_valid = beats, 0, False
+
+    def m_valid(self) -> bool:
+        return self.out_valid
+
+    def s_ready(self, m_ready: bool) -> bool:
+        return not self.out_valid or m_ready
+
+    def step(self, s_valid: bool, m_ready: bool) -> None:
+        fire = s_valid and (not self.out_valid or m_ready)
+        last = self.beat == self.beats - 1
+        if fire:
+            self.beat = 0 if last else self.beat + 1
+        if fire and last:
+            self.out_valid = True
+        elif m_ready:
+            self.out_valid = False
+
+
+def _unit(stage: Stage) -> _Unit:
+    if stage.kind == "layer":
+        if stage.plan.unit == "qmlp_ternary_layer":
+            return _Ternary(stage.plan.mw)
+        return _Mvau(stage.plan.nf, stage.plan.sf)
+    if stage.kind == "fifo":
+        return _Fifo(stage.depth)
+    if stage.kind == "dwc":
+        return _Dwc(stage)
+    return _Argmax(stage.beats_in)
+
+
+def simulate_cycles(df: Dataflow, vectors: int, *, max_cycles: int = 50_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Handshake cycles of every input beat and every output beat for ``vectors`` back-to-back
+    inferences (s_axis always valid, m_axis always ready), cycle 0 = first cycle after reset."""
+    stages = pipeline_stages(df)
+    units = [_unit(s) for s in stages]
+    in_total = stages[0].beats_in * vectors
+    out_total = stages[-1].beats_out * vectors
+    in_cycles, out_cycles = [], []
+    sent = cycle = 0
+    while len(out_cycles) < out_total:
+        if cycle >= max_cycles:
+            raise RuntimeError(f"cycle model of {df.name}: no progress after {max_cycles} cycles")
+        valids = [sent < in_total] + [u.m_valid() for u in units]
+        readies = [True] * (len(units) + 1)  # readies[k] = m_ready of unit k-1 / s_ready of unit k
+        for k in range(len(units) - 1, -1, -1):
+            readies[k] = units[k].s_ready(readies[k + 1])
+        if valids[0] and readies[0]:
+            in_cycles.append(cycle)
+            sent += 1
+        if valids[-1] and readies[-1]:
+            out_cycles.append(cycle)
+        for k, unit in enumerate(units):
+            unit.step(valids[k], readies[k + 1])
+        cycle += 1
+    return np.array(in_cycles, dtype=np.int64), np.array(out_cycles, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class CycleModel:
+    latency: int  # cycles from the first input beat to the last output beat of one inference
+    ii: int  # steady-state cycles between consecutive inference completions
+    layer_cycles: tuple[int, ...]  # (MH'/PE) * (MW'/SIMD) per layer
+
+
+def cycle_model(df: Dataflow, vectors: int = 4) -> CycleModel:
+    """Latency of an inference entering an idle pipeline and the steady-state initiation interval
+    (the gap between the last two of ``vectors`` back-to-back inferences)."""
+    stages = pipeline_stages(df)
+    in_cycles, out_cycles = simulate_cycles(df, vectors)
+    per_in, per_out = stages[0].beats_in, stages[-1].beats_out
+    last_out = out_cycles[per_out - 1::per_out]
+    latency = int(last_out[0] - in_cycles[0])
+    ii = int(last_out[-1] - last_out[-2]) if vectors > 1 else latency
+    del per_in
+    return CycleModel(latency=latency, ii=ii,
+                      layer_cycles=tuple(s.plan.cycles for s in stages if s.kind == "layer"))
