@@ -51,7 +51,7 @@ class GraphView:
         for node in graph.node:
             for out in node.output:
                 producer[out] = node
-            for inp in node.input:
+            for inp in dict.fromkeys(node.input):  # a node using a tensor twice consumes it once
                 if inp:
                     consumers.setdefault(inp, []).append(node)
         input_name = graph_inputs(model)[0].name

@@ -153,11 +153,11 @@ def derive_thresholds(levels: Callable[[np.ndarray], np.ndarray], low: np.ndarra
     shape = (low.size, targets.size)
     lo = np.broadcast_to(low[:, None], shape).astype(np.int64)
     hi = np.broadcast_to(high[:, None] + 1, shape).astype(np.int64)
-    while np.any(lo < hi):
+    while np.any(active := lo < hi):  # converged entries must stay put while others search on
         mid = lo + (hi - lo) // 2
         reached = levels(mid) >= targets[None, :]
-        hi = np.where(reached, mid, hi)
-        lo = np.where(reached, lo, mid + 1)
+        hi = np.where(active & reached, mid, hi)
+        lo = np.where(active & ~reached, mid + 1, lo)
     out_dtype = quant.dtype
     bias = 0 if quant.bipolar else quant.qmin
     return Thresholds(values=frozen_array(lo, np.int64), out_dtype=out_dtype, bias=bias)
