@@ -1,0 +1,125 @@
+"""--backend finn: the build directory matches FINN's documented simple-mode layout and
+DataflowBuildConfig field names (lists and their source in qmlp/boards/finn.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import folded
+from qmlp.boards import get_board, known_boards
+from qmlp.boards.finn import (FINN_CONFIG_FIELDS, FINN_OUTPUT_TYPES, FINN_REQUIRED_FIELDS, FINN_SHELL_FLOWS,
+                              FINN_VERIFY_STEPS, FINN_ZYNQ_BOARDS, finn_folding, write_finn_build)
+from qmlp.errors import ConfigError, ModelError
+
+MODEL = Path(__file__).parents[2] / "examples" / "can_ids_w2a2.onnx"  # 40-256-128-64-32-4
+DIMS = [(256, 40), (128, 256), (64, 128), (32, 64), (4, 32)]
+
+
+@pytest.mark.parametrize("name", ["zcu104", "kv260", "ultra96v2", "pynq-z2"])
+def test_finn_board_names_and_parts_agree_with_finn(name):
+    board = get_board(name)
+    assert FINN_ZYNQ_BOARDS[board.finn_board] == board.part
+
+
+def test_build_directory_follows_finn_simple_mode(tmp_path):
+    messages = []
+    build = write_finn_build(MODEL, "pynq-z2", tmp_path / "finn", clock_mhz=100, target_fps=50000,
+                             log=messages.append)
+    d = build.directory
+    assert sorted(p.name for p in d.iterdir()) == ["dataflow_build_config.json", "expected_output.npy",
+                                                     "input.npy", "model.onnx", "run_finn.sh"]
+    config = json.loads((d / "dataflow_build_config.json").read_text())
+    assert set(config) <= FINN_CONFIG_FIELDS and set(FINN_REQUIRED_FIELDS) <= set(config)
+    assert config["synth_clk_period_ns"] == 10.0 and config["target_fps"] == 50000
+    assert config["board"] == "Pynq-Z2" and config["shell_flow_type"] in FINN_SHELL_FLOWS
+    assert set(config["generate_outputs"]) <= FINN_OUTPUT_TYPES and "bitfile" in config["generate_outputs"]
+    assert set(config["verify_steps"]) <= FINN_VERIFY_STEPS
+    assert "folding_config_file" not in config
+    # FINN resolves these paths relative to the build directory.
+    for key in ("verify_input_npy", "verify_expected_output_npy"):
+        assert (d / config[key]).is_file()
+    assert not build.ran and build.command == f"./run-docker.sh build_dataflow {d.resolve()}"
+    assert build.command in messages[-1] and build.command in (d / "run_finn.sh").read_text()
+
+
+def test_cleaned_model_computes_what_the_original_does(tmp_path):
+    """model.onnx, run by qonnx, gives the outputs examples/*.npz stores for the original model."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    build = write_finn_build(MODEL, "zcu104", tmp_path / "finn", clock_mhz=200, target_fps=1e6, log=lambda m: None)
+    cleaned = ModelWrapper(str(build.directory / "model.onnx"))
+    name_in, name_out = cleaned.graph.input[0].name, cleaned.graph.output[0].name
+    vectors = np.load(MODEL.with_suffix(".npz"))
+    for x, expected in zip(vectors["x"][:5], vectors["expected"][:5]):
+        assert np.array_equal(execute_onnx(cleaned, {name_in: x[None]})[name_out][0], expected)
+    x = np.load(build.directory / "input.npy")
+    assert x.shape == (1, 40)
+    assert np.array_equal(execute_onnx(cleaned, {name_in: x})[name_out], np.load(build.directory / "expected_output.npy"))
+
+
+def test_folding_from_qmlp_names_is_mapped_and_legalised(tmp_path):
+    messages = []
+    qmlp_config = {"Defaults": {}, "fc0": {"PE": 16, "SIMD": 40}, "fc1": {"PE": 3, "SIMD": 8, "qmlp_pad_out": 1},
+                   "fc2": {"PE": 1, "SIMD": 1}, "fc3": {"PE": 1, "SIMD": 1}, "fc4": {"PE": 4, "SIMD": 32}}
+    (tmp_path / "final_hw_config.json").write_text(json.dumps(qmlp_config))
+    build = write_finn_build(MODEL, "kv260", tmp_path / "finn", clock_mhz=250,
+                             folding=tmp_path / "final_hw_config.json", log=messages.append)
+    config = json.loads((build.directory / "dataflow_build_config.json").read_text())
+    assert config["folding_config_file"] == "folding_config.json" and "target_fps" not in config
+    assert config["board"] == "KV260_SOM" and config["synth_clk_period_ns"] == 4.0
+    folding = json.loads((build.directory / "folding_config.json").read_text())
+    assert folding == {"Defaults": {}, "MVAU_hls_0": {"PE": 16, "SIMD": 40}, "MVAU_hls_1": {"PE": 2, "SIMD": 8},
+                       "MVAU_hls_2": {"PE": 1, "SIMD": 1}, "MVAU_hls_3": {"PE": 1, "SIMD": 1},
+                       "MVAU_hls_4": {"PE": 4, "SIMD": 32}}
+    assert "finn: fc1 PE=3 does not divide 128 (FINN cannot pad); using 2" in messages
+
+
+def test_folding_from_a_dataflow_and_finn_names_kept():
+    df = folded(simd=3, pe=3, widths=(12, 10, 6))
+    assert finn_folding(df, [(10, 12), (6, 10)], log=lambda m: None) == {
+        "Defaults": {}, "MVAU_hls_0": {"PE": 1, "SIMD": 3}, "MVAU_hls_1": {"PE": 3, "SIMD": 1}}
+    finn_named = {"Defaults": {"ram_style": ["block", ["all"]]}, "MVAU_hls_0": {"PE": 2, "SIMD": 4, "ram_style": "distributed"}}
+    assert finn_folding(finn_named, DIMS) == finn_named
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(), "give exactly one of target_fps or folding"),
+    (dict(target_fps=10, folding={"Defaults": {}}), "give exactly one of target_fps or folding"),
+    (dict(target_fps=-1), "target_fps -1: must be positive"),
+    (dict(folding={f"fc{i}": {"PE": 1, "SIMD": 1} for i in range(6)}), "more layers than the model's 5 MatMul/Gemm"),
+])
+def test_bad_arguments(tmp_path, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        write_finn_build(MODEL, "zcu104", tmp_path / "finn", clock_mhz=200, log=lambda m: None, **kwargs)
+    assert not (tmp_path / "finn").exists() and not list(tmp_path.iterdir())
+
+
+def test_unreadable_model_and_board_without_finn_name(tmp_path, monkeypatch):
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ModelError, match=r"bad.onnx: qonnx cannot load and clean this model"):
+        write_finn_build(tmp_path / "bad.onnx", "zcu104", tmp_path / "finn", clock_mhz=200, target_fps=1)
+    data = json.loads((Path(known_boards()["zcu104"])).read_text())
+    data.update(name="custom", finn_board=None)
+    (tmp_path / "custom.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"board custom: no 'finn_board' in .*custom.json; FINN needs one of"):
+        write_finn_build(MODEL, str(tmp_path / "custom.json"), tmp_path / "finn", clock_mhz=200, target_fps=1,
+                         log=lambda m: None)
+
+
+def test_runs_build_dataflow_where_finn_is_importable(tmp_path, monkeypatch):
+    """FINN's entry point is called on the directory (a recording stand-in for the real package)."""
+    calls = []
+    package = {name: types.ModuleType(name) for name in ("finn", "finn.builder", "finn.builder.build_dataflow")}
+    package["finn.builder.build_dataflow"].build_dataflow_directory = lambda path: calls.append(path) or 0
+    for name, module in package.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    build = write_finn_build(MODEL, "ultra96v2", tmp_path / "finn", clock_mhz=150, target_fps=1000,
+                             run=True, log=lambda m: None)
+    assert calls == [str(tmp_path / "finn")] and build.ran and build.status == 0
