@@ -40,7 +40,8 @@ from ..ir import Dataflow, Folding, Layer
 
 __all__ = [
     "LayerEstimate", "NetworkEstimate", "estimate_layer", "layer_cost", "estimate", "rom_cost",
-    "layer_latency", "write_estimate_reports", "LUT_PER_BRAM36",
+    "layer_latency", "steady_state", "write_estimate_reports", "layer_resources_json",
+    "network_performance_json", "summary_markdown", "plot_layer_resources", "LUT_PER_BRAM36",
 ]
 
 # A BRAM36 is worth this many LUTs when ranking foldings: XCZU7EV has 230,400 LUTs and 312
@@ -75,8 +76,9 @@ class NetworkEstimate:
     name: str
     clock_mhz: float
     layers: tuple[LayerEstimate, ...]
-    ii_cycles: int
-    latency_cycles: int
+    ii_cycles: float  # steady-state cycles between inferences (cycle model of the RTL)
+    latency_cycles: int  # first input beat -> last output beat into an empty pipeline
+    max_layer_cycles: int  # FINN's bound: the slowest layer's (MH'/PE)*(MW'/SIMD)
     lut: int
     ff: int
     bram36: float
@@ -89,6 +91,11 @@ class NetworkEstimate:
     @property
     def throughput_fps(self) -> float:
         return self.clock_mhz * 1e6 / self.ii_cycles
+
+    @property
+    def stall_cycles(self) -> float:
+        """II lost to stream coupling between layers beyond the slowest layer's own cycles."""
+        return self.ii_cycles - self.max_layer_cycles
 
     @property
     def bottleneck(self) -> str:
@@ -130,16 +137,23 @@ def _csd_digits(value: int) -> int:
 
 
 def _const_weights(layer: Layer, folding: Folding) -> bool:
+    # One ROM word: every lane sees a fixed weight, which synthesis propagates as a constant.
     return (layer.out_features + folding.pad_out) // folding.pe * ((layer.in_features + folding.pad_in) // folding.simd) == 1
 
 
 def layer_latency(layer: Layer, folding: Folding) -> int:
-    """Cycles from a layer's first input word to its last output word (RTL cycle model)."""
+    """Cycles from a layer's first input beat to its last output beat when it runs alone with
+    input always valid and output always ready (RTL README): an MVAU issues NF*SF words and its
+    last output beat is valid 4 cycles after the last issue; a fully parallel ternary layer
+    (weights all in {-1, 0, 1}) takes input register + adder-tree stages + output register."""
+    from .emit import LEVELS_PER_STAGE
+
     out_folds = (layer.out_features + folding.pad_out) // folding.pe
     in_folds = (layer.in_features + folding.pad_in) // folding.simd
-    _, levels = _adder_tree(folding.simd, 1)
-    # one register after the lanes, one per adder level, accumulator, threshold compare.
-    return out_folds * in_folds + levels + 2
+    if out_folds * in_folds == 1 and np.all(np.abs(layer.weights) <= 1):
+        levels = (layer.in_features + folding.pad_in - 1).bit_length()
+        return -(-levels // LEVELS_PER_STAGE) + 2
+    return out_folds * in_folds - 1 + 4
 
 
 def estimate_layer(layer: Layer, folding: Folding) -> LayerEstimate:
@@ -202,14 +216,28 @@ def layer_cost(est: LayerEstimate) -> float:
 
 
 def estimate(df: Dataflow) -> NetworkEstimate:
-    """Estimate a folded Dataflow. Expects every layer folded and ``df.clock_mhz`` set."""
+    """Estimate a folded Dataflow. Expects every layer folded, ``df.stream`` and ``df.clock_mhz``
+    set. Latency and II come from the cycle model (exact for the RTL without back-pressure)."""
     layers = tuple(estimate_layer(layer, layer.folding) for layer in df.layers)
+    latency, ii = steady_state(df)
     return NetworkEstimate(
-        name=df.name, clock_mhz=float(df.clock_mhz), layers=layers,
-        ii_cycles=max(layer.cycles for layer in layers),
-        latency_cycles=sum(layer.latency_cycles for layer in layers),
+        name=df.name, clock_mhz=float(df.clock_mhz), layers=layers, ii_cycles=ii, latency_cycles=latency,
+        max_layer_cycles=max(layer.cycles for layer in layers),
         lut=sum(layer.lut for layer in layers), ff=sum(layer.ff for layer in layers),
         bram36=sum(layer.bram36 for layer in layers), dsp=sum(layer.dsp for layer in layers))
+
+
+# --- cycle model ------------------------------------------------------------------------------
+
+def steady_state(df: Dataflow) -> tuple[int, float]:
+    """(latency of an inference into an idle pipeline, steady-state II) in cycles.
+
+    Taken from the RTL's executable cycle model (``qmlp.hwgen.cycles``, documented in
+    qmlp/hwgen/rtl/README.md), which reproduces every handshake cycle of the emitted design."""
+    from .cycles import cycle_model
+
+    model = cycle_model(df)
+    return int(model.latency), float(model.ii)
 
 
 # --- reports ----------------------------------------------------------------------------------
@@ -236,13 +264,14 @@ def network_performance_json(est: NetworkEstimate) -> dict[str, Any]:
     """``estimate_network_performance.json``: FINN's keys plus qmlp's explicit cycle counts."""
     return {
         "critical_path_cycles": est.latency_cycles,
-        "max_cycles": est.ii_cycles,
+        "max_cycles": est.max_layer_cycles,
         "max_cycles_node_name": est.bottleneck,
         "estimated_throughput_fps": est.throughput_fps,
         "estimated_latency_ns": est.latency_ns,
         "clock_mhz": est.clock_mhz,
         "ii_cycles": est.ii_cycles,
         "latency_cycles": est.latency_cycles,
+        "stall_cycles": est.stall_cycles,
         "layer_cycles": {layer.name: layer.cycles for layer in est.layers},
         "layer_latency_cycles": {layer.name: layer.latency_cycles for layer in est.layers},
     }
@@ -259,15 +288,15 @@ def summary_markdown(est: NetworkEstimate, totals: Mapping[str, float] | None = 
     """A readable summary: performance, a per-layer table and text bars of device use."""
     lines = [f"# qmlp estimate: {est.name}", ""]
     lines += [f"- clock: {est.clock_mhz:g} MHz" + (f" (board {board})" if board else ""),
-              f"- initiation interval: {est.ii_cycles} cycles -> {est.throughput_fps:,.0f} inferences/s"
-              f" (bottleneck {est.bottleneck})",
+              f"- initiation interval: {est.ii_cycles:g} cycles -> {est.throughput_fps:,.0f} inferences/s"
+              f" (slowest layer {est.bottleneck}: {est.max_layer_cycles} cycles)",
               f"- latency: {est.latency_cycles} cycles = {est.latency_ns:,.1f} ns", "",
               "| layer | MH x MW | PE | SIMD | pad out/in | cycles | latency | LUT | FF | BRAM36 | DSP | weights |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for l in est.layers:
         lines.append(f"| {l.name} | {l.mh} x {l.mw} | {l.pe} | {l.simd} | {l.pad_out}/{l.pad_in} | {l.cycles} | "
                      f"{l.latency_cycles} | {l.lut} | {l.ff} | {l.bram36:g} | {l.dsp} | {l.weight_storage} |")
-    lines.append(f"| **total** | | | | | {est.ii_cycles} (II) | {est.latency_cycles} | {est.lut} | {est.ff} | "
+    lines.append(f"| **total** | | | | | {est.ii_cycles:g} (II) | {est.latency_cycles} | {est.lut} | {est.ff} | "
                  f"{est.bram36:g} | {est.dsp} | |")
     if totals:
         lines += ["", "Device use (estimate):", "```"]

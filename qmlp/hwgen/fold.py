@@ -137,13 +137,28 @@ def with_stream(df: Dataflow, clock_mhz: float | None = None) -> Dataflow:
 def fold(df: Dataflow, *, target_fps: float | str, clock_mhz: float, allow_padding: bool = True) -> Dataflow:
     """Fold every layer as cheaply as possible while meeting ``target_fps`` at ``clock_mhz``.
 
-    Expects a verified IR. Guarantees every layer's cycles <= floor(clock_hz / target_fps), so the
-    network's initiation interval meets the target; ``target_fps="max"`` gives PE = MH and
-    SIMD = MW everywhere (one inference per clock)."""
+    Expects a verified IR. Guarantees the network's steady-state initiation interval, as the
+    cycle model of the RTL counts it (estimate.steady_state), is <= floor(clock_hz / target_fps);
+    ``target_fps="max"`` gives PE = MH and SIMD = MW everywhere (one inference per clock).
+
+    Each layer first gets the whole cycle budget. A folded consumer reads its input stream only
+    during its first output fold, so a slow producer can stretch the network's II beyond the
+    slowest layer's own cycles; when the cycle model shows that, the per-layer budget shrinks in
+    proportion and the layers are folded again."""
+    from .estimate import steady_state  # lazy: estimate imports this module's users
+
     budget = target_cycles(target_fps, clock_mhz)
-    layers = tuple(replace(layer, folding=fold_layer(layer, budget, allow_padding=allow_padding))
-                   for layer in df.layers)
-    return with_stream(replace(df, layers=layers), clock_mhz)
+    layer_budget = budget
+    while True:
+        layers = tuple(replace(layer, folding=fold_layer(layer, layer_budget, allow_padding=allow_padding))
+                       for layer in df.layers)
+        folded = with_stream(replace(df, layers=layers), clock_mhz)
+        _, ii = steady_state(folded)
+        if ii <= budget:
+            return folded
+        if layer_budget == 1:  # not reached by the RTL (fully parallel runs at II 1); a guard
+            raise FoldingError(f"no folding of {df.name} meets {budget} cycles per inference (best II {ii:g})")
+        layer_budget = max(1, min(layer_budget - 1, math.floor(layer_budget * budget / ii)))
 
 
 # --- FINN final_hw_config.json ----------------------------------------------------------------

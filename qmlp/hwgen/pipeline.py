@@ -111,7 +111,7 @@ def step_estimate(state: BuildState) -> BuildState:
     totals = {"LUT": r.lut, "FF": r.ff, "BRAM36": r.bram36, "DSP": r.dsp}
     write_estimate_reports(est, state.work_dir / "report", totals=totals, board=state.board.name)
     return replace(state, estimate=est, notes=(
-        f"II {est.ii_cycles} cycles ({est.throughput_fps:,.0f}/s), latency {est.latency_cycles} cycles "
+        f"II {est.ii_cycles:g} cycles ({est.throughput_fps:,.0f}/s), latency {est.latency_cycles} cycles "
         f"({est.latency_ns:,.0f} ns), ~{est.lut} LUT, {est.bram36:g} BRAM36",))
 
 
@@ -141,21 +141,20 @@ def step_ip(state: BuildState) -> BuildState:
 
 def step_board_files(state: BuildState) -> BuildState:
     """Vivado scripts, PYNQ driver and deploy package (boards package) -> vivado/, driver/, deploy/."""
-    try:
-        from ..boards.emit import emit_board_files
-    except ModuleNotFoundError as error:  # TEMPORARY: until the boards package ships its emitter
-        if error.name != "qmlp.boards.emit":
-            raise
-        return replace(state, notes=("skipped: qmlp.boards.emit not in this build yet",))
-    emit_board_files(state.df, state.board, state.work_dir)
-    return replace(state, notes=())
+    from ..boards import emit_board_files
+    files = emit_board_files(state.df, state.board, state.work_dir)
+    return replace(state, notes=(f"{len(files)} files in vivado/, driver/, deploy/",))
 
 
 def step_finn(state: BuildState) -> BuildState:
-    """--backend finn: a FINN build directory (model + build config + folding) -> finn/."""
+    """--backend finn: a FINN build directory (model + build config + this folding) -> finn/;
+    FINN itself runs only where it is importable."""
     from ..boards.finn import write_finn_build
-    path = write_finn_build(state.df, state.board, state.work_dir / "finn", model=state.options.model)
-    return replace(state, notes=(f"FINN build directory {Path(path).name if path else 'finn'}",))
+    if state.options.model.suffix == ".json":
+        raise ConfigError(f"--backend finn needs the ONNX model, not the IR {state.options.model}")
+    build = write_finn_build(state.options.model, state.board, state.work_dir / "finn",
+                             clock_mhz=state.df.clock_mhz, folding=state.df, log=lambda line: None)
+    return replace(state, notes=("FINN ran" if build.ran else "FINN build directory written (FINN not importable here)",))
 
 
 def step_synth(state: BuildState) -> BuildState:
