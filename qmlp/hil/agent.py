@@ -269,6 +269,9 @@ class Agent:
                 log.warning("%s: %s failed: %s", peer[0], cmd, error)
                 self._send_error(conn, "BACKEND_ERROR", str(error))
                 continue
+            # A client that stops reading cannot pin the agent: the whole answer must leave
+            # within frame_seconds (sendall's timeout covers the total since Python 3.5).
+            conn.settimeout(self.config.limits.frame_seconds)
             send_frame(conn, {"type": "ok", "cmd": cmd, **header}, parts)
 
     # --- commands ----------------------------------------------------------------------------

@@ -290,3 +290,40 @@ def test_agent_refuses_short_tokens_and_binds_loopback_by_default(tmp_path):
     with pytest.raises(QmlpError, match="shorter than 16 bytes"):
         Agent(AgentConfig(token=b"short", workdir=tmp_path), SimBackend())
     assert AgentConfig(token=TOKEN, workdir=tmp_path).host == "127.0.0.1"
+
+
+def test_client_that_stops_reading_is_dropped(tmp_path, design_dir):
+    from .conftest import make_agent
+
+    agent = make_agent(tmp_path / "w", limits=Limits(max_payload=64 << 20, frame_seconds=1.5, recv_seconds=1.0))
+    try:
+        _stop_reading(agent, design_dir)
+    finally:
+        agent.stop()
+
+
+def _stop_reading(agent, design_dir):
+    df = ir.load(design_dir / "dataflow.json")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a tiny window
+    sock.connect(agent.address)
+    sock.settimeout(5)
+    challenge = recv_frame(sock, Limits(), first_byte_seconds=5)
+    mine = new_nonce()
+    send_frame(sock, {"cmd": "AUTH", "client_nonce": mine, "proof": client_proof(TOKEN, challenge.header["nonce"], mine)})
+    recv_frame(sock, Limits(), first_byte_seconds=5)
+    files = [file_part("dataflow.json", (design_dir / "dataflow.json").read_bytes()), file_part("rtl/qmlp_top.v", b"m")]
+    send_frame(sock, {"cmd": "LOAD"}, files)
+    recv_frame(sock, Limits(), first_byte_seconds=5)
+    q = np.zeros((65_000, df.input.features), dtype=np.int64)  # the ~10 MB answer cannot fit in socket buffers
+    send_frame(sock, {"cmd": "RUN"}, [array_part("q", q)])
+    start = time.monotonic()
+    while True:  # the board is released once the agent gives up sending (frame_seconds = 1.5 s)
+        try:
+            _still_serves(agent, design_dir)
+            break
+        except RemoteError as error:
+            assert error.code == "BUSY" and time.monotonic() - start < 10
+            time.sleep(0.2)
+    assert time.monotonic() - start < 10
+    sock.close()
