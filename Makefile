@@ -23,3 +23,11 @@ test: $(STAMP)
 
 clean:
 	rm -rf build .pytest_cache
+
+# Peers for bench/peers.py live in their own venv: never dependencies of the compiler.
+.PHONY: peers-venv
+peers-venv: .venv-peers/.installed
+.venv-peers/.installed: bench/requirements-peers.txt
+	test -x .venv-peers/bin/python || $(PY) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements-peers.txt
+	touch .venv-peers/.installed
