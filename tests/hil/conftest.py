@@ -85,8 +85,8 @@ def write_token(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def compiled_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small compiled design with real RTL: folded by hand (one MVAU folded both ways, the
-    rest partly parallel), emitted with ``qmlp.hwgen.emit.emit_rtl``. Its Verilator harness is
+    """A small compiled design with real RTL and the argmax unit (the example model covers raw
+    outputs): folded by hand, emitted with ``qmlp.hwgen.emit.emit_rtl``. Its Verilator harness is
     cached by content hash, so every test (and subprocess) after the first reuses one build."""
     from dataclasses import replace
 
@@ -96,7 +96,7 @@ def compiled_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     df = random_dataflow(11, widths=(12, 8, 6, 4), name="hil_small")
     folds = (Folding(pe=2, simd=4), Folding(pe=2, simd=2), Folding(pe=2, simd=2))
     df = replace(df, layers=tuple(replace(layer, folding=f) for layer, f in zip(df.layers, folds)),
-                 stream=StreamFormat(in_elems_per_beat=4, out_elems_per_beat=2), clock_mhz=200.0)
+                 stream=StreamFormat(in_elems_per_beat=4, out_elems_per_beat=1), clock_mhz=200.0, argmax=True)
     ir.verify(df)
     out = tmp_path_factory.mktemp("hil") / "out"
     out.mkdir()
