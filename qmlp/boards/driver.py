@@ -16,7 +16,7 @@ from typing import Any
 from .. import __version__
 from ..ir import SCHEMA_VERSION, Dataflow, save
 from .board import Board
-from .stream import StreamSide, stream_layout
+from .stream import StreamSide, dma_stream_bytes, stream_layout
 from .vivado import DMA_NAME, IP_NAME
 
 __all__ = ["CORE_MODULES", "core_module_source", "driver_config", "emit_driver"]
@@ -54,7 +54,7 @@ def core_module_source(target: str) -> str:
 
 def _side(side: StreamSide) -> dict[str, Any]:
     return {"dtype": side.dtype.name, "elems": side.elems, "elems_per_beat": side.elems_per_beat,
-            "beat_bytes": side.beat_bytes}
+            "beat_bytes": side.beat_bytes, "dma_bytes": dma_stream_bytes(side.beat_bytes)}
 
 
 def driver_config(df: Dataflow, board: Board, clock_mhz: float) -> dict[str, Any]:

@@ -6,11 +6,24 @@ from __future__ import annotations
 import numpy as np
 
 from qmlp import packing
-from qmlp.boards.stream import stream_layout
+from qmlp.boards.stream import dma_stream_bytes, stream_layout
 from qmlp.ir import SCHEMA_VERSION, Dataflow
 from qmlp.sim.bitaccurate import run_integer
 
 ID_VALUE = 0x514D4C50
+
+
+def check_mm2s(layout, data: np.ndarray) -> int:
+    """Whole input vectors, and whole DMA stream beats when a width converter sits in front of
+    qmlp_top (the driver must never rely on the converter's handling of a partial TKEEP beat).
+    Returns the number of vectors."""
+    side = layout.input
+    if data.size % side.vector_bytes:
+        raise RuntimeError(f"MM2S sent {data.size} bytes, not whole input vectors of {side.vector_bytes}")
+    dma = dma_stream_bytes(side.beat_bytes)
+    if dma != side.beat_bytes and data.size % dma:
+        raise RuntimeError(f"MM2S sent {data.size} bytes: a partial {dma}-byte DMA beat into the width converter")
+    return data.size // side.vector_bytes
 
 
 class BitAccurateBackend:
@@ -23,8 +36,7 @@ class BitAccurateBackend:
 
     def stream(self, data: np.ndarray) -> list[np.ndarray]:
         side, out = self.layout.input, self.layout.output
-        if data.size % side.vector_bytes:
-            raise RuntimeError(f"MM2S sent {data.size} bytes, not whole input vectors of {side.vector_bytes}")
+        check_mm2s(self.layout, data)
         beats = data.reshape(-1, side.beats, side.beat_bytes)
         q = packing.unpack(beats, side.dtype, side.elems_per_beat, side.elems)
         result = run_integer(self.df, q)[1][-1]
@@ -67,9 +79,7 @@ class RtlBackend:
         from qmlp.sim.rtl import run_beats
 
         side, out = self.layout.input, self.layout.output
-        if data.size % side.vector_bytes:
-            raise RuntimeError(f"MM2S sent {data.size} bytes, not whole input vectors of {side.vector_bytes}")
-        vectors = data.size // side.vector_bytes
+        vectors = check_mm2s(self.layout, data)
         result = run_beats(self.rtl_dir, data.reshape(-1, side.beat_bytes), out_bytes=out.beat_bytes,
                            n_out_beats=vectors * out.beats, out_beats_per_vector=out.beats,
                            backpressure=True, seed=self.seed + self.runs)

@@ -30,11 +30,11 @@ def folded(seed: int = 0, *, widths=(12, 9, 7, 3), simd: int = 2, pe: int = 1, a
            input_dtype=INT(8), act_dtype=UINT(2), name: str = "tiny"):
     """A random IR with the first layer's SIMD and the last layer's PE set (others 1)."""
     df = random_dataflow(seed, widths=widths, input_dtype=input_dtype, act_dtype=act_dtype, name=name)
-    layers = list(df.layers)
-    layers[0] = replace(layers[0], folding=Folding(pe=1, simd=simd))
-    for i in range(1, len(layers)):
-        layers[i] = replace(layers[i], folding=Folding(pe=1, simd=1))
-    layers[-1] = replace(layers[-1], folding=Folding(pe=pe, simd=layers[-1].folding.simd if len(layers) > 1 else simd))
+    layers = [replace(layer, folding=Folding()) for layer in df.layers]
+    # Zero-pad a dimension PE/SIMD does not divide, as the fold pass may.
+    layers[0] = replace(layers[0], folding=Folding(simd=simd, pad_in=-layers[0].in_features % simd))
+    last = layers[-1].folding
+    layers[-1] = replace(layers[-1], folding=replace(last, pe=pe, pad_out=-layers[-1].out_features % pe))
     df = replace(df, layers=tuple(layers), argmax=argmax,
                  stream=StreamFormat(in_elems_per_beat=simd, out_elems_per_beat=1 if argmax else pe), clock_mhz=200.0)
     verify(df)

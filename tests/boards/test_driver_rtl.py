@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def design(tmp_path_factory):
-    """3-byte input beats (3 x INT8) and 3 accumulators per output beat: both stream ends odd."""
-    df = folded(seed=4, simd=3, pe=3, widths=(12, 10, 6))
+    """3-byte input beats (3 x INT8, 7 inputs zero-padded to 9) in 4-byte DMA beats, so the driver
+    sends vectors in groups of 4; 4 accumulators per output beat (6 outputs padded to 8)."""
+    df = folded(seed=4, simd=3, pe=4, widths=(7, 10, 6))
     base = tmp_path_factory.mktemp("rtl")
     emit_rtl(df, base / "rtl")
     write_component(df, base / "rtl", base / "ip")
@@ -44,12 +45,13 @@ def test_driver_round_trip_through_rtl(design, tmp_path, load_driver, name):
     acc = driver.Accelerator(batch_size=16)
     acc.identify()  # the RTL's ID and VERSION registers
     rng = np.random.default_rng(7)
-    x = (rng.uniform(-1.2, 1.2, size=(40, 12)) * df.input.scale * 128).astype(np.float32)
+    x = (rng.uniform(-1.2, 1.2, size=(42, 7)) * df.input.scale * 128).astype(np.float32)
     y = acc.predict(x)
     assert np.array_equal(y, simulate(df, x).outputs)
-    assert backend.runs == 3 and acc.dma.recvchannel.transfers == 40
+    # 16 + 16 + 10 vectors, the last chunk padded to 12 (whole 4-byte DMA beats).
+    assert acc.input.vector_group == 4 and backend.runs == 3 and acc.dma.recvchannel.transfers == 44
     counters = acc.counters()
-    assert counters["INFERENCES"] == 40 and counters["LAST_LATENCY"] > 0 and counters["CYCLES"] > 0
+    assert counters["INFERENCES"] == 44 and counters["LAST_LATENCY"] > 0 and counters["CYCLES"] > 0
     assert backend.registers["INFERENCES_AFTER_CLEAR"] == 0  # the RTL's CTRL clear works
     acc.clear_counters()
     assert acc.counters()["INFERENCES"] == 0

@@ -7,6 +7,7 @@ bit-accurate simulator computes."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,10 @@ class _Side:
         self.beat_bytes = int(spec["beat_bytes"])
         self.beats = -(-self.elems // self.per_beat)
         self.vector_bytes = self.beats * self.beat_bytes
+        # Vectors per MM2S transfer must make whole DMA stream beats, so a width converter
+        # between the DMA and qmlp_top never sees a partial (TKEEP) beat.
+        dma_bytes = int(spec["dma_bytes"])
+        self.vector_group = dma_bytes // math.gcd(self.vector_bytes, dma_bytes)
 
 
 class Accelerator:
@@ -121,7 +126,8 @@ class Accelerator:
     def execute(self, q: np.ndarray) -> np.ndarray:
         """Integer inputs (batch, features) -> integer outputs (batch, out elements) via DMA.
 
-        Inputs go as one MM2S transfer per chunk of ``batch_size`` vectors; qmlp_top ends every
+        Inputs go as one MM2S transfer per chunk of ``batch_size`` vectors, padded with zero
+        vectors (outputs discarded) to a whole number of DMA stream beats; qmlp_top ends every
         output vector with TLAST, which completes an S2MM transfer, so outputs are received one
         vector per transfer (re-armed at once; the stream stalls, never drops, in between)."""
         q = np.asarray(q, dtype=np.int64)
@@ -131,22 +137,27 @@ class Accelerator:
             raise ValueError(f"integer input outside {self.input.dtype}")
         out = np.empty((q.shape[0], self.output.elems), dtype=np.int64)
         send, recv = self.dma.sendchannel, self.dma.recvchannel
-        for start in range(0, q.shape[0], self.batch_size):
-            chunk = q[start:start + self.batch_size]
+        group = self.input.vector_group
+        chunk_size = max(group, self.batch_size - self.batch_size % group)
+        for start in range(0, q.shape[0], chunk_size):
+            chunk = q[start:start + chunk_size]
             n = chunk.shape[0]
-            inbuf = self._buffer(n * self.input.vector_bytes)
+            padded = -(-n // group) * group
+            if padded != n:
+                chunk = np.concatenate([chunk, np.zeros((padded - n, chunk.shape[1]), dtype=np.int64)])
+            inbuf = self._buffer(padded * self.input.vector_bytes)
             outbuf = self._buffer(self.output.vector_bytes)
             inbuf[:] = self.pack(chunk)
             _flush(inbuf)
             send.transfer(inbuf)
-            raw = np.empty(n * self.output.vector_bytes, dtype=np.uint8)
-            for i in range(n):
+            raw = np.empty(padded * self.output.vector_bytes, dtype=np.uint8)
+            for i in range(padded):
                 recv.transfer(outbuf)
                 recv.wait()
                 _invalidate(outbuf)
                 raw[i * self.output.vector_bytes:(i + 1) * self.output.vector_bytes] = outbuf
             send.wait()
-            out[start:start + n] = self.unpack(raw, n)
+            out[start:start + n] = self.unpack(raw, padded)[:n]
         return out
 
     def predict(self, x: np.ndarray, *, argmax: bool = False) -> np.ndarray:
