@@ -132,6 +132,14 @@ def test_script_stops_with_a_clear_message(out_dir, setup, env, message):
     assert proc.returncode != 0 and message in proc.stderr
 
 
+def test_other_installed_board_file_version_is_used(out_dir):
+    emit_vivado(folded(), get_board("zcu104"), out_dir / "vivado", clock_mhz=200)
+    proc, calls = run_stub(out_dir / "vivado", "-stop-after", "create_project", env={"STUB_OTHER_BOARD_VERSIONS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert calls[first(calls, "set_property", "board_part")][2] == "xilinx.com:zcu104:part0:1.10"
+    assert "board files xilinx.com:zcu104:part0:1.1 not installed, using xilinx.com:zcu104:part0:1.10" in proc.stdout
+
+
 def test_every_file_is_stamped_with_the_version(out_dir):
     written = emit_vivado(folded(), get_board("pynq-z2"), out_dir / "vivado", clock_mhz=100)
     assert sorted(p.name for p in written) == sorted(("qmlp_config.tcl", *TEMPLATES))

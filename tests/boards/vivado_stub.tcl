@@ -53,6 +53,11 @@ proc get_board_parts {args} {
     stub_record get_board_parts {*}$args
     set pattern [lindex $args end]
     if {[info exists ::env(STUB_NO_BOARD_FILES)]} { return {} }
+    if {[info exists ::env(STUB_OTHER_BOARD_VERSIONS)]} {
+        # Installed: versions 1.0 and 1.10 of the board, not the one asked for.
+        if {![string match *:\\* $pattern]} { return {} }
+        return [list [string map {* 1.10} $pattern] [string map {* 1.0} $pattern]]
+    }
     return [list $pattern]
 }
 proc set_property {args} {

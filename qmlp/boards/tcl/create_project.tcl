@@ -9,11 +9,17 @@ if {![file exists [file join $qmlp_ip_dir component.xml]]} {
 }
 
 create_project $qmlp_design_name $qmlp_project_dir -part $qmlp_part -force
-if {[llength [get_board_parts -quiet $qmlp_board_part]] == 0} {
-    error "qmlp: Vivado has no board files for $qmlp_board_part (board $qmlp_board); install them\
-           (Vivado Tools > Vivado Store > Boards, or the vendor's board-files repository) and rerun"
+# The board files' version differs between installations; any version of the same board will do.
+set qmlp_found [get_board_parts -quiet $qmlp_board_part]
+if {[llength $qmlp_found] == 0} {
+    set qmlp_found [lsort -dictionary [get_board_parts -quiet [regsub {:[^:]*$} $qmlp_board_part {:*}]]]
+    if {[llength $qmlp_found] == 0} {
+        error "qmlp: Vivado has no board files for $qmlp_board_part (board $qmlp_board); install them\
+               (Vivado Tools > Vivado Store > Boards, or the vendor's board-files repository) and rerun"
+    }
+    puts "qmlp: board files $qmlp_board_part not installed, using [lindex $qmlp_found end]"
 }
-set_property board_part $qmlp_board_part [current_project]
+set_property board_part [lindex $qmlp_found end] [current_project]
 set_property target_language Verilog [current_project]
 set_property ip_repo_paths [list $qmlp_ip_dir] [current_project]
 update_ip_catalog -rebuild
