@@ -157,16 +157,18 @@ def format_table(data: Mapping[str, Any]) -> str:
     """The console summary: three latency layers, throughput, energy, the seed line."""
     d, t, lat = data["design"], data["target"], data["latency"]
     lines = [f"qmlp profile: {d['name']} on {t['kind']} ({t['engine']}), {d['clock_mhz']:g} MHz",
-             f"{'layer':<12} {'how':<34} {'p50':>10} {'p90':>10} {'p99':>10} {'max':>10} {'runs':>6}"]
+             f"{'layer':<12} {'how':<48} {'p50':>10} {'p90':>10} {'p99':>10} {'max':>10} {'runs':>6}"]
     for key, label in (("fabric", "fabric"), ("call", "call"), ("end_to_end", "end to end")):
         layer = lat[key]
         s = layer["seconds"] or {}
-        lines.append(f"{label:<12} {layer['kind']:<34} {_fmt_s(s.get('p50_s')):>10} {_fmt_s(s.get('p90_s')):>10} "
+        lines.append(f"{label:<12} {layer['kind']:<48} {_fmt_s(s.get('p50_s')):>10} {_fmt_s(s.get('p90_s')):>10} "
                      f"{_fmt_s(s.get('p99_s')):>10} {_fmt_s(s.get('max_s')):>10} {s.get('runs', '-'):>6}")
     fab = lat["fabric"]
     if fab.get("cycles"):
         est = fab.get("estimate_cycles")
-        lines.append(f"fabric cycles p50 {fab['cycles']['p50']:g} (estimator: {est if est is not None else '-'})")
+        tp0 = data["throughput"]
+        lines.append(f"fabric cycles p50 {fab['cycles']['p50']:g} (estimator {est if est is not None else '-'}); "
+                     f"II {tp0.get('ii_cycles') or '-'} cycles (estimator {tp0.get('estimate_ii_cycles') or '-'})")
     tp = data["throughput"]
     lines.append(f"throughput @ batch {tp['batch']}: fabric {_fmt_rate(tp['fabric_ips'])}, call {_fmt_rate(tp['call_ips'])}, "
                  f"end to end {_fmt_rate(tp['end_to_end_ips'])}")

@@ -246,7 +246,8 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
         call_ips = None if call_batch_s is None else throughput(options.batch, call_batch_s)
     e2e_ips = None if call_batch_s is None else throughput(options.batch, call_batch_s + float(np.median(host_n)))
 
-    energy = _energy(options, df, board, scratch, files, trace_info, est_ii, batch_cycles, remote, log)
+    measured_ii = None if remote else _measured_ii(batch_cycles, options.batch, float(np.median(fabric_cycles)))
+    energy = _energy(options, df, board, scratch, files, trace_info, est_ii, measured_ii, remote, log)
     fabric_q = np.percentile(fabric_cycles, [50, 90, 99])
     data: dict[str, Any] = {
         "schema": report.SCHEMA, "schema_version": report.SCHEMA_VERSION, "qmlp_version": __version__,
@@ -265,7 +266,8 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
                            "host_seconds": stats["host"].to_json()},
         },
         "throughput": {"batch": options.batch, "fabric_ips": fabric_ips, "call_ips": call_ips,
-                       "end_to_end_ips": e2e_ips, "cycles": batch_cycles, "estimate_ii_cycles": est_ii},
+                       "end_to_end_ips": e2e_ips, "cycles": batch_cycles, "ii_cycles": measured_ii,
+                       "estimate_ii_cycles": est_ii},
         "energy": energy,
         "files": files,
     }
@@ -306,6 +308,14 @@ def _open_target(options: ProfileOptions, df: Dataflow) -> Iterator[Any]:
         return
     with open_board(options.target, token_file=options.token_file) as client:
         yield client
+
+
+def _measured_ii(batch_cycles: int | None, batch: int, latency_cycles: float | None) -> int | None:
+    """Initiation interval from one call of ``batch`` vectors: the last output leaves about
+    ``latency + (batch - 1) * II`` cycles after the first input."""
+    if not batch_cycles or batch < 2 or latency_cycles is None:
+        return None
+    return max(1, round((batch_cycles - latency_cycles) / (batch - 1)))
 
 
 def _counter_latencies(client, df: Dataflow, options: ProfileOptions) -> np.ndarray:  # noqa: ANN001
@@ -359,7 +369,7 @@ def _record_power(client, options: ProfileOptions, scratch: Path, log: Callable[
 
 
 def _energy(options: ProfileOptions, df: Dataflow, board, scratch: Path, files: dict[str, dict[str, Any]],  # noqa: ANN001
-            trace_info: dict[str, Any] | None, est_ii: int | None, batch_cycles: int | None, remote: bool,
+            trace_info: dict[str, Any] | None, est_ii: int | None, measured_ii: int | None, remote: bool,
             log: Callable[[str], None]) -> dict[str, Any]:
     """Measured energy from the rail trace (board + --power), else the power-model estimate
     (virtual board), else nothing (board without --power)."""
@@ -378,11 +388,13 @@ def _energy(options: ProfileOptions, df: Dataflow, board, scratch: Path, files: 
                                 f"{'+'.join(result.rails)}", f"first {settle:g} s of each phase dropped"]}
     if remote:
         return {"kind": "not requested", "e_dyn_j": None, "e_total_j": None, "assumptions": ["use --power on a board"]}
-    return _estimate_energy(options, df, board, scratch, files, est_ii, batch_cycles, log)
+    return _estimate_energy(options, df, board, scratch, files, est_ii, measured_ii, log)
 
 
 def _estimate_energy(options: ProfileOptions, df: Dataflow, board, scratch: Path, files: dict[str, dict[str, Any]],  # noqa: ANN001
-                     est_ii: int | None, batch_cycles: int | None, log: Callable[[str], None]) -> dict[str, Any]:
+                     est_ii: int | None, measured_ii: int | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """Power-model estimate: resources (synth, else analytical), toggle rates (measured, else
+    XPE's default), the part's coefficients; energy per inference at the measured II."""
     out_dir = Path(options.out_dir)
     synth = out_dir / "report" / "synth_resources.json"
     est = out_dir / "report" / "estimate_layer_resources.json"
@@ -417,7 +429,7 @@ def _estimate_energy(options: ProfileOptions, df: Dataflow, board, scratch: Path
                                     "dsp_enable": activity.dsp_enable, "details": dict(activity.details)}, indent=2) + "\n")
     files["activity"] = {"path": act_path.name, "scratch": True}
     part = board.part if board is not None else "xczu7ev"
-    ii = max(1, round(batch_cycles / options.batch)) if batch_cycles else (est_ii or 1)
+    ii = measured_ii if measured_ii else (est_ii or 1)
     estimate = estimate_power(resources, activity, clock_mhz=float(df.clock_mhz), ii_cycles=int(ii),
                               model=model_for_part(part))
     data = estimate.to_json()
@@ -426,7 +438,8 @@ def _estimate_energy(options: ProfileOptions, df: Dataflow, board, scratch: Path
     data["assumptions"] = list(estimate.assumptions) + [
         "BRAM and DSP blocks assumed enabled every cycle while streaming (upper bound)",
         "one toggle rate (all signal bits of the design) used for LUT and FF nets",
-        f"II = {ii} cycles, from the RTL batch run" if batch_cycles else f"II = {ii} cycles, from the estimator"]
+        f"II = {ii} cycles, from the RTL batch run: (cycles - batch-1 latency) / (N - 1)" if measured_ii
+        else f"II = {ii} cycles, from the estimator"]
     if board is None:
         data["assumptions"].append("dataflow.json names no board: xczu7ev (ZCU104) power model used")
     return data
