@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
-from conftest import folded
+from .helpers import folded
 from qmlp.boards import emit_board_files
 from qmlp.boards.deploy import sha256
 from qmlp.boards.emit import SUBDIRS
+from qmlp.datatypes import INT
 from qmlp.errors import ConfigError
 from qmlp.ir import load, replace
 
@@ -74,7 +75,7 @@ def test_failed_emit_leaves_out_dir_untouched(out_dir):
         emit_board_files(replace(df, stream=None), "zcu104", out_dir)
     with pytest.raises(ConfigError, match=r"unknown board 'zcu105'"):
         emit_board_files(df, "zcu105", out_dir)
-    wide = folded(simd=12, input_dtype=__import__("qmlp.datatypes").datatypes.INT(16), widths=(12, 4, 2))
+    wide = folded(simd=12, input_dtype=INT(16), widths=(12, 4, 2))
     emit_board_files(wide, "zcu104", out_dir)  # 24-byte beats still fit a 32-byte DMA stream
     after = {p for p in out_dir.rglob("*") if p.is_file()}
     assert set(before) == after and not list(out_dir.glob(".boards-tmp-*"))

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends import BitAccurateBackend
-from conftest import fill_bitstream_slots, folded
-from fake_pynq import make_pynq
+from .backends import BitAccurateBackend
+from .helpers import fill_bitstream_slots, folded
+from .fake_pynq import make_pynq
 from qmlp import packing
 from qmlp.boards import emit_board_files
 from qmlp.datatypes import BIPOLAR, INT

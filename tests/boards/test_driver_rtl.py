@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends import RtlBackend
-from conftest import fill_bitstream_slots, folded
+from .backends import RtlBackend
+from .helpers import fill_bitstream_slots, folded
 from qmlp.boards import emit_board_files, get_board
 from qmlp.datatypes import INT
 from qmlp.hwgen.emit import emit_rtl

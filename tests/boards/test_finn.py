@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import folded
+from .helpers import folded
 from qmlp.boards import get_board, known_boards
 from qmlp.boards.finn import (FINN_CONFIG_FIELDS, FINN_OUTPUT_TYPES, FINN_REQUIRED_FIELDS, FINN_SHELL_FLOWS,
                               FINN_VERIFY_STEPS, FINN_ZYNQ_BOARDS, finn_folding, write_finn_build)

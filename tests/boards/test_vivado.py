@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import COMPONENT_HEADER, HERE, folded
+from .helpers import COMPONENT_HEADER, HERE, folded
 from qmlp import __version__
 from qmlp.boards import get_board, known_boards
 from qmlp.boards.vivado import TEMPLATES, emit_vivado, tcl_word
