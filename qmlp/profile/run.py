@@ -335,10 +335,10 @@ def _counter_latencies(client, df: Dataflow, options: ProfileOptions) -> np.ndar
 
 
 def _trace_from_frame(frame, label: str) -> RailTrace:  # noqa: ANN001 - a hil Frame
-    """The POWER stop reply as a RailTrace: arrays ``times`` (s), ``marks``, ``power`` (samples x
-    rails) and the header's ``rails`` list."""
+    """The POWER stop reply (qmlp.hil.pynq_backend) as a RailTrace: header ``rails`` and arrays
+    ``t_s`` (seconds), ``mark`` (DataRecorder Mark) and ``power_w`` (samples x rails)."""
     rails = tuple(str(r) for r in frame.header.get("rails", ()))
-    times, marks, power = frame.array("times"), frame.array("marks"), frame.array("power")
+    times, marks, power = frame.array("t_s"), frame.array("mark"), frame.array("power_w")
     if not rails or times is None or marks is None or power is None or power.shape != (len(times), len(rails)):
         raise ConfigError(f"agent's POWER stop reply has no usable trace (rails {list(rails)}); update the agent")
     t = np.asarray(times, dtype=np.float64)
@@ -376,16 +376,22 @@ def _energy(options: ProfileOptions, df: Dataflow, board, scratch: Path, files: 
     settle = 1.0
     if remote and trace_info is not None:
         trace = read_rail_csv(trace_info["path"])
-        result = energy_per_inference(phase_stats(trace, 0, settle_s=settle), phase_stats(trace, 1, settle_s=settle),
-                                      inferences=trace_info["inferences"], active_seconds=trace_info["active_seconds"])
+        idle, active = phase_stats(trace, 0, settle_s=settle), phase_stats(trace, 1, settle_s=settle)
+        result = energy_per_inference(idle, active, inferences=trace_info["inferences"],
+                                      active_seconds=trace_info["active_seconds"])
+        short = [f"{name} phase recorded for {phase.seconds:.1f} s, below the {MIN_PHASE_SECONDS:g} s minimum: "
+                 "the means are less certain" for name, phase in (("idle", idle), ("active", active))
+                 if phase.seconds < MIN_PHASE_SECONDS]
         files["rail_trace"] = {"path": trace_info["path"].name, "scratch": True}
         power_trace_plot(trace, scratch / "profile_power.png", title=f"{df.name}: rails, idle then batch-{options.batch} burst")
         return {"kind": "measured", "rails": list(result.rails), "settle_s": settle, "p_idle_w": result.p_idle_w,
                 "p_active_w": result.p_active_w, "e_dyn_j": result.e_dyn_j, "e_total_j": result.e_total_j,
                 "e_dyn_stderr_j": result.e_dyn_stderr_j, "inferences": result.inferences,
                 "active_seconds": result.active_seconds, "per_rail": result.per_rail,
+                "phase_samples": {"idle": idle.samples, "active": active.samples},
+                "phase_seconds": {"idle": idle.seconds, "active": active.seconds},
                 "assumptions": [f"E_dyn = (P_active - P_idle) * T / N, E_total = P_active * T / N over rails "
-                                f"{'+'.join(result.rails)}", f"first {settle:g} s of each phase dropped"]}
+                                f"{'+'.join(result.rails)}", f"first {settle:g} s of each phase dropped", *short]}
     if remote:
         return {"kind": "not requested", "e_dyn_j": None, "e_total_j": None, "assumptions": ["use --power on a board"]}
     return _estimate_energy(options, df, board, scratch, files, est_ii, measured_ii, log)
