@@ -249,7 +249,12 @@ def _resources(item: Any) -> dict[str, Any]:
 
 
 def layer_resources_json(est: NetworkEstimate) -> dict[str, Any]:
-    """``estimate_layer_resources.json``: per layer resources and folding, plus ``total``."""
+    """``estimate_layer_resources.json``: ``{"<layer>": {...}, "total": {...}}``.
+
+    Per layer: ``LUT``, ``FF``, ``BRAM_18K`` (BRAM18 count, FINN's key), ``BRAM36`` (BRAM36
+    equivalents, 0.5 per BRAM18), ``URAM`` (always 0), ``DSP`` (always 0), the folding ``PE``,
+    ``SIMD``, ``pad_out``, ``pad_in``, the IR sizes ``MH``, ``MW`` and ``weight_storage``
+    (``constant`` | ``lut`` | ``bram``). ``total`` has the resource keys only."""
     data: dict[str, Any] = {}
     for layer in est.layers:
         entry = _resources(layer)
@@ -261,7 +266,14 @@ def layer_resources_json(est: NetworkEstimate) -> dict[str, Any]:
 
 
 def network_performance_json(est: NetworkEstimate) -> dict[str, Any]:
-    """``estimate_network_performance.json``: FINN's keys plus qmlp's explicit cycle counts."""
+    """``estimate_network_performance.json``: FINN's keys plus qmlp's explicit cycle counts.
+
+    FINN's: ``critical_path_cycles`` (= latency_cycles), ``max_cycles`` (slowest layer's
+    (MH'/PE)*(MW'/SIMD)), ``max_cycles_node_name``, ``estimated_throughput_fps`` (clock / II),
+    ``estimated_latency_ns``. qmlp's: ``clock_mhz``, ``ii_cycles`` (steady-state cycles between
+    inferences), ``latency_cycles`` (first input beat to last output beat, idle pipeline),
+    ``stall_cycles`` (II beyond max_cycles, 0 when the layers are decoupled), ``layer_cycles`` and
+    ``layer_latency_cycles`` (per layer, standalone)."""
     return {
         "critical_path_cycles": est.latency_cycles,
         "max_cycles": est.max_layer_cycles,

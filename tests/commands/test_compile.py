@@ -143,3 +143,25 @@ def test_synth_run(tmp_path):
     assert data["part"] == "xczu7ev-ffvc1156-2-e" and data["family"] == "xcup"
     assert data["LUT"] > 0 and data["FF"] > 0 and data["DSP"] == 0 and data["BRAM36"] == 0
     assert data["logic_depth"]["cells"] >= 1 and data["fmax_is_estimate"] is True
+
+
+def test_backend_finn_writes_a_finn_build(tmp_path):
+    out = tmp_path / "f"
+    assert main(["compile", str(EXAMPLE), "-o", str(out), "--backend", "finn", "--target-fps", "1e5"]) == 0
+    finn = out / "finn"
+    assert (finn / "model.onnx").is_file() and (finn / "dataflow_build_config.json").is_file()
+    folding = json.loads((finn / "folding_config.json").read_text())
+    ours = json.loads((out / "final_hw_config.json").read_text())
+    # FINN names its MVAUs by position; the PE/SIMD are ours where FINN's divisor rule allows them
+    # (a padded qmlp folding has no FINN equivalent and gets a legal divisor instead)
+    for index, name in enumerate(["fc0", "fc1", "fc2", "fc3", "fc4"]):
+        mine, theirs = ours[name], folding[f"MVAU_hls_{index}"]
+        if "qmlp_pad_in" not in mine and "qmlp_pad_out" not in mine:
+            assert (theirs["PE"], theirs["SIMD"]) == (mine["PE"], mine["SIMD"])
+    assert (out / "rtl" / "qmlp_top.v").is_file()  # the native outputs are still there
+
+
+def test_backend_finn_needs_the_onnx_model(ir_file, tmp_path, capsys):
+    assert main(["compile", str(ir_file), "-o", str(tmp_path / "g"), "--backend", "finn"]) == 2
+    assert capsys.readouterr().err.startswith("qmlp: error: --backend finn needs the ONNX model, not the IR ")
+    assert not (tmp_path / "g").exists()
