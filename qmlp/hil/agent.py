@@ -33,7 +33,7 @@ from ..ir import Dataflow, IRError, from_json, verify
 from ..sim.bitaccurate import dequantize_output, quantize_input
 from .backend import Backend, BackendError, NoRails
 from .protocol import (PROTOCOL_VERSION, Frame, Limits, Part, ProtocolError, agent_proof, array_part,
-                       check_proof, client_proof, new_nonce, recv_frame, send_frame, sha256_hex)
+                       check_proof, client_proof, new_nonce, recv_frame, send_frame, sha256_hex, tune_socket)
 
 __all__ = ["AgentConfig", "Agent", "Refusal", "safe_relative_path"]
 
@@ -188,7 +188,7 @@ class Agent:
     def _serve_connection(self, conn: socket.socket, peer: tuple[Any, ...]) -> None:
         owner = False
         try:
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            tune_socket(conn)
             proof = self._authenticate(conn, peer)
             if proof is None:
                 return

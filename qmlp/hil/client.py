@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from .protocol import (Frame, HilError, Limits, Part, ProtocolError, RemoteError, agent_proof, array_part,
-                       check_proof, client_proof, file_part, new_nonce, read_token, recv_frame, send_frame)
+                       check_proof, client_proof, file_part, new_nonce, read_token, recv_frame, send_frame,
+                       tune_socket)
 
 __all__ = ["BoardClient", "BoardBusy", "RunReply", "BenchReply", "parse_target", "design_files", "open_board"]
 
@@ -59,6 +60,7 @@ class BoardClient:
             self._sock = socket.create_connection((host, port), timeout=connect_timeout_s)
         except OSError as error:
             raise HilError(f"cannot reach agent at {host}:{port}: {error}; is `qmlp agent` running there?") from None
+        tune_socket(self._sock)
         try:
             self._handshake(token, connect_timeout_s)
         except BaseException:

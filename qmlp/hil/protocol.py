@@ -39,7 +39,7 @@ __all__ = [
     "PROTOCOL_VERSION", "MAGIC", "PREFIX", "Limits", "Part", "Frame", "HilError", "ProtocolError",
     "FrameTooLarge", "FrameTimeout", "ConnectionClosed", "RemoteError", "encode_frame", "send_frame",
     "recv_frame", "array_part", "file_part", "new_nonce", "client_proof", "agent_proof", "check_proof",
-    "read_token", "sha256_hex", "ALLOWED_DTYPES",
+    "read_token", "sha256_hex", "tune_socket", "ALLOWED_DTYPES",
 ]
 
 PROTOCOL_VERSION = 1
@@ -154,8 +154,21 @@ def encode_frame(header: Mapping[str, Any], parts: Sequence[Part] = ()) -> list[
 
 
 def send_frame(sock: socket.socket, header: Mapping[str, Any], parts: Sequence[Part] = ()) -> None:
-    for chunk in encode_frame(header, parts):
+    chunks = encode_frame(header, parts)
+    if sum(len(c) for c in chunks) <= 1 << 16:
+        # One write for small frames: several small writes meet Nagle + delayed ACK (~40 ms each).
+        chunks = [b"".join(chunks)]
+    for chunk in chunks:
         sock.sendall(chunk)
+
+
+def tune_socket(sock: socket.socket) -> None:
+    """Request/response traffic: send every frame at once (no Nagle), notice dead peers."""
+    for level, option in ((socket.IPPROTO_TCP, socket.TCP_NODELAY), (socket.SOL_SOCKET, socket.SO_KEEPALIVE)):
+        try:
+            sock.setsockopt(level, option, 1)
+        except OSError:  # e.g. a socketpair in tests: not TCP
+            pass
 
 
 def _recv_exact(sock: socket.socket, n: int, deadline: float, limits: Limits) -> bytes:
