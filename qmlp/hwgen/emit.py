@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..datatypes import BIPOLAR, UINT, DataType, smallest_type_for_range
+from ..datatypes import BIPOLAR, TERNARY, UINT, DataType, smallest_type_for_range
 from ..errors import FoldingError
 from ..ir import SCHEMA_VERSION, Dataflow, Layer
 from ..packing import encode
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "LayerPlan", "plan_layer", "plan_layers",
            "output_dtype", "check_emittable", "emit_rtl", "render_top", "Stage", "pipeline_stages",
-           "weight_words"]
+           "weight_words", "weight_storage_dtype"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_threshold.v", "qmlp_mvau.v", "qmlp_adder_tree.v",
@@ -79,6 +79,15 @@ class LayerPlan:
     @property
     def cycles(self) -> int:
         return self.nf * self.sf
+
+
+def weight_storage_dtype(layer: Layer) -> DataType:
+    """Type of the ROM words: the weight type, except BIPOLAR layers with padded inputs are stored
+    as TERNARY, because a padding column needs weight 0 (BIPOLAR has no zero; the padded input
+    elements are code 0 = -1 for a BIPOLAR input and must not count)."""
+    if layer.weight_dtype == BIPOLAR and layer.folding is not None and layer.folding.pad_in > 0:
+        return TERNARY
+    return layer.weight_dtype
 
 
 def _padded_weights(layer: Layer) -> np.ndarray:
@@ -155,8 +164,9 @@ def _hex_words(words: list[int], bits: int) -> str:
 
 def weight_words(layer: Layer, plan: LayerPlan) -> list[int]:
     """ROM word nf*SF + sf holds W[nf*PE + p, sf*SIMD + s] at bits [(p*SIMD + s)*w, ...)."""
-    codes = encode(_padded_weights(layer), layer.weight_dtype).astype(object)
-    w = layer.weight_dtype.bits
+    storage = weight_storage_dtype(layer)
+    codes = encode(_padded_weights(layer), storage).astype(object)
+    w = storage.bits
     # (nf, pe, sf, simd) -> (nf, sf, pe, simd): one ROM word per (nf, sf).
     blocks = codes.reshape(plan.nf, plan.pe, plan.sf, plan.simd).transpose(0, 2, 1, 3).reshape(plan.cycles, -1)
     shifts = [i * w for i in range(plan.pe * plan.simd)]
@@ -257,8 +267,9 @@ def _layer_instance(layer: Layer, plan: LayerPlan, src: _Stream, stages: list[St
                    f".POS({_pack_vector((w == 1).astype(np.int64), 1)})",
                    f".NEG({_pack_vector((w == -1).astype(np.int64), 1)})"]
     else:
-        params += [f".SIMD({plan.simd})", f".PE({plan.pe})", f".W_BITS({layer.weight_dtype.bits})",
-                   f".W_KIND({_kind(layer.weight_dtype)})", f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
+        storage = weight_storage_dtype(layer)
+        params += [f".SIMD({plan.simd})", f".PE({plan.pe})", f".W_BITS({storage.bits})",
+                   f".W_KIND({_kind(storage)})", f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
     text = (_wires(out)
             + f"    // {plan.ident} = {plan.name}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
               f"PE={plan.pe} SIMD={plan.simd}, {plan.cycles} cycles/vector\n"
@@ -402,9 +413,10 @@ def emit_rtl(df: Dataflow, rtl_dir: str | Path) -> list[Path]:
     files: dict[str, str] = {}
     for layer, plan in zip(df.layers, plans):
         if plan.unit == "qmlp_mvau":
-            bits = plan.pe * plan.simd * layer.weight_dtype.bits
+            w_bits = weight_storage_dtype(layer).bits
+            bits = plan.pe * plan.simd * w_bits
             files[f"{plan.ident}_weights.mem"] = (
-                _stamp("//") + f"// {plan.name}: {plan.cycles} words of PE*SIMD*{layer.weight_dtype.bits} = {bits} bits\n"
+                _stamp("//") + f"// {plan.name}: {plan.cycles} words of PE*SIMD*{w_bits} = {bits} bits\n"
                 + _hex_words(weight_words(layer, plan), bits))
     files[f"{TOP_NAME}.v"] = render_top(df, plans)
     out = Path(rtl_dir)

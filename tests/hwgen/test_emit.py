@@ -10,7 +10,7 @@ import pytest
 from qmlp import __version__
 from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT, smallest_type_for_range
 from qmlp.errors import FoldingError
-from qmlp.hwgen.emit import LIBRARY_FILES, emit_rtl, plan_layers, weight_words
+from qmlp.hwgen.emit import LIBRARY_FILES, emit_rtl, plan_layers, weight_storage_dtype, weight_words
 from qmlp.ir import Folding, StreamFormat
 from qmlp.packing import decode
 from qmlp.sim.rtl import lint
@@ -46,15 +46,22 @@ def test_weight_memory_layout_round_trips(tmp_path):
         text = (tmp_path / f"{plan.ident}_weights.mem").read_text().splitlines()
         words = [int(line, 16) for line in text if not line.startswith("//")]
         assert words == weight_words(layer, plan)
-        w = layer.weight_dtype.bits
+        w = weight_storage_dtype(layer).bits
         rebuilt = np.zeros(layer.weights.shape, dtype=np.int64)
         for address, word in enumerate(words):
             nf, sf = divmod(address, plan.sf)
             for p in range(plan.pe):
                 for s in range(plan.simd):
                     code = (word >> ((p * plan.simd + s) * w)) & ((1 << w) - 1)
-                    rebuilt[nf * plan.pe + p, sf * plan.simd + s] = decode(np.array([code]), layer.weight_dtype)[0]
+                    rebuilt[nf * plan.pe + p, sf * plan.simd + s] = decode(np.array([code]), weight_storage_dtype(layer))[0]
         assert np.array_equal(rebuilt, layer.weights)
+
+
+def test_bipolar_weights_with_padded_inputs_are_stored_as_ternary():
+    """A padding column needs weight 0, which BIPOLAR cannot encode."""
+    df = random_dataflow(6, widths=(10, 6, 4), weight_dtypes=BIPOLAR, input_dtype=BIPOLAR, act_dtype=BIPOLAR)
+    df = folded(df, [Folding(2, 4, pad_in=2), Folding(2, 3)])
+    assert [weight_storage_dtype(layer) for layer in df.layers] == [TERNARY, BIPOLAR]
 
 
 def test_unit_choice_and_threshold_storage():
