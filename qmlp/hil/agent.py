@@ -204,6 +204,9 @@ class Agent:
             self._send_error(conn, error.code, str(error))
         except OSError as error:  # vanished client: nothing to answer
             log.info("%s: connection lost: %s", peer[0], error)
+        except Exception as error:
+            log.exception("%s: connection handler crashed", peer[0])
+            self._send_error(conn, "INTERNAL", f"agent error: {type(error).__name__}: {error}")
         finally:
             if owner:
                 self._owner.release()
@@ -268,6 +271,10 @@ class Agent:
             except (BackendError, QmlpError) as error:
                 log.warning("%s: %s failed: %s", peer[0], cmd, error)
                 self._send_error(conn, "BACKEND_ERROR", str(error))
+                continue
+            except Exception as error:  # a bug must not take the session (or the agent) down silently
+                log.exception("%s: %s crashed", peer[0], cmd)
+                self._send_error(conn, "INTERNAL", f"{cmd} failed inside the agent: {type(error).__name__}: {error}")
                 continue
             # A client that stops reading cannot pin the agent: the whole answer must leave
             # within frame_seconds (sendall's timeout covers the total since Python 3.5).

@@ -218,8 +218,8 @@ def recv_frame(sock: socket.socket, limits: Limits, first_byte_seconds: float | 
         raise FrameTooLarge(f"payload of {payload_len} bytes exceeds the limit of {limits.max_payload}")
     try:
         header = json.loads(_recv_exact(sock, header_len, deadline, limits).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise ProtocolError(f"header is not valid JSON: {error}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # deep nesting -> RecursionError
+        raise ProtocolError(f"header is not valid JSON: {type(error).__name__}: {str(error)[:200]}") from None
     if not isinstance(header, dict):
         raise ProtocolError("header must be a JSON object")
     described = header.get("parts", [])

@@ -121,6 +121,9 @@ def test_commands_before_authentication_are_refused(agent, design_dir):
     sock, _ = raw_connect(agent)
     sock.sendall(encode_frame({"cmd": "AUTH"}, [file_part("big", b"x" * 100)])[0])  # payload before auth
     assert _error(sock)[0] == "FRAME_TOO_LARGE" and _closed(sock)
+    sock, _ = raw_connect(agent)
+    sock.sendall(PREFIX.pack(MAGIC, 4000, 0) + b"[" * 2000 + b"]" * 2000)  # nesting bomb within the 4 KiB
+    assert _error(sock)[0] == "BAD_FRAME" and _closed(sock)
     _still_serves(agent, design_dir)
 
 
@@ -129,12 +132,25 @@ def test_commands_before_authentication_are_refused(agent, design_dir):
     (PREFIX.pack(MAGIC, 5, 0) + b"{oops", "BAD_FRAME"),
     (PREFIX.pack(MAGIC, 2, 1 << 31) + b"{}", "FRAME_TOO_LARGE"),
     (PREFIX.pack(MAGIC, 1 << 30, 0), "FRAME_TOO_LARGE"),
+    (PREFIX.pack(MAGIC, 60000, 0) + b"[" * 30000 + b"]" * 30000, "BAD_FRAME"),  # nesting bomb
+    (PREFIX.pack(MAGIC, 4, 0) + b"\xff\xfe{}", "BAD_FRAME"),
 ])
 def test_malformed_and_oversized_frames_after_auth(agent, design_dir, data, code):
     sock = raw_authenticated(agent)
     sock.sendall(data)
     assert _error(sock)[0] == code and _closed(sock)
     _still_serves(agent, design_dir)
+
+
+def test_a_crashing_command_is_an_internal_error_and_the_session_goes_on(agent, design_dir):
+    def broken(frame):
+        raise ZeroDivisionError("bug")
+
+    agent._commands["RESET"] = broken
+    with BoardClient(*agent.address, TOKEN) as client:
+        with pytest.raises(RemoteError, match="INTERNAL: RESET failed inside the agent: ZeroDivisionError: bug"):
+            client.reset()
+        assert client.hello()["protocol"] == 1
 
 
 def test_truncated_frame_and_vanished_client(agent, design_dir):
