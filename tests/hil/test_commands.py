@@ -64,3 +64,24 @@ def test_design_files_for_each_backend(design_dir):
                                                         "qmlp_driver/__init__.py"]
     with pytest.raises(ConfigError, match="backend 'fpga' unknown"):
         design_files(design_dir, "fpga")
+
+
+def test_board_side_modules_need_only_numpy():
+    """The agent runs on a board's Python, where onnx/qonnx/torch are not installed."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import qmlp.hil.agent, qmlp.hil.client, qmlp.hil.pynq_backend, qmlp.hil.sim, qmlp.hil.__main__; "
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'onnx', 'qonnx', 'onnxruntime', 'torch', 'brevitas', "
+            "'scipy', 'pandas', 'pynq'}); print(heavy)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_python_m_qmlp_hil_is_the_agent(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "qmlp.hil", "--port", "70000", "--workdir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and result.stderr.strip() == "qmlp: error: --port 70000: must be 0..65535"
