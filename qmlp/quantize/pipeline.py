@@ -74,11 +74,11 @@ def plot_history(float_hist: History, quant_hist: History, path: Path, title: st
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for hist, label in ((float_hist, "float"), (quant_hist, "quantized")):
+    for hist, label, color in ((float_hist, "float", "tab:blue"), (quant_hist, "quantized", "tab:orange")):
         ep = [s.epoch for s in hist.epochs]
-        ax_loss.plot(ep, [s.loss for s in hist.epochs], marker="o", ms=3, label=label)
-        ax_acc.plot(ep, [s.val_acc for s in hist.epochs], marker="o", ms=3, label=f"{label} (val)")
-        ax_acc.plot(ep, [s.train_acc for s in hist.epochs], ls="--", label=f"{label} (train)")
+        ax_loss.plot(ep, [s.loss for s in hist.epochs], marker="o", ms=3, color=color, label=label)
+        ax_acc.plot(ep, [s.val_acc for s in hist.epochs], marker="o", ms=3, color=color, label=f"{label} (validation)")
+        ax_acc.plot(ep, [s.train_acc for s in hist.epochs], ls="--", color=color, label=f"{label} (train)")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="training loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
