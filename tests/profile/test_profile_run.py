@@ -66,6 +66,10 @@ def test_three_layers_and_an_energy_estimate(profiled):
     assert energy["kind"] == "estimate" and "ESTIMATE" in energy["note"]
     assert energy["activity"]["source"].startswith("measured: Verilator toggle coverage")
     assert 0 < energy["activity"]["logic_toggle"] < 1
+    details = energy["activity"]["details"]
+    assert details["register_bits"] > 0 and details["register_bits"] + details["net_bits"] == details["bits"]
+    assert energy["activity"]["register_toggle"] == details["register_rate"]
+    assert energy["activity"]["logic_toggle"] == details["net_rate"]
     assert energy["resources"]["source"].startswith("estimate")
     assert 0 < energy["e_dyn_j"] < energy["e_total_j"]
     assert data["seed_comparison"]["seed"]["latency_s"] == pytest.approx(0.11e-3)
