@@ -1,0 +1,81 @@
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT
+from qmlp.frontend import import_model
+from qmlp.ir import (SCHEMA_VERSION, Folding, IRError, StreamFormat, Thresholds, accumulator_range, frozen_array,
+                     from_json, load, save, to_json, verify)
+from qmlp.testing import random_dataflow
+
+
+def assert_same(a, b):
+    assert to_json(a) == to_json(b)
+    assert all(np.array_equal(x.weights, y.weights) and x.weights.dtype == y.weights.dtype
+               for x, y in zip(a.layers, b.layers))
+    assert np.array_equal(a.input.scale, b.input.scale) and a.input.scale.dtype == b.input.scale.dtype
+    assert np.array_equal(a.output.scale, b.output.scale) and np.array_equal(a.output.bias, b.output.bias)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_json_round_trip_exact(tmp_path, seed):
+    df = random_dataflow(seed, weight_dtypes=(TERNARY, INT(3), BIPOLAR), act_dtype=UINT(2))
+    df = replace(df, layers=(replace(df.layers[0], folding=Folding(pe=3, simd=4)), *df.layers[1:]),
+                 stream=StreamFormat(4, 1), clock_mhz=200.0, metadata={"k": "v"})
+    save(df, tmp_path / "df.json")
+    back = load(tmp_path / "df.json")
+    assert_same(df, back)
+    assert back.layers[0].folding == Folding(pe=3, simd=4) and back.stream == StreamFormat(4, 1)
+    verify(back)
+
+
+def test_round_trip_of_lowered_zoo_model_keeps_float_bits(zoo, tmp_path):
+    df = import_model(zoo("perchannel_int4_hardtanh3"))
+    save(df, tmp_path / "df.json")
+    back = load(tmp_path / "df.json")
+    assert_same(df, back)
+    assert back.output.scale.tobytes() == df.output.scale.tobytes()  # repr floats: bit-exact
+
+
+def test_schema_checks():
+    data = to_json(random_dataflow(0))
+    assert data["schema_version"] == SCHEMA_VERSION
+    with pytest.raises(IRError, match="not a qmlp dataflow document"):
+        from_json({**data, "schema": "other"})
+    with pytest.raises(IRError, match=r"schema version 99 not supported"):
+        from_json({**data, "schema_version": 99})
+
+
+def test_ir_values_are_read_only():
+    df = random_dataflow(1)
+    with pytest.raises(ValueError):
+        df.layers[0].weights[0, 0] = 5
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda df, l0: replace(df, layers=(replace(l0, weights=frozen_array(l0.weights * 2, np.int64)), *df.layers[1:])),
+     r"weights not all in TERNARY"),
+    (lambda df, l0: replace(df, layers=(replace(l0, acc_dtype=INT(3)), *df.layers[1:])), r"accumulator type INT3 cannot hold"),
+    (lambda df, l0: replace(df, layers=(replace(l0, activation=replace(
+        l0.activation, values=frozen_array(l0.activation.values[:, ::-1], np.int64))), *df.layers[1:])),
+     r"thresholds not ascending"),
+    (lambda df, l0: replace(df, layers=(replace(l0, in_dtype=INT(4)), *df.layers[1:])), r"in_dtype INT4 but producer gives INT8"),
+    (lambda df, l0: replace(df, layers=(replace(l0, folding=Folding(pe=3, simd=1)), *df.layers[1:])), r"does not divide"),
+    (lambda df, l0: replace(df, output_shape=(99,)), r"shapes do not match"),
+])
+def test_verify_names_the_broken_rule(breakage, message):
+    df = random_dataflow(2, widths=(12, 10, 4))
+    verify(df)
+    with pytest.raises(IRError, match=message):
+        verify(breakage(df, df.layers[0]))
+
+
+def test_accumulator_range_exhaustive():
+    rng = np.random.default_rng(0)
+    w = rng.integers(-2, 2, (3, 4))
+    low, high = accumulator_range(w, INT(2))
+    grid = np.array(np.meshgrid(*[np.arange(-2, 2)] * 4)).reshape(4, -1)
+    acc = w @ grid
+    assert np.array_equal(low, acc.min(axis=1)) and np.array_equal(high, acc.max(axis=1))
