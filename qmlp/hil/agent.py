@@ -59,6 +59,7 @@ class AgentConfig:
     limits: Limits = field(default_factory=Limits)
     handshake_seconds: float = 10.0
     idle_seconds: float = 300.0
+    busy_grace_seconds: float = 1.0
     max_connections: int = 4
     max_batch: int = 1 << 16
     max_files: int = 512
@@ -96,6 +97,7 @@ class Agent:
         self._owner = threading.Lock()  # held by the session that owns the board
         self._slots = threading.BoundedSemaphore(config.max_connections)
         self._threads: set[threading.Thread] = set()
+        self._conns: set[socket.socket] = set()
         self._threads_lock = threading.Lock()
         self._accept_thread: threading.Thread | None = None
         self._df: Dataflow | None = None
@@ -134,7 +136,12 @@ class Agent:
         if self._sock is not None:
             self._sock.close()
         with self._threads_lock:
-            threads = list(self._threads)
+            threads, conns = list(self._threads), list(self._conns)
+        for conn in conns:  # wake handlers blocked in recv (idle clients) so they end now
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         for thread in threads:
             thread.join(timeout)
         self.backend.close()
@@ -172,6 +179,7 @@ class Agent:
                                       name=f"qmlp-agent-{peer[1]}", daemon=True)
             with self._threads_lock:
                 self._threads.add(thread)
+                self._conns.add(conn)
             thread.start()
 
     def _refuse_quietly(self, conn: socket.socket, code: str, message: str) -> None:
@@ -192,13 +200,18 @@ class Agent:
             proof = self._authenticate(conn, peer)
             if proof is None:
                 return
-            owner = self._owner.acquire(blocking=False)
+            # A short grace covers the moment between a previous owner's last answer and its
+            # connection being torn down; a real job in progress still gets BUSY.
+            owner = self._owner.acquire(timeout=self.config.busy_grace_seconds)
             if not owner:
                 log.info("%s: refused, board busy", peer[0])
                 self._send_error(conn, "BUSY", "another client holds the board; retry when its job has finished")
                 return
             send_frame(conn, {"type": "ok", "cmd": "AUTH", "proof": proof})
-            self._session(conn, peer)
+            if self._session(conn, peer):  # BYE: free the board before confirming, so the
+                self._owner.release()  # client's next connection finds it free
+                owner = False
+                send_frame(conn, {"type": "ok", "cmd": "BYE"})
         except ProtocolError as error:
             log.info("%s: %s", peer[0], error)
             self._send_error(conn, error.code, str(error))
@@ -210,10 +223,11 @@ class Agent:
         finally:
             if owner:
                 self._owner.release()
-            conn.close()
-            self._slots.release()
             with self._threads_lock:
                 self._threads.discard(threading.current_thread())
+                self._conns.discard(conn)
+            conn.close()
+            self._slots.release()
 
     def _send_error(self, conn: socket.socket, code: str, message: str) -> None:
         try:
@@ -244,18 +258,18 @@ class Agent:
             return None
         return agent_proof(self.config.token, nonce, client_nonce)
 
-    def _session(self, conn: socket.socket, peer: tuple[Any, ...]) -> None:
+    def _session(self, conn: socket.socket, peer: tuple[Any, ...]) -> bool:
+        """Serve requests until the client leaves; True if it said BYE (still to be answered)."""
         while not self._stop.is_set():
             try:
                 frame = recv_frame(conn, self.config.limits, first_byte_seconds=self.config.idle_seconds)
             except ProtocolError as error:
                 if error.code == "CLOSED":
-                    return
+                    return False
                 raise
             cmd = frame.header.get("cmd")
             if cmd == "BYE":
-                send_frame(conn, {"type": "ok", "cmd": "BYE"})
-                return
+                return True
             handler = self._commands.get(cmd) if isinstance(cmd, str) else None
             try:
                 if handler is None:
@@ -280,6 +294,7 @@ class Agent:
             # within frame_seconds (sendall's timeout covers the total since Python 3.5).
             conn.settimeout(self.config.limits.frame_seconds)
             send_frame(conn, {"type": "ok", "cmd": cmd, **header}, parts)
+        return False
 
     # --- commands ----------------------------------------------------------------------------
 

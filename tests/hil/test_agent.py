@@ -343,3 +343,16 @@ def _stop_reading(agent, design_dir):
             time.sleep(0.2)
     assert time.monotonic() - start < 10
     sock.close()
+
+
+def test_stop_ends_idle_sessions_promptly(tmp_path):
+    from .conftest import make_agent
+
+    agent = make_agent(tmp_path / "w", idle_seconds=300.0)
+    idle = raw_authenticated(agent)  # owns the board and says nothing
+    start = time.monotonic()
+    agent.stop()
+    assert time.monotonic() - start < 3
+    assert _closed(idle)
+    with pytest.raises(HilError, match="cannot reach agent"):
+        BoardClient(*agent.address, TOKEN, connect_timeout_s=2)
