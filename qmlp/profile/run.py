@@ -16,6 +16,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import platform
 import shutil
 import tempfile
 import time
@@ -107,23 +108,69 @@ def _board_of(df: Dataflow):  # noqa: ANN202 - a qmlp.boards.Board or None
     return get_board(name)
 
 
-def _time_host(df: Dataflow, runs: int, warmup: int, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seconds of the host work per call at batch 1 (``warmup + runs`` samples) and at ``batch``."""
+def _driver_host_steps(out_dir: Path) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, int], np.ndarray]] | None:
+    """The generated driver's own host work (``OUT/driver/qmlp_driver``), or None when OUT has no
+    driver. Loaded under a private module name so several OUTs can be profiled in one process;
+    its ``Accelerator`` gets a stand-in overlay because only the host arithmetic is timed here."""
+    import hashlib as _hashlib
+    import importlib.util
+    import sys
+    from types import SimpleNamespace
+
+    package = out_dir / "driver" / "qmlp_driver"
+    if not (package / "__init__.py").is_file():
+        return None
+    name = "qmlp_profiled_driver_" + _hashlib.sha256(str(package.resolve()).encode()).hexdigest()[:12]
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
+                                                      submodule_search_locations=[str(package)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    config = module.load_config()
+    overlay = SimpleNamespace(**{config["dma_name"]: None, config["ip_name"]: None})
+    acc = module.Accelerator(root=out_dir / "driver", overlay=overlay)
+
+    def to_fabric(x: np.ndarray) -> np.ndarray:
+        return acc.pack(acc.quantize(x))
+
+    def from_fabric(raw: np.ndarray, batch: int) -> np.ndarray:
+        out = acc.unpack(raw, batch)
+        return out if config["argmax"] else acc.dequantize(out)
+
+    return to_fabric, from_fabric
+
+
+def _time_host(df: Dataflow, out_dir: Path, runs: int, warmup: int, batch: int,
+               seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Seconds of the host work per call at batch 1 (``warmup + runs`` samples) and at ``batch``,
+    and which code did it: the generated driver when OUT has one, else qmlp's own functions."""
     from ..boards.stream import stream_layout
 
-    to_fabric, from_fabric, _ = host_steps(df)
     layout = stream_layout(df)
+    driver = _driver_host_steps(out_dir)
+    if driver is not None:
+        to_fabric, from_raw = driver
+        source = "OUT/driver/qmlp_driver (quantize + pack, unpack + dequantize)"
+    else:
+        to_fabric, from_beats, _ = host_steps(df)
+        source = "qmlp.sim.bitaccurate + qmlp.packing (OUT has no driver/)"
+
+        def from_raw(raw: np.ndarray, n: int) -> np.ndarray:
+            return from_beats(raw.reshape(n, layout.output.beats, layout.output.beat_bytes))
     rng = np.random.default_rng(seed)
     scale = df.input.scale.astype(np.float64)
 
     def host_call(n: int) -> Callable[[], object]:
         x = (rng.uniform(df.input.qmin, df.input.qmax, size=(n, df.input.features)) * scale).astype(np.float32)
-        beats_out = rng.integers(0, 256, size=(n, layout.output.beats, layout.output.beat_bytes), dtype=np.uint8)
-        return lambda: (to_fabric(x), from_fabric(beats_out))
+        x = x.reshape((n, *df.input_shape))
+        raw = rng.integers(0, 256, size=n * layout.output.beats * layout.output.beat_bytes, dtype=np.uint8)
+        return lambda: (to_fabric(x), from_raw(raw, n))
 
     single = time_calls(host_call(1), runs=runs, warmup=warmup)
     batched = time_calls(host_call(batch), runs=max(5, min(50, runs // 20)), warmup=2)
-    return single, batched[2:]
+    return single, batched[2:], source
 
 
 def profile(options: ProfileOptions, *, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -205,7 +252,7 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
 
     # The accelerator call and end to end.
     dma = DmaModel(port_bits=int(board.dma.width_bits) if board is not None else 128)
-    host_all, host_n = _time_host(df, options.runs, options.warmup, options.batch, options.seed)
+    host_all, host_n, host_source = _time_host(df, out_dir, options.runs, options.warmup, options.batch, options.seed)
     host_1 = host_all[options.warmup:]  # warm-up calls dropped here, as the agent drops its own
     if remote:
         call_s = np.asarray(bench.wall_s[: options.runs], dtype=np.float64)
@@ -263,7 +310,8 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
                        "estimate_cycles": est_latency},
             "call": {"kind": call_kind, "seconds": stats["call"].to_json(), "assumptions": call_assumptions},
             "end_to_end": {"kind": "host driver work measured here + call", "seconds": stats["end_to_end"].to_json(),
-                           "host_seconds": stats["host"].to_json()},
+                           "host_seconds": stats["host"].to_json(), "host_code": host_source,
+                           "host_machine": platform.machine() + " " + platform.processor()},
         },
         "throughput": {"batch": options.batch, "fabric_ips": fabric_ips, "call_ips": call_ips,
                        "end_to_end_ips": e2e_ips, "cycles": batch_cycles, "ii_cycles": measured_ii,

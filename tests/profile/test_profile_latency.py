@@ -47,7 +47,7 @@ def test_model_call_narrow_beats_add_only_fixed_costs():
 
 def test_model_call_wide_beats_stretch_the_stream():
     # 40 INT8 inputs in one 40-byte beat through a 64-bit port: 5 port cycles per beat.
-    dma = DmaModel(port_bits=64, setup_ns=0, read_latency_ns=0, write_ns=0)
+    dma = DmaModel(port_bits=64, setup_ns=0, read_latency_ns=0, write_ns=0, rearm_ns=0)
     call = model_call(fabric_cycles=20, batch=3, in_beats=1, out_beats=1, in_beat_bytes=40, out_beat_bytes=2,
                       clock_mhz=100.0, dma=dma)
     assert call.in_cycles_per_beat == 5 and call.out_cycles_per_beat == 1
@@ -68,3 +68,13 @@ def test_throughput():
     assert throughput(1000, 0.5) == 2000
     with pytest.raises(ConfigError):
         throughput(0, 1.0)
+
+
+def test_model_call_per_vector_rearm_sets_the_pace_when_slower_than_the_stream():
+    dma = DmaModel(port_bits=128, setup_ns=0, read_latency_ns=0, write_ns=0, rearm_ns=500)
+    fast = model_call(fabric_cycles=1000, batch=100, in_beats=1, out_beats=1, in_beat_bytes=4, out_beat_bytes=4,
+                      clock_mhz=200.0, dma=dma)
+    assert fast.seconds == pytest.approx(99 * 500e-9)  # 5 us of stream < 49.5 us of re-arms
+    slow = model_call(fabric_cycles=100_000, batch=100, in_beats=1, out_beats=1, in_beat_bytes=4, out_beat_bytes=4,
+                      clock_mhz=200.0, dma=dma)
+    assert slow.seconds == pytest.approx(100_000 / 200e6)

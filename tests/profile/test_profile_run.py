@@ -32,10 +32,16 @@ def _compiled(root: Path, target_fps: float) -> Path:
 
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory):
-    out = _compiled(tmp_path_factory.mktemp("prof") / "out", 5e6)
+    """`qmlp compile` (from a lowered dataflow.json) then `qmlp profile --json`, both via the CLI."""
     import contextlib
     import io
 
+    root = tmp_path_factory.mktemp("prof")
+    save(random_dataflow(3, widths=(16, 12, 8, 4)), root / "random.json")
+    out = root / "out"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["compile", str(root / "random.json"), "--board", "zcu104", "-o", str(out),
+                     "--target-fps", "5000000"]) == 0
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         status = main(["profile", str(out), "--target", "sim", "--json", "--runs", "1000", "--batch", "64"])
@@ -61,6 +67,7 @@ def test_three_layers_and_an_energy_estimate(profiled):
         assert 0 < s["p50_s"] <= s["p90_s"] <= s["p99_s"] <= s["max_s"]
     assert lat["fabric"]["seconds"]["p50_s"] < lat["call"]["seconds"]["p50_s"] < lat["end_to_end"]["seconds"]["p50_s"]
     assert lat["call"]["kind"].startswith("modelled")
+    assert lat["end_to_end"]["host_code"].startswith("OUT/driver/qmlp_driver")  # the generated driver, timed
     assert any("assumption" in a for a in lat["call"]["assumptions"])
     energy = data["energy"]
     assert energy["kind"] == "estimate" and "ESTIMATE" in energy["note"]
