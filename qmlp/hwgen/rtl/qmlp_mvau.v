@@ -33,7 +33,7 @@ module qmlp_mvau #(
     parameter integer OUT_BITS = 8,       // must equal ACC_BITS when STEPS = 0
     parameter integer OUT_BIAS = 0,
     parameter [MH*(STEPS > 0 ? STEPS : 1)*T_BITS-1:0] THRESHOLDS = 0,  // channel-major, step-minor
-    parameter WEIGHT_FILE = "weights.mem"  // NF*SF words of PE*SIMD*W_BITS, see README
+    parameter WEIGHT_FILE = ""  // $readmemh file: NF*SF words of PE*SIMD*W_BITS, see README
 ) (
     input  wire                     clk,
     input  wire                     rst_n,
@@ -86,7 +86,12 @@ module qmlp_mvau #(
 
     // ---- stage 1: weight ROM (registered read, BRAM/LUTRAM friendly) ------------------------
     reg [PE*SIMD*W_BITS-1:0] rom [0:WORDS-1];
-    initial $readmemh(WEIGHT_FILE, rom);
+    // Guarded so tools that elaborate the module with default parameters find no file to open.
+    generate
+        if (WEIGHT_FILE != "") begin : init
+            initial $readmemh(WEIGHT_FILE, rom);
+        end
+    endgenerate
 
     reg [PE*SIMD*W_BITS-1:0] w1;
     reg [SIMD*IN_BITS-1:0] x1;
