@@ -2,10 +2,13 @@
 
 Vectorized over the batch. Matrix products run through BLAS in float32 or float64, chosen per
 layer so that every partial sum is an exactly representable integer (|sum| < 2^24 resp. 2^53);
-the result is converted back to int64, so nothing here approximates."""
+beyond that, int64. Between layers the values stay in that float type when it is exact (small
+integers are exact floats, and so are the thresholds they are compared with), which saves the
+int64 round trips; results handed out are int64. Nothing here approximates."""
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,10 +17,12 @@ from ..datatypes import BIPOLAR
 from ..ir import Dataflow, InputQuant, Layer, Thresholds
 
 __all__ = ["SimResult", "quantize_input", "layer_forward", "apply_thresholds", "run_integer",
-           "dequantize_output", "simulate", "exact_matmul"]
+           "dequantize_output", "simulate", "simulate_outputs", "exact_matmul", "CHUNK"]
 
 _FLOAT32_EXACT = 1 << 24
 _FLOAT64_EXACT = 1 << 53
+_FEW_STEPS = 16  # up to this many thresholds: one compare pass per step; more: per-channel search
+CHUNK = 2048  # rows per block: keeps a layer's operands in the CPU's L2 cache
 
 
 @dataclass(frozen=True)
@@ -30,12 +35,17 @@ class SimResult:
 
 def quantize_input(quant: InputQuant, x: np.ndarray) -> np.ndarray:
     """Float input (batch, features) -> integers, exactly as QONNX Quant/BipolarQuant in float32."""
+    return _quantize(quant, x).astype(np.int64)
+
+
+def _quantize(quant: InputQuant, x: np.ndarray) -> np.ndarray:
+    """As quantize_input, left in float32 (exact: |q| <= 2^8)."""
     x = np.asarray(x, dtype=np.float32)
     if quant.dtype == BIPOLAR:
-        return np.where(x >= 0, 1, -1).astype(np.int64)
+        return np.where(x >= 0, np.float32(1), np.float32(-1))
     scaled = x / quant.scale  # float32 / float32, as execute_onnx does
     clipped = np.clip(scaled, np.float32(quant.qmin), np.float32(quant.qmax))
-    return np.round(clipped).astype(np.int64)
+    return np.round(clipped)
 
 
 def exact_matmul(q: np.ndarray, weights: np.ndarray, bound: int) -> np.ndarray:
@@ -52,33 +62,101 @@ def _partial_sum_bound(layer: Layer) -> int:
     return int(np.abs(layer.weights).sum(axis=1).max(initial=0)) * in_mag
 
 
+def _count(rows: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """``sum_i [acc[:, c] >= rows[i, c]]``; ``rows`` = thresholds transposed, in acc's dtype.
+    Few steps: int8 counts (one compare pass per step, no (batch, channels, steps) temporary);
+    many steps (up to 255): int64 counts from a per-channel binary search."""
+    steps = rows.shape[0]
+    if steps <= _FEW_STEPS:
+        count = (acc >= rows[0]).view(np.int8)  # bool is one byte of 0/1: reuse it as the counter
+        for i in range(1, steps):
+            np.add(count, acc >= rows[i], out=count, casting="unsafe")
+        return count
+    count = np.empty(acc.shape, np.int64)
+    for channel in range(acc.shape[1]):
+        count[:, channel] = np.searchsorted(rows[:, channel], acc[:, channel], side="right")
+    return count
+
+
 def apply_thresholds(act: Thresholds, acc: np.ndarray) -> np.ndarray:
     """Threshold counts -> output values (``Thresholds.output_value``)."""
-    if act.steps <= 16:
-        count = (acc[:, :, None] >= act.values[None, :, :]).sum(axis=2)
-    else:  # many steps (up to 255): a per-channel binary search keeps memory flat
-        count = np.empty_like(acc)
-        for channel in range(acc.shape[1]):
-            count[:, channel] = np.searchsorted(act.values[channel], acc[:, channel], side="right")
-    return act.output_value(count.astype(np.int64))
+    acc = np.asarray(acc, dtype=np.int64)
+    return act.output_value(_count(np.ascontiguousarray(act.values.T), acc).astype(np.int64))
+
+
+@dataclass(frozen=True, eq=False)
+class _Kernel:
+    """A layer prepared for the fast path: weights (in, out) and thresholds (steps, out) in
+    ``dtype``; activations leave as small integers (int8 counts, or int64 for many steps)."""
+
+    dtype: type
+    weights_t: np.ndarray
+    thresholds: np.ndarray | None
+    bipolar: bool
+    bias: int
+
+
+_KERNELS: "weakref.WeakKeyDictionary[Layer, _Kernel]" = weakref.WeakKeyDictionary()
+
+
+def _kernel(layer: Layer) -> _Kernel:
+    kernel = _KERNELS.get(layer)
+    if kernel is None:
+        bound = _partial_sum_bound(layer)
+        # thresholds lie in [acc_min, acc_max + 1], so bound + 1 must be exact as well
+        dtype = np.float32 if bound + 1 < _FLOAT32_EXACT else np.float64 if bound + 1 < _FLOAT64_EXACT else np.int64
+        act = layer.activation
+        kernel = _Kernel(
+            dtype=dtype,
+            weights_t=np.ascontiguousarray(layer.weights.T.astype(dtype)),
+            thresholds=None if act is None else np.ascontiguousarray(act.values.T.astype(dtype)),
+            bipolar=act is not None and act.out_dtype == BIPOLAR,
+            bias=0 if act is None else act.bias,
+        )
+        _KERNELS[layer] = kernel
+    return kernel
+
+
+def _layer_block(kernel: _Kernel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    acc = q.astype(kernel.dtype, copy=False) @ kernel.weights_t
+    if kernel.thresholds is None:
+        return acc, acc
+    count = _count(kernel.thresholds, acc)  # int8 here holds count + bias for <= 16 steps (>= -8)
+    if kernel.bipolar:
+        return acc, 2 * count - 1
+    if kernel.bias:
+        count += np.asarray(kernel.bias, dtype=count.dtype)
+    return acc, count
 
 
 def layer_forward(layer: Layer, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One MVAU + activation: returns (accumulators, output values)."""
-    acc = exact_matmul(q, layer.weights, _partial_sum_bound(layer))
-    if layer.activation is None:
-        return acc, acc
-    return acc, apply_thresholds(layer.activation, acc)
+    """One MVAU + activation: returns (accumulators, output values), int64."""
+    acc, out = _layer_block(_kernel(layer), np.asarray(q))
+    return acc.astype(np.int64), out.astype(np.int64)
 
 
 def run_integer(df: Dataflow, q: np.ndarray) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """The fabric's part: integer inputs -> per-layer (accumulators, activations)."""
-    accs, acts = [], []
-    for layer in df.layers:
-        acc, q = layer_forward(layer, q)
-        accs.append(acc)
-        acts.append(q)
-    return tuple(accs), tuple(acts)
+    """The fabric's part: integer inputs -> per-layer (accumulators, activations), int64."""
+    return _run(df, np.asarray(q), keep=True)
+
+
+def _run(df: Dataflow, q: np.ndarray, keep: bool) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    kernels = [_kernel(layer) for layer in df.layers]
+    batch = q.shape[0]
+    accs = [np.empty((batch, layer.out_features), np.int64) for layer in df.layers] if keep else []
+    acts = [np.empty((batch, layer.out_features), np.int64) for layer in df.layers] if keep else []
+    last = np.empty((batch, df.layers[-1].out_features), np.int64)
+    for start in range(0, batch, CHUNK):
+        block = q[start:start + CHUNK]
+        for index, kernel in enumerate(kernels):
+            acc, block = _layer_block(kernel, block)
+            if keep:
+                accs[index][start:start + len(block)] = acc
+                acts[index][start:start + len(block)] = block
+        last[start:start + len(block)] = block
+    if keep:
+        return tuple(accs), tuple(acts)
+    return (), (last,)
 
 
 def dequantize_output(df: Dataflow, out: np.ndarray) -> np.ndarray:
@@ -86,13 +164,26 @@ def dequantize_output(df: Dataflow, out: np.ndarray) -> np.ndarray:
     return y.astype(np.float32)
 
 
+def _check_shape(df: Dataflow, x: np.ndarray) -> None:
+    if x.shape[1:] != tuple(df.input_shape):
+        raise ValueError(f"input shape {x.shape} does not match (batch, {', '.join(map(str, df.input_shape))})")
+
+
 def simulate(df: Dataflow, x: np.ndarray) -> SimResult:
     """Float input shaped ``(batch, *input_shape)`` -> every integer stage and the float output."""
     x = np.asarray(x, dtype=np.float32)
+    _check_shape(df, x)
     batch = x.shape[0]
-    if x.shape[1:] != tuple(df.input_shape):
-        raise ValueError(f"input shape {x.shape} does not match (batch, {', '.join(map(str, df.input_shape))})")
-    q = quantize_input(df.input, x.reshape(batch, -1))
-    accs, acts = run_integer(df, q)
+    q = _quantize(df.input, x.reshape(batch, -1))
+    accs, acts = _run(df, q, keep=True)
     outputs = dequantize_output(df, acts[-1]).reshape((batch, *df.output_shape))
-    return SimResult(inputs=q, accumulators=accs, activations=acts, outputs=outputs)
+    return SimResult(inputs=q.astype(np.int64), accumulators=accs, activations=acts, outputs=outputs)
+
+
+def simulate_outputs(df: Dataflow, x: np.ndarray) -> np.ndarray:
+    """``simulate(df, x).outputs`` without keeping the per-layer integers (the fast path)."""
+    x = np.asarray(x, dtype=np.float32)
+    _check_shape(df, x)
+    batch = x.shape[0]
+    _, (last,) = _run(df, _quantize(df.input, x.reshape(batch, -1)), keep=False)
+    return dequantize_output(df, last).reshape((batch, *df.output_shape))

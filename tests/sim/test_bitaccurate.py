@@ -91,3 +91,27 @@ def test_run_integer_returns_every_layer():
     df = random_dataflow(5, widths=(8, 6, 5, 3))
     accs, acts = run_integer(df, np.zeros((2, 8), np.int64))
     assert [a.shape for a in accs] == [(2, 6), (2, 5), (2, 3)] and len(acts) == 3
+
+
+@pytest.mark.parametrize("input_dtype, weights, act", [
+    (INT(8), (TERNARY, INT(3), BIPOLAR), UINT(2)),
+    (INT(8), (INT(4), INT(4), INT(4)), UINT(5)),  # 31 steps: the per-channel search path
+    (INT(8), (INT(4), TERNARY, INT(2)), INT(4)),  # signed output, bias -8 in the int8 counter
+    (INT(16), (INT(8), INT(8), INT(8)), INT(8)),  # partial sums beyond 2^24: the float64 path
+    (BIPOLAR, (BIPOLAR, BIPOLAR, BIPOLAR), BIPOLAR),
+])
+def test_fast_paths_equal_a_plain_int64_model(monkeypatch, input_dtype, weights, act):
+    import qmlp.sim.bitaccurate as bitaccurate
+    from qmlp.sim.bitaccurate import simulate_outputs
+    monkeypatch.setattr(bitaccurate, "CHUNK", 37)  # blocks that do not divide the batch
+    df = random_dataflow(4, widths=(40, 23, 17, 5), weight_dtypes=weights, input_dtype=input_dtype, act_dtype=act)
+    x = np.random.default_rng(1).normal(0, 200, (301, 40)).astype(np.float32)
+    result = simulate(df, x)
+    q = result.inputs
+    for layer, acc, out in zip(df.layers, result.accumulators, result.activations):
+        expected = q @ layer.weights.T
+        assert acc.dtype == np.int64 and np.array_equal(acc, expected)
+        q = expected if layer.activation is None else \
+            layer.activation.output_value((expected[:, :, None] >= layer.activation.values[None]).sum(axis=2))
+        assert out.dtype == np.int64 and np.array_equal(out, q)
+    assert np.array_equal(simulate_outputs(df, x), result.outputs)
