@@ -478,11 +478,12 @@ class Agent:
             if time.monotonic() > deadline:
                 break
             self.backend.run(q)
-        walls, cycles, modelled, inferences = [], [], [], []
+        walls, cycles, modelled, inferences, padding = [], [], [], [], 0
         for _ in range(iterations):
             if time.monotonic() > deadline:
                 break
             result = self.backend.run(q)
+            padding = int(result.counters.get("padding_vectors", 0))
             walls.append(result.timings.get("wall_s", float("nan")))
             cycles.append(result.timings.get("cycles", -1))
             modelled.append(result.timings.get("modelled_s", float("nan")))
@@ -493,7 +494,7 @@ class Agent:
             parts.append(array_part("modelled_s", np.asarray(modelled, dtype=np.float64)))
         parts.append(array_part("inferences", np.asarray(inferences, dtype=np.int64)))
         header = {"warmup": warmup, "iterations": len(walls), "requested": iterations, "batch": batch,
-                  "truncated": len(walls) < iterations, **self.backend.describe()}
+                  "padding_vectors": padding, "truncated": len(walls) < iterations, **self.backend.describe()}
         return header, parts
 
     def _power(self, frame: Frame) -> tuple[dict[str, Any], list[Part]]:

@@ -104,8 +104,17 @@ class PynqBackend(Backend):
         if clock:
             timings["fabric_latency_s"] = after["LAST_LATENCY"] / (clock * 1e6)
         counters = {"inferences": (after["INFERENCES"] - before["INFERENCES"]) % _COUNTER_WRAP,
-                    "last_latency_cycles": after["LAST_LATENCY"]}
+                    "last_latency_cycles": after["LAST_LATENCY"], "padding_vectors": self._padding(len(q))}
         return RunOutput(outputs=np.asarray(out, dtype=np.int64), timings=timings, counters=counters)
+
+    def _padding(self, batch: int) -> int:
+        """Zero vectors the driver adds so every DMA transfer is whole stream beats: the fabric
+        computes (and counts) them too. Mirrors ``Accelerator.execute``'s chunking."""
+        group = int(getattr(self._acc.input, "vector_group", 1))
+        size = int(getattr(self._acc, "batch_size", batch))
+        chunk = max(group, size - size % group)
+        sent = sum(-(-min(chunk, batch - start) // group) * group for start in range(0, batch, chunk))
+        return sent - batch
 
     def reset(self) -> None:
         if self._acc is not None:

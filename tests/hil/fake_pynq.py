@@ -75,6 +75,9 @@ class _Dma:
         from qmlp.sim.rtl import run_beats
 
         inp, out = self.config["input"], self.config["output"]
+        # The AXI DMA moves whole stream words; a partial last word would reach the width
+        # converter with TKEEP holes, which qmlp_top does not accept.
+        assert len(data) % inp["dma_bytes"] == 0, f"MM2S transfer of {len(data)} bytes is not whole {inp['dma_bytes']}-byte words"
         out_beats = -(-out["elems"] // out["elems_per_beat"])
         vectors = len(data) // (-(-inp["elems"] // inp["elems_per_beat"]) * inp["beat_bytes"])
         result = run_beats(RTL_DIR, data.reshape(-1, inp["beat_bytes"]), out_bytes=out["beat_bytes"],
