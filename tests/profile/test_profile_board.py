@@ -112,3 +112,12 @@ def test_board_report_reproduces(board_report):
             node = node[key]
         assert node == value, dotted
     assert json.loads((out / "report" / "profile.json").read_text()) == data
+
+
+def test_board_table_says_measured(board_report):
+    from qmlp.profile.report import format_table
+
+    _, data, _ = board_report
+    table = format_table(data)
+    assert "energy (measured, rails 12V)" in table and "ESTIMATE" not in table
+    assert "agent timer around the driver call" in table

@@ -164,3 +164,16 @@ def test_bad_arguments_exit_2_and_write_nothing(profiled, tmp_path, capsys, argv
 def test_missing_out_is_a_one_line_error(tmp_path, capsys):
     assert main(["profile", str(tmp_path / "nope")]) == 2
     assert "no dataflow.json; pass the output folder of 'qmlp compile'" in capsys.readouterr().err
+
+
+def test_table_shows_layers_estimate_label_and_seed_line(profiled):
+    from qmlp.profile.report import format_table
+
+    _, data = profiled
+    table = format_table(data)
+    lines = table.splitlines()
+    assert [line.split()[0] for line in lines[2:5]] == ["fabric", "call", "end"]
+    assert "modelled" in lines[3] and "measured: LAST_LATENCY" in lines[2]
+    assert "energy (ESTIMATE" in table
+    assert lines[-1].startswith("seed design: 110 us / 230 uJ per inference")
+    assert f"{data['latency']['fabric']['cycles']['p50']:g} (estimator {data['latency']['fabric']['estimate_cycles']})" in table
