@@ -33,7 +33,10 @@ def _token(args: argparse.Namespace) -> bytes:
     from ..hil.protocol import read_token
 
     if args.token_file is not None:
-        return read_token(args.token_file)
+        token = read_token(args.token_file)
+        if os.name == "posix" and args.token_file.stat().st_mode & 0o077:
+            print(f"qmlp agent: WARNING {args.token_file} is readable by other users; chmod 600 it", flush=True)
+        return token
     path = args.workdir / "agent.token"
     if not path.exists():
         args.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)

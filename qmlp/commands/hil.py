@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     with open_board(args.target, token_file=args.token_file, timeout_s=args.timeout) as board:
         report = run_suite(board, args.out, target=args.target, seed=args.seed, large_batch=args.large_batch,
                            progress=lambda line: print(line, flush=True))
+        print()
     print(report.table())
     if args.junit is not None:
         print(f"JUnit XML: {write_junit(report, args.junit)}")

@@ -294,5 +294,5 @@ def run_suite(board: BoardClient, out_dir: str | Path, *, target: str = "?", see
                             vectors=ctx.vectors - before, message=note, detail=detail)
         results.append(result)
         if progress is not None:
-            progress(f"  {name:<18} {status.upper():<5} {result.seconds:6.2f} s  {note}")
+            progress(f"  [{len(results):>2}/{len(CASES)}] {name:<18} {status.upper():<5} {result.seconds:6.2f} s")
     return SuiteReport(target=target, design=df.name, results=tuple(results), board=ctx.hello)

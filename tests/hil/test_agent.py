@@ -356,3 +356,28 @@ def test_stop_ends_idle_sessions_promptly(tmp_path):
     assert _closed(idle)
     with pytest.raises(HilError, match="cannot reach agent"):
         BoardClient(*agent.address, TOKEN, connect_timeout_s=2)
+
+
+def test_client_refuses_an_impostor_agent():
+    """An agent that does not hold the token cannot fake its proof: the client stops there."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def impostor():
+        conn, _ = server.accept()
+        with conn:
+            send_frame(conn, {"type": "challenge", "protocol": 1, "nonce": new_nonce()})
+            recv_frame(conn, Limits(), first_byte_seconds=5)
+            send_frame(conn, {"type": "ok", "cmd": "AUTH", "proof": "0" * 64})  # accepts anyone
+            conn.settimeout(5)
+            conn.recv(1)
+
+    thread = threading.Thread(target=impostor, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(HilError, match="failed to prove it holds the token; refusing to talk to it"):
+            BoardClient(*server.getsockname(), TOKEN, connect_timeout_s=5)
+    finally:
+        thread.join(5)
+        server.close()
