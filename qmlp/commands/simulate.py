@@ -9,7 +9,7 @@ import argparse
 import numpy as np
 
 from ..errors import ConfigError, ToolError
-from ..sim.bitaccurate import dequantize_output, quantize_input, simulate
+from ..sim.bitaccurate import dequantize_output, quantize_input, simulate_outputs
 from ._model import load_inputs, open_dataflow, save_atomic
 
 __all__ = ["add_arguments", "run"]
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                               "run 'qmlp compile' first and pass its OUT")
         y = _rtl_outputs(df, out_dir, x)
     else:
-        y = simulate(df, x).outputs
+        y = simulate_outputs(df, x)
     save_atomic(args.output, y)
     print(f"qmlp simulate: {len(x)} samples through {df.name} ({args.level}) -> {args.output} "
           f"{tuple(y.shape)} {y.dtype}")

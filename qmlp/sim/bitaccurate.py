@@ -22,7 +22,7 @@ __all__ = ["SimResult", "quantize_input", "layer_forward", "apply_thresholds", "
 _FLOAT32_EXACT = 1 << 24
 _FLOAT64_EXACT = 1 << 53
 _FEW_STEPS = 16  # up to this many thresholds: one compare pass per step; more: per-channel search
-CHUNK = 2048  # rows per block: keeps a layer's operands in the CPU's L2 cache
+CHUNK = 256  # rows per block: keeps a layer's operands in the CPU's L1/L2 caches
 
 
 @dataclass(frozen=True)
