@@ -5,7 +5,7 @@ and cycle model in its README.md). This module only decides per layer which libr
 and with which parameters, writes the weight memories, and chains the units with width
 converters and FIFOs:
 
-    s_axis -> [dwc] -> layer 0 -> fifo -> [dwc] -> layer 1 -> fifo ... -> [argmax | dwc] -> m_axis
+    s_axis -> [dwc] -> fifo -> layer 0 -> [dwc] -> fifo -> layer 1 ... -> [argmax] -> [dwc] -> fifo -> m_axis
 
 A layer whose weights are all in {-1, 0, +1} and which is fully parallel (one output fold, one
 input fold) becomes ``qmlp_ternary_layer`` (weights as constants); every other layer is a

@@ -40,8 +40,11 @@ __all__ = ["BeatResult", "RtlResult", "verilator_command", "build_simulator", "r
 
 HARNESS = Path(__file__).parent / "harness" / "harness.cpp"
 BACKPRESSURE_P = 0.6
+# The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs large enough for Verilator's
+# precompiled header fail to compile ("...__pch.h.fast: linker input file not found"): set it.
 _BUILD_FLAGS = ("--cc", "--exe", "--build", "-j", "2", "--top-module", "qmlp_top", "--x-assign", "unique",
-                "--x-initial", "unique", "-O2", "-CFLAGS", "-std=c++20 -O1")
+                "--x-initial", "unique", "-O2", "-CFLAGS", "-std=c++20 -O1",
+                "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
 
 
 @dataclass(frozen=True)
