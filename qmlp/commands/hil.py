@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'sim' (virtual board: the RTL under Verilator, default) or tcp://HOST:PORT of a `qmlp agent`")
     parser.add_argument("--token-file", type=Path, help="shared secret of the agent (required for tcp:// targets)")
     parser.add_argument("--junit", type=Path, help="also write the results as JUnit XML to this file")
+    parser.add_argument("--vectors", type=Path, help=".npz with x (float inputs) and optionally expected (reference "
+                        "outputs) and y (labels), e.g. examples/<model>.npz: run and report them too")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random vectors (default 0)")
     parser.add_argument("--large-batch", type=int, default=1000, help="largest batch size tried (default 1000)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one answer (default 900)")
@@ -28,16 +30,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..hil.client import open_board
     from ..hil.junit import write_junit
-    from ..hil.suite import run_suite
+    from ..hil.suite import load_vectors, run_suite
+    from ..ir import load
 
     if not (args.out / "dataflow.json").is_file():
         raise ConfigError(f"{args.out}: no dataflow.json; pass the output folder of `qmlp compile`")
     if args.large_batch < 1:
         raise ConfigError(f"--large-batch {args.large_batch}: must be at least 1")
+    vectors = None if args.vectors is None else load_vectors(args.vectors, load(args.out / "dataflow.json"))
     print(f"qmlp hil: {args.out} on {args.target}", flush=True)
     with open_board(args.target, token_file=args.token_file, timeout_s=args.timeout) as board:
         report = run_suite(board, args.out, target=args.target, seed=args.seed, large_batch=args.large_batch,
-                           progress=lambda line: print(line, flush=True))
+                           vectors=vectors, progress=lambda line: print(line, flush=True))
         print()
     print(report.table())
     if args.junit is not None:

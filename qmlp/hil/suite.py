@@ -22,8 +22,8 @@ from ..sim.bitaccurate import dequantize_output, quantize_input, run_integer
 from .client import BoardClient, RunReply
 from .protocol import HilError, RemoteError
 
-__all__ = ["CaseResult", "SuiteReport", "CaseFailure", "run_suite", "expected_outputs", "boundary_inputs",
-           "CASES"]
+__all__ = ["CaseResult", "SuiteReport", "CaseFailure", "run_suite", "load_vectors", "expected_outputs",
+           "boundary_inputs", "CASES"]
 
 
 class CaseFailure(AssertionError):
@@ -79,6 +79,7 @@ class _Context:
     large_batch: int
     vectors: int = 0
     hello: dict[str, Any] = field(default_factory=dict)
+    reference: Mapping[str, np.ndarray] | None = None
 
 
 def expected_outputs(df: Dataflow, q: np.ndarray) -> np.ndarray:
@@ -186,6 +187,27 @@ def case_golden_vectors(ctx: _Context) -> str:
     return "64 float vectors bit-exact"
 
 
+def case_reference_vectors(ctx: _Context) -> str:
+    """The user's own vectors (``x``; optional ``expected`` float reference outputs, e.g. from
+    qonnx ``execute_onnx``, and ``y`` true labels): bit-exact against the simulator like every
+    case, and reported against the reference and the labels."""
+    assert ctx.reference is not None
+    x = np.asarray(ctx.reference["x"], dtype=np.float32)
+    reply = _run_x(ctx, x, "reference vectors")
+    notes = [f"{len(x)} vectors bit-exact"]
+    got = reply.out[:, 0] if ctx.df.argmax else np.argmax(reply.y.reshape(len(x), -1), axis=1)
+    if "expected" in ctx.reference:
+        expected = np.asarray(ctx.reference["expected"], dtype=np.float32).reshape(len(x), -1)
+        agree = int(np.sum(got == np.argmax(expected, axis=1)))
+        notes.append(f"argmax agrees with the reference on {agree}/{len(x)}")
+        if not ctx.df.argmax:
+            notes.append(f"max |y - reference| {float(np.max(np.abs(reply.y.reshape(len(x), -1) - expected))):.3g}")
+    if "y" in ctx.reference:
+        labels = np.asarray(ctx.reference["y"]).reshape(-1)
+        notes.append(f"accuracy {np.mean(got == labels) * 100:.2f}%")
+    return ", ".join(notes)
+
+
 def case_random_vectors(ctx: _Context) -> str:
     _run_q(ctx, _random_q(ctx.df, ctx.rng, 256), "random integer vectors")
     return "256 integer vectors"
@@ -274,15 +296,44 @@ CASES: tuple[tuple[str, Callable[[_Context], str]], ...] = (
 )
 
 
+def load_vectors(path: str | Path, df: Dataflow) -> dict[str, np.ndarray]:
+    """An .npz with ``x`` (float inputs, one row per sample) and optionally ``expected`` and
+    ``y``, checked against the design; ConfigError naming the file and key otherwise."""
+    from ..errors import ConfigError
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: np.asarray(data[k]) for k in data.files if k in ("x", "expected", "y")}
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--vectors {path}: not a readable .npz ({error})") from None
+    if "x" not in arrays:
+        raise ConfigError(f"--vectors {path}: no array 'x' (float inputs, one row per sample)")
+    x = arrays["x"]
+    if x.ndim < 2 or int(np.prod(x.shape[1:])) != df.input.features or x.dtype.kind != "f" or np.isnan(x).any():
+        raise ConfigError(f"--vectors {path}: 'x' {x.dtype} {x.shape} is not NaN-free floats shaped "
+                          f"(samples, {', '.join(map(str, df.input_shape))})")
+    for key in ("expected", "y"):
+        if key in arrays and len(arrays[key]) != len(x):
+            raise ConfigError(f"--vectors {path}: '{key}' has {len(arrays[key])} rows but 'x' has {len(x)}")
+    return arrays
+
+
 def run_suite(board: BoardClient, out_dir: str | Path, *, target: str = "?", seed: int = 0,
-              large_batch: int = 1000, progress: Callable[[str], None] | None = None) -> SuiteReport:
-    """Run every case in ``CASES`` on ``board`` with the design in ``out_dir``; never raises for
-    a failing case (it is recorded), so the report always covers the whole suite."""
+              large_batch: int = 1000, progress: Callable[[str], None] | None = None,
+              vectors: Mapping[str, np.ndarray] | None = None) -> SuiteReport:
+    """Run every case in ``CASES`` (plus ``reference_vectors`` when ``vectors`` are given, see
+    ``load_vectors``) on ``board`` with the design in ``out_dir``; never raises for a failing
+    case (it is recorded), so the report always covers the whole suite."""
     out_dir = Path(out_dir)
     df = load(out_dir / "dataflow.json")
-    ctx = _Context(board=board, out_dir=out_dir, df=df, rng=np.random.default_rng(seed), large_batch=large_batch)
+    ctx = _Context(board=board, out_dir=out_dir, df=df, rng=np.random.default_rng(seed), large_batch=large_batch,
+                   reference=vectors)
+    cases = list(CASES)
+    if vectors is not None:
+        cases.insert(3, ("reference_vectors", case_reference_vectors))
     results = []
-    for name, case in CASES:
+    for name, case in cases:
         before, start = ctx.vectors, time.perf_counter()
         try:
             note, status, detail = case(ctx), "pass", ""
@@ -294,5 +345,5 @@ def run_suite(board: BoardClient, out_dir: str | Path, *, target: str = "?", see
                             vectors=ctx.vectors - before, message=note, detail=detail)
         results.append(result)
         if progress is not None:
-            progress(f"  [{len(results):>2}/{len(CASES)}] {name:<18} {status.upper():<5} {result.seconds:6.2f} s")
+            progress(f"  [{len(results):>2}/{len(cases)}] {name:<18} {status.upper():<5} {result.seconds:6.2f} s")
     return SuiteReport(target=target, design=df.name, results=tuple(results), board=ctx.hello)

@@ -18,13 +18,18 @@ from qmlp.hil.protocol import RemoteError
 from qmlp.hil.suite import run_suite
 
 from . import fake_pynq
-from .conftest import TOKEN
+from .conftest import EXAMPLE_MODEL, TOKEN
 
 
 def test_qmlp_hil_sim_passes_on_the_example_model(compiled_example, capsys):
-    assert main(["hil", str(compiled_example), "--target", "sim"]) == 0
+    vectors = EXAMPLE_MODEL.with_suffix(".npz")
+    samples = len(np.load(vectors)["x"])
+    assert main(["hil", str(compiled_example), "--target", "sim", "--vectors", str(vectors)]) == 0
     out = capsys.readouterr().out
-    assert "HIL suite: can_ids_w2a2 on sim" in out and "11/11 passed" in out
+    assert "HIL suite: can_ids_w2a2 on sim" in out and "12/12 passed" in out
+    line = next(l for l in out.splitlines() if l.startswith("reference_vectors"))
+    assert f"{samples} vectors bit-exact, argmax agrees with the reference on {samples}/{samples}" in line
+    assert "accuracy " in line
 
 
 @pytest.fixture

@@ -122,3 +122,35 @@ def test_expected_outputs_with_argmax_takes_the_first_maximum():
     df = ir.replace(random_dataflow(2, widths=(5, 3)), argmax=True)
     q = np.zeros((1, 5), dtype=np.int64)
     assert np.array_equal(expected_outputs(df, q), [[0]])  # all-zero accumulators: a tie, lowest index wins
+
+
+def test_reference_vectors_case_and_its_input_checks(tmp_path, design_dir):
+    from qmlp.errors import ConfigError
+    from qmlp.hil.suite import load_vectors
+    from qmlp.sim.bitaccurate import simulate
+
+    df = ir.load(design_dir / "dataflow.json")
+    x = np.random.default_rng(4).normal(scale=2, size=(30, df.input.features)).astype(np.float32)
+    golden = simulate(df, x).outputs
+    labels = np.argmax(golden, axis=1)
+    labels[:3] = (labels[:3] + 1) % golden.shape[1]  # 27 of 30 right
+    np.savez(tmp_path / "v.npz", x=x, expected=golden, y=labels)
+    agent = Agent(AgentConfig(token=TOKEN, workdir=tmp_path / "w"), SimBackend(engine=golden_engine))
+    agent.start()
+    try:
+        with BoardClient(*agent.address, TOKEN) as client:
+            report = run_suite(client, design_dir, large_batch=20, vectors=load_vectors(tmp_path / "v.npz", df))
+    finally:
+        agent.stop()
+    assert report.passed and report.results[3].name == "reference_vectors"
+    assert report.results[3].message == ("30 vectors bit-exact, argmax agrees with the reference on 30/30, "
+                                         "max |y - reference| 0, accuracy 90.00%")
+    bad = [("nox.npz", {"q": x}, "no array 'x'"), ("shape.npz", {"x": x[:, :3]}, "is not NaN-free floats shaped"),
+           ("rows.npz", {"x": x, "y": labels[:5]}, "'y' has 5 rows but 'x' has 30")]
+    for name, arrays, message in bad:
+        np.savez(tmp_path / name, **arrays)
+        with pytest.raises(ConfigError, match=message):
+            load_vectors(tmp_path / name, df)
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(ConfigError, match="not a readable .npz"):
+        load_vectors(tmp_path / "junk.npz", df)
