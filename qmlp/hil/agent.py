@@ -60,6 +60,7 @@ class AgentConfig:
     handshake_seconds: float = 10.0
     idle_seconds: float = 300.0
     busy_grace_seconds: float = 1.0
+    auth_failure_delay_seconds: float = 0.25
     max_connections: int = 4
     max_batch: int = 1 << 16
     max_files: int = 512
@@ -254,6 +255,7 @@ class Agent:
             return None
         if not check_proof(client_proof(self.config.token, nonce, client_nonce), proof):
             log.warning("%s: authentication failed", peer[0])
+            time.sleep(self.config.auth_failure_delay_seconds)  # slows token guessing (with max_connections)
             self._send_error(conn, "AUTH_FAILED", "wrong token: the proof does not match the agent's token file")
             return None
         return agent_proof(self.config.token, nonce, client_nonce)
