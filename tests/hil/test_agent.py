@@ -243,8 +243,6 @@ def test_uploads_stay_inside_the_work_folder(agent, design_dir, tmp_path):
 
 def test_second_client_while_a_job_runs_gets_busy(tmp_path, design_dir):
     from .conftest import make_agent
-    from qmlp.hil import sim as simmod
-    import qmlp.hil.agent
 
     started, release = threading.Event(), threading.Event()
     agent = make_agent(tmp_path / "w")
