@@ -341,6 +341,8 @@ def run_suite(board: BoardClient, out_dir: str | Path, *, target: str = "?", see
             note, status, detail = str(failure), "fail", traceback.format_exc()
         except HilError as error:
             note, status, detail = str(error), "error", traceback.format_exc()
+        except Exception as error:  # a malformed answer (or a bug) fails this case, not the suite
+            note, status, detail = f"{type(error).__name__}: {error}", "error", traceback.format_exc()
         result = CaseResult(name=name, status=status, seconds=time.perf_counter() - start,
                             vectors=ctx.vectors - before, message=note, detail=detail)
         results.append(result)
