@@ -7,6 +7,10 @@ authenticated client then owns the board until it disconnects or stays idle long
 connection (the stream cannot be resynchronised); a bad request gets an error frame and the
 session goes on. Uploaded files land in a fresh folder under ``workdir/designs`` after their
 names and hashes are checked, and the folder is renamed into place only when complete.
+
+Trust: the token authorises uploading designs, and designs are code (a Python driver on a board,
+Verilog compiled by Verilator on the virtual board), so a token holder can run code as the agent's
+user. Everything without the token is refused before it costs more than a 4 KiB header.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from qmlp.hil.suite import run_suite
 from . import fake_pynq
 from .conftest import EXAMPLE_MODEL, TOKEN
 
+pytestmark = pytest.mark.hil  # virtual board: real RTL under Verilator
+
 
 def test_qmlp_hil_sim_passes_on_the_example_model(compiled_example, capsys):
     vectors = EXAMPLE_MODEL.with_suffix(".npz")

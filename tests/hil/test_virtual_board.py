@@ -23,6 +23,8 @@ from .conftest import TOKEN, files_under
 
 VENV_BIN = Path(sys.executable).parent
 
+pytestmark = pytest.mark.hil  # virtual board: real RTL under Verilator
+
 
 def test_virtual_board_runs_the_rtl_with_cycle_timing(compiled_out):
     df = ir.load(compiled_out / "dataflow.json")
