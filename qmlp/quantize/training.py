@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,9 +72,11 @@ def confusion_matrix(y: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarra
 
 
 def train_model(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, desc: str = "train") -> History:
-    """Train ``model`` in place; on return it holds the weights of the best validation epoch."""
-    import time
+    """Train ``model`` in place; on return it holds the weights of the best validation epoch.
 
+    Expects float32 ``x`` (n, features) and int64 labels ``y``. A seeded ``val_fraction`` of the
+    rows is held out for early stopping: training ends after ``patience`` epochs without a better
+    validation accuracy. The learning rate follows a cosine from ``lr`` to 0 over ``epochs``."""
     from tqdm import tqdm
 
     start = time.monotonic()

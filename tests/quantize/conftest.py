@@ -1,7 +1,8 @@
 """tests/ is on pytest's sys.path and tests/profile is a package, so it shadows the standard
 library module ``profile``; torch imports ``cProfile``, which imports ``profile``. These tests use
 torch in-process, so import ``cProfile`` once against the real stdlib module, then put back
-whatever ``profile`` was before (the test package must keep working for tests/profile)."""
+whatever ``profile`` was before (the test package must keep working for tests/profile).
+Torch runs on one thread here, as ``qmlp train`` does by default."""
 
 from __future__ import annotations
 
@@ -29,3 +30,7 @@ def _import_cprofile_with_stdlib_profile() -> None:
 
 
 _import_cprofile_with_stdlib_profile()
+
+import torch  # noqa: E402 - only after the fix above
+
+torch.set_num_threads(1)  # 2 shared cores: more threads only oversubscribe them
