@@ -78,7 +78,7 @@ def protocol_costs(out: Path) -> list[str]:
                 moved = q.nbytes + sum(a.nbytes for a in (reply.out, reply.q, reply.y) if a is not None)
                 rows.append(f"| RUN, bit-accurate engine | batch {batch}, {reps} calls | p50 {p50 * 1e3:.3f} ms, "
                             f"p99 {p99 * 1e3:.3f} ms | protocol + checks p50 {o50 * 1e3:.3f} ms "
-                            f"({moved / 1e6:.2f} MB moved, {moved / o50 / 1e6:.0f} MB/s) | engine = "
+                            f"({moved / 1e3:,.1f} kB moved, {moved / o50 / 1e6:.1f} MB/s) | engine = "
                             f"qmlp.sim.bitaccurate |")
             client.close()
         finally:
@@ -110,7 +110,7 @@ def virtual_board_costs(out: Path) -> list[str]:
                         f"latency/vector {int(np.median(r.latency_cycles))} cycles |")
         t = time.perf_counter()
         report = run_suite(board, out, target="sim")
-        rows.append(f"| whole HIL suite (11 cases) | {sum(x.vectors for x in report.results)} vectors | "
+        rows.append(f"| whole HIL suite ({len(report.results)} cases) | {sum(x.vectors for x in report.results)} vectors | "
                     f"{time.perf_counter() - t:.1f} s | {'PASS' if report.passed else 'FAIL'} | |")
     return rows
 
