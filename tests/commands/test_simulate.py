@@ -117,3 +117,17 @@ def test_bad_model_exit_2_no_traceback(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("qmlp: error: ") and "not a readable ONNX model" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "y.npy").exists()
+
+
+@pytest.mark.slow
+def test_rtl_level_equals_ir_level_on_a_compiled_model(zoo, tmp_path, capsys):
+    """`qmlp compile` then `qmlp simulate OUT --level rtl` (Verilator): same floats as --level ir."""
+    out = tmp_path / "out"
+    assert main(["compile", str(zoo("bipolar_w_signed_a2")), "--board", "zcu104", "-o", str(out)]) == 0
+    df = import_model(zoo("bipolar_w_signed_a2"))
+    np.save(tmp_path / "x.npy", sample_inputs(df, 64, seed=6))
+    for level in ("rtl", "ir"):
+        assert main(["simulate", str(out), "--input", str(tmp_path / "x.npy"), "--output",
+                     str(tmp_path / f"y_{level}.npy"), "--level", level]) == 0
+    assert "64 samples through bipolar_w_signed_a2 (rtl)" in capsys.readouterr().out
+    assert np.array_equal(np.load(tmp_path / "y_rtl.npy"), np.load(tmp_path / "y_ir.npy"))
