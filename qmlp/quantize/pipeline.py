@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -106,31 +106,27 @@ def _check(opts: TrainOptions) -> None:
     get_recipe(opts.weights)
 
 
-def run_training(opts: TrainOptions, log=print) -> TrainOutcome:
-    from .export import export_model, write_test_vectors
+@dataclass(frozen=True)
+class _Trained:
+    model: object  # the quantized torch model, eval mode
+    float_accuracy: float
+    accuracy: float
+    confusion: np.ndarray
+    float_history: History
+    history: History
 
-    _check(opts)
-    started = time.monotonic()
-    set_threads(opts.threads)
-    data: Dataset = load_dataset(opts.dataset, opts.data, seed=opts.seed, can_duration=opts.can_duration,
-                                 can_stride=opts.can_stride)
-    if opts.input_bits == 1:
-        data = data.centred()
-    spec = ModelSpec(data.features, opts.hidden, data.classes, weights=opts.weights, acts=opts.acts,
-                     input_bits=opts.input_bits, input_signed=data.input_signed, input_max=data.input_max)
-    log(f"dataset {data.name}: {len(data.y_train)} train / {len(data.y_test)} test samples, "
-        f"{data.features} features, classes {', '.join(data.class_names)}")
-    log(f"model {'-'.join(map(str, spec.widths))}, weights {opts.weights}, activations {opts.acts}-bit, "
-        f"input {opts.input_bits}-bit")
+
+def _train_both(spec: ModelSpec, data: Dataset, opts: TrainOptions, log) -> _Trained:
+    """Float baseline, then QAT warm-started from it; test accuracies and confusion matrix."""
     import torch
 
     torch.manual_seed(opts.seed)
     cfg = TrainConfig(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, seed=opts.seed,
                       patience=opts.patience, progress=opts.progress)
+    float_epochs = opts.epochs if opts.float_epochs is None else opts.float_epochs
     float_model = build_float_mlp(spec)
-    float_cfg = TrainConfig(**{**asdict(cfg), "epochs": opts.float_epochs if opts.float_epochs is not None else opts.epochs})
-    float_hist = train_model(float_model, data.x_train, data.y_train, float_cfg, desc="float baseline") \
-        if float_cfg.epochs > 0 else History((), 0, False)
+    float_hist = (train_model(float_model, data.x_train, data.y_train, replace(cfg, epochs=float_epochs),
+                              desc="float baseline") if float_epochs > 0 else History((), 0, False))
     float_acc = accuracy(float_model, data.x_test, data.y_test)
     log(f"float baseline test accuracy: {float_acc:.4%}")
 
@@ -142,17 +138,16 @@ def run_training(opts: TrainOptions, log=print) -> TrainOutcome:
     conf = confusion_matrix(data.y_test, pred, data.classes)
     log(f"quantized ({opts.weights}, A{opts.acts}) test accuracy: {quant_acc:.4%}")
     log(format_confusion(conf, data.class_names))
+    return _Trained(model, float_acc, quant_acc, conf, float_hist, quant_hist)
 
-    stem = opts.output.with_suffix("")
-    final = {"model": opts.output, "report": stem.with_suffix(".json"), "plot": stem.with_suffix(".png")}
-    if opts.vectors:
-        final["vectors"] = stem.with_suffix(".npz")
-    tmp = {k: v.with_name(f".{v.name}.tmp{os.getpid()}{v.suffix}") for k, v in final.items()}
-    metadata = {
+
+def _metadata(data: Dataset, spec: ModelSpec, opts: TrainOptions, result: _Trained) -> dict[str, str]:
+    """ONNX metadata_props: what the model is, how good it is, how it was made."""
+    return {
         "qmlp.version": __version__,
         "qmlp.dataset": data.name,
-        "qmlp.accuracy": f"{quant_acc:.6f}",
-        "qmlp.float_accuracy": f"{float_acc:.6f}",
+        "qmlp.accuracy": f"{result.accuracy:.6f}",
+        "qmlp.float_accuracy": f"{result.float_accuracy:.6f}",
         "qmlp.class_names": json.dumps(list(data.class_names)),
         "qmlp.input_description": data.description,
         "qmlp.weights": opts.weights,
@@ -161,19 +156,38 @@ def run_training(opts: TrainOptions, log=print) -> TrainOutcome:
         "qmlp.topology": "-".join(map(str, spec.widths)),
         "qmlp.command": opts.command,
     }
-    report = {
+
+
+def _report(data: Dataset, spec: ModelSpec, opts: TrainOptions, result: _Trained) -> dict:
+    return {
         "dataset": data.name, "samples": {"train": int(len(data.y_train)), "test": int(len(data.y_test))},
         "class_names": list(data.class_names), "topology": list(spec.widths), "weights": opts.weights,
         "recipe": get_recipe(opts.weights).description, "acts": opts.acts, "input_bits": opts.input_bits,
-        "seed": opts.seed, "float_accuracy": float_acc, "accuracy": quant_acc, "confusion": conf.tolist(),
-        "float_history": [asdict(s) for s in float_hist.epochs], "history": [asdict(s) for s in quant_hist.epochs],
-        "best_epoch": quant_hist.best_epoch, "stopped_early": quant_hist.stopped_early,
+        "seed": opts.seed, "float_accuracy": result.float_accuracy, "accuracy": result.accuracy,
+        "confusion": result.confusion.tolist(),
+        "float_history": [asdict(s) for s in result.float_history.epochs],
+        "history": [asdict(s) for s in result.history.epochs],
+        "best_epoch": result.history.best_epoch, "stopped_early": result.history.stopped_early,
         "command": opts.command, "qmlp_version": __version__,
     }
+
+
+def _write_outputs(opts: TrainOptions, data: Dataset, spec: ModelSpec, result: _Trained, started: float) -> dict:
+    """Model, plot, optional test vectors and report, each written under a temporary name and
+    renamed only when all of them exist; on any failure the temporary files are removed."""
+    from .export import export_model, write_test_vectors
+
+    stem = opts.output.with_suffix("")
+    final = {"model": opts.output, "report": stem.with_suffix(".json"), "plot": stem.with_suffix(".png")}
+    if opts.vectors:
+        final["vectors"] = stem.with_suffix(".npz")
+    tmp = {k: v.with_name(f".{v.name}.tmp{os.getpid()}{v.suffix}") for k, v in final.items()}
+    report = _report(data, spec, opts, result)
     try:
-        export_model(model, tmp["model"], data.features, metadata)
-        plot_history(float_hist, quant_hist, tmp["plot"], f"{data.name} {opts.weights} A{opts.acts}: "
-                     f"float {float_acc:.2%}, quantized {quant_acc:.2%}")
+        export_model(result.model, tmp["model"], data.features, _metadata(data, spec, opts, result))
+        plot_history(result.float_history, result.history, tmp["plot"],
+                     f"{data.name} {opts.weights} A{opts.acts}: float {result.float_accuracy:.2%}, "
+                     f"quantized {result.accuracy:.2%}")
         if opts.vectors:
             rng = np.random.default_rng(opts.seed)
             pick = np.sort(rng.choice(len(data.y_test), size=min(opts.vectors, len(data.y_test)), replace=False))
@@ -187,6 +201,27 @@ def run_training(opts: TrainOptions, log=print) -> TrainOutcome:
         for path in tmp.values():
             if path.exists():
                 path.unlink()
-    for key, path in final.items():
+    return {"files": tuple(final.values()), "report": report}
+
+
+def run_training(opts: TrainOptions, log=print) -> TrainOutcome:
+    """The whole ``qmlp train`` run; raises ConfigError on bad options or data (nothing written)."""
+    _check(opts)
+    started = time.monotonic()
+    set_threads(opts.threads)
+    data: Dataset = load_dataset(opts.dataset, opts.data, seed=opts.seed, can_duration=opts.can_duration,
+                                 can_stride=opts.can_stride)
+    if opts.input_bits == 1:
+        data = data.centred()
+    spec = ModelSpec(data.features, opts.hidden, data.classes, weights=opts.weights, acts=opts.acts,
+                     input_bits=opts.input_bits, input_signed=data.input_signed, input_max=data.input_max)
+    log(f"dataset {data.name}: {len(data.y_train)} train / {len(data.y_test)} test samples, "
+        f"{data.features} features, classes {', '.join(data.class_names)}")
+    log(f"model {'-'.join(map(str, spec.widths))}, weights {opts.weights}, activations {opts.acts}-bit, "
+        f"input {opts.input_bits}-bit")
+    result = _train_both(spec, data, opts, log)
+    written = _write_outputs(opts, data, spec, result, started)
+    for path in written["files"]:
         log(f"wrote {path}")
-    return TrainOutcome(float_acc, quant_acc, conf, data.class_names, tuple(final.values()), report)
+    return TrainOutcome(result.float_accuracy, result.accuracy, result.confusion, data.class_names,
+                        written["files"], written["report"])

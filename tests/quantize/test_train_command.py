@@ -70,3 +70,18 @@ def test_bad_hidden_and_choices_are_usage_errors(tmp_path):
         with pytest.raises(SystemExit) as exit_info:
             main(["train", "--dataset", "digits", *argv, "-o", str(tmp_path / "m.onnx")])
         assert exit_info.value.code == 2
+
+
+def test_failure_while_writing_leaves_no_files(tmp_path, monkeypatch):
+    from qmlp.quantize import pipeline
+
+    def broken_plot(*args, **kwargs):
+        raise OSError("disk full")
+
+    # the model has already been exported to its temporary name when the plot fails
+    monkeypatch.setattr(pipeline, "plot_history", broken_plot)
+    opts = pipeline.TrainOptions(dataset="digits", output=tmp_path / "m.onnx", hidden=(8,), epochs=1, float_epochs=0,
+                                 batch_size=64, progress=False)
+    with pytest.raises(OSError, match="disk full"):
+        pipeline.run_training(opts, log=lambda *_: None)
+    assert list(tmp_path.iterdir()) == []
