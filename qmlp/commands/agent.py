@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("sim", "pynq"), default="sim",
                         help="sim: virtual board (RTL under Verilator); pynq: the board this runs on")
     parser.add_argument("--clock-mhz", type=float, help="board clock for the virtual board's timing (default: the design's)")
+    parser.add_argument("--dma-batch", type=int, default=1024, help="pynq: vectors per DMA transfer (default 1024)")
     parser.add_argument("--idle-timeout", type=float, default=300.0, help="drop a silent client after this many seconds")
 
 
@@ -57,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "pynq":
         from ..hil.pynq_backend import PynqBackend
 
-        backend = PynqBackend()
+        if args.dma_batch < 1:
+            raise ConfigError(f"--dma-batch {args.dma_batch}: must be at least 1")
+        backend = PynqBackend(batch_size=args.dma_batch)
     else:
         from ..hil.sim import SimBackend
 

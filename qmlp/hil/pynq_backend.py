@@ -47,7 +47,9 @@ def _import_driver(design_dir: Path) -> ModuleType:
 class PynqBackend(Backend):
     name = "pynq"
 
-    def __init__(self) -> None:
+    def __init__(self, *, batch_size: int = 1024) -> None:
+        """``batch_size``: vectors per DMA transfer (the driver's chunk; bounds buffer memory)."""
+        self._batch_size = batch_size
         try:
             import pynq
         except ImportError:
@@ -80,7 +82,7 @@ class PynqBackend(Backend):
         if problems:
             raise BackendError(f"deploy folder fails its manifest check: {'; '.join(problems)}")
         try:
-            acc = driver.Accelerator(root=design_dir)
+            acc = driver.Accelerator(root=design_dir, batch_size=self._batch_size)
             acc.identify()
             acc.clear_counters()
         except Exception as error:

@@ -85,3 +85,28 @@ def test_python_m_qmlp_hil_is_the_agent(tmp_path):
     result = subprocess.run([sys.executable, "-m", "qmlp.hil", "--port", "70000", "--workdir", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.strip() == "qmlp: error: --port 70000: must be 0..65535"
+
+
+def test_agent_creates_a_private_token_when_none_is_given(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from qmlp.hil.client import BoardClient
+    from qmlp.hil.protocol import read_token
+
+    workdir = tmp_path / "work"
+    proc = subprocess.Popen([sys.executable, "-m", "qmlp.hil", "--port", "0", "--workdir", str(workdir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+        assert f"created token file {workdir / 'agent.token'}" in lines[0]
+        port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", lines[1]).group(1))
+        token_file = workdir / "agent.token"
+        assert os.stat(token_file).st_mode & 0o777 == 0o600
+        with BoardClient("127.0.0.1", port, read_token(token_file), timeout_s=10) as client:
+            assert client.hello()["backend"] == "sim"
+    finally:
+        proc.terminate()
+        proc.wait(10)

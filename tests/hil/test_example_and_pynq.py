@@ -48,12 +48,12 @@ def deployed(compiled_example, tmp_path):
     return out
 
 
-@pytest.fixture
-def pynq_agent(deployed, tmp_path, monkeypatch):
+@pytest.fixture(params=[1024, 7], ids=["one-transfer", "7-vector-transfers"])
+def pynq_agent(deployed, tmp_path, monkeypatch, request):
     from qmlp.hil.pynq_backend import PynqBackend
 
     fake_pynq.install(monkeypatch, deployed / "rtl")
-    agent = Agent(AgentConfig(token=TOKEN, workdir=tmp_path / "board"), PynqBackend())
+    agent = Agent(AgentConfig(token=TOKEN, workdir=tmp_path / "board"), PynqBackend(batch_size=request.param))
     agent.start()
     yield agent
     agent.stop()
