@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -26,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("sim", "pynq"), default="sim",
                         help="sim: virtual board (RTL under Verilator); pynq: the board this runs on")
     parser.add_argument("--clock-mhz", type=float, help="board clock for the virtual board's timing (default: the design's)")
+    parser.add_argument("--cache-dir", type=Path,
+                        help="sim: where compiled Verilator harnesses are kept (default WORKDIR/verilator-cache)")
     parser.add_argument("--dma-batch", type=int, default=1024, help="pynq: vectors per DMA transfer (default 1024)")
     parser.add_argument("--idle-timeout", type=float, default=300.0, help="drop a silent client after this many seconds")
 
@@ -64,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..hil.sim import SimBackend
 
+        # The agent process writes only under its work folder: the harness cache and the RTL
+        # simulator's scratch files go there too (this process only, not the library default).
+        os.environ["QMLP_VERILATOR_CACHE"] = str((args.cache_dir or args.workdir / "verilator-cache").resolve())
+        scratch = args.workdir / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tempfile.tempdir = str(scratch.resolve())
         backend = SimBackend(clock_mhz=args.clock_mhz)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     config = AgentConfig(token=_token(args), workdir=args.workdir, host=args.host, port=args.port,

@@ -51,9 +51,12 @@ def test_qmlp_hil_sim_passes(compiled_out, tmp_path, capsys):
 
 
 def _start_agent(workdir: Path, token_file: Path) -> tuple[subprocess.Popen, int]:
+    from qmlp.sim.rtl import cache_dir
+
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    # --cache-dir: share the harness already built by the in-process tests (default: in WORKDIR).
     proc = subprocess.Popen([str(VENV_BIN / "qmlp"), "agent", "--port", "0", "--token-file", str(token_file),
-                             "--workdir", str(workdir), "--backend", "sim"],
+                             "--workdir", str(workdir), "--backend", "sim", "--cache-dir", str(cache_dir())],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -90,6 +93,7 @@ def test_same_suite_over_tcp_against_an_agent_process(compiled_out, agent_proces
     # The agent wrote only inside its work folder: one design, uploaded names kept.
     designs = list((workdir / "designs").iterdir())
     assert len(designs) == 1 and (designs[0] / "rtl" / "qmlp_top.v").is_file()
+    assert sorted(p.name for p in workdir.iterdir()) == ["designs", "tmp"] and not any((workdir / "tmp").iterdir())
     assert files_under(tmp_path) - {p for p in files_under(tmp_path) if p.startswith("agent-work")} == before
     # A wrong token is refused by the real process, which keeps serving.
     wrong = tmp_path / "wrong"
