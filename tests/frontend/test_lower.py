@@ -132,3 +132,72 @@ def test_thresholds_equal_float_reference_at_every_accumulator_value(zoo, name):
         assert bad.size == 0, f"{name} {layer.name}: channel/offset {bad[:5].tolist()} differ"
         checked += int((high - low + 1).sum())
     assert checked > 0 or all(l.activation is None for l in df.layers)
+
+
+def post_op_model(model, spec):
+    """The nodes from the MatMul/Gemm output to the quantizer's output, as a model of their own
+    whose input is that MatMul output (batch, channels)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    consumers = {}
+    producer = {out: node for node in model.graph.node for out in node.output}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    nodes, tensor = [], spec.matmul.tensor
+    while tensor != spec.out_quant.tensor:
+        (node,) = consumers[tensor]
+        nodes.append(node)
+        tensor = node.output[0]
+    inits = {init.name: init for init in model.graph.initializer}
+    needed = {name for node in nodes for name in node.input if name and name != spec.matmul.tensor}
+    extra = [producer[name] for name in needed if name not in inits and name in producer]  # Constant nodes
+    channels = spec.matmul.weights.shape[0]
+    graph = helper.make_graph(
+        extra + nodes, "post_ops",
+        [helper.make_tensor_value_info(spec.matmul.tensor, TensorProto.FLOAT, [None, channels])],
+        [helper.make_tensor_value_info(spec.out_quant.tensor, TensorProto.FLOAT, [None, channels])],
+        initializer=[inits[name] for name in needed if name in inits])
+    sub = helper.make_model(graph, opset_imports=list(model.opset_import))
+    sub.ir_version = model.ir_version
+    return sub
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float_chain_equals_onnx_runtime_at_every_accumulator_value(zoo, name):
+    """Independent of the frontend's own float64 evaluation: run the model's post-MatMul nodes in
+    qonnx/onnxruntime (float32) on every reachable accumulator value of every channel; levels may
+    differ only at float32 rounding ties."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    from qmlp.frontend.lower import prequant_function, uniform_scale
+    from qmlp.sim.reference import _near_boundary
+
+    path = zoo(name)
+    model = load_model(path)
+    _, specs = split_layers(extract_chain(check_supported_ops(model)))
+    in_dtype = import_model(path).input.dtype
+    for spec in specs:
+        if spec.out_quant is None:
+            break
+        low, high = accumulator_range(spec.matmul.weights, in_dtype)
+        span = np.arange(int((high - low).max()) + 1)
+        acc = np.minimum(low[:, None] + span[None, :], high[:, None])  # (channels, values)
+        unit = uniform_scale(spec.in_quant, spec.matmul) * spec.matmul.scale
+        bias = spec.matmul.bias if spec.matmul.bias is not None else 0.0
+        real = (acc * unit[:, None] + np.reshape(bias, (-1, 1))).astype(np.float32)
+        sub = ModelWrapper(post_op_model(model, spec))
+        sub.set_tensor_shape(spec.matmul.tensor, list(real.T.shape))
+        sub.set_tensor_shape(spec.out_quant.tensor, list(real.T.shape))
+        sub = sub.transform(InferShapes())
+        out = execute_onnx(sub, {spec.matmul.tensor: real.T})[spec.out_quant.tensor].T
+        onnx_levels = np.round(out / spec.out_quant.scale.reshape(-1, 1).astype(np.float64)).astype(np.int64)
+        ours = level_function(spec)(acc)
+        differ = onnx_levels != ours
+        y = prequant_function(spec)(acc)
+        assert not np.any(differ & ~_near_boundary(y, spec.out_quant.bipolar)), \
+            f"{name} {spec.matmul.node}: {int(differ.sum())} levels differ away from a rounding tie"
+        in_dtype = spec.out_quant.dtype
