@@ -27,11 +27,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-toggle", action="store_true",
                         help="virtual board: skip the Verilator toggle measurement (use a 12.5%% default activity)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input vectors")
+    parser.add_argument("--check", action="store_true",
+                        help="profile nothing: recompute OUT/report/profile.json's numbers from the files it names "
+                             "(exit 1 on any difference)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..profile.report import format_table
+    from ..profile.report import check_report, format_table
     from ..profile.run import ProfileOptions, profile
+
+    if args.check:
+        lines = check_report(args.out / "report")
+        print("\n".join(lines))
+        bad = sum(line.startswith("MISMATCH") for line in lines)
+        print(f"{len(lines) - bad} of {len(lines)} numbers reproduced from the files profile.json names")
+        return 1 if bad else 0
 
     if args.warmup < 0:
         raise ConfigError(f"--warmup {args.warmup}: must be >= 0")

@@ -22,7 +22,7 @@ from .latency import latency_stats
 
 __all__ = [
     "SCHEMA", "SCHEMA_VERSION", "SEED", "REQUIRED_KEYS", "file_entry", "write_samples_csv", "read_samples_csv",
-    "check_schema", "format_table", "write_json", "reproduce", "seed_comparison",
+    "check_schema", "format_table", "write_json", "reproduce", "check_report", "seed_comparison",
 ]
 
 SCHEMA = "qmlp.profile"
@@ -227,3 +227,19 @@ def reproduce(report_dir: str | Path) -> dict[str, float]:
                              ii_cycles=energy["ii_cycles"], model=model_for_part(energy["part_number"]))
         out["energy.e_dyn_j"], out["energy.e_total_j"] = est.e_dyn_j, est.e_total_j
     return out
+
+
+def check_report(report_dir: str | Path) -> list[str]:
+    """Compare ``reproduce`` with profile.json; returns one line per number, prefixed ``ok`` or
+    ``MISMATCH`` (bit-for-bit equality: the same files through the same arithmetic)."""
+    report_dir = Path(report_dir)
+    path = report_dir / "profile.json"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no profile report; run 'qmlp profile' first")
+    data = json.loads(path.read_text())
+    lines = []
+    for dotted, value in reproduce(report_dir).items():
+        found, stored = _lookup(data, dotted)
+        status = "ok" if found and stored == value else "MISMATCH"
+        lines.append(f"{status:<8} {dotted} = {stored!r} (recomputed {value!r})")
+    return lines

@@ -117,6 +117,21 @@ def test_reported_numbers_reproduce_from_the_named_files(profiled):
         assert node == value, dotted  # bit-for-bit: same files, same arithmetic
 
 
+def test_check_command_reproduces_and_catches_an_edited_report(profiled, tmp_path, capsys):
+    import shutil
+
+    out, _ = profiled
+    assert main(["profile", str(out), "--check"]) == 0
+    assert "of 11 numbers reproduced" in capsys.readouterr().out
+    copy = tmp_path / "edited"
+    shutil.copytree(out, copy)
+    data = json.loads((copy / "report" / "profile.json").read_text())
+    data["energy"]["e_total_j"] *= 2
+    (copy / "report" / "profile.json").write_text(json.dumps(data))
+    assert main(["profile", str(copy), "--check"]) == 1
+    assert "MISMATCH energy.e_total_j" in capsys.readouterr().out
+
+
 def test_reproduce_refuses_a_changed_input(profiled, tmp_path):
     import shutil
 
