@@ -17,7 +17,7 @@ from .. import __version__
 from ..ir import SCHEMA_VERSION, Dataflow, save
 from .board import Board
 from .stream import StreamSide, dma_stream_bytes, stream_layout
-from .vivado import DMA_NAME, IP_NAME
+from .vivado import BATCH_GPIO_NAME, DMA_LENGTH_WIDTH, DMA_NAME, IP_NAME
 
 __all__ = ["CORE_MODULES", "core_module_source", "driver_config", "emit_driver"]
 
@@ -68,6 +68,8 @@ def driver_config(df: Dataflow, board: Board, clock_mhz: float) -> dict[str, Any
         "clock_mhz": clock_mhz,
         "ip_name": IP_NAME,
         "dma_name": DMA_NAME,
+        "batch_gpio_name": BATCH_GPIO_NAME,
+        "dma_max_bytes": (1 << DMA_LENGTH_WIDTH) - 1,
         "bitstream": "bitstream/qmlp.bit",
         "argmax": df.argmax,
         "input": _side(layout.input),

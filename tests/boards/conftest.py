@@ -28,14 +28,14 @@ def _forget_driver() -> None:
 
 @pytest.fixture
 def load_driver(monkeypatch):
-    """``load(root, backend_for)``: import the emitted ``qmlp_driver`` from a deploy directory,
-    with the fake pynq (tests/boards/fake_pynq.py) forwarding to ``backend_for(bitfile)``."""
+    """``load(root, backend_for, **pynq_options)``: import the emitted ``qmlp_driver`` from a deploy
+    directory, with the fake pynq (tests/boards/fake_pynq.py) forwarding to ``backend_for(bitfile)``."""
     from .fake_pynq import make_pynq
 
-    def load(root: Path, backend_for):
+    def load(root: Path, backend_for, **pynq_options):
         _forget_driver()
         monkeypatch.syspath_prepend(str(root))
-        monkeypatch.setitem(sys.modules, "pynq", make_pynq(backend_for))
+        monkeypatch.setitem(sys.modules, "pynq", make_pynq(backend_for, **pynq_options))
         return importlib.import_module("qmlp_driver")
 
     yield load

@@ -41,10 +41,11 @@ def float_inputs(df, n: int, seed: int = 1) -> np.ndarray:
     dict(simd=4, pe=1, input_dtype=INT(4), widths=(16, 8, 5)),
     dict(simd=5, pe=1, input_dtype=BIPOLAR, widths=(20, 8, 4)),
 ])
-def test_predict_is_bit_exact_with_the_simulator(out_dir, load_driver, case):
+@pytest.mark.parametrize("batched", [True, False], ids=["batch-tlast", "per-vector"])
+def test_predict_is_bit_exact_with_the_simulator(out_dir, load_driver, case, batched):
     df = folded(**case)
     root = deploy(out_dir, df)
-    driver = load_driver(root, lambda bit: BitAccurateBackend(df))
+    driver = load_driver(root, lambda bit: BitAccurateBackend(df), batch_gpio="qmlp_batch_gpio" if batched else None)
     acc = driver.Accelerator(batch_size=7)  # 50 samples: 7 full chunks and a partial one
     x = float_inputs(df, 50)
     y = acc.predict(x)
@@ -58,9 +59,13 @@ def test_predict_is_bit_exact_with_the_simulator(out_dir, load_driver, case):
     group = acc.input.vector_group  # vectors per MM2S transfer come in whole DMA beats
     chunk = max(group, 7 - 7 % group)
     sizes = [min(chunk, 50 - start) for start in range(0, 50, chunk)]
+    padded = [-(-n // group) * group for n in sizes]
     assert acc.dma.sendchannel.transfers == 2 * len(sizes)  # predict ran twice
-    assert acc.dma.recvchannel.transfers == 2 * sum(-(-n // group) * group for n in sizes)
-    assert acc.counters()["INFERENCES"] == acc.dma.recvchannel.transfers
+    # With qmlp_tlast_batch one S2MM transfer per chunk (GPIO: 0, then the chunk size).
+    assert acc.dma.recvchannel.transfers == 2 * (len(sizes) if batched else sum(padded))
+    if batched:
+        assert acc.batch_gpio.writes == [v for n in padded * 2 for v in (0, n)]
+    assert acc.counters()["INFERENCES"] == 2 * sum(padded)
     acc.clear_counters()
     assert acc.counters() == {"LAST_LATENCY": 0, "INFERENCES": 0, "CYCLES": 0}
     acc.close()

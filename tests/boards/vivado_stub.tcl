@@ -119,10 +119,20 @@ proc create_bd_cell {args} {
     global stub_cells
     stub_record create_bd_cell {*}$args
     set name [lindex $args end]
-    if {[stub_option $args -type] ne "ip" || [stub_option $args -vlnv] eq ""} { stub_fail "create_bd_cell $name needs -type ip -vlnv" }
-    if {[string match *\\** [stub_option $args -vlnv]]} { stub_fail "create_bd_cell $name: wildcard VLNV" }
+    switch -- [stub_option $args -type] {
+        ip {
+            if {[stub_option $args -vlnv] eq ""} { stub_fail "create_bd_cell $name: -type ip needs -vlnv" }
+            if {[string match *\\** [stub_option $args -vlnv]]} { stub_fail "create_bd_cell $name: wildcard VLNV" }
+        }
+        module {
+            # A module reference needs a project source defining that module.
+            set ref [stub_option $args -reference]
+            if {![stub_defines_module $ref]} { stub_fail "module reference $ref: no added source defines module $ref" }
+        }
+        default { stub_fail "create_bd_cell $name: -type must be ip or module" }
+    }
     if {[info exists stub_cells($name)]} { stub_fail "cell $name created twice" }
-    set stub_cells($name) [stub_option $args -vlnv]
+    set stub_cells($name) [concat [stub_option $args -vlnv] [stub_option $args -reference]]
     return $name
 }
 proc get_bd_cells {args} {
@@ -182,10 +192,28 @@ proc make_wrapper {args} {
     close [open $wrapper w]
     return $wrapper
 }
+set stub_sources {}
 proc add_files {args} {
+    global stub_sources
     stub_record add_files {*}$args
-    foreach f [lsearch -all -inline -not -glob $args -*] { if {![file exists $f]} { stub_fail "add_files: $f does not exist" } }
+    set files [concat {*}[lsearch -all -inline -not -glob $args -*]]
+    if {[llength $files] == 0} { stub_fail "add_files without files" }
+    foreach f $files {
+        if {![file exists $f]} { stub_fail "add_files: $f does not exist" }
+        lappend stub_sources $f
+    }
 }
+proc stub_defines_module {name} {
+    global stub_sources
+    foreach f $stub_sources {
+        set fd [open $f]
+        set text [read $fd]
+        close $fd
+        if {[regexp "(^|\n)\\s*module\\s+$name\\M" $text]} { return 1 }
+    }
+    return 0
+}
+proc update_compile_order {args} { stub_record update_compile_order {*}$args }
 proc write_bd_tcl {args} {
     stub_record write_bd_tcl {*}$args
     set path [lindex $args end]

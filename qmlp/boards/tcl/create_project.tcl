@@ -21,6 +21,9 @@ if {[llength $qmlp_found] == 0} {
 }
 set_property board_part [lindex $qmlp_found end] [current_project]
 set_property target_language Verilog [current_project]
+# Board-side glue in plain Verilog, used in the block design as a module reference.
+add_files -norecurse [glob [file join $qmlp_vivado_dir hdl *.v]]
+update_compile_order -fileset sources_1
 set_property ip_repo_paths [list $qmlp_ip_dir] [current_project]
 update_ip_catalog -rebuild
 if {[llength [get_ipdefs -all $qmlp_ip_vlnv]] == 0} {

@@ -82,7 +82,10 @@ class Accelerator:
         self.overlay = overlay
         self.dma = getattr(overlay, self.config["dma_name"])
         self.regs = getattr(overlay, self.config["ip_name"])
-        self._buffers: dict[int, Any] = {}
+        # The AXI GPIO setting how many vectors make one S2MM packet (qmlp_tlast_batch); a design
+        # without it gets one S2MM transfer per vector.
+        self.batch_gpio = getattr(overlay, self.config["batch_gpio_name"], None)
+        self._buffers: dict[tuple[str, int], Any] = {}
 
     # --- host-side arithmetic (exactly the compiler's) -------------------------------------
     def quantize(self, x: np.ndarray) -> np.ndarray:
@@ -108,11 +111,11 @@ class Accelerator:
         return y.reshape((out.shape[0], *self.dataflow.output_shape))
 
     # --- hardware --------------------------------------------------------------------------
-    def _buffer(self, nbytes: int) -> Any:
-        """A DMA buffer of exactly ``nbytes``, kept for reuse (full chunks and the last one)."""
-        buf = self._buffers.get(nbytes)
+    def _buffer(self, role: str, nbytes: int) -> Any:
+        """A DMA buffer of exactly ``nbytes`` for ``role`` (in/out), kept for reuse."""
+        buf = self._buffers.get((role, nbytes))
         if buf is None:
-            buf = self._buffers[nbytes] = self._allocate(nbytes)
+            buf = self._buffers[(role, nbytes)] = self._allocate(nbytes)
         return buf
 
     def _allocate(self, nbytes: int) -> Any:
@@ -126,9 +129,11 @@ class Accelerator:
     def execute(self, q: np.ndarray) -> np.ndarray:
         """Integer inputs (batch, features) -> integer outputs (batch, out elements) via DMA.
 
-        Inputs go as one MM2S transfer per chunk of ``batch_size`` vectors, padded with zero
-        vectors (outputs discarded) to a whole number of DMA stream beats; qmlp_top ends every
-        output vector with TLAST, which completes an S2MM transfer, so outputs are received one
+        Each chunk of up to ``batch_size`` vectors is one MM2S transfer, padded with zero vectors
+        (outputs discarded) to a whole number of DMA stream beats so a width converter never sees
+        a partial beat. qmlp_top ends every output vector with TLAST; the block design's
+        qmlp_tlast_batch keeps only the chunk's last one (its GPIO is set to the chunk size), so
+        the chunk comes back in one S2MM transfer. Without that block, outputs are received one
         vector per transfer (re-armed at once; the stream stalls, never drops, in between)."""
         q = np.asarray(q, dtype=np.int64)
         if q.ndim != 2 or q.shape[1] != self.input.elems:
@@ -136,29 +141,47 @@ class Accelerator:
         if not self.input.dtype.allows(q):
             raise ValueError(f"integer input outside {self.input.dtype}")
         out = np.empty((q.shape[0], self.output.elems), dtype=np.int64)
-        send, recv = self.dma.sendchannel, self.dma.recvchannel
         group = self.input.vector_group
-        chunk_size = max(group, self.batch_size - self.batch_size % group)
+        fits = int(self.config["dma_max_bytes"]) // max(self.input.vector_bytes, self.output.vector_bytes)
+        chunk_size = max(group, min(self.batch_size, fits) // group * group)
         for start in range(0, q.shape[0], chunk_size):
             chunk = q[start:start + chunk_size]
             n = chunk.shape[0]
             padded = -(-n // group) * group
             if padded != n:
                 chunk = np.concatenate([chunk, np.zeros((padded - n, chunk.shape[1]), dtype=np.int64)])
-            inbuf = self._buffer(padded * self.input.vector_bytes)
-            outbuf = self._buffer(self.output.vector_bytes)
+            inbuf = self._buffer("in", padded * self.input.vector_bytes)
             inbuf[:] = self.pack(chunk)
             _flush(inbuf)
-            send.transfer(inbuf)
-            raw = np.empty(padded * self.output.vector_bytes, dtype=np.uint8)
-            for i in range(padded):
-                recv.transfer(outbuf)
-                recv.wait()
-                _invalidate(outbuf)
-                raw[i * self.output.vector_bytes:(i + 1) * self.output.vector_bytes] = outbuf
-            send.wait()
+            raw = self._transfer(inbuf, padded)
             out[start:start + n] = self.unpack(raw, padded)[:n]
         return out
+
+    def _transfer(self, inbuf: Any, vectors: int) -> np.ndarray:
+        """One MM2S transfer of ``vectors`` packed inputs; returns their packed outputs."""
+        send, recv = self.dma.sendchannel, self.dma.recvchannel
+        size = self.output.vector_bytes
+        if self.batch_gpio is not None:
+            # 0 first restarts qmlp_tlast_batch's count even if the size did not change.
+            self.batch_gpio.write(0x0, 0)
+            self.batch_gpio.write(0x0, vectors)
+            outbuf = self._buffer("out", vectors * size)
+            recv.transfer(outbuf)
+            send.transfer(inbuf)
+            send.wait()
+            recv.wait()
+            _invalidate(outbuf)
+            return np.array(outbuf, dtype=np.uint8)
+        outbuf = self._buffer("out", size)
+        raw = np.empty(vectors * size, dtype=np.uint8)
+        send.transfer(inbuf)
+        for i in range(vectors):
+            recv.transfer(outbuf)
+            recv.wait()
+            _invalidate(outbuf)
+            raw[i * size:(i + 1) * size] = outbuf
+        send.wait()
+        return raw
 
     def predict(self, x: np.ndarray, *, argmax: bool = False) -> np.ndarray:
         """Float inputs -> float outputs shaped like the ONNX output; ``argmax=True`` returns the
