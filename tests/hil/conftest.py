@@ -105,14 +105,19 @@ def compiled_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-EXAMPLE_MODEL = Path(__file__).resolve().parents[2] / "examples" / "can_ids_w2a2.onnx"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLE_MODEL = EXAMPLES / "can_ids_w2a2.onnx"
+
+
+def compile_example(model: Path, root: Path) -> Path:
+    """`qmlp compile examples/<model>.onnx --board zcu104` (the real flow, a few seconds)."""
+    from qmlp.cli import main
+
+    out = root / model.stem
+    assert main(["compile", str(model), "--board", "zcu104", "-o", str(out)]) == 0
+    return out
 
 
 @pytest.fixture(scope="session")
 def compiled_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`qmlp compile examples/can_ids_w2a2.onnx --board zcu104` (the real flow, a few seconds)."""
-    from qmlp.cli import main
-
-    out = tmp_path_factory.mktemp("example") / "can"
-    assert main(["compile", str(EXAMPLE_MODEL), "--board", "zcu104", "-o", str(out)]) == 0
-    return out
+    return compile_example(EXAMPLE_MODEL, tmp_path_factory.mktemp("example"))
