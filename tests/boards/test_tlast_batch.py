@@ -4,14 +4,16 @@ The fake pynq's TlastBatch model follows the same rule; both are checked against
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from qmlp.sim.rtl import verilator_command
+from qmlp.sim.rtl import cache_dir, verilator_command
 
 from .fake_pynq import TlastBatch
 from .helpers import HERE
@@ -34,15 +36,24 @@ def test_module_is_lint_clean():
     assert proc.returncode == 0, proc.stderr
 
 
+FLAGS = ("--binary", "--timing", "--timescale", "1ns/1ps", "-Wno-fatal", "--top-module", "tb", "-CFLAGS", "-std=c++20")
+
+
 @pytest.fixture(scope="module")
 def testbench(tmp_path_factory) -> Path:
+    """The testbench binary, cached (like qmlp.sim.rtl's builds) by a hash of sources and flags."""
+    digest = hashlib.sha256(MODULE.read_bytes() + TESTBENCH.read_bytes() + " ".join(FLAGS).encode()).hexdigest()[:24]
+    binary = cache_dir() / f"tlast_batch-{digest}" / "tb"
+    if binary.exists():
+        return binary
     work = tmp_path_factory.mktemp("tlast_batch")
-    cmd = verilator_command("--binary", "--timing", "--timescale", "1ns/1ps", "-Wno-fatal", "--top-module", "tb",
-                            "-CFLAGS", "-std=c++20", "--Mdir", str(work / "obj"), "-o", str(work / "tb"),
-                            str(MODULE), str(TESTBENCH))
+    cmd = verilator_command(*FLAGS, "--Mdir", str(work / "obj"), "-o", str(work / "tb"), str(MODULE), str(TESTBENCH))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return work / "tb"
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(work / "tb", binary.with_suffix(".tmp"))
+    binary.with_suffix(".tmp").rename(binary)  # atomic: a concurrent run sees all or nothing
+    return binary
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
