@@ -1,4 +1,3 @@
-import json
 from dataclasses import replace
 
 import numpy as np
@@ -6,7 +5,7 @@ import pytest
 
 from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT
 from qmlp.frontend import import_model
-from qmlp.ir import (SCHEMA_VERSION, Folding, IRError, StreamFormat, Thresholds, accumulator_range, frozen_array,
+from qmlp.ir import (SCHEMA_VERSION, Folding, IRError, StreamFormat, accumulator_range, frozen_array,
                      from_json, load, save, to_json, verify)
 from qmlp.testing import random_dataflow
 

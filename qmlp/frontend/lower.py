@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..datatypes import BIPOLAR, DataType, smallest_type_for_range
+from ..datatypes import DataType, smallest_type_for_range
 from ..errors import ModelError
 from ..ir import Dataflow, InputQuant, Layer, OutputDequant, Thresholds, accumulator_range, frozen_array
 from .chain import AffineStep, BatchNormStep, Chain, MatMulStep, QuantStep, ReluStep, Step

@@ -1,5 +1,3 @@
-import numpy as np
-
 import qmlp.commands.verify as verify_command
 from qmlp.cli import main
 from qmlp.sim.reference import Agreement, LayerAgreement

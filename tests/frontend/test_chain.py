@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from qmlp.errors import ModelError, UnsupportedOpError
-from qmlp.frontend import import_model, lower
-from qmlp.frontend.chain import (AffineStep, BatchNormStep, MatMulStep, QuantStep, ReluStep, check_supported_ops,
-                                 extract_chain)
-from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT
+from qmlp.frontend import lower
+from qmlp.frontend.chain import check_supported_ops, extract_chain
+from qmlp.datatypes import BIPOLAR, INT, TERNARY
 
 from .builders import GraphBuilder, small_mlp
 

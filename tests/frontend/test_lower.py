@@ -5,7 +5,7 @@ import pytest
 
 from qmlp.datatypes import INT, TERNARY, UINT
 from qmlp.frontend import import_model, load_model, lower
-from qmlp.frontend.chain import AffineStep, BatchNormStep, QuantStep, check_supported_ops, extract_chain
+from qmlp.frontend.chain import QuantStep, check_supported_ops, extract_chain
 from qmlp.frontend.lower import (accumulator_dtype, apply_post_ops, derive_thresholds, fold_output_affine,
                                  level_function, lower_input, orient_channels, split_layers)
 from qmlp.ir import accumulator_range, verify
@@ -137,7 +137,6 @@ def test_thresholds_equal_float_reference_at_every_accumulator_value(zoo, name):
 def post_op_model(model, spec):
     """The nodes from the MatMul/Gemm output to the quantizer's output, as a model of their own
     whose input is that MatMul output (batch, channels)."""
-    import onnx
     from onnx import TensorProto, helper
 
     consumers = {}

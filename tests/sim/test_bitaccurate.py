@@ -1,7 +1,5 @@
 """The golden model itself: exact integer products, thresholds, input quantizer, bipolar."""
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 

@@ -9,7 +9,7 @@ import qmlp.sim.reference as reference
 from qmlp.datatypes import UINT
 from qmlp.errors import ModelError
 from qmlp.frontend import import_model, load_model, lower
-from qmlp.ir import Thresholds, frozen_array
+from qmlp.ir import frozen_array
 from qmlp.sim.bitaccurate import simulate
 from qmlp.sim.reference import compare, run_reference, sample_inputs
 from zoo import NAMES
