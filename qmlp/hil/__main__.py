@@ -12,6 +12,8 @@ import sys
 from ..commands import agent
 from ..errors import QmlpError
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qmlp.hil", description="qmlp board agent (same options as `qmlp agent`)")

@@ -112,7 +112,10 @@ class BoardClient:
         """Float inputs ``x`` (quantized on the board side) or integer inputs ``q``."""
         if (x is None) == (q is None):
             raise HilError("run() takes exactly one of x (floats) or q (integers)")
-        part = array_part("x", np.asarray(x, dtype=np.float32)) if x is not None else array_part("q", np.asarray(q, dtype=np.int64))
+        if x is not None:
+            part = array_part("x", np.asarray(x, dtype=np.float32))  # the quantizer works in float32
+        else:
+            part = array_part("q", np.asarray(q, dtype=np.int64))
         reply = self.request({"cmd": "RUN"}, [part])
         return RunReply(out=reply.array("out"), q=reply.array("q"), y=reply.array("y"),
                         timings=dict(reply.header.get("timings", {})), counters=dict(reply.header.get("counters", {})),
