@@ -60,6 +60,7 @@ def test_predict_is_bit_exact_with_the_simulator(out_dir, load_driver, case, bat
     chunk = max(group, 7 - 7 % group)
     sizes = [min(chunk, 50 - start) for start in range(0, 50, chunk)]
     padded = [-(-n // group) * group for n in sizes]
+    assert acc.transfer_plan(50) == list(zip(sizes, padded))
     assert acc.dma.sendchannel.transfers == 2 * len(sizes)  # predict ran twice
     # With qmlp_tlast_batch one S2MM transfer per chunk (GPIO: 0, then the chunk size).
     assert acc.dma.recvchannel.transfers == 2 * (len(sizes) if batched else sum(padded))

@@ -139,13 +139,9 @@ class Accelerator:
         if not self.input.dtype.allows(q):
             raise ValueError(f"integer input outside {self.input.dtype}")
         out = np.empty((q.shape[0], self.output.elems), dtype=np.int64)
-        group = self.input.vector_group
-        fits = int(self.config["dma_max_bytes"]) // max(self.input.vector_bytes, self.output.vector_bytes)
-        chunk_size = max(group, min(self.batch_size, fits) // group * group)
-        for start in range(0, q.shape[0], chunk_size):
-            chunk = q[start:start + chunk_size]
-            n = chunk.shape[0]
-            padded = -(-n // group) * group
+        start = 0
+        for n, padded in self.transfer_plan(q.shape[0]):
+            chunk = q[start:start + n]
             if padded != n:
                 chunk = np.concatenate([chunk, np.zeros((padded - n, chunk.shape[1]), dtype=np.int64)])
             inbuf = self._buffer("in", padded * self.input.vector_bytes)
@@ -153,7 +149,17 @@ class Accelerator:
             _flush(inbuf)
             raw = self._transfer(inbuf, padded)
             out[start:start + n] = self.unpack(raw, padded)[:n]
+            start += n
         return out
+
+    def transfer_plan(self, batch: int) -> list[tuple[int, int]]:
+        """How ``execute`` splits ``batch`` vectors: one (vectors, vectors sent incl. zero padding)
+        per MM2S transfer. The fabric computes and counts the padding vectors too."""
+        group = self.input.vector_group
+        fits = int(self.config["dma_max_bytes"]) // max(self.input.vector_bytes, self.output.vector_bytes)
+        chunk = max(group, min(self.batch_size, fits) // group * group)
+        sizes = [min(chunk, batch - start) for start in range(0, batch, chunk)]
+        return [(n, -(-n // group) * group) for n in sizes]
 
     def _transfer(self, inbuf: Any, vectors: int) -> np.ndarray:
         """One MM2S transfer of ``vectors`` packed inputs; returns their packed outputs."""
