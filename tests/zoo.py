@@ -52,6 +52,8 @@ SPECS: dict[str, ZooSpec] = {
     # signed 4-bit input, QCDQ with per-channel INT2 weights and signed activations
     "qcdq_int4in_identity3": ZooSpec((30, 53, 3), "int4", "int2", "identity3", export="qcdq", per_channel=True,
                                      bias=True),
+    # unsigned 8-bit input, per-channel ternary weights with biases, signed 2-bit HardTanh
+    "uint8_hardtanh2": ZooSpec((21, 45, 13, 3), "uint8", "ternary", "hardtanh2", per_channel=True, bias=True),
     # the seed topology 40-256-128-64-32-4 (used by the simulator benchmark too); positive BN gammas
     # keep its weights INT2 (negating a channel of non-narrow INT2 weights needs INT3)
     "seed_w2a2": ZooSpec((40, 256, 128, 64, 32, 4), "int8", "int2", "relu2", negative_gamma=False),
