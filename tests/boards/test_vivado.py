@@ -53,6 +53,8 @@ def test_full_flow_for_each_board(out_dir, name):
     emit_vivado(df, board, out_dir / "vivado", clock_mhz=board.clock.default_mhz)
     proc, calls = run_stub(out_dir / "vivado", "-jobs", "3")
     assert proc.returncode == 0, proc.stderr
+    mhz = f"{board.clock.default_mhz:g}"
+    assert f"qmlp: PL clock requested {mhz} MHz, PS gives {mhz} MHz" in proc.stdout
     # Order of the flow.
     order = [first(calls, "create_project"), first(calls, "set_property", "board_part"),
              first(calls, "set_property", "ip_repo_paths"), first(calls, "create_bd_design"),

@@ -73,6 +73,10 @@ proc set_property {args} {
         set props [lindex $args 1]
         if {[llength $props] % 2} { stub_fail "set_property -dict with an odd-length list" }
         if {[llength $props] == 0} { stub_fail "set_property -dict with an empty list" }
+        # The PS reports the fabric clock it can make: here exactly the one asked for.
+        dict for {key value} $props {
+            if {[string match CONFIG.*FREQMHZ $key] && ![string match *ACT* $key]} { set ::stub_clock_mhz $value }
+        }
     }
 }
 proc update_ip_catalog {args} { stub_record update_ip_catalog {*}$args }
@@ -106,7 +110,7 @@ proc get_property {args} {
         PROGRESS { return [expr {[info exists ::env(STUB_RUN_FAILS)] ? "30%" : "100%"}] }
         DIRECTORY { lassign $stub_project pname dir; return [file join $dir $pname.runs $object] }
         STATS.WNS { return 0.125 }
-        CONFIG.*FREQMHZ { return 199.998 }
+        CONFIG.*ACT*FREQMHZ { return $::stub_clock_mhz }
         OFFSET { return 0xA0000000 }
         RANGE { return 64K }
         default { stub_fail "get_property $name not stubbed" }
