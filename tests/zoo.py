@@ -20,7 +20,7 @@ class ZooSpec:
     input: str  # "int8", "uint4", "int2", "uint1", "bipolar" (1-bit signed Quant), ...
     weights: str  # "ternary", "int2", "int4", "int8", "bipolar"
     acts: str  # "relu2", "identity2", "hardtanh3", "relu1", "bipolar", ...
-    export: str = "qonnx"  # "qonnx" (dynamo=False), "dynamo" (dynamo=True), "qcdq"
+    export: str = "qonnx"  # "qonnx" (dynamo=False), "dynamo" (dynamo=True), "qcdq", "qcdq_dynamo"
     bn: bool = True
     negative_gamma: bool = True
     bias: bool = False
@@ -54,6 +54,8 @@ SPECS: dict[str, ZooSpec] = {
                                      bias=True),
     # unsigned 8-bit input, per-channel ternary weights with biases, signed 2-bit HardTanh
     "uint8_hardtanh2": ZooSpec((21, 45, 13, 3), "uint8", "ternary", "hardtanh2", per_channel=True, bias=True),
+    # QCDQ through the dynamo exporter: float weights behind QuantizeLinear/Clip/DequantizeLinear
+    "qcdq_dynamo_int4in": ZooSpec((24, 29, 5), "int4", "ternary", "relu2", export="qcdq_dynamo", bias=True),
     # the seed topology 40-256-128-64-32-4 (used by the simulator benchmark too); positive BN gammas
     # keep its weights INT2 (negating a channel of non-narrow INT2 weights needs INT3)
     "seed_w2a2": ZooSpec((40, 256, 128, 64, 32, 4), "int8", "int2", "relu2", negative_gamma=False),
@@ -153,8 +155,8 @@ def export(net, spec: ZooSpec, path: Path) -> Path:
     example = torch.randn(1, spec.widths[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if spec.export == "qcdq":
-            export_onnx_qcdq(net, example, export_path=str(path), dynamo=False)
+        if spec.export in ("qcdq", "qcdq_dynamo"):
+            export_onnx_qcdq(net, example, export_path=str(path), dynamo=spec.export == "qcdq_dynamo")
         else:
             export_qonnx(net, example, export_path=str(path), dynamo=spec.export == "dynamo")
     return path

@@ -210,23 +210,55 @@ def quantized_weight(graph: GraphView, name: str, user: onnx.NodeProto) -> tuple
         scale = _check_scale(node, graph.require_const(node, 1, "scale"))
         _check_zero_point(node, graph.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None)
         source = graph.producer.get(node.input[0])
+        lo, hi = None, None
         if source is not None and source.op_type == "Clip":
-            raw = graph.require_const(source, 0, "integer weight")
             lo = int(graph.require_const(source, 1, "clip min"))
             hi = int(graph.require_const(source, 2, "clip max"))
+            integer_name, source = source.input[0], graph.producer.get(source.input[0])
         else:
-            raw = graph.require_const(node, 0, "integer weight")
+            integer_name = node.input[0]
+        if source is not None and source.op_type == "QuantizeLinear":  # float weights quantized in the graph
+            raw, (q_lo, q_hi) = _quantize_linear_const(graph, source, scale)
+        else:
+            raw = _const_or_error(graph, integer_name, node)
             info = np.iinfo(raw.dtype)
-            lo, hi = int(info.min), int(info.max)
+            q_lo, q_hi = int(info.min), int(info.max)
+        lo, hi = (q_lo, q_hi) if lo is None else (max(lo, q_lo), min(hi, q_hi))
         ints = np.clip(raw.astype(np.int64), lo, hi)
-        if scale.size > 1 and scale.ndim == 1:  # per-axis scale along `axis`
-            axis = int(attribute(node, "axis", 1)) % ints.ndim
-            shape = [1] * ints.ndim
-            shape[axis] = scale.size
-            scale = scale.reshape(shape)
+        scale = _per_axis(node, scale, ints.ndim)
         return ints, np.broadcast_to(scale.astype(np.float64), ints.shape), _weight_dtype(ints, lo, hi, False)
     raise ModelError(f"{node_label(user)}: weight input '{name}' comes from {node_label(node)}; qmlp needs weights "
                      "quantized by Quant, BipolarQuant or QuantizeLinear/DequantizeLinear")
+
+
+def _per_axis(node: onnx.NodeProto, scale: np.ndarray, ndim: int) -> np.ndarray:
+    """A 1-D (De)QuantizeLinear scale applies along ``axis`` (default 1)."""
+    if scale.size > 1 and scale.ndim == 1:
+        axis = int(attribute(node, "axis", 1)) % ndim
+        shape = [1] * ndim
+        shape[axis] = scale.size
+        return scale.reshape(shape)
+    return scale
+
+
+def _const_or_error(graph: GraphView, name: str, user: onnx.NodeProto) -> np.ndarray:
+    value = graph.const(name)
+    if value is None:
+        raise ModelError(f"{node_label(user)}: integer weight '{name}' must be a constant")
+    return value
+
+
+def _quantize_linear_const(graph: GraphView, node: onnx.NodeProto, dq_scale: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """ONNX QuantizeLinear of a constant: saturate(round_half_even(w / scale) + zero_point)."""
+    w = graph.require_const(node, 0, "weight").astype(np.float32)
+    scale = _check_scale(node, graph.require_const(node, 1, "scale"))
+    if not np.array_equal(scale.ravel(), dq_scale.ravel()):
+        raise ModelError(f"{node_label(node)}: weight scale differs from its DequantizeLinear; re-export the model")
+    zero_point = graph.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    _check_zero_point(node, zero_point)
+    info = np.iinfo(zero_point.dtype if zero_point is not None else np.uint8)
+    ints = np.clip(np.round(w / _per_axis(node, scale, w.ndim)), info.min, info.max)
+    return ints.astype(np.int64), (int(info.min), int(info.max))
 
 
 class _Walker:
