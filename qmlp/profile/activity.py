@@ -176,7 +176,10 @@ def _build(rtl_dir: Path) -> Path:
     sources = sorted(p for p in rtl_dir.iterdir() if p.suffix in (".v", ".sv"))
     flags = ["--cc", "--exe", "--build", "-j", "2", "--coverage-toggle", "--coverage-max-width",
              str(COVERAGE_MAX_WIDTH), "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "qmlp_top",
-             "-CFLAGS", "-std=c++20 -O1", "-o", "qmlp_toggle"]
+             "-CFLAGS", "-std=c++20 -O1", "-o", "qmlp_toggle",
+             # The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, so a
+             # design large enough to be split into several C++ files fails to compile without it.
+             "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
     digest = hashlib.sha256(" ".join(flags).encode() + HARNESS.read_bytes())
     for path in sources:
         digest.update(path.name.encode() + path.read_bytes())
@@ -190,8 +193,9 @@ def _build(rtl_dir: Path) -> Path:
         cmd = [str(find_verilator()), *flags, *[str(p) for p in sources], str(HARNESS), "--Mdir", str(work / "obj_dir")]
         proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise ToolError(f"verilator toggle build of {rtl_dir} failed: {' | '.join(tail)}")
+            lines = (proc.stderr + proc.stdout).strip().splitlines()
+            first = [line for line in lines if "error" in line.lower()][:2] or lines[-2:]
+            raise ToolError(f"verilator toggle build of {rtl_dir} failed: {' | '.join(first)}")
         cache.parent.mkdir(parents=True, exist_ok=True)
         if not cache.exists():
             os.replace(work, cache)  # atomic: a half-built cache entry is never visible
