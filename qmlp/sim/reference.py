@@ -163,8 +163,9 @@ def _prequant_at(spec: LayerSpec, ir_weights: np.ndarray, channels: np.ndarray, 
 
 def compare(model: onnx.ModelProto, df: Dataflow, ref: Reference, sim: SimResult) -> Agreement:
     """Apply the DESIGN.md rule: integer activations identical except where float32 rounding
-    sits on a threshold (``ties``: the IR equals the float64 chain there and the value is within
-    TIE_TOLERANCE of a rounding boundary; later layers of that sample count as ``propagated``);
+    sits on a threshold (``ties``: the IR equals the float64 chain there, the value is within
+    TIE_TOLERANCE of a rounding boundary and the reference holds the level on the other side of
+    that boundary; later layers of that sample count as ``propagated``);
     float outputs within OUTPUT_RTOL of the reference on samples whose integers agree."""
     _, specs = split_layers(extract_chain(check_supported_ops(model)))
     upstream = np.any(ref.inputs != sim.inputs, axis=1)
@@ -179,8 +180,15 @@ def compare(model: onnx.ModelProto, df: Dataflow, ref: Reference, sim: SimResult
             y = _prequant_at(spec, layer.weights, cols, sim.accumulators[index][rows, cols])
             # a tie: the IR agrees with the float64 chain, and that value sits on a rounding
             # boundary, so only the float32 evaluation in the reference fell the other way
-            agrees = spec.out_quant.levels(y, 1.0) == sim.activations[index][rows, cols]
-            ties[rows, cols] = agrees & _near_boundary(y, spec.out_quant.bipolar)
+            quant = spec.out_quant
+            agrees = quant.levels(y, 1.0) == sim.activations[index][rows, cols]
+            # ... and the reference chose the level on the other side of that same boundary
+            other = ref.activations[index][rows, cols]
+            if not quant.bipolar:
+                below = np.clip(np.floor(y), quant.qmin, quant.qmax)
+                above = np.clip(np.floor(y) + 1, quant.qmin, quant.qmax)
+                agrees &= (other == below) | (other == above)
+            ties[rows, cols] = agrees & _near_boundary(y, quant.bipolar)
         layers.append(LayerAgreement(layer.name, differ.size, int(differ.sum()), int(propagated.sum()),
                                      int(ties.sum()), int((fresh & ~ties).sum())))
         upstream = upstream | np.any(differ, axis=1)

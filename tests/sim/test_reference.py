@@ -114,3 +114,34 @@ def test_chunked_reference_equals_one_shot(zoo, monkeypatch):
 def test_reference_rejects_wrong_input_shape(zoo):
     with pytest.raises(ModelError, match=r"input of shape \(4, 3\) does not match the model input .*\(batch, 37\)"):
         run_reference(zoo("ternary_w2a2"), np.zeros((4, 3), np.float32))
+
+
+def test_compare_excuses_float_ties_only():
+    """y = acc / 2 puts every odd accumulator exactly on a .5 rounding boundary. A reference level
+    one off there is a float32 tie (excused); one off anywhere else is a real disagreement."""
+    from dataclasses import replace as dc_replace
+
+    g = GraphBuilder()
+    h = g.dense(g.quant("x", 1.0, 4, signed=False), np.array([[1.0, 1.0], [1.0, -1.0]]), 1.0, bits=2, narrow=True)
+    y = g.quant(g.node("Relu", [h]), 2.0, 3, signed=False)  # levels round_half_even(relu(acc) / 2)
+    model = g.model(y, (2,), (2,))
+    df = lower(model, name="ties")
+    x = np.array([[a, b] for a in range(16) for b in range(16)], np.float32)
+    sim = simulate(df, x)
+    ref = run_reference(model, x)
+    assert compare(model, df, ref, sim).ok
+    acc = sim.accumulators[0][:, 0]
+    level = sim.activations[0][:, 0]
+    on_tie = np.flatnonzero((acc % 2 == 1) & (acc < 12))[:5]
+    off_tie = np.flatnonzero((acc % 2 == 0) & (acc > 2) & (acc < 12))[:5]
+    # at y = k + 0.5 the IR rounds to even; the other neighbour is what float32 noise could give
+    other_side = np.where(level[on_tie] == (acc[on_tie] - 1) // 2, (acc[on_tie] + 1) // 2, (acc[on_tie] - 1) // 2)
+    cases = ((on_tie, other_side, True), (on_tie, level[on_tie] + 2, False), (off_tie, level[off_tie] + 1, False))
+    for rows, wrong, expect_ok in cases:
+        levels = ref.activations[0].copy()
+        levels[rows, 0] = wrong
+        doctored = dc_replace(ref, activations=(levels,))
+        result = compare(model, df, doctored, sim)
+        layer = result.layers[0]
+        assert result.ok is expect_ok
+        assert (layer.ties, layer.unexplained) == ((5, 0) if expect_ok else (0, 5))
