@@ -440,6 +440,8 @@ def _energy(options: ProfileOptions, df: Dataflow, board, scratch: Path, files: 
                                 f"{'+'.join(result.rails)}", f"first {settle:g} s of each phase dropped", *short]}
     if remote:
         return {"kind": "not requested", "e_dyn_j": None, "e_total_j": None, "assumptions": ["use --power on a board"]}
+    if options.power:
+        log("power: the virtual board has no rails; reporting the power-model ESTIMATE instead")
     return _estimate_energy(options, df, board, scratch, files, est_ii, measured_ii, log)
 
 
