@@ -50,8 +50,6 @@ module qmlp_mvau #(
     localparam integer NFW = (NF > 1) ? $clog2(NF) : 1;
     localparam integer SFW = (SF > 1) ? $clog2(SF) : 1;
     localparam integer AW = (WORDS > 1) ? $clog2(WORDS) : 1;
-    localparam integer XW = IN_BITS + 1;  // element value widths (room for UINT / BIPOLAR)
-    localparam integer WV = W_BITS + 1;
     localparam integer TS = (STEPS > 0 ? STEPS : 1) * T_BITS;  // threshold bits per channel
 
     // ---- issue ----------------------------------------------------------------------------
@@ -108,36 +106,49 @@ module qmlp_mvau #(
     end
 
     // ---- stage 2: products and SIMD sum per PE -----------------------------------------------
-    function automatic signed [XW-1:0] in_value(input [IN_BITS-1:0] code);
-        if (IN_KIND == 2) in_value = code[0] ? 1 : -1;
-        else if (IN_KIND == 1) in_value = $signed({code[IN_BITS-1], code});
-        else in_value = $signed({1'b0, code});
+    // Products are shift-and-add over the weight bits, computed modulo 2^ACC_BITS: no `*`, so no
+    // tool maps these narrow products to DSP blocks (BIPOLAR: +-x, TERNARY/INT2: x*b0 - 2x*b1).
+    function automatic [ACC_BITS-1:0] in_value(input [IN_BITS-1:0] code);
+        // extended to IN_BITS + ACC_BITS, then only the low ACC_BITS matter (modular arithmetic)
+        /* verilator lint_off UNUSEDSIGNAL */
+        reg [IN_BITS+ACC_BITS-1:0] wide;
+        /* verilator lint_on UNUSEDSIGNAL */
+        begin
+            if (IN_KIND == 2) wide = code[0] ? {{(IN_BITS + ACC_BITS - 1){1'b0}}, 1'b1} : {(IN_BITS + ACC_BITS){1'b1}};
+            else if (IN_KIND == 1) wide = {{ACC_BITS{code[IN_BITS-1]}}, code};
+            else wide = {{ACC_BITS{1'b0}}, code};
+            in_value = wide[ACC_BITS-1:0];
+        end
     endfunction
-    function automatic signed [WV-1:0] w_value(input [W_BITS-1:0] code);
-        if (W_KIND == 2) w_value = code[0] ? 1 : -1;
-        else if (W_KIND == 1) w_value = $signed({code[W_BITS-1], code});
-        else w_value = $signed({1'b0, code});
+    function automatic [ACC_BITS-1:0] times(input [ACC_BITS-1:0] x, input [W_BITS-1:0] code);
+        integer b;
+        begin
+            if (W_KIND == 2) begin
+                times = code[0] ? x : -x;
+            end else begin
+                times = {ACC_BITS{1'b0}};
+                for (b = 0; b < W_BITS; b = b + 1) begin
+                    if (code[b]) begin
+                        // the top bit of a two's-complement weight weighs -2^(W_BITS-1)
+                        if (W_KIND == 1 && b == W_BITS - 1) times = times - (x << b);
+                        else times = times + (x << b);
+                    end
+                end
+            end
+        end
     endfunction
 
     reg [PE*ACC_BITS-1:0] psum;
     reg [ACC_BITS-1:0] lane_sum;
-    reg signed [XW+WV-1:0] product;
-    reg signed [XW+WV+ACC_BITS-1:0] product_ext;
     integer p, s;
     always @* begin
         for (p = 0; p < PE; p = p + 1) begin
             lane_sum = {ACC_BITS{1'b0}};
-            for (s = 0; s < SIMD; s = s + 1) begin
-                product = in_value(x1[s*IN_BITS +: IN_BITS]) * w_value(w1[(p*SIMD + s)*W_BITS +: W_BITS]);
-                product_ext = {{ACC_BITS{product[XW+WV-1]}}, product};
-                lane_sum = lane_sum + product_ext[ACC_BITS-1:0];  // modulo 2^ACC_BITS, exact
-            end
-            psum[p*ACC_BITS +: ACC_BITS] = lane_sum;
+            for (s = 0; s < SIMD; s = s + 1)
+                lane_sum = lane_sum + times(in_value(x1[s*IN_BITS +: IN_BITS]), w1[(p*SIMD + s)*W_BITS +: W_BITS]);
+            psum[p*ACC_BITS +: ACC_BITS] = lane_sum;  // modulo 2^ACC_BITS, exact (see header)
         end
     end
-
-    // Only the low ACC_BITS of each product matter (modular sum); the rest is sign filler.
-    wire _unused_product = &{1'b0, product_ext, 1'b0};
 
     reg [PE*ACC_BITS-1:0] psum2;
     always @(posedge clk) begin
