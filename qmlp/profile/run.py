@@ -198,113 +198,133 @@ def profile(options: ProfileOptions, *, log: Callable[[str], None] = print) -> d
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    from ..boards.stream import stream_layout
-    from ..hil.client import parse_target
+@dataclass(frozen=True, eq=False)
+class _Measured:
+    """What the target reported: everything later steps compute from."""
 
-    out_dir = Path(options.out_dir)
-    remote = parse_target(options.target) is not None
-    clock = float(df.clock_mhz)
-    layout = stream_layout(df)
-    files: dict[str, dict[str, Any]] = {}
-    est_latency, est_ii, est_path = estimate_cycles(out_dir)
-    if est_path is not None:
-        files["estimate"] = report.file_entry(est_path, out_dir / "report")
+    engine: str
+    fabric_cycles: np.ndarray  # LAST_LATENCY per batch-1 run (warm-up dropped)
+    call_wall_s: np.ndarray | None  # board: agent's timer per batch-1 call
+    batch_cycles: int | None  # virtual board: simulated cycles of one batch-N call
+    call_batch_s: float | None  # board: median BENCH time of one batch-N call
+    trace: dict[str, Any] | None  # board with --power: the recorded trace file, N and T
 
+
+def _measure(options: ProfileOptions, df: Dataflow, remote: bool, scratch: Path,
+             log: Callable[[str], None]) -> _Measured:
+    """Talk to the target: batch-1 latency counters, (board) BENCH timings, one batch-N call and
+    (board, --power) the rail recording."""
     with _open_target(options, df) as client:
         hello = client.hello()
-        client.load(out_dir)
+        client.load(Path(options.out_dir))
         engine = str(hello.get("engine") or hello.get("backend") or "board")
         log(f"profile: {df.name} on {options.target} ({engine}), {options.runs} batch-1 runs + {options.warmup} warm-up")
-
-        # Fabric: batch-1 calls; LAST_LATENCY = cycles from the first input beat to the last
-        # output beat (the counter in qmlp_control, read through AXI-Lite on both targets).
+        # LAST_LATENCY = cycles from the first input beat to the last output beat (the counter in
+        # qmlp_control, read through AXI-Lite on both targets).
         fabric_cycles = _counter_latencies(client, df, options)
-        fabric_kind = "measured: LAST_LATENCY counter" + (" (board)" if remote else " (RTL simulation)")
-        fabric_s = fabric_cycles / (clock * 1e6)
+        call_wall_s = None
         if remote:  # the accelerator call, timed by the agent around the driver's DMA call
             bench = client.bench(warmup=options.warmup, iterations=options.runs, batch=1, seed=options.seed,
                                  max_seconds=600.0)
             if len(bench.wall_s) < options.runs:
                 raise ConfigError(f"target {options.target} ran {len(bench.wall_s)} of {options.runs} runs within its "
                                   f"time limit; lower --runs")
-
-        # Throughput at batch N.
-        q_batch = np.random.default_rng(options.seed + 1).integers(df.input.qmin, df.input.qmax + 1,
-                                                                  size=(options.batch, df.input.features))
+            call_wall_s = np.asarray(bench.wall_s[: options.runs], dtype=np.float64)
+        q = np.random.default_rng(options.seed + 1).integers(df.input.qmin, df.input.qmax + 1,
+                                                            size=(options.batch, df.input.features))
         if df.input.dtype.kind == "BIPOLAR":
-            q_batch = np.where(q_batch >= 0, 1, -1)
-        run_n = client.run(q=q_batch)
+            q = np.where(q >= 0, 1, -1)
         # Only the virtual board reports the cycles of a whole call (reset release to last output
-        # beat); on a board the batch-N call is timed by BENCH below.
-        batch_cycles = run_n.timings.get("cycles")
-        batch_cycles = None if batch_cycles is None else int(batch_cycles)
+        # beat); on a board the batch-N call is timed by BENCH.
+        cycles = client.run(q=q).timings.get("cycles")
+        call_batch_s = None
         if remote:
-            bench_n = client.bench(warmup=2, iterations=20, batch=options.batch, seed=options.seed)
-            call_batch_s = float(np.median(bench_n.wall_s))
+            call_batch_s = float(np.median(client.bench(warmup=2, iterations=20, batch=options.batch,
+                                                        seed=options.seed).wall_s))
+        trace = _record_power(client, options, scratch, log) if options.power and remote else None
+    return _Measured(engine=engine, fabric_cycles=fabric_cycles, call_wall_s=call_wall_s,
+                     batch_cycles=None if cycles is None else int(cycles), call_batch_s=call_batch_s, trace=trace)
 
-        # Energy on a board: idle phase, mark, a burst of calls, stop.
-        trace_info = None
-        if options.power and remote:
-            trace_info = _record_power(client, options, scratch, log)
 
-    # The accelerator call and end to end.
+def _call_layer(m: _Measured, df: Dataflow, dma: DmaModel) -> tuple[np.ndarray, str, list[str]]:
+    """Per-run accelerator-call seconds, how they were obtained, and the assumptions."""
+    if m.call_wall_s is not None:
+        return m.call_wall_s, "measured: agent timer around the driver call", [
+            "timed on the board around the driver's DMA call (includes PYNQ's Python DMA overhead)"]
+    from ..boards.stream import stream_layout
+
+    layout, clock = stream_layout(df), float(df.clock_mhz)
+    median_cycles = int(np.median(m.fabric_cycles))
+    call = model_call(fabric_cycles=median_cycles, batch=1, in_beats=layout.input.beats,
+                      out_beats=layout.output.beats, in_beat_bytes=layout.input.beat_bytes,
+                      out_beat_bytes=layout.output.beat_bytes, clock_mhz=clock, dma=dma)
+    # Per run: that run's fabric time + the model's DMA stretch and fixed costs (run-independent).
+    extra = call.seconds - cycles_to_seconds(median_cycles, clock)
+    return m.fabric_cycles / (clock * 1e6) + extra, "modelled: RTL stream cycles + DMA model", dma.assumptions()
+
+
+def _throughput(m: _Measured, df: Dataflow, dma: DmaModel, batch: int,
+                host_batch_s: float) -> tuple[float | None, float | None, float | None]:
+    """(fabric, call, end-to-end) inferences per second of one call of ``batch`` vectors."""
+    from ..boards.stream import stream_layout
+
+    layout, clock = stream_layout(df), float(df.clock_mhz)
+    fabric_ips, call_s = None, m.call_batch_s
+    if m.batch_cycles is not None:
+        fabric_ips = throughput(batch, cycles_to_seconds(m.batch_cycles, clock))
+        if call_s is None:
+            call_s = model_call(fabric_cycles=m.batch_cycles, batch=batch, in_beats=layout.input.beats,
+                                out_beats=layout.output.beats, in_beat_bytes=layout.input.beat_bytes,
+                                out_beat_bytes=layout.output.beat_bytes, clock_mhz=clock, dma=dma).seconds
+    if call_s is None:
+        return fabric_ips, None, None
+    return fabric_ips, throughput(batch, call_s), throughput(batch, call_s + host_batch_s)
+
+
+def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:  # noqa: ANN001
+    from ..hil.client import parse_target
+
+    out_dir = Path(options.out_dir)
+    remote = parse_target(options.target) is not None
+    clock = float(df.clock_mhz)
+    files: dict[str, dict[str, Any]] = {}
+    est_latency, est_ii, est_path = estimate_cycles(out_dir)
+    if est_path is not None:
+        files["estimate"] = report.file_entry(est_path, out_dir / "report")
+
+    m = _measure(options, df, remote, scratch, log)
+    fabric_kind = "measured: LAST_LATENCY counter" + (" (board)" if remote else " (RTL simulation)")
+    fabric_s = m.fabric_cycles / (clock * 1e6)
     dma = DmaModel(port_bits=int(board.dma.width_bits) if board is not None else 128)
+    call_s, call_kind, call_assumptions = _call_layer(m, df, dma)
     host_all, host_n, host_source = _time_host(df, out_dir, options.runs, options.warmup, options.batch, options.seed)
     host_1 = host_all[options.warmup:]  # warm-up calls dropped here, as the agent drops its own
-    if remote:
-        call_s = np.asarray(bench.wall_s[: options.runs], dtype=np.float64)
-        call_kind = "measured: agent timer around the driver call"
-        call_assumptions = ["timed on the board around the driver's DMA call (includes PYNQ's Python DMA overhead)"]
-    else:
-        median_cycles = int(np.median(fabric_cycles))
-        call_model = model_call(fabric_cycles=median_cycles, batch=1, in_beats=layout.input.beats,
-                                out_beats=layout.output.beats, in_beat_bytes=layout.input.beat_bytes,
-                                out_beat_bytes=layout.output.beat_bytes, clock_mhz=clock, dma=dma)
-        # Per run: that run's fabric time + the model's DMA stretch and fixed costs (run-independent).
-        extra = call_model.seconds - cycles_to_seconds(median_cycles, clock)
-        call_s = fabric_s + extra
-        call_kind = "modelled: RTL stream cycles + DMA model"
-        call_assumptions = dma.assumptions()
     e2e_s = call_s + host_1
     stats = {name: replace(latency_stats(values), warmup=options.warmup)
              for name, values in (("fabric", fabric_s), ("call", call_s), ("end_to_end", e2e_s), ("host", host_1))}
 
     samples_path = scratch / "profile_latency_samples.csv"
-    report.write_samples_csv(samples_path, {"fabric_cycles": fabric_cycles, "fabric_s": fabric_s, "call_s": call_s,
+    report.write_samples_csv(samples_path, {"fabric_cycles": m.fabric_cycles, "fabric_s": fabric_s, "call_s": call_s,
                                             "host_s": host_1, "end_to_end_s": e2e_s}, warmup=0,
                              note=f"{options.target}, clock {clock:g} MHz; {options.warmup} warm-up calls already "
                                   f"discarded; end_to_end_s = call_s + host_s")
     files["latency_samples"] = {"path": samples_path.name, "scratch": True}
 
-    # Throughput at batch N (inferences per second of one call of N vectors).
-    if remote:
-        fabric_ips = None
-        call_ips = throughput(options.batch, call_batch_s)
-    else:
-        fabric_ips = None if batch_cycles is None else throughput(options.batch, cycles_to_seconds(batch_cycles, clock))
-        batch_call = None if batch_cycles is None else model_call(
-            fabric_cycles=int(batch_cycles), batch=options.batch, in_beats=layout.input.beats,
-            out_beats=layout.output.beats, in_beat_bytes=layout.input.beat_bytes,
-            out_beat_bytes=layout.output.beat_bytes, clock_mhz=clock, dma=dma)
-        call_batch_s = None if batch_call is None else batch_call.seconds
-        call_ips = None if call_batch_s is None else throughput(options.batch, call_batch_s)
-    e2e_ips = None if call_batch_s is None else throughput(options.batch, call_batch_s + float(np.median(host_n)))
-
-    measured_ii = None if remote else _measured_ii(batch_cycles, options.batch, float(np.median(fabric_cycles)))
-    energy = _energy(options, df, board, scratch, files, trace_info, est_ii, measured_ii, remote, log)
-    fabric_q = np.percentile(fabric_cycles, [50, 90, 99])
+    fabric_ips, call_ips, e2e_ips = _throughput(m, df, dma, options.batch, float(np.median(host_n)))
+    measured_ii = None if remote else _measured_ii(m.batch_cycles, options.batch, float(np.median(m.fabric_cycles)))
+    energy = _energy(options, df, board, scratch, files, m.trace, est_ii, measured_ii, remote, log)
+    fabric_q = np.percentile(m.fabric_cycles, [50, 90, 99])
     data: dict[str, Any] = {
         "schema": report.SCHEMA, "schema_version": report.SCHEMA_VERSION, "qmlp_version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "design": {"name": df.name, "out_dir": str(out_dir), "clock_mhz": clock,
                    "dataflow_sha256": hashlib.sha256((out_dir / "dataflow.json").read_bytes()).hexdigest(),
                    "board": None if board is None else board.name, "part": None if board is None else board.part},
-        "target": {"kind": "board" if remote else "virtual board", "address": options.target, "engine": engine},
+        "target": {"kind": "board" if remote else "virtual board", "address": options.target, "engine": m.engine},
         "latency": {
             "fabric": {"kind": fabric_kind, "seconds": stats["fabric"].to_json(),
                        "cycles": {"p50": float(fabric_q[0]), "p90": float(fabric_q[1]), "p99": float(fabric_q[2]),
-                                  "max": float(fabric_cycles.max())},
+                                  "max": float(m.fabric_cycles.max())},
                        "estimate_cycles": est_latency},
             "call": {"kind": call_kind, "seconds": stats["call"].to_json(), "assumptions": call_assumptions},
             "end_to_end": {"kind": "host driver work measured here + call", "seconds": stats["end_to_end"].to_json(),
@@ -312,7 +332,7 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
                            "host_machine": platform.machine() + " " + platform.processor()},
         },
         "throughput": {"batch": options.batch, "fabric_ips": fabric_ips, "call_ips": call_ips,
-                       "end_to_end_ips": e2e_ips, "cycles": batch_cycles, "ii_cycles": measured_ii,
+                       "end_to_end_ips": e2e_ips, "cycles": m.batch_cycles, "ii_cycles": measured_ii,
                        "estimate_ii_cycles": est_ii},
         "energy": energy,
         "files": files,
