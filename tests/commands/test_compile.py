@@ -165,3 +165,10 @@ def test_backend_finn_needs_the_onnx_model(ir_file, tmp_path, capsys):
     assert main(["compile", str(ir_file), "-o", str(tmp_path / "g"), "--backend", "finn"]) == 2
     assert capsys.readouterr().err.startswith("qmlp: error: --backend finn needs the ONNX model, not the IR ")
     assert not (tmp_path / "g").exists()
+
+
+def test_default_output_directory(ir_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compile", str(ir_file)]) == 0
+    assert (tmp_path / "build" / "net" / "dataflow.json").is_file()
+    assert _leftovers(tmp_path / "build") == []
