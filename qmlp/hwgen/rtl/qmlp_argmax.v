@@ -24,6 +24,7 @@ module qmlp_argmax #(
     localparam integer IW = $clog2(BEATS * E + 1);  // wide enough for any element index
 
     reg [BW-1:0] beat;
+    reg [IW-1:0] base;  // index of this beat's element 0 (a running sum: no multiplier)
     reg signed [BITS:0] best;
     reg [IW-1:0] best_idx;
     reg out_valid;
@@ -44,7 +45,7 @@ module qmlp_argmax #(
         cand_idx = best_idx;
         have = !first;
         for (e = 0; e < E; e = e + 1) begin
-            index = beat * E[IW-1:0] + e[IW-1:0];
+            index = base + e[IW-1:0];
             value = SIGNED != 0 ? $signed({s_data[e*BITS + BITS - 1], s_data[e*BITS +: BITS]})
                                 : $signed({1'b0, s_data[e*BITS +: BITS]});
             if (index < N[IW-1:0] && (!have || value > cand)) begin
@@ -58,9 +59,11 @@ module qmlp_argmax #(
     always @(posedge clk) begin
         if (!rst_n) begin
             beat <= {BW{1'b0}};
+            base <= {IW{1'b0}};
             out_valid <= 1'b0;
         end else begin
             if (fire) beat <= last ? {BW{1'b0}} : beat + 1'b1;
+            if (fire) base <= last ? {IW{1'b0}} : base + E[IW-1:0];
             if (fire && last) out_valid <= 1'b1;
             else if (m_ready) out_valid <= 1'b0;
         end

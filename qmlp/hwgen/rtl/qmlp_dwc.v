@@ -32,29 +32,24 @@ module qmlp_dwc #(
     localparam integer IBW = (IN_BEATS > 1) ? $clog2(IN_BEATS) : 1;
     localparam integer OBW = (OUT_BEATS > 1) ? $clog2(OUT_BEATS) : 1;
 
-    // Real elements carried by input beat i / output beat o of a vector.
-    function automatic [CW-1:0] in_count(input integer i);
-        integer left;
-        begin
-            left = N - i * A;
-            in_count = (left >= A) ? A[CW-1:0] : (left > 0 ? left[CW-1:0] : {CW{1'b0}});
-        end
-    endfunction
-    function automatic [CW-1:0] out_count(input integer o);
-        integer left;
-        begin
-            left = N - o * B;
-            out_count = (left >= B) ? B[CW-1:0] : (left > 0 ? left[CW-1:0] : {CW{1'b0}});
-        end
-    endfunction
+    // Real elements per beat: all but the last beat of a vector are full (the emitter keeps
+    // padding below one beat: (IN_BEATS-1)*A < N <= IN_BEATS*A, likewise for B / OUT_BEATS).
+    localparam [CW-1:0] A_FULL = A[CW-1:0];
+    localparam [CW-1:0] B_FULL = B[CW-1:0];
+    localparam integer IN_TAIL = N - (IN_BEATS - 1) * A;
+    localparam integer OUT_TAIL = N - (OUT_BEATS - 1) * B;
+    localparam [CW-1:0] A_LAST = IN_TAIL[CW-1:0];
+    localparam [CW-1:0] B_LAST = OUT_TAIL[CW-1:0];
 
     reg [CAP*BITS-1:0] buffer;
     reg [CW-1:0] cnt;
     reg [IBW-1:0] ib;
     reg [OBW-1:0] ob;
 
-    wire [CW-1:0] take = in_count({{(32 - IBW){1'b0}}, ib});
-    wire [CW-1:0] need = out_count({{(32 - OBW){1'b0}}, ob});
+    wire in_last = ib == IN_BEATS[IBW-1:0] - 1'b1 || IN_BEATS == 1;
+    wire out_last = ob == OUT_BEATS[OBW-1:0] - 1'b1 || OUT_BEATS == 1;
+    wire [CW-1:0] take = in_last ? A_LAST : A_FULL;
+    wire [CW-1:0] need = out_last ? B_LAST : B_FULL;
     localparam [CW-1:0] ROOM = CAP[CW-1:0] - A[CW-1:0];
 
     assign s_ready = cnt <= ROOM;
@@ -77,8 +72,27 @@ module qmlp_dwc #(
     end
     assign m_data = out_clean;
 
-    wire [CAP*BITS-1:0] shifted = buffer >> (removed * BITS);
-    wire [CAP*BITS-1:0] appended = {{(CAP - A) * BITS{1'b0}}, in_clean} << (kept * BITS);
+    // Element-granular barrel shifts: stage j moves 2^j elements (a constant number of bits), so
+    // no variable is ever multiplied (Yosys would turn `count * BITS` into a DSP block).
+    function automatic [CAP*BITS-1:0] shift_down(input [CAP*BITS-1:0] v, input [CW-1:0] n);
+        integer j;
+        begin
+            shift_down = v;
+            for (j = 0; j < CW; j = j + 1)
+                if (n[j]) shift_down = shift_down >> ((1 << j) * BITS);
+        end
+    endfunction
+    function automatic [CAP*BITS-1:0] shift_up(input [CAP*BITS-1:0] v, input [CW-1:0] n);
+        integer j;
+        begin
+            shift_up = v;
+            for (j = 0; j < CW; j = j + 1)
+                if (n[j]) shift_up = shift_up << ((1 << j) * BITS);
+        end
+    endfunction
+
+    wire [CAP*BITS-1:0] shifted = shift_down(buffer, removed);
+    wire [CAP*BITS-1:0] appended = shift_up({{(CAP - A) * BITS{1'b0}}, in_clean}, kept);
 
     always @(posedge clk) begin
         if (!rst_n) begin
@@ -89,8 +103,8 @@ module qmlp_dwc #(
         end else begin
             buffer <= fire_in ? (shifted | appended) : shifted;
             cnt <= kept + (fire_in ? take : {CW{1'b0}});
-            if (fire_in) ib <= (ib == IN_BEATS[IBW-1:0] - 1'b1) ? {IBW{1'b0}} : ib + 1'b1;
-            if (fire_out) ob <= (ob == OUT_BEATS[OBW-1:0] - 1'b1) ? {OBW{1'b0}} : ob + 1'b1;
+            if (fire_in) ib <= in_last ? {IBW{1'b0}} : ib + 1'b1;
+            if (fire_out) ob <= out_last ? {OBW{1'b0}} : ob + 1'b1;
         end
     end
 endmodule

@@ -180,8 +180,15 @@ module qmlp_mvau #(
     generate
         for (g = 0; g < PE; g = g + 1) begin : lane
             if (STEPS > 0) begin : thr
-                // THRESHOLDS holds MH channels; fold nf3 uses channels nf3*PE + g.
-                wire [TS-1:0] row = THRESHOLDS[({{(32 - NFW){1'b0}}, nf3} * PE + g) * TS +: TS];
+                // THRESHOLDS holds MH channels; fold nf3 uses channel nf3*PE + g. A mux over the
+                // folds with constant indices (a LUT ROM), no index arithmetic on nf3.
+                reg [TS-1:0] row;
+                integer f;
+                always @* begin
+                    row = THRESHOLDS[g*TS +: TS];
+                    for (f = 1; f < NF; f = f + 1)
+                        if ({{(32 - NFW){1'b0}}, nf3} == f) row = THRESHOLDS[(f*PE + g)*TS +: TS];
+                end
                 qmlp_threshold #(
                     .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .STEPS(STEPS), .T_BITS(T_BITS),
                     .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS)
