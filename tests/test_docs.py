@@ -222,6 +222,15 @@ def test_every_error_message_is_in_troubleshooting() -> None:
     assert missing == [], "errors not covered by docs/troubleshooting.md:\n" + "\n".join(missing)
 
 
+def test_scanner_sees_direct_and_helper_built_messages() -> None:
+    sites, _ = raise_sites()
+    kinds = {(site.path, site.error) for site in sites}
+    assert ("qmlp/frontend/load.py", "ModelError") in kinds
+    assert ("qmlp/hil/protocol.py", "FrameTooLarge") in kinds  # a subclass defined outside errors.py
+    for helper in MESSAGE_HELPERS:
+        assert helper in kinds, f"no call of message helper {helper}; update MESSAGE_HELPERS"
+
+
 def test_prefix_pattern_matches_placeholders_and_skips_leading_ones() -> None:
     pattern = prefix_pattern(("--input ", None, ": no such file"))
     assert pattern.search("``--input {path}: no such file``")
