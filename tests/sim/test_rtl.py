@@ -127,3 +127,15 @@ def test_zoo_model_through_rtl(name, zoo, tmp_path):
     ref = np.argmax(sim.activations[-1], axis=1)[:, None] if df.argmax else sim.activations[-1]
     assert np.array_equal(result.outputs, ref)
     assert result.registers["INFERENCES"] == 300
+
+
+def test_clear_errors_before_any_build(tmp_path):
+    from qmlp.errors import ToolError
+
+    df = CONFIGS["fully_folded_ternary_argmax"]()
+    with pytest.raises(ToolError, match="no qmlp_top.v; run qmlp.hwgen.emit.emit_rtl"):
+        simulate_rtl(df, tmp_path, random_inputs(df, 2, seed=0))
+    with pytest.raises(ToolError, match="no stream format"):
+        simulate_rtl(replace(df, stream=None), tmp_path, random_inputs(df, 2, seed=0))
+    with pytest.raises(ValueError, match=r"q must be \(batch >= 1, 12\) integers"):
+        simulate_rtl(df, tmp_path, np.zeros((2, 5), dtype=np.int64))
