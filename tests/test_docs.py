@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shlex
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -193,6 +194,19 @@ def test_cli_md_documents_every_option(command: str) -> None:
     positionals = [a.metavar or a.dest for a in parser._actions if not a.option_strings]
     for name in positionals:
         assert name in sections[title], f"{title}: positional {name} not described"
+
+
+def test_cli_md_example_command_lines_still_parse() -> None:
+    """The pasted runs must use today's options: every ``$ qmlp ...`` line parses."""
+    lines = [line[2:] for line in (DOCS / "cli.md").read_text().splitlines() if line.startswith("$ qmlp ")]
+    missing = [c for c in COMMANDS if not any(line.split()[1] == c for line in lines)]
+    assert missing == [], f"docs/cli.md has no example run of {missing}"
+    parser = build_parser()
+    for line in lines:
+        try:
+            parser.parse_args(shlex.split(line)[1:])
+        except SystemExit:
+            pytest.fail(f"docs/cli.md example no longer parses: {line}")
 
 
 def test_cli_md_common_options() -> None:
