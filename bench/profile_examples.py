@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.benchmarks_md import update_section  # noqa: E402
 from qmlp.cli import main as qmlp  # noqa: E402
-from qmlp.profile.report import SEED  # noqa: E402
+from qmlp.profile.report import SEED, _fmt_j, _fmt_s  # noqa: E402
 
 TITLE = "Profile (virtual board)"
 RESULTS = ROOT / "bench" / "results" / "profile_examples.json"
@@ -85,14 +85,15 @@ def render(rows: list[dict]) -> str:
         res = r["resources"]
         src = "yosys" if res["source"].startswith("synth") else "estimate"
         lines.append(
-            f"| {r['model']} | {r['folding']} | {r['fabric_p50_s'] * 1e6:.3g} µs | {r['fabric_cycles_p50']:g}, "
-            f"{r['estimate_cycles']} | {r['call_p50_s'] * 1e6:.3g} µs | {r['e2e_p50_s'] * 1e6:.3g} / "
-            f"{r['e2e_p99_s'] * 1e6:.3g} µs | {r['fabric_ips'] / 1e3:,.0f} k/s / {r['e2e_ips'] / 1e3:,.0f} k/s | "
+            f"| {r['model']} | {r['folding']} | {_fmt_s(r['fabric_p50_s'])} | {r['fabric_cycles_p50']:g}, "
+            f"{r['estimate_cycles']} | {_fmt_s(r['call_p50_s'])} | {_fmt_s(r['e2e_p50_s'])} / "
+            f"{_fmt_s(r['e2e_p99_s'])} | {r['fabric_ips'] / 1e3:,.0f} k/s / {r['e2e_ips'] / 1e3:,.0f} k/s | "
             f"{r['ii_cycles']} | {res['lut']:,} / {res['ff']:,} ({src}) | {r['activity']['register_toggle']:.3f} / "
-            f"{r['activity']['logic_toggle']:.3f} | {r['dynamic_w'] * 1e3:.3g} mW | {r['e_dyn_j'] * 1e9:.3g} nJ / "
-            f"{r['e_total_j'] * 1e9:.3g} nJ |")
-    lines += ["", f"Seed design ({SEED['name']}): {SEED['latency_s'] * 1e3:g} ms and {SEED['energy_j'] * 1e3:g} mJ "
-              f"per inference ({SEED['method']})."]
+            f"{r['activity']['logic_toggle']:.3f} | {r['dynamic_w'] * 1e3:.3g} mW | {_fmt_j(r['e_dyn_j'])} / "
+            f"{_fmt_j(r['e_total_j'])} |")
+    lines += ["", f"{SEED['name'][0].upper()}{SEED['name'][1:]}: {SEED['latency_s'] * 1e3:g} ms and {SEED['energy_j'] * 1e3:g} mJ "
+              f"per inference ({SEED['method']}). E_total includes the part's static power (an assumed "
+              "0.6 W for the XCZU7EV) over one initiation interval; E_dyn is the accelerator's switching alone."]
     return "\n".join(lines)
 
 
@@ -102,11 +103,12 @@ def main() -> int:
     parser.add_argument("--foldings", nargs="*", default=list(FOLDINGS), choices=list(FOLDINGS))
     parser.add_argument("--no-synth", action="store_true", help="use the analytical resource estimate")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--from-results", action="store_true", help=f"re-render {RESULTS.name} without profiling")
     args = parser.parse_args()
     models = args.models or sorted((ROOT / "examples").glob("*.onnx"))
-    rows = []
+    rows = json.loads(RESULTS.read_text()) if args.from_results else []
     with tempfile.TemporaryDirectory(prefix="qmlp-bench-profile-") as tmp:
-        for model in models:
+        for model in [] if args.from_results else models:
             for folding in args.foldings:
                 row = profile_case(model, folding, synth=not args.no_synth, work=Path(tmp))
                 print(f"{model.name} {folding}: compile {row['compile_s']} s, profile {row['profile_s']} s", flush=True)
