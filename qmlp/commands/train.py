@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--float-epochs", type=int, default=None, help="float baseline epochs (default: --epochs)")
     parser.add_argument("--batch-size", type=int, default=256, help="mini-batch size (default 256)")
     parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate, cosine-annealed (default 5e-3)")
-    parser.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (default 5)")
+    parser.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data generation, split, init and shuffling")
     parser.add_argument("--data", type=Path, default=None,
                         help="can: HCRL CSV file or directory of them; unsw: unsw_nb15_binarized.npz")

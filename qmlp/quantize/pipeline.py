@@ -36,7 +36,7 @@ class TrainOptions:
     float_epochs: int | None = None  # default: same as epochs
     batch_size: int = 256
     lr: float = 5e-3
-    patience: int = 5
+    patience: int = 10
     seed: int = 0
     data: Path | None = None
     can_duration: float = 60.0
