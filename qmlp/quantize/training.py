@@ -23,7 +23,7 @@ class TrainConfig:
     lr: float = 5e-3
     weight_decay: float = 0.0
     seed: int = 0
-    patience: int = 5  # epochs without a better validation accuracy before stopping
+    patience: int = 10  # epochs without a better validation accuracy before stopping
     val_fraction: float = 0.1
     progress: bool = True
 
