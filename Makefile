@@ -31,3 +31,9 @@ peers-venv: .venv-peers/.installed
 	test -x .venv-peers/bin/python || $(PY) -m venv .venv-peers
 	.venv-peers/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements-peers.txt
 	touch .venv-peers/.installed
+
+# CAN intrusion-detection case study (examples/can_ids/README.md): train, compile, synth, verify,
+# HIL, profile, table. ARGS=--quick for the short version, ARGS=--reuse-models to skip training.
+.PHONY: case-study
+case-study: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python examples/can_ids/run.py $(ARGS)
