@@ -59,6 +59,7 @@ class PynqBackend(Backend):
         self._acc: Any = None
         self._driver: ModuleType | None = None
         self._recorder: Any = None
+        self._marks = 0
         self._rail_names: list[str] = []
 
     def _rails(self) -> dict[str, Any]:
@@ -133,11 +134,15 @@ class PynqBackend(Backend):
             self._recorder = self._pynq.DataRecorder(*sensors.values())
             self._rail_names = list(sensors)
             self._recorder.record(interval_s)
+            self._marks = 0  # record() starts the recorder's Mark column at 0
             return {"action": "start", "rails": self._rail_names, "interval_s": interval_s, "label": label}
         if self._recorder is None:
             raise BackendError(f"POWER {action} without POWER start")
         if action == "mark":
-            return {"action": "mark", "mark": int(self._recorder.mark()), "label": label}
+            # PYNQ's DataRecorder.mark() returns None; it bumps the Mark column by one, so count here.
+            self._recorder.mark()
+            self._marks += 1
+            return {"action": "mark", "mark": self._marks, "label": label}
         self._recorder.stop()
         frame, self._recorder = self._recorder.frame, None
         # DataRecorder's frame: timestamp index, a 'Mark' session column, one column per sensor.

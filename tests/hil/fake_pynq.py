@@ -130,11 +130,10 @@ class DataRecorder:
     def record(self, interval: float) -> None:
         self._sample()
 
-    def mark(self) -> int:
+    def mark(self) -> None:  # like pynq's: bumps the Mark column, returns nothing
         self._sample()
         self.session += 1
         self._sample()
-        return self.session
 
     def stop(self) -> None:
         self._sample()
