@@ -9,7 +9,7 @@ import importlib
 import sys
 
 from . import __version__
-from .errors import QmlpError
+from .errors import QmlpError, ToolError
 
 __all__ = ["main", "COMMANDS"]
 
@@ -33,12 +33,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"qmlp.commands.{name}")
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+        try:
+            module = importlib.import_module(f"qmlp.commands.{name}")
+        except ImportError as error:
+            # On a board only numpy (+ pynq) is installed: `qmlp agent` must still start, and the
+            # commands that need onnx/qonnx say what is missing instead of crashing the CLI.
+            command.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            command.set_defaults(_module=_Unavailable(name, error))
+            continue
         module.add_arguments(command)
         command.set_defaults(_module=module)
     return parser
+
+
+class _Unavailable:
+    """Stands in for a command whose dependencies are not installed here."""
+
+    def __init__(self, name: str, error: ImportError) -> None:
+        self.name, self.error = name, error
+
+    def run(self, args: argparse.Namespace) -> int:
+        missing = self.error.name or str(self.error)
+        raise ToolError(f"'qmlp {self.name}' needs the Python package '{missing}', which is not installed here; "
+                        f"install qmlp with its dependencies (pip install -r requirements.txt)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"qmlp: error: {error}", file=sys.stderr)
         return error.exit_status
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error of ours
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("qmlp: interrupted", file=sys.stderr)
         return 130
