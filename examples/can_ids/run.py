@@ -402,7 +402,7 @@ def build_table(results: dict[str, Any]) -> str:
     """The Markdown comparison table of a results.json dict: the seed's published row, then one row
     per design, each cell marked with its provenance footnote. Pure: no files, no clock."""
     seed = results["seed"]
-    header = ("| design | accuracy | LUT | FF | BRAM36 | DSP | fmax | II (cycles) | fabric latency | "
+    header = ("| design | accuracy | LUT | FF | BRAM36 | DSP | fmax (seed: clock) | II (cycles) | fabric latency | "
               "end-to-end p50 | energy / inference |")
     rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     rows = [header, rule,
@@ -448,28 +448,42 @@ def plot_results(results: dict[str, Any], path: Path) -> Path:
     ffs = [seed["ff"]] + [r["ff"] for r in res]
     fabric = [None] + [d.get("profile", {}).get("fabric_s") for d in results["designs"]]
     e2e = [seed["latency_s"]] + [d.get("profile", {}).get("end_to_end_p50_s") for d in results["designs"]]
+    # (the seed published no fabric-only latency)
 
-    fig, (ax_res, ax_lat) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax_res, ax_lat) = plt.subplots(1, 2, figsize=(13, 5))
     x = list(range(len(names)))
     w = 0.38
-    ax_res.bar([i - w / 2 for i in x], luts, w, label="LUT", color="#4878a8")
-    ax_res.bar([i + w / 2 for i in x], ffs, w, label="FF", color="#e0a040")
+
+    def bars(ax, offset: float, values: list, label: str, color: str, fmt: Callable[[float], str]) -> None:  # noqa: ANN001
+        shown = [v if v else 0 for v in values]
+        drawn = ax.bar([i + offset for i in x], shown, w, label=label, color=color)
+        for rect, value in zip(drawn, values):
+            if value:
+                ax.annotate(fmt(value), (rect.get_x() + rect.get_width() / 2, rect.get_height()),
+                            ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+
+    bars(ax_res, -w / 2, luts, "LUT", "#4878a8", lambda v: f"{v:,.0f}")
+    bars(ax_res, w / 2, ffs, "FF", "#e0a040", lambda v: f"{v:,.0f}")
     ax_res.set_yscale("log")
-    ax_res.set_ylabel("count (log)")
+    ax_res.set_ylim(bottom=100)  # a common floor so log-scale bar heights compare
+    ax_res.set_ylabel("count (log scale)")
     ax_res.set_title("Resources (seed: Vivado, published; ours: Yosys)" if all(r["kind"] == "yosys" for r in res)
-                     else "Resources (seed: published; ours: Yosys or estimate)")
-    ax_lat.bar([i - w / 2 for i in x], [v * 1e6 if v else 0 for v in fabric], w, label="fabric (RTL sim)",
-               color="#58a060")
-    ax_lat.bar([i + w / 2 for i in x], [v * 1e6 if v else 0 for v in e2e], w,
-               label="end to end (seed: board; ours: modelled DMA + host)", color="#b05050")
+                     else "Resources (seed: published; ours: Yosys or estimate)", fontsize=10)
+    us = lambda v: f"{v:.3g}"  # noqa: E731
+    fabric_us = [v * 1e6 if v else None for v in fabric]
+    e2e_us = [v * 1e6 if v else None for v in e2e]
+    bars(ax_lat, -w / 2, fabric_us, "fabric (RTL simulation)", "#58a060", us)
+    bars(ax_lat, w / 2, e2e_us, "end to end (seed: board, published; ours: modelled DMA + host)", "#b05050", us)
     ax_lat.set_yscale("log")
-    ax_lat.set_ylabel("latency per inference (µs, log)")
-    ax_lat.set_title("Latency, batch 1")
+    ax_lat.set_ylim(bottom=0.01)
+    ax_lat.set_ylabel("latency per inference, batch 1 (µs, log scale)")
+    ax_lat.set_title("Latency", fontsize=10)
     for ax in (ax_res, ax_lat):
         ax.set_xticks(x)
         ax.set_xticklabels(names, fontsize=8)
-        ax.legend(fontsize=8)
-        ax.grid(axis="y", alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="upper right")
+        ax.grid(axis="y", alpha=0.3, which="major")
+        ax.set_ylim(top=ax.get_ylim()[1] * 4)  # room for the legend and the value labels
     fig.suptitle("CAN intrusion detector 40-256-128-64-32-4 on ZCU104: qmlp vs the FINN seed design")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -577,7 +591,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="where RESULTS.md/results.json/case_study.png go "
                              "(default examples/can_ids, or WORK/results with --quick)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    parser.add_argument("--render", action="store_true",
+                        help="run nothing: rewrite RESULTS.md and case_study.png from the results folder's results.json")
     args = parser.parse_args(argv)
+    if args.render:
+        dest = (args.results or HERE).resolve()
+        write_results(json.loads((dest / "results.json").read_text()), dest)
+        print(f"rewrote {dest}/RESULTS.md and case_study.png from results.json")
+        return 0
 
     try:
         designs = plan(args.variants.split(","), args.fps.split(","))
