@@ -8,7 +8,7 @@ per unit are written out in ``qmlp/hwgen/rtl/README.md``:
 
 * layer (``qmlp_mvau``): one (nf, sf) issue per cycle, fold 0 waits for input beats; an output
   beat is valid 4 cycles after its last issue; everything stalls while the output is held.
-* layer (``qmlp_ternary_layer``): one vector per cycle, valid ``2 + ceil(log2(MW) / 2)`` cycles
+* layer (``qmlp_ternary_layer``): one vector per cycle, valid ``2 + ceil(ceil(log2 MW) / LEVELS_PER_STAGE)`` cycles
   after it is accepted.
 * ``qmlp_fifo``: an item accepted in cycle t can leave in cycle t + 1; full at DEPTH items.
 * ``qmlp_dwc``: accepts while it holds <= 3B - 1 elements; emits when it holds the next beat's

@@ -36,7 +36,7 @@ LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_threshold.v", "qmlp_mvau.v",
                  "qmlp_ternary_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
 TOP_NAME = "qmlp_top"
 FIFO_DEPTH = 2
-LEVELS_PER_STAGE = 2  # adder-tree levels between pipeline registers in qmlp_ternary_layer
+LEVELS_PER_STAGE = 3  # adder-tree levels between pipeline registers in qmlp_ternary_layer (3 small adds fit 200 MHz)
 
 
 def _kind(dtype: DataType) -> int:

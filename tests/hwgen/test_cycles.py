@@ -50,4 +50,4 @@ def test_single_mvau_latency_matches_the_documented_recurrence():
 
 
 def test_tree_latency():
-    assert [tree_latency(n) for n in (1, 2, 3, 4, 5, 16, 17, 600)] == [0, 1, 1, 1, 2, 2, 3, 5]
+    assert [tree_latency(n) for n in (1, 2, 8, 9, 64, 65, 600)] == [0, 1, 1, 2, 2, 3, 4]
