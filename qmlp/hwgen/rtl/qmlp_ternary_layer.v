@@ -45,20 +45,23 @@ module qmlp_ternary_layer #(
         if (en) x1 <= s_data;
     end
 
-    // Input element values at accumulator width (modulo 2^ACC_BITS, exact for the final sum).
-    wire [MW*ACC_BITS-1:0] xv;
+    // Input element values as signed LW-bit numbers: exact (room for negating the most negative
+    // INT or the largest UINT value) unless LW is capped at ACC_BITS, where modulo 2^ACC_BITS
+    // arithmetic is exact for the final sum anyway.
+    localparam integer LW = (IN_BITS + 2 < ACC_BITS) ? IN_BITS + 2 : ACC_BITS;
+    wire [MW*LW-1:0] xv;
     genvar k, c;
     generate
         for (k = 0; k < MW; k = k + 1) begin : elem
             wire [IN_BITS-1:0] code = x1[k*IN_BITS +: IN_BITS];
             if (IN_KIND == 2) begin : bip
-                assign xv[k*ACC_BITS +: ACC_BITS] = code[0] ? {{(ACC_BITS - 1){1'b0}}, 1'b1} : {ACC_BITS{1'b1}};
-            end else if (ACC_BITS <= IN_BITS) begin : narrow
-                assign xv[k*ACC_BITS +: ACC_BITS] = code[ACC_BITS-1:0];
+                assign xv[k*LW +: LW] = code[0] ? {{(LW - 1){1'b0}}, 1'b1} : {LW{1'b1}};
+            end else if (LW <= IN_BITS) begin : narrow
+                assign xv[k*LW +: LW] = code[LW-1:0];
             end else if (IN_KIND == 1) begin : sgn
-                assign xv[k*ACC_BITS +: ACC_BITS] = {{(ACC_BITS - IN_BITS){code[IN_BITS-1]}}, code};
+                assign xv[k*LW +: LW] = {{(LW - IN_BITS){code[IN_BITS-1]}}, code};
             end else begin : uns
-                assign xv[k*ACC_BITS +: ACC_BITS] = {{(ACC_BITS - IN_BITS){1'b0}}, code};
+                assign xv[k*LW +: LW] = {{(LW - IN_BITS){1'b0}}, code};
             end
         end
     endgenerate
@@ -67,17 +70,17 @@ module qmlp_ternary_layer #(
     wire [MH*OUT_BITS-1:0] act;
     generate
         for (c = 0; c < MH; c = c + 1) begin : chan
-            wire [MW*ACC_BITS-1:0] terms;
+            wire [MW*LW-1:0] terms;
             for (k = 0; k < MW; k = k + 1) begin : term
                 if (POS[c*MW + k]) begin : add
-                    assign terms[k*ACC_BITS +: ACC_BITS] = xv[k*ACC_BITS +: ACC_BITS];
+                    assign terms[k*LW +: LW] = xv[k*LW +: LW];
                 end else if (NEG[c*MW + k]) begin : sub
-                    assign terms[k*ACC_BITS +: ACC_BITS] = -xv[k*ACC_BITS +: ACC_BITS];
+                    assign terms[k*LW +: LW] = -xv[k*LW +: LW];
                 end else begin : zero
-                    assign terms[k*ACC_BITS +: ACC_BITS] = {ACC_BITS{1'b0}};
+                    assign terms[k*LW +: LW] = {LW{1'b0}};
                 end
             end
-            qmlp_adder_tree #(.N(MW), .W(ACC_BITS), .LEVELS_PER_STAGE(LEVELS_PER_STAGE)) tree (
+            qmlp_adder_tree #(.N(MW), .LEAF_W(LW), .W(ACC_BITS), .LEVELS_PER_STAGE(LEVELS_PER_STAGE)) tree (
                 .clk(clk), .en(en), .operands(terms), .sum(sums[c*ACC_BITS +: ACC_BITS])
             );
             if (STEPS > 0) begin : thr
