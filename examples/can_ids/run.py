@@ -151,6 +151,7 @@ def qmlp(args: Sequence[str], log: Path) -> str:
 def train(variant: Variant, work: Path, quick: bool, seed: int) -> tuple[Path, list[str]]:
     """Train one variant; return the model path and the exact command."""
     model = work / "models" / f"can_ids_{variant.key}.onnx"
+    model.parent.mkdir(parents=True, exist_ok=True)  # `qmlp train -o` wants an existing folder
     extra = (["--epochs", "2", "--can-duration", str(QUICK_DURATION)] if quick
              else ["--epochs", "20", "--can-duration", "60"])
     args = ["train", "--dataset", "can", "--weights", variant.weights, "--acts", "2", *extra,
@@ -372,8 +373,8 @@ PROVENANCE: dict[str, str] = {
     "end_to_end": "fabric cycles + a modelled DMA (docs/profile.md) + the driver's host work timed on "
                   "this machine's CPU (not the board's)",
     "fmax": "estimated from Yosys logic depth with rule-of-thumb delays (no open timing for UltraScale+)",
-    "energy": "estimated: accelerator-only power model (Yosys counts + Verilator toggle rates) x one "
-              "initiation interval; excludes PS, DMA and DDR",
+    "energy": "estimated: qmlp's accelerator-only power model (part static power + dynamic power from "
+              "resource counts and switching activity) x one initiation interval; excludes PS, DMA and DDR",
     "seed": "published (FPL'23, FINN on a real ZCU104; latency timed in Python around the DMA, "
             "energy = that time x 2.15 W rail power)",
 }
@@ -422,13 +423,15 @@ def build_table(results: dict[str, Any]) -> str:
             f"{_fmt_int(prof.get('ii_cycles'))} ˢ | "
             f"{_fmt_time(prof.get('fabric_s'))} ({_fmt_int(prof.get('fabric_cycles'))} cyc) ˢ | "
             f"{_fmt_time(prof.get('end_to_end_p50_s'))} ᵐ | {_fmt_energy(prof.get('energy_total_j'))} ᵉ |")
+    sources = sorted({f"{d['profile'].get('energy_resources')}; activity {d['profile'].get('energy_activity')}"
+                      for d in results["designs"] if d.get("profile")})
     notes = [
         "",
         f"ᵖ {PROVENANCE['seed']}.  ",
         f"ᵃ {PROVENANCE['accuracy']}.  ",
         f"ʸ {PROVENANCE['yosys']}.  ",
         f"ᵉ {PROVENANCE['analytical estimate']} (resources); fmax: {PROVENANCE['fmax']}; energy: "
-        f"{PROVENANCE['energy']}.  ",
+        f"{PROVENANCE['energy']} (inputs: {' / '.join(sources) if sources else '-'}).  ",
         f"ˢ {PROVENANCE['fabric']}.  ",
         f"ᵐ modelled/measured mix: {PROVENANCE['end_to_end']}.",
     ]
@@ -555,6 +558,16 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+README_MARKERS = ("<!-- results table: written by run.py from results.json -->", "<!-- end of results table -->")
+
+
+def update_readme(results: dict[str, Any], readme: Path = HERE / "README.md") -> None:
+    """Replace the table between README_MARKERS in ``readme`` with ``build_table(results)``."""
+    text = readme.read_text()
+    start, end = text.index(README_MARKERS[0]) + len(README_MARKERS[0]), text.index(README_MARKERS[1])
+    readme.write_text(text[:start] + "\n" + build_table(results) + "\n" + text[end:])
+
+
 def write_results(results: dict[str, Any], dest: Path) -> Path:
     """Write results.json, RESULTS.md and case_study.png into ``dest`` all at once: built in a
     scratch folder beside it and moved in only when every file is written."""
@@ -592,12 +605,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(default examples/can_ids, or WORK/results with --quick)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     parser.add_argument("--render", action="store_true",
-                        help="run nothing: rewrite RESULTS.md and case_study.png from the results folder's results.json")
+                        help="run nothing: rewrite RESULTS.md and case_study.png (and, for examples/can_ids, "
+                             "the README's table) from the results folder's results.json")
     args = parser.parse_args(argv)
     if args.render:
         dest = (args.results or HERE).resolve()
-        write_results(json.loads((dest / "results.json").read_text()), dest)
-        print(f"rewrote {dest}/RESULTS.md and case_study.png from results.json")
+        results = json.loads((dest / "results.json").read_text())
+        write_results(results, dest)
+        if dest == HERE:
+            update_readme(results)
+        print(f"rewrote {dest}/RESULTS.md and case_study.png{' and the README table' if dest == HERE else ''} "
+              "from results.json")
         return 0
 
     try:
@@ -664,6 +682,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = _results(args, command, synth, t0, training, records, len(designs))
     progress.run(f"write {_rel(str(dest))}/RESULTS.md, results.json, case_study.png",
                  lambda: str(write_results(results, dest)))
+    if dest == HERE:
+        update_readme(results)
     print()
     print(build_table(results))
     return 0
