@@ -130,7 +130,7 @@ class StepFailed(RuntimeError):
 
 
 def qmlp(args: Sequence[str], log: Path) -> str:
-    """Run ``qmlp ARGS`` (this interpreter's install), tee nothing, keep stdout+stderr in ``log``;
+    """Run ``qmlp ARGS`` with this interpreter's install, its stdout and stderr kept in ``log``;
     return stdout. Raises StepFailed with the log's last lines on a non-zero exit."""
     cmd = [sys.executable, "-m", "qmlp", *args]
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -510,6 +510,13 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         build_table(results),
         "",
+    ]
+    unsynthesized = [d["label"] for d in results["designs"] if not d.get("synth")]
+    if run.get("synth") and unsynthesized:
+        lines += [f"Yosys was not run on {', '.join(unsynthesized)} (`--synth-fps "
+                  f"{','.join(run.get('synth_fps', []))}`): their resources are qmlp's analytical estimate "
+                  "and they have no fmax estimate. See README.md for why.", ""]
+    lines += [
         "![LUT/FF and latency of each design vs the seed](case_study.png)",
         "",
         "## Checks per design",
@@ -599,6 +606,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="comma-separated subset of: " + ", ".join(v.key for v in VARIANTS))
     parser.add_argument("--fps", default=",".join(FPS_POINTS), help="comma-separated --target-fps points")
     parser.add_argument("--no-synth", action="store_true", help="skip Yosys (implied by --quick)")
+    parser.add_argument("--synth-fps", default=None,
+                        help="comma-separated --fps points that get Yosys (default: all); the others use the "
+                             "analytical resource estimate, labelled so (Yosys needs a long time to elaborate "
+                             "the fully parallel designs)")
     parser.add_argument("--work", type=Path, default=None, help="build folder (default build/case_study[_quick])")
     parser.add_argument("--results", type=Path, default=None,
                         help="where RESULTS.md/results.json/case_study.png go "
@@ -625,11 +636,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = (args.work or ROOT / "build" / ("case_study_quick" if args.quick else "case_study")).resolve()
     dest = (args.results or (work / "results" if args.quick else HERE)).resolve()
     synth = not (args.quick or args.no_synth)
+    synth_points = set(args.synth_fps.split(",")) if args.synth_fps else {d.fps for d in designs}
     variants = list(dict.fromkeys(d.variant for d in designs))
     steps = (0 if args.reuse_models else len(variants)) + 1 + 5 * len(designs) + 1
     command = "python examples/can_ids/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     print(f"CAN IDS case study: {len(designs)} designs ({', '.join(d.name for d in designs)}), "
-          f"{'Yosys on' if synth else 'no Yosys'}, work in {work}", flush=True)
+          f"{'Yosys on ' + ', '.join(sorted(synth_points)) if synth else 'no Yosys'}, work in {work}", flush=True)
     work.mkdir(parents=True, exist_ok=True)
     progress = Progress(steps)
     t0 = time.monotonic()
@@ -669,17 +681,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for d in designs:
             model = models[d.variant.key]
             record = build_design(d, model, model.with_suffix(".npz"), (split[0], split[1]), work,
-                                  quick=args.quick, synth=synth, progress=progress)
+                                  quick=args.quick, synth=synth and d.fps in synth_points, progress=progress)
             record["training_accuracy"] = read_training(model)["accuracy"]
             record["model"] = _rel(str(model))
             records.append(record)
             if len(records) < len(designs):  # a long run leaves usable results after every design
-                write_results(_results(args, command, synth, t0, training, records, len(designs)), dest)
+                write_results(_results(args, command, synth, synth_points, t0, training, records, len(designs)), dest)
     except StepFailed as error:
         print(f"case study: FAILED: {error}", file=sys.stderr)
         return 1
 
-    results = _results(args, command, synth, t0, training, records, len(designs))
+    results = _results(args, command, synth, synth_points, t0, training, records, len(designs))
     progress.run(f"write {_rel(str(dest))}/RESULTS.md, results.json, case_study.png",
                  lambda: str(write_results(results, dest)))
     if dest == HERE:
@@ -689,12 +701,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _results(args: argparse.Namespace, command: str, synth: bool, t0: float, training: dict[str, Any],
-             records: list[dict[str, Any]], planned: int) -> dict[str, Any]:
+def _results(args: argparse.Namespace, command: str, synth: bool, synth_points: set[str], t0: float,
+             training: dict[str, Any], records: list[dict[str, Any]], planned: int) -> dict[str, Any]:
     from qmlp import __version__
     return {
         "schema": SCHEMA, "schema_version": 1,
         "run": {"command": command, "quick": args.quick, "reuse_models": args.reuse_models, "synth": synth,
+                "synth_fps": sorted(synth_points) if synth else [],
                 "wall_seconds": round(time.monotonic() - t0, 1), "qmlp_version": __version__,
                 "created_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}",
