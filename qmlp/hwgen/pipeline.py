@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
-from ..errors import ConfigError, QmlpError, ToolError
+from ..errors import ConfigError, ToolError
 from ..ir import Dataflow, load, replace, save, verify
 from . import fold as folding
 from .estimate import NetworkEstimate, estimate, write_estimate_reports
@@ -215,8 +215,8 @@ def run_build(options: CompileOptions, *, log: Callable[[str], None] = print,
               steps: list[tuple[str, Step]] | None = None) -> BuildState:
     """Run every step into a temporary sibling directory, then rename it to the output directory.
 
-    On any exception the temporary directory is removed and the error propagates (a non-QmlpError
-    becomes a ToolError naming the step only if it is an OSError from the tools or filesystem)."""
+    On any exception the temporary directory is removed and the error propagates; an OSError
+    inside a step (filesystem, tools) becomes a one-line ToolError naming the step."""
     _check_options(options)
     out = options.out_dir
     out.parent.mkdir(parents=True, exist_ok=True)
