@@ -162,6 +162,20 @@ def train(variant: Variant, work: Path, quick: bool, seed: int) -> tuple[Path, l
     return model, args
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot_model(model: Path, folder: Path) -> Path:
+    """Copy ``model`` and its .npz/.json companions into ``folder`` and return the copy: every
+    design of the run then sees the same bytes even if the shipped model is replaced meanwhile."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in (".onnx", ".npz", ".json"):
+        shutil.copyfile(model.with_suffix(suffix), folder / model.with_suffix(suffix).name)
+    return folder / model.name
+
+
 def read_training(model: Path) -> dict[str, Any]:
     """Accuracy numbers from the training report written next to the model."""
     report = json.loads(model.with_suffix(".json").read_text())
@@ -222,7 +236,7 @@ def parse_verify(stdout: str) -> dict[str, Any]:
 
 
 def build_design(design: Design, model: Path, vectors: Path, split: tuple[Path, Path], work: Path, *,
-                 quick: bool, synth: bool, progress: Progress) -> dict[str, Any]:
+                 quick: bool, synth: bool, toggle: bool, progress: Progress) -> dict[str, Any]:
     """compile (+ Yosys) -> verify -> hil -> test-split accuracy on the RTL -> profile for one design;
     return its results record."""
     out = work / design.name
@@ -246,7 +260,9 @@ def build_design(design: Design, model: Path, vectors: Path, split: tuple[Path, 
     accuracy_args = ["simulate", str(out), "--input", str(split[0]), "--output", str(rtl_scores), "--level", "rtl"]
     profile_args = ["profile", str(out), "--target", "sim", "--json"]
     if quick:
-        profile_args += ["--runs", "1000", "--batch", "256", "--no-toggle"]
+        profile_args += ["--runs", "1000", "--batch", "256"]
+    if quick or not toggle:
+        profile_args.append("--no-toggle")
 
     def do_compile() -> str:
         qmlp(compile_args, logs / "compile.log")
@@ -545,9 +561,13 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines.append(f"* {stage} ({d['seconds'][stage]:.1f} s): `{cmd}`")
         lines.append("")
     if results.get("training"):
-        lines += ["Training:", ""]
+        lines += ["Models:", ""]
         for key, t in results["training"].items():
-            lines.append(f"* {key} ({t.get('seconds', 0):.0f} s): `{t['command']}`")
+            if t.get("reused"):
+                lines.append(f"* {key}: `{t['reused']}` (sha256 {t['sha256'][:12]}…, copied at the start of the run), "
+                             f"trained earlier by `{t['command']}`")
+            else:
+                lines.append(f"* {key}: trained in this run ({t.get('seconds', 0):.0f} s): `{t['command']}`")
         lines.append("")
     lines += [
         "## Reading the table",
@@ -611,7 +631,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--synth-fps", default=DEFAULT_SYNTH_FPS,
                         help="comma-separated --fps points that get Yosys (default %(default)s; add 'max' for the "
                              "fully parallel designs: Yosys needs far longer than the rest of the run to elaborate "
-                             "them). The others use the analytical resource estimate, labelled so")
+                             "them). The others use the analytical resource estimate, and the power estimate's "
+                             "default 12.5%% toggle rate instead of a Verilator toggle measurement (whose "
+                             "register census runs Yosys too); both labelled so")
     parser.add_argument("--work", type=Path, default=None, help="build folder (default build/case_study[_quick])")
     parser.add_argument("--results", type=Path, default=None,
                         help="where RESULTS.md/results.json/case_study.png go "
@@ -653,7 +675,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for v in variants:
             if args.reuse_models:
-                models[v.key] = ROOT / v.shipped
+                models[v.key] = snapshot_model(ROOT / v.shipped, work / "models")
+                training[v.key] = {"command": read_training(models[v.key]).get("command"), "reused": v.shipped,
+                                   "sha256": _sha256(models[v.key])}
                 continue
 
             def do_train(v: Variant = v) -> str:
@@ -683,9 +707,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for d in designs:
             model = models[d.variant.key]
             record = build_design(d, model, model.with_suffix(".npz"), (split[0], split[1]), work,
-                                  quick=args.quick, synth=synth and d.fps in synth_points, progress=progress)
+                                  quick=args.quick, synth=synth and d.fps in synth_points,
+                                  toggle=d.fps in synth_points, progress=progress)
             record["training_accuracy"] = read_training(model)["accuracy"]
             record["model"] = _rel(str(model))
+            record["model_sha256"] = _sha256(model)
             records.append(record)
             if len(records) < len(designs):  # a long run leaves usable results after every design
                 write_results(_results(args, command, synth, synth_points, t0, training, records, len(designs)), dest)
