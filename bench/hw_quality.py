@@ -216,12 +216,12 @@ NOTES = """What the numbers say (this run):
   model logic depth, and it prices a BRAM36 by the XCZU7EV's LUT/BRAM ratio on every board.
 - **Latency**: at 100 k/s a folded layer takes up to 2000 cycles, so the fabric latency is tens
   of microseconds; 1 us for the seed needs about 5 M inferences/s (the `-5M` rows, 40 cycles per
-  layer). The synthesized ternary 5 M design has 965 ns of fabric latency but ~38 k LUTs and an
-  estimated fmax near 127 MHz, short of 200 MHz: its wide SIMD sums sit in one pipeline stage, so
-  the 1 us goal holds in cycles, not yet at the board clock. The fully parallel designs
+  layer). The synthesized 5 M designs have 965 ns (ternary) and 995 ns (INT2) of fabric latency
+  but ~37-38 k LUTs and an estimated fmax near 125 MHz, short of 200 MHz: their wide SIMD sums sit
+  in one pipeline stage, so the 1 us goal holds in cycles, not yet at the board clock. The fully parallel designs
   (1 inference per clock, 130-210 ns) are estimated larger than the whole XCZU7EV (230 k LUT) and
   were not synthesized: Yosys under WebAssembly (yowasp) is limited to 4 GB of memory, and the
-  38 k-LUT design already took 13 minutes on this shared machine.
+  ~37 k-LUT 5 M designs already took 5-13 minutes each on this shared machine.
 - The analytical LUT estimate is about half of Yosys' count on these designs: it leaves out the
   width converters, FIFOs, AXI-Lite control and the threshold fold multiplexers. Latency and II
   estimates are exact (RTL cycle model; every measured row agrees with Verilator).
