@@ -154,7 +154,12 @@ def step_finn(state: BuildState) -> BuildState:
         raise ConfigError(f"--backend finn needs the ONNX model, not the IR {state.options.model}")
     build = write_finn_build(state.options.model, state.board, state.work_dir / "finn",
                              clock_mhz=state.df.clock_mhz, folding=state.df, log=lambda line: None)
-    return replace(state, notes=("FINN ran" if build.ran else "FINN build directory written (FINN not importable here)",))
+    if build.ran:
+        return replace(state, notes=(f"FINN ran (build_dataflow returned {build.status})",))
+    # The build happens in a temporary sibling of OUT: name the final place in the command.
+    command = build.command.replace(str(state.work_dir), str(state.options.out_dir))
+    return replace(state, notes=(f"FINN is not importable here; wrote {state.options.out_dir / 'finn'}, "
+                                 f"run it in FINN's container: {command}",))
 
 
 def step_synth(state: BuildState) -> BuildState:

@@ -4,6 +4,7 @@ DataflowBuildConfig field names (lists and their source in qmlp/boards/finn.py).
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -45,7 +46,15 @@ def test_build_directory_follows_finn_simple_mode(tmp_path):
     for key in ("verify_input_npy", "verify_expected_output_npy"):
         assert (d / config[key]).is_file()
     assert not build.ran and build.command == f"./run-docker.sh build_dataflow {d.resolve()}"
-    assert build.command in messages[-1] and build.command in (d / "run_finn.sh").read_text()
+    assert build.command in messages[-1]
+    # run_finn.sh, started from a FINN checkout, hands FINN its own folder wherever it was moved to.
+    moved = d.rename(tmp_path / "moved")
+    checkout = tmp_path / "finn_checkout"
+    checkout.mkdir()
+    (checkout / "run-docker.sh").write_text('#!/bin/sh\necho "$@"\n')
+    (checkout / "run-docker.sh").chmod(0o755)
+    ran = subprocess.run(["sh", str(moved / "run_finn.sh")], cwd=checkout, capture_output=True, text=True, check=True)
+    assert ran.stdout.split() == ["build_dataflow", str(moved.resolve())]
 
 
 def test_cleaned_model_computes_what_the_original_does(tmp_path):
