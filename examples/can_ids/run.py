@@ -385,7 +385,7 @@ PROVENANCE: dict[str, str] = {
                 "report's figure for the QAT model is kept next to it",
     "yosys": "measured by Yosys `synth_xilinx -family xcup` (netlist cell counts, not place-and-route; "
              "LUT includes LUTRAM/SRL)",
-    "analytical estimate": "estimated by qmlp's analytical resource model (run without `--synth`)",
+    "analytical estimate": "estimated by qmlp's analytical resource model (Yosys not run on that design)",
     "fabric": "measured in simulation: the RTL's own latency counter under Verilator, in clock cycles, "
               "converted at the 200 MHz target clock",
     "end_to_end": "fabric cycles + a modelled DMA (docs/profile.md) + the driver's host work timed on "
@@ -441,15 +441,21 @@ def build_table(results: dict[str, Any]) -> str:
             f"{_fmt_int(prof.get('ii_cycles'))} ˢ | "
             f"{_fmt_time(prof.get('fabric_s'))} ({_fmt_int(prof.get('fabric_cycles'))} cyc) ˢ | "
             f"{_fmt_time(prof.get('end_to_end_p50_s'))} ᵐ | {_fmt_energy(prof.get('energy_total_j'))} ᵉ |")
-    sources = sorted({f"{d['profile'].get('energy_resources')}; activity {d['profile'].get('energy_activity')}"
-                      for d in results["designs"] if d.get("profile")})
+    inputs: dict[str, list[str]] = {}  # energy-model inputs -> the designs that used them
+    for d in results["designs"]:
+        prof = d.get("profile") or {}
+        kind = ("Yosys counts" if str(prof.get("energy_resources", "")).startswith("synth") else "analytical counts") + \
+            (" + measured toggle rates" if str(prof.get("energy_activity", "")).startswith("measured")
+             else " + 12.5% default toggle rate")
+        inputs.setdefault(kind, []).append(d["label"])
+    sources = [f"{kind} for {', '.join(labels)}" for kind, labels in inputs.items()]
     notes = [
         "",
         f"ᵖ {PROVENANCE['seed']}.  ",
         f"ᵃ {PROVENANCE['accuracy']}.  ",
         f"ʸ {PROVENANCE['yosys']}.  ",
-        f"ᵉ {PROVENANCE['analytical estimate']} (resources); fmax: {PROVENANCE['fmax']}; energy: "
-        f"{PROVENANCE['energy']} (inputs: {' / '.join(sources) if sources else '-'}).  ",
+        f"ᵉ resources: {PROVENANCE['analytical estimate']}; fmax: {PROVENANCE['fmax']}; energy: "
+        f"{PROVENANCE['energy']} (inputs: {'; '.join(sources) if sources else '-'}).  ",
         f"ˢ {PROVENANCE['fabric']}.  ",
         f"ᵐ modelled/measured mix: {PROVENANCE['end_to_end']}.",
     ]
@@ -483,8 +489,9 @@ def plot_results(results: dict[str, Any], path: Path) -> Path:
                 ax.annotate(fmt(value), (rect.get_x() + rect.get_width() / 2, rect.get_height()),
                             ha="center", va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
 
-    bars(ax_res, -w / 2, luts, "LUT", "#4878a8", lambda v: f"{v:,.0f}")
-    bars(ax_res, w / 2, ffs, "FF", "#e0a040", lambda v: f"{v:,.0f}")
+    count = lambda v: f"{v / 1000:.0f}k" if v >= 10_000 else f"{v:,.0f}"  # noqa: E731
+    bars(ax_res, -w / 2, luts, "LUT", "#4878a8", count)
+    bars(ax_res, w / 2, ffs, "FF", "#e0a040", count)
     ax_res.set_yscale("log")
     ax_res.set_ylim(bottom=100)  # a common floor so log-scale bar heights compare
     ax_res.set_ylabel("count (log scale)")
