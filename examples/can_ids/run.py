@@ -448,7 +448,7 @@ def build_table(results: dict[str, Any]) -> str:
             (" + measured toggle rates" if str(prof.get("energy_activity", "")).startswith("measured")
              else " + 12.5% default toggle rate")
         inputs.setdefault(kind, []).append(d["label"])
-    sources = [f"{kind} for {', '.join(labels)}" for kind, labels in inputs.items()]
+    sources = [f"{kind} for {' and '.join(labels)}" for kind, labels in inputs.items()]
     notes = [
         "",
         f"ᵖ {PROVENANCE['seed']}.  ",
@@ -538,7 +538,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     ]
     unsynthesized = [d["label"] for d in results["designs"] if not d.get("synth")]
     if run.get("synth") and unsynthesized:
-        lines += [f"Yosys was not run on {', '.join(unsynthesized)} (`--synth-fps "
+        lines += [f"Yosys was not run on {' and '.join(unsynthesized)} (`--synth-fps "
                   f"{','.join(run.get('synth_fps', []))}`): their resources are qmlp's analytical estimate "
                   "and they have no fmax estimate. See README.md for why.", ""]
     lines += [
