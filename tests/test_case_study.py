@@ -177,3 +177,11 @@ def test_update_readme_replaces_only_the_marked_table(cs, tmp_path):
     assert readme.read_text() == f"intro\n{start}\n{cs.build_table(results)}\n{end}\noutro\n"
     cs.update_readme(results, readme)  # idempotent
     assert readme.read_text().count("| seed (FINN") == 1
+
+
+def test_parse_verify_needs_the_pass_line(cs):
+    out = "[1/4] simulator: 2000 vectors\nsome table\n[3/4] RTL == simulator: yes\nverify: PASS (1.0 s)\n"
+    assert cs.parse_verify(out) == {"passed": True, "summary": [
+        "[1/4] simulator: 2000 vectors", "[3/4] RTL == simulator: yes", "verify: PASS (1.0 s)"]}
+    with pytest.raises(cs.StepFailed, match="no 'verify: PASS' line"):
+        cs.parse_verify("[1/4] simulator: 2000 vectors\n")

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-__all__ = ["SEED", "Variant", "Design", "VARIANTS", "FPS_POINTS", "plan", "build_table", "write_results",
-           "plot_results", "main"]
+__all__ = ["SEED", "Variant", "Design", "VARIANTS", "FPS_POINTS", "StepFailed", "plan", "qmlp", "snapshot_model",
+           "parse_verify", "junit_counts", "score", "resources", "build_table", "render_markdown", "plot_results",
+           "write_results", "update_readme", "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -229,10 +230,12 @@ def junit_counts(path: Path) -> dict[str, int]:
 
 
 def parse_verify(stdout: str) -> dict[str, Any]:
-    """The verdict lines of `qmlp verify OUT` (which exits non-zero on any disagreement)."""
+    """The verdict of `qmlp verify OUT` (exit status 0 already checked): its final ``verify: PASS``
+    line and the per-stage lines before it. Raises StepFailed when the PASS line is missing."""
     lines = [line.strip() for line in stdout.splitlines() if line.strip()]
-    return {"passed": True, "summary": [line for line in lines if any(
-        word in line.lower() for word in ("pass", "rtl", "vectors", "identical", "mismatch"))][-6:]}
+    if not any(line.startswith("verify: PASS") for line in lines):
+        raise StepFailed("`qmlp verify` exited 0 but printed no 'verify: PASS' line")
+    return {"passed": True, "summary": [line for line in lines if line.startswith("[") or line.startswith("verify:")]}
 
 
 def build_design(design: Design, model: Path, vectors: Path, split: tuple[Path, Path], work: Path, *,
