@@ -694,7 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 model, targs = train(v, work, args.quick, args.seed)
                 models[v.key] = model
                 info = read_training(model)
-                training[v.key] = {"command": "qmlp " + " ".join(_rel(a) for a in targs), **info}
+                training[v.key] = {**info, "command": "qmlp " + " ".join(_rel(a) for a in targs)}
                 return f"accuracy {info['accuracy']:.3%} (float {info['float_accuracy']:.3%})"
 
             training_seconds = progress.run(f"train {v.key} ({v.label})", do_train)
