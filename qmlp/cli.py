@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from . import __version__
@@ -60,7 +61,14 @@ class _Unavailable:
                         f"install qmlp with its dependencies (pip install -r requirements.txt)")
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (a killed job, a CI timeout) unwinds like Ctrl-C, so commands remove their
+    # half-written output on the way out instead of dying in place.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

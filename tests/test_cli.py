@@ -51,3 +51,23 @@ def test_onnx_commands_say_what_is_missing_without_onnx():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("qmlp: error: 'qmlp verify' needs the Python package 'onnx'")
+
+
+def test_sigterm_during_compile_leaves_no_scratch_folder(tmp_path):
+    """A compile killed with SIGTERM (here: during Yosys) removes its temporary build folder."""
+    import signal
+    import time
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parent.parent / "examples" / "can_ids_w2a2.onnx"
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "qmlp", "compile", str(model), "-o", str(out), "--synth"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(tmp_path.glob(".out.tmp-*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert any(tmp_path.glob(".out.tmp-*")), "the compile never started its scratch folder"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert list(tmp_path.iterdir()) == []
