@@ -147,11 +147,12 @@ def report(rows, checks) -> str:
         f"{checks['max |sim - onnxruntime QCDQ|']:.2g} (outputs up to {checks['max |output|']:.3g}).",
         "",
         f"One thread each (OMP/OPENBLAS/MKL=1, onnxruntime intra/inter-op 1, also inside execute_onnx); "
-        f"{cpu}, {os.cpu_count()} CPUs shared with other jobs: load average {load:.1f} during the run, so "
-        "absolute numbers are below what an idle core gives; ratios are from the same run. "
-        "Best single call of repeated calls: a sub-millisecond call (batch 256) can finish inside one "
-        "scheduler time slice, a 16384-sample call (tens of ms) cannot, which is most of the gap between "
-        "those rows on this loaded machine. `simulate` also hands out int64 copies of every layer's "
+        f"{cpu}, {os.cpu_count()} CPUs, load average {load:.1f} during the run"
+        + (" (other jobs running: absolute numbers are below what an idle core gives). " if load > 1.0 else ". ")
+        + "Ratios are from the same run; each rate is the best single call of repeated calls. "
+        "A probe of onnxruntime's exact int8 MatMulInteger per layer (instead of float32 BLAS) was slower "
+        "on this CPU (0.47-0.60 M/s vs 0.82 M/s), so the simulator stays on BLAS; onnxruntime's QCDQ run "
+        "is faster because it fuses the whole quantized graph. `simulate` also hands out int64 copies of every layer's "
         "accumulators and activations, hence its lower rate. Reproduce: `.venv/bin/python -m bench.sim_throughput`.",
     ]
     return "\n".join(lines + summary)
