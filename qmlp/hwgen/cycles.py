@@ -18,6 +18,7 @@ per unit are written out in ``qmlp/hwgen/rtl/README.md``:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,16 +35,18 @@ def tree_latency(mw: int) -> int:
     return -(-levels // LEVELS_PER_STAGE)
 
 
-class _Unit:
-    def m_valid(self) -> bool:
-        raise NotImplementedError
+class _Unit(ABC):
+    """One streaming unit's handshake behaviour, cycle by cycle."""
 
-    def s_ready(self, m_ready: bool) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def m_valid(self) -> bool: ...
 
+    @abstractmethod
+    def s_ready(self, m_ready: bool) -> bool: ...
+
+    @abstractmethod
     def step(self, s_valid: bool, m_ready: bool) -> None:
         """Advance one clock given the upstream valid and the downstream ready."""
-        raise NotImplementedError
 
 
 class _Mvau(_Unit):
