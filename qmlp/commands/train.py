@@ -23,10 +23,11 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, choices=("can", "digits", "mnist", "unsw"))
-    parser.add_argument("--weights", default="ternary", choices=("ternary", "int2", "bipolar"),
-                        help="weight recipe: ternary (1.58-bit), int2, bipolar (default ternary)")
-    parser.add_argument("--acts", type=int, default=2, help="activation bits, 1..4; 2..4 = quantized ReLU, 1 = sign {-1,+1} (default 2)")
+    parser.add_argument("--dataset", required=True, choices=("can", "digits", "mnist", "unsw", "npz"))
+    parser.add_argument("--weights", default="ternary", choices=("ternary", "int2", "int3", "int4", "bipolar"),
+                        help="weight recipe: ternary (1.58-bit), int2, int3, int4, bipolar (default ternary)")
+    parser.add_argument("--acts", type=int, default=2,
+                        help="activation bits, 1..4 or 8; 2..8 = quantized ReLU, 1 = sign {-1,+1} (default 2)")
     parser.add_argument("--input-bits", type=int, default=8, help="input quantizer bits: 1 or 2..8 (default 8)")
     parser.add_argument("--hidden", type=_hidden, default=(256, 128, 64, 32), help="hidden widths (default 256,128,64,32)")
     parser.add_argument("--epochs", type=int, default=20, help="QAT epochs (default 20)")
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed for data generation, split, init and shuffling")
     parser.add_argument("--data", type=Path, default=None,
-                        help="can: HCRL CSV file or directory of them; unsw: unsw_nb15_binarized.npz")
+                        help="can: HCRL CSV file or directory of them; unsw: unsw_nb15_binarized.npz; npz: your data set")
     parser.add_argument("--can-duration", type=float, default=60.0, help="synthetic CAN seconds per attack type (default 60)")
     parser.add_argument("--can-stride", type=int, default=1, help="frames between CAN window starts (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: cores are shared)")

@@ -21,7 +21,7 @@ from .model import ModelSpec, build_float_mlp, build_mlp, load_float_weights
 from .recipes import get_recipe
 from .training import History, TrainConfig, accuracy, confusion_matrix, predict, set_threads, train_model
 
-__all__ = ["TrainOptions", "TrainOutcome", "run_training", "plot_history", "format_confusion"]
+__all__ = ["TrainOptions", "TrainOutcome", "run_training", "training_data", "plot_history", "format_confusion"]
 
 
 @dataclass(frozen=True)
@@ -204,15 +204,19 @@ def _write_outputs(opts: TrainOptions, data: Dataset, spec: ModelSpec, result: _
     return {"files": tuple(final.values()), "report": report}
 
 
+def training_data(opts: TrainOptions) -> Dataset:
+    """The data set exactly as ``run_training`` trains and tests on it (centred for a 1-bit input)."""
+    data = load_dataset(opts.dataset, opts.data, seed=opts.seed, can_duration=opts.can_duration,
+                        can_stride=opts.can_stride)
+    return data.centred() if opts.input_bits == 1 else data
+
+
 def run_training(opts: TrainOptions, log=print) -> TrainOutcome:
     """The whole ``qmlp train`` run; raises ConfigError on bad options or data (nothing written)."""
     _check(opts)
     started = time.monotonic()
     set_threads(opts.threads)
-    data: Dataset = load_dataset(opts.dataset, opts.data, seed=opts.seed, can_duration=opts.can_duration,
-                                 can_stride=opts.can_stride)
-    if opts.input_bits == 1:
-        data = data.centred()
+    data = training_data(opts)
     spec = ModelSpec(data.features, opts.hidden, data.classes, weights=opts.weights, acts=opts.acts,
                      input_bits=opts.input_bits, input_signed=data.input_signed, input_max=data.input_max)
     log(f"dataset {data.name}: {len(data.y_train)} train / {len(data.y_test)} test samples, "

@@ -9,6 +9,8 @@ A recipe fixes the weight quantizer; activation and input widths are separate kn
   recomputed from the weights on every forward pass, so it needs no learning.
 * ``int2``: signed full-range 2-bit integers {-2, -1, 0, +1} with a learned per-tensor scale
   initialised from the weight statistics.
+* ``int3``, ``int4``: the ``int2`` rule at 3 and 4 bits ({-4..3}, {-8..7}), for sweeps that ask
+  what the extra weight bits buy (``qmlp explore``).
 * ``bipolar``: {-1, +1} with the mean absolute weight as scale (exported as ``BipolarQuant``).
 """
 
@@ -27,8 +29,8 @@ with warnings.catch_warnings():  # brevitas warns on import about an optional CU
 
 from ..errors import ConfigError
 
-__all__ = ["Recipe", "RECIPES", "get_recipe", "TernaryWeightQuant", "Int2WeightQuant", "BipolarWeightQuant",
-           "act_quant", "input_quant"]
+__all__ = ["Recipe", "RECIPES", "get_recipe", "TernaryWeightQuant", "Int2WeightQuant", "Int3WeightQuant",
+           "Int4WeightQuant", "BipolarWeightQuant", "act_quant", "input_quant", "ACT_BITS"]
 
 
 class TernaryWeightQuant(Int8WeightPerTensorFloat):
@@ -45,6 +47,18 @@ class Int2WeightQuant(Int8WeightPerTensorFloat):
     bit_width = 2
     narrow_range = False
     scaling_impl_type = ScalingImplType.PARAMETER_FROM_STATS
+
+
+class Int3WeightQuant(Int2WeightQuant):
+    """{-4..3} * s, s learned, as Int2WeightQuant."""
+
+    bit_width = 3
+
+
+class Int4WeightQuant(Int2WeightQuant):
+    """{-8..7} * s, s learned, as Int2WeightQuant."""
+
+    bit_width = 4
 
 
 class BipolarWeightQuant(SignedBinaryWeightPerTensorConst):
@@ -70,6 +84,8 @@ RECIPES: dict[str, Recipe] = {
     "ternary": Recipe("ternary", TernaryWeightQuant, "1.58",
                       "ternary {-1,0,+1} weights, per-tensor scale = mean|W| (BitNet b1.58 absmean)"),
     "int2": Recipe("int2", Int2WeightQuant, "2", "signed 2-bit {-2..1} weights, learned per-tensor scale"),
+    "int3": Recipe("int3", Int3WeightQuant, "3", "signed 3-bit {-4..3} weights, learned per-tensor scale"),
+    "int4": Recipe("int4", Int4WeightQuant, "4", "signed 4-bit {-8..7} weights, learned per-tensor scale"),
     "bipolar": Recipe("bipolar", BipolarWeightQuant, "1", "bipolar {-1,+1} weights, per-tensor scale = mean|W|"),
 }
 
@@ -81,11 +97,14 @@ def get_recipe(name: str) -> Recipe:
         raise ConfigError(f"--weights {name!r}: unknown recipe (choose one of {', '.join(RECIPES)})") from None
 
 
+ACT_BITS = (1, 2, 3, 4, 8)  # hidden activation widths the recipes support
+
+
 def act_quant(bits: int) -> type:
     """Hidden activation quantizer: unsigned ``bits``-bit QuantReLU with a learned scale for
-    2..4 bits; for 1 bit the sign {-1, +1} (see ``model.build_mlp`` for why not {0, 1})."""
-    if not 1 <= bits <= 4:
-        raise ConfigError(f"--acts {bits}: activation width must be 1..4 bits")
+    2..4 and 8 bits; for 1 bit the sign {-1, +1} (see ``model.build_mlp`` for why not {0, 1})."""
+    if bits not in ACT_BITS:
+        raise ConfigError(f"--acts {bits}: activation width must be 1..4 or 8 bits")
     if bits == 1:
         return SignedBinaryActPerTensorConst
     # A learned scale initialised from a fixed max_val: BatchNorm keeps pre-activations near unit

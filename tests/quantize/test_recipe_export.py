@@ -23,6 +23,8 @@ CASES = [
     ("ternary", 1, 1, True, 1.0, TERNARY),
     ("int2", 4, 8, False, 1.0, DataType.parse("INT2")),
     ("ternary", 3, 4, True, 2.0, TERNARY),
+    ("int3", 3, 8, True, 127.0, DataType.parse("INT3")),
+    ("int4", 8, 8, False, 1.0, DataType.parse("INT4")),
 ]
 
 

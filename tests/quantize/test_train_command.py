@@ -42,7 +42,7 @@ def test_train_digits_writes_model_report_plot_vectors(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["--dataset", "digits", "--acts", "5"], "--acts 5: activation width must be 1..4 bits"),
+    (["--dataset", "digits", "--acts", "5"], "--acts 5: activation width must be 1..4 or 8 bits"),
     (["--dataset", "digits", "--input-bits", "9"], "--input-bits 9"),
     (["--dataset", "unsw"], "--dataset unsw needs --data PATH"),
     (["--dataset", "unsw", "--data", "/nonexistent/unsw.npz"], "file not found"),
@@ -66,7 +66,7 @@ def test_output_must_be_onnx_in_existing_dir(tmp_path, capsys):
 
 
 def test_bad_hidden_and_choices_are_usage_errors(tmp_path):
-    for argv in (["--hidden", "64,x"], ["--hidden", "0"], ["--weights", "int3"]):
+    for argv in (["--hidden", "64,x"], ["--hidden", "0"], ["--weights", "int5"]):
         with pytest.raises(SystemExit) as exit_info:
             main(["train", "--dataset", "digits", *argv, "-o", str(tmp_path / "m.onnx")])
         assert exit_info.value.code == 2

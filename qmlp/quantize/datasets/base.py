@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "stratified_split"]
+from ...errors import ConfigError
+
+__all__ = ["Dataset", "stratified_split", "open_npz"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,3 +55,17 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
         test.append(idx[:cut])
         train.append(idx[cut:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def open_npz(path: Path, *, hint: str, arrays: str) -> np.lib.npyio.NpzFile:
+    """The user's ``--data`` archive, opened without pickle; ConfigError naming the file otherwise.
+    ``hint`` says which file to give, ``arrays`` which arrays it should hold."""
+    if not path.is_file():
+        raise ConfigError(f"--data {path}: file not found; {hint}")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--data {path}: not a readable .npz file ({error})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ConfigError(f"--data {path}: expected an .npz archive with arrays {arrays}")
+    return archive

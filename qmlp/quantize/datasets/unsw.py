@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ConfigError
-from .base import Dataset
+from .base import Dataset, open_npz
 
 __all__ = ["load_unsw_dataset", "UNSW_FEATURES"]
 
@@ -35,15 +35,7 @@ def load_unsw_dataset(path: str | Path | None) -> Dataset:
     if path is None:
         raise ConfigError("--dataset unsw needs --data PATH to unsw_nb15_binarized.npz (it is not bundled or downloaded)")
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"--data {path}: file not found; give the path to unsw_nb15_binarized.npz")
-    try:
-        archive = np.load(path)
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"--data {path}: not a readable .npz file ({error})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ConfigError(f"--data {path}: expected an .npz archive with arrays 'train' and 'test'")
-    with archive:
+    with open_npz(path, hint="give the path to unsw_nb15_binarized.npz", arrays="'train' and 'test'") as archive:
         x_train, y_train = _part(archive, "train", path)
         x_test, y_test = _part(archive, "test", path)
     return Dataset("unsw", x_train, y_train, x_test, y_test, ("normal", "attack"), input_signed=False, input_max=1.0,
