@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "train": "quantization-aware training with Brevitas, exported to QONNX",
     "hil": "hardware-in-the-loop test suite against a board or the virtual board",
     "profile": "latency and energy per inference",
+    "explore": "design-space exploration on Ray: precision x topology x target, Pareto front",
     "boards": "list the known boards",
     "agent": "board-side agent serving HIL and profiling requests",
 }
