@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..quantize import WEIGHT_RECIPES
 
 __all__ = ["add_arguments", "run"]
 
@@ -24,7 +25,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, choices=("can", "digits", "mnist", "unsw", "npz"))
-    parser.add_argument("--weights", default="ternary", choices=("ternary", "int2", "int3", "int4", "bipolar"),
+    parser.add_argument("--weights", default="ternary", choices=WEIGHT_RECIPES,
                         help="weight recipe: ternary (1.58-bit), int2, int3, int4, bipolar (default ternary)")
     parser.add_argument("--acts", type=int, default=2,
                         help="activation bits, 1..4 or 8; 2..8 = quantized ReLU, 1 = sign {-1,+1} (default 2)")

@@ -107,8 +107,9 @@ def summary_markdown(store: Store) -> str:
         lines += ["## Pruned and failed", "", "| what | status | reason |", "|---|---|---|"]
         lines += [f"| {t['weights']} a{t['acts']} i{t['input_bits']} {t['hidden']} | {t['status']} | {t['reason']} |"
                   for t in others]
-        lines += [f"| design {d['trial']} on {d['board']} at {fps_label(d['target_fps'])} | {d['status']} | {d['reason']} |"
-                  for d in failed_designs]
+        label = {t["key"]: f"{t['weights']} a{t['acts']} i{t['input_bits']} {t['hidden']}" for t in trials}
+        lines += [f"| {label.get(d['trial'], d['trial'])} on {d['board']} at {fps_label(d['target_fps'])} | design "
+                  f"{d['status']} | {d['reason']} |" for d in failed_designs]
         lines.append("")
     lines += ["## Plots", "", f"![accuracy vs LUT]({PLOTS['lut']})", "", f"![accuracy vs latency]({PLOTS['latency_ns']})",
               "", "## What is measured and what is estimated", "",

@@ -20,11 +20,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..errors import ConfigError
+from ..quantize import ACT_BITS, WEIGHT_RECIPES
 
 __all__ = ["ExploreSpec", "TrialConfig", "Target", "Search", "FrontOptions", "BestRule", "TrialResources",
-           "read_spec", "parse_spec", "fps_label", "WEIGHT_TYPES", "BUILTIN_DATASETS", "fail"]
+           "read_spec", "parse_spec", "fps_label", "BUILTIN_DATASETS", "fail"]
 
-WEIGHT_TYPES = ("bipolar", "ternary", "int2", "int3", "int4")
 BUILTIN_DATASETS = ("can", "digits", "mnist", "unsw")
 METHODS = ("grid", "random", "halving")
 OBJECTIVES = ("lut", "latency", "energy")
@@ -275,6 +275,11 @@ def _checkers(source: str):
     def fps(name: str, value: Any) -> float | str:
         if value == "max":
             return "max"
+        if isinstance(value, str):  # YAML 1.1 reads 1e6 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise fail(name, f"{value!r} is not a number > 0 or 'max'", source) from None
         return number(0.0, above=True)(name, value)
 
     return integer, number, choice, boolean, text, listof, widths, fps
@@ -322,8 +327,6 @@ def _dataset(top: _Fields, base_dir: Path, source: str, text: Callable[[str, Any
 
 def parse_spec(doc: Any, *, source: str = "spec", base_dir: Path = Path(".")) -> ExploreSpec:
     """Check a parsed YAML/TOML document and build the spec; ConfigError names the first bad field."""
-    from ..quantize.recipes import ACT_BITS  # the recipes decide what can be trained
-
     integer, number, choice, boolean, text, listof, widths, fps = _checkers(source)
     top = _Fields(doc, "", source)
     dataset, data, data_id = _dataset(top, base_dir, source, text)
@@ -331,11 +334,11 @@ def parse_spec(doc: Any, *, source: str = "spec", base_dir: Path = Path(".")) ->
     can_stride = top.get("can_stride", 1, integer(1))
 
     space = top.section("space")
-    weights = space.get("weights", ("ternary", "int2"), listof(choice(WEIGHT_TYPES)))
+    weights = space.get("weights", ("ternary", "int2"), listof(choice(WEIGHT_RECIPES)))
     acts = space.get("acts", (2,), listof(choice(ACT_BITS)))
     input_bits = space.get("input_bits", (8,), listof(integer(1, 8)))
     hidden = space.get("hidden", ((256, 128, 64, 32),), lambda n, v: listof(widths)(
-        n, v if isinstance(v, list) and v and all(isinstance(h, (list, str)) for h in v) else [v]))
+        n, v if isinstance(v, list) and any(isinstance(h, (list, str)) for h in v) else [v]))
     space.done()
 
     train = top.section("train")

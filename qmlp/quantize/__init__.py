@@ -5,7 +5,11 @@ QONNX export. Needs torch and brevitas; the compiler core never imports this pac
 from __future__ import annotations
 
 __all__ = ["ModelSpec", "build_mlp", "build_float_mlp", "RECIPES", "get_recipe", "TrainConfig", "train_model",
-           "TrainOptions", "run_training", "export_model", "load_dataset"]
+           "TrainOptions", "run_training", "export_model", "load_dataset", "WEIGHT_RECIPES", "ACT_BITS"]
+
+# What can be trained, importable without torch (the CLI and `qmlp explore` check specs against it):
+WEIGHT_RECIPES = ("bipolar", "ternary", "int2", "int3", "int4")  # the keys of recipes.RECIPES
+ACT_BITS = (1, 2, 3, 4, 8)  # hidden activation widths recipes.act_quant supports
 
 
 def __getattr__(name: str):

@@ -28,6 +28,7 @@ with warnings.catch_warnings():  # brevitas warns on import about an optional CU
                                 SignedBinaryWeightPerTensorConst, Uint8ActPerTensorFloat)
 
 from ..errors import ConfigError
+from . import ACT_BITS
 
 __all__ = ["Recipe", "RECIPES", "get_recipe", "TernaryWeightQuant", "Int2WeightQuant", "Int3WeightQuant",
            "Int4WeightQuant", "BipolarWeightQuant", "act_quant", "input_quant", "ACT_BITS"]
@@ -95,9 +96,6 @@ def get_recipe(name: str) -> Recipe:
         return RECIPES[name]
     except KeyError:
         raise ConfigError(f"--weights {name!r}: unknown recipe (choose one of {', '.join(RECIPES)})") from None
-
-
-ACT_BITS = (1, 2, 3, 4, 8)  # hidden activation widths the recipes support
 
 
 def act_quant(bits: int) -> type:
