@@ -36,6 +36,8 @@ MESSAGE_HELPERS = {
     # the agent's error frames, _send_error(conn, code, message) / _refuse_quietly(conn, code, message)
     ("qmlp/hil/agent.py", "_send_error"): 2,
     ("qmlp/hil/agent.py", "_refuse_quietly"): 2,
+    # fail(field, problem, source) -> ConfigError("{source}: {field}: {problem}") (the explore spec)
+    ("qmlp/explore/spec.py", "fail"): 1,
 }
 
 # Error constructions whose message is built at run time and has no literal text to look for:

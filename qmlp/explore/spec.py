@@ -31,8 +31,8 @@ OBJECTIVES = ("lut", "latency", "energy")
 
 
 def fail(field: str, problem: str, source: str = "spec") -> ConfigError:
-    """The one error shape of this module: ``SPEC: field: problem``."""
-    return ConfigError(f"{source}: {field}: {problem}")
+    """The one error shape of this module: ``SPEC: field NAME: problem``."""
+    return ConfigError(f"{source}: field {field}: {problem}")
 
 
 def fps_label(fps: float | str) -> str:
@@ -369,7 +369,7 @@ def parse_spec(doc: Any, *, source: str = "spec", base_dir: Path = Path(".")) ->
         try:
             get_board(board)
         except ConfigError as error:
-            raise fail(f"hardware.boards[{i}]", f"{error}", source) from None
+            raise fail(f"hardware.boards[{i}]", f"not usable: {error}", source) from None
     targets = tuple(Target(b, r, clock) for b in boards for r in rates)
 
     verify = top.section("verify")

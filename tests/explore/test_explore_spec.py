@@ -119,13 +119,13 @@ def test_errors_name_the_field(tmp_path, doc, field, message):
     with pytest.raises(ConfigError) as info:
         parse_spec(doc, source="s.yaml", base_dir=tmp_path)
     text = str(info.value)
-    assert text.startswith(f"s.yaml: {field}: ") and message in text and "\n" not in text
+    assert text.startswith(f"s.yaml: field {field}: ") and message in text and "\n" not in text
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("dataset: digits\nspace:\n  acts: [5]\n")
     (tmp_path / "broken.yaml").write_text("dataset: [digits\n")
-    cases = [([str(tmp_path / "bad.yaml")], "bad.yaml: space.acts[0]: 5 is not one of 1, 2, 3, 4, 8"),
+    cases = [([str(tmp_path / "bad.yaml")], "bad.yaml: field space.acts[0]: 5 is not one of 1, 2, 3, 4, 8"),
              ([str(tmp_path / "broken.yaml")], "broken.yaml: not valid YAML ("),
              ([str(tmp_path / "none.yaml")], "none.yaml: no such spec file"),
              ([str(tmp_path / "bad.yaml"), "--report", str(tmp_path)], "--report DIR takes no SPEC or -o"),

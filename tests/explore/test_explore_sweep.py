@@ -155,3 +155,21 @@ def test_out_folder_rules(tmp_path, ray_local, capsys):
         store.start_run({"spec": json.dumps({"base": {"dataset": "mnist", "data_id": ""}})})
     assert main(["explore", str(spec), "-o", str(tmp_path / "other")]) == 2
     assert "holds a sweep on dataset 'mnist'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_front_checks_run_yosys_and_the_rtl(tmp_path, ray_local):
+    """The front check for real: Yosys netlist counts and the Verilator RTL check (about a minute)."""
+    doc = {"dataset": "digits", "space": {"weights": ["int2"], "hidden": [[16]]}, "train": {"epochs": 2},
+           "front": {"samples": 50}}
+    out = tmp_path / "out"
+    _sweep(_spec(tmp_path, "checked", doc), out)
+    with Store(out / STORE_NAME) as store:
+        (design,) = store.joined_designs()
+    assert design["check_status"] == "done", design["check_reason"]
+    synth = json.loads((out / design["folder"] / "report" / "synth_resources.json").read_text())
+    assert design["synth_lut"] == synth["LUT"] + synth["LUTRAM"] > 0 and design["synth_ff"] == synth["FF"]
+    assert design["rtl_ok"] == 1 and design["rtl_mismatches"] == 0 and design["rtl_samples"] == 50
+    # the RTL's measured timing is what the estimate predicted
+    assert (design["rtl_latency_cycles"], design["rtl_ii"]) == (design["latency_cycles"], design["ii_cycles"])
+    assert json.loads((out / "best" / "zcu104" / "explore_choice.json").read_text())["design"] == design["key"]
