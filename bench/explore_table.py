@@ -25,10 +25,6 @@ LABEL = {"bipolar": "1 (bipolar)", "ternary": "1.58 (ternary)", "int2": "2", "in
 BARS = (0.999, 0.9995)
 
 
-def _micro(seconds_or_joules: float) -> str:
-    return f"{seconds_or_joules * 1e6:,.2f}"
-
-
 def section(out: Path, command: str) -> str:
     with Store(out / STORE_NAME, create=False) as store:
         designs = store.joined_designs()
@@ -40,11 +36,14 @@ def section(out: Path, command: str) -> str:
     front_keys = {d["key"] for front in fronts.values() for d in front}
     seconds = sum(r["seconds"] or 0 for r in runs)
     counts = {s: sum(1 for t in trials if t["status"] == s) for s in ("done", "failed", "pruned")}
+    invocations = ", ".join(f"{r['status']} after {r['seconds'] or 0:.0f} s" for r in runs)
+    loads = ", ".join(f"{r['load_start'] or 0:.1f}-{r['load_end'] or 0:.1f}" for r in runs)
     lines = [
-        f"`{command}` on this 2-core machine, shared with other sessions' jobs (load average 5-13 during the run): "
+        f"`{command}` on this 2-core machine, shared with other sessions' jobs (5-minute load average {loads} "
+        "at the start and end of each invocation): "
         f"{len(trials)} trials ({counts['done']} done, {counts['failed']} failed, {counts['pruned']} pruned) in "
         f"{seconds / 60:.0f} min of wall time over {len(runs)} invocation(s) "
-        f"({', '.join(f'{r['status']} {r['seconds'] or 0:.0f} s' for r in runs)}). "
+        f"({invocations}). "
         f"Data: {base['dataset']}"
         + (f", {base['can_duration']:g} s of synthetic traffic per attack type" if base["dataset"] == "can" else "")
         + f"; {base['epochs']} QAT epochs (float baseline as many, early-stopping patience {base['patience']}), "
@@ -55,7 +54,7 @@ def section(out: Path, command: str) -> str:
         "inference); LUT ʸ: Yosys netlist count (LUT + LUTRAM) for the checked front designs, whose RTL also matched "
         "the simulator bit for bit. ★ = on the Pareto front (accuracy, LUT, latency, energy) of its board.",
         "",
-        "| weight bits | act bits | hidden | target | accuracy | LUT ᵉ | LUT ʸ | FF ᵉ | BRAM36 ᵉ | latency ᵉ (µs) | E dyn ᵉ (µJ) | front |",
+        "| weight bits | act bits | hidden | target | accuracy | LUT ᵉ | LUT ʸ | FF ᵉ | BRAM36 ᵉ | latency ᵉ (µs) | E dyn ᵉ (nJ) | front |",
         "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|:-:|",
     ]
     for d in sorted(designs, key=lambda d: (d["board"], ORDER.get(d["weights"], 9), d["acts"], d["hidden"],
@@ -64,7 +63,7 @@ def section(out: Path, command: str) -> str:
         rtl = " (RTL ok)" if d["rtl_ok"] == 1 else ""
         lines.append(f"| {LABEL.get(d['weights'], d['weights'])} | {d['acts']} | {d['hidden']} | "
                      f"{d['board']} {fps_label(d['target_fps'])} | {d['accuracy']:.3%} | {d['lut']:,} | {yosys}{rtl} | "
-                     f"{d['ff']:,} | {d['bram36']:g} | {_micro(d['latency_ns'] * 1e-9)} | {_micro(d['energy_j'])} | "
+                     f"{d['ff']:,} | {d['bram36']:g} | {d['latency_ns'] / 1e3:,.2f} | {d['energy_j'] * 1e9:,.1f} | "
                      f"{'★' if d['key'] in front_keys else ''} |")
     lines += ["", "Per weight precision (all activation widths and topologies):", "",
               "| weight bits | best accuracy | designs on the front | " +

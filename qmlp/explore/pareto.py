@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-__all__ = ["OBJECTIVES", "objective_vector", "dominates", "pareto_front", "fronts_by_board", "select_best"]
+__all__ = ["OBJECTIVES", "objective_vector", "dominates", "pareto_front", "fronts_by_board", "usable", "select_best"]
 
 # (store column, sense): +1 maximise, -1 minimise
 OBJECTIVES: tuple[tuple[str, int], ...] = (("accuracy", +1), ("lut", -1), ("latency_ns", -1), ("energy_j", -1))
@@ -47,6 +47,15 @@ def fronts_by_board(designs: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapp
     for design in designs:
         boards.setdefault(design["board"], []).append(design)
     return {board: [group[i] for i in pareto_front(group)] for board, group in boards.items()}
+
+
+def usable(design: Mapping[str, Any]) -> bool:
+    """A design the user can take: compiled and checked without failure, and where Yosys ran, its
+    fmax estimate reaches the target clock."""
+    if design.get("check_status") != "done" or not design.get("folder"):
+        return False
+    fmax, clock = design.get("fmax_mhz"), design.get("clock_mhz")
+    return fmax is None or clock is None or fmax >= clock
 
 
 def select_best(front: Sequence[Mapping[str, Any]], *, min_accuracy: float | None, minimize: str) -> Mapping[str, Any] | None:

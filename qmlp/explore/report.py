@@ -1,17 +1,19 @@
-"""``OUT/summary.md`` and the plots, from the results store alone (``qmlp explore --report OUT``
-writes them again without running anything): the Pareto table per board, every design, the
-pruned and failed trials with their reasons, and accuracy-LUT / accuracy-latency scatter plots
-with the front highlighted and one colour per weight precision."""
+"""``OUT/summary.md``, the plots and ``OUT/best/<board>/``, from the results store alone
+(``qmlp explore --report OUT`` writes them again without running anything): the Pareto table per
+board, every design, the pruned and failed trials with their reasons, accuracy-LUT and
+accuracy-latency scatter plots with the front highlighted and one colour per weight precision,
+and a copy of the chosen design's compile folder."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
-from .pareto import fronts_by_board, pareto_front, select_best
+from .pareto import fronts_by_board, pareto_front, select_best, usable
 from .spec import fps_label
 from .store import STORE_NAME, Store
 
@@ -40,7 +42,8 @@ def _check(d: Mapping[str, Any]) -> str:
         return f"FAILED: {d['check_reason']}"
     parts = []
     if d.get("synth_lut") is not None:
-        parts.append(f"Yosys fits, fmax ~{d['fmax_mhz']:.0f} MHz ᵉ")
+        timing = "≥" if d["fmax_mhz"] >= d["clock_mhz"] else "< (too slow)"
+        parts.append(f"Yosys fits, fmax ~{d['fmax_mhz']:.0f} MHz ᵉ {timing} {d['clock_mhz']:g} MHz clock")
     if d.get("rtl_ok") is not None:
         parts.append(f"RTL == sim ({d['rtl_samples']} vectors, latency {d['rtl_latency_cycles']} cyc)")
     return "; ".join(parts) or "compiled"
@@ -82,6 +85,7 @@ def summary_markdown(store: Store) -> str:
              "open the store with pandas: `pandas.read_sql('select * from designs', sqlite3.connect(path))`.", ""]
     min_accuracy, minimize = _best_rule(spec)
     fronts = fronts_by_board(designs)
+    chosen = _best(store)
     for board, front in fronts.items():
         ordered = sorted(front, key=lambda d: (-d["accuracy"], d["lut"], d["key"]))
         lines += [f"## Pareto front: {board}", "",
@@ -89,11 +93,10 @@ def summary_markdown(store: Store) -> str:
                   "LUT ↓, latency ↓, dynamic energy per inference ↓. "
                   f"{len(front)} of {sum(1 for d in designs if d['board'] == board)} designs are on the front.", ""]
         lines += _table(ordered, {d["key"] for d in front})
-        usable = [d for d in front if d.get("check_status") == "done" and d.get("folder")]
-        best = select_best(usable, min_accuracy=min_accuracy, minimize=minimize)
+        best = chosen.get(board)
         rule = (f"the lowest {minimize} with accuracy >= {min_accuracy:.2%}" if min_accuracy is not None
                 else f"the most accurate, ties to the lowest {minimize}")
-        lines += ["", f"Best design ({rule}, among checked front designs): "
+        lines += ["", f"Best design ({rule}, among the checked front designs whose fmax estimate reaches the clock): "
                   + (f"{best['weights']} a{best['acts']} {best['hidden']} at {fps_label(best['target_fps'])}, "
                      f"accuracy {best['accuracy']:.3%}, folder `best/{board}/` (a copy of `{best['folder']}/`)."
                      if best else "none (no checked front design qualifies)."), ""]
@@ -181,17 +184,53 @@ def _atomic_write(path: Path, text: str | None = None, plot: tuple | None = None
         tmp.unlink(missing_ok=True)
 
 
+def _best(store: Store) -> dict[str, Mapping[str, Any]]:
+    """Board -> the design the spec's ``best`` rule picks among the usable front designs."""
+    run = store.last_run() or {}
+    min_accuracy, minimize = _best_rule(json.loads(run["spec"]) if run.get("spec") else None)
+    chosen = {}
+    for board, front in fronts_by_board(store.joined_designs()).items():
+        best = select_best([d for d in front if usable(d)], min_accuracy=min_accuracy, minimize=minimize)
+        if best is not None:
+            chosen[board] = best
+    return chosen
+
+
+def _copy_best(out: Path, board: str, design: Mapping[str, Any]) -> Path:
+    """OUT/best/<board>/: a copy of the design's compile folder plus explore_choice.json, swapped
+    in whole (a temporary sibling renamed into place)."""
+    target = out / "best" / board
+    tmp = target.with_name(f".{board}.tmp-{os.getpid()}")
+    old = target.with_name(f".{board}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(out / design["folder"], tmp)
+    (tmp / "explore_choice.json").write_text(json.dumps(
+        {"design": design["key"], "trial": design["trial"], "folder": design["folder"],
+         "accuracy": design["accuracy"]}, indent=1) + "\n")
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
 def write_report(out: str | Path) -> list[Path]:
-    """Write OUT/summary.md and the two plots from OUT/explore.sqlite; returns their paths."""
+    """From OUT/explore.sqlite alone: OUT/summary.md, the plots, and OUT/best/<board>/ for each
+    board with a usable front design. Returns the summary, the plots, then the best folders."""
     out = Path(out)
     if not out.is_dir():
         raise ConfigError(f"--report {out}: no such folder; give the output folder of a 'qmlp explore' run")
     with Store(out / STORE_NAME, create=False) as store:
         text = summary_markdown(store)
         designs = store.joined_designs()
+        chosen = _best(store)
     files = [out / SUMMARY]
     _atomic_write(out / SUMMARY, text=text + "\n")
     for metric, name in PLOTS.items():
         _atomic_write(out / name, plot=(designs, metric))
         files.append(out / name)
+    (out / "best").mkdir(exist_ok=True)
+    for board in list(p.name for p in (out / "best").iterdir() if p.is_dir() and p.name not in chosen):
+        shutil.rmtree(out / "best" / board)  # a board whose choice went away keeps no stale folder
+    files += [_copy_best(out, board, design) for board, design in chosen.items()]
     return files

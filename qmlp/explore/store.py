@@ -18,6 +18,7 @@ an error (a typo would otherwise vanish silently).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from contextlib import closing
 from datetime import datetime, timezone
@@ -55,9 +56,16 @@ DESIGN_COLUMNS = {
 RUN_COLUMNS = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "started": "TEXT", "finished": "TEXT", "status": "TEXT",
     "spec": "TEXT", "spec_path": "TEXT", "command": "TEXT", "cluster": "TEXT", "seconds": "REAL",
-    "trials_run": "INTEGER", "qmlp_version": "TEXT",
+    "trials_run": "INTEGER", "qmlp_version": "TEXT", "load_start": "REAL", "load_end": "REAL",
 }
 _TABLES = {"trials": TRIAL_COLUMNS, "rungs": RUNG_COLUMNS, "designs": DESIGN_COLUMNS, "runs": RUN_COLUMNS}
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[1], 2)
+    except OSError:  # not available on this platform
+        return None
 
 
 def now() -> str:
@@ -127,13 +135,15 @@ class Store:
                 raise
 
     def start_run(self, row: Mapping[str, Any]) -> int:
-        cur = self.db.execute(f"INSERT INTO runs ({', '.join(row)}, started, status) VALUES "
-                              f"({', '.join('?' * len(row))}, ?, 'running')", [*row.values(), now()])
+        """A new ``runs`` row (status running); the machine's 5-minute load average is recorded
+        at both ends, because wall times on a shared machine mean little without it."""
+        cur = self.db.execute(f"INSERT INTO runs ({', '.join(row)}, started, status, load_start) VALUES "
+                              f"({', '.join('?' * len(row))}, ?, 'running', ?)", [*row.values(), now(), _load()])
         return int(cur.lastrowid)
 
     def end_run(self, run_id: int, status: str, seconds: float, trials_run: int) -> None:
-        self.db.execute("UPDATE runs SET finished = ?, status = ?, seconds = ?, trials_run = ? WHERE id = ?",
-                        (now(), status, round(seconds, 1), trials_run, run_id))
+        self.db.execute("UPDATE runs SET finished = ?, status = ?, seconds = ?, trials_run = ?, load_end = ? "
+                        "WHERE id = ?", (now(), status, round(seconds, 1), trials_run, _load(), run_id))
 
     # --- reading --------------------------------------------------------------------------------
 

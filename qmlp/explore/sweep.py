@@ -10,7 +10,8 @@ Phases, in order (each resumes from the store):
 3. designs: targets a finished trial has not been estimated at yet (a spec that gained a board);
 4. front: per board, the Pareto designs (most accurate first, up to ``front.max_designs``) get a
    full compile folder, Yosys and the RTL check (``trial.check_design``, 4 GB requested);
-5. best: the chosen design's folder is copied to ``OUT/best/<board>/``; summary and plots.
+5. report (``report.write_report``): summary, plots, and the chosen design's folder copied to
+   ``OUT/best/<board>/``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any, Callable
 from .. import __version__
 from ..errors import ConfigError
 from . import engine, trial
-from .pareto import fronts_by_board, select_best
+from .pareto import fronts_by_board
 from .spec import ExploreSpec, Target, TrialConfig, fps_label, read_spec
 from .store import STORE_NAME, Store
 
@@ -292,30 +293,6 @@ class _Driver:
         self.progress.show(f"  checked {design['weights']} a{design['acts']} {design['hidden']} {design['board']} "
                            f"{fps_label(design['target_fps'])}: {what}{lut}{rtl} ({row['check_seconds']:.0f} s)")
 
-    # --- phase 5: the best design's folder --------------------------------------------------------
-
-    def best(self) -> dict[str, Path]:
-        """Copy each board's chosen design folder to OUT/best/<board>/; returns board -> folder."""
-        chosen = {}
-        for board, front in fronts_by_board(self.store.joined_designs()).items():
-            usable = [d for d in front if d["check_status"] == "done" and d["folder"]]
-            best = select_best(usable, min_accuracy=self.spec.best.min_accuracy, minimize=self.spec.best.minimize)
-            if best is None:
-                continue
-            target = self.out / "best" / board
-            tmp = target.with_name(f".{board}.tmp-{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(self.out / best["folder"], tmp)
-            (tmp / "explore_choice.json").write_text(json.dumps(
-                {"design": best["key"], "trial": best["trial"], "accuracy": best["accuracy"],
-                 "rule": {"min_accuracy": self.spec.best.min_accuracy, "minimize": self.spec.best.minimize}},
-                indent=1) + "\n")
-            self._replace(tmp, target)
-            chosen[board] = target
-        return chosen
-
-
 def _prepare_out(out: Path) -> None:
     """OUT must be new, empty, or a folder this command wrote (it holds explore.sqlite)."""
     if out.exists() and not out.is_dir():
@@ -339,7 +316,7 @@ def _check_same_data(store: Store, spec: ExploreSpec, out: Path) -> None:
 def run_sweep(options: SweepOptions, *, log: Callable[[str], None] = print, tty: bool | None = None) -> Path:
     """The whole ``qmlp explore SPEC``; returns the output folder. KeyboardInterrupt propagates
     after the pending Ray tasks are cancelled; the store then holds every finished result."""
-    from .report import write_report
+    from .report import PLOTS, write_report
 
     spec = read_spec(options.spec)
     out = options.out or default_out(options.spec)
@@ -370,7 +347,6 @@ def run_sweep(options: SweepOptions, *, log: Callable[[str], None] = print, tty:
                 driver.trials(final)
                 driver.designs(final)
                 driver.front()
-                chosen = driver.best()
                 progress.running = 0
                 progress.show()
                 progress.close()
@@ -384,7 +360,7 @@ def run_sweep(options: SweepOptions, *, log: Callable[[str], None] = print, tty:
                 log(f"explore: {status}; every finished trial is in {out / STORE_NAME}: "
                     "run the same command again to resume")
     files = write_report(out)
-    for board, folder in chosen.items():
-        log(f"explore: best design for {board}: {folder}/")
-    log(f"explore: wrote {', '.join(str(f) for f in files)} in {time.monotonic() - started:.0f} s")
+    for folder in files[len(PLOTS) + 1:]:
+        log(f"explore: best design for {folder.name}: {folder}/")
+    log(f"explore: wrote {', '.join(str(f) for f in files[:len(PLOTS) + 1])} in {time.monotonic() - started:.0f} s")
     return out

@@ -82,3 +82,13 @@ def test_select_best():
     front = [designs[i] for i in pareto_front(designs)]
     for rule in itertools.product((None, 0.99, 0.995), ("lut", "latency", "energy")):
         assert select_best(front, min_accuracy=rule[0], minimize=rule[1]) in front
+
+
+def test_usable_needs_a_clean_check_and_the_clock():
+    from qmlp.explore.pareto import usable
+
+    ok = {"check_status": "done", "folder": "designs/x", "fmax_mhz": 250.0, "clock_mhz": 200.0}
+    assert usable(ok) and usable({**ok, "fmax_mhz": None})
+    assert not usable({**ok, "fmax_mhz": 150.0})
+    assert not usable({**ok, "check_status": "failed"}) and not usable({**ok, "check_status": None})
+    assert not usable({**ok, "folder": None})
