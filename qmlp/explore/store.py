@@ -37,11 +37,12 @@ TRIAL_COLUMNS = {
     "acts": "INTEGER", "input_bits": "INTEGER", "hidden": "TEXT", "epochs": "INTEGER", "config": "TEXT",
     "accuracy": "REAL", "train_accuracy": "REAL", "float_accuracy": "REAL", "val_accuracy": "REAL",
     "verify_ok": "INTEGER", "verify_samples": "INTEGER", "verify_mismatches": "INTEGER",
-    "train_seconds": "REAL", "seconds": "REAL", "host": "TEXT", "pid": "INTEGER", "finished": "TEXT",
+    "train_seconds": "REAL", "seconds": "REAL", "host": "TEXT", "node": "TEXT", "pid": "INTEGER", "finished": "TEXT",
 }
 RUNG_COLUMNS = {
     "key": "TEXT PRIMARY KEY", "trial": "TEXT", "rung": "INTEGER", "epochs": "INTEGER", "status": "TEXT NOT NULL",
-    "reason": "TEXT", "val_accuracy": "REAL", "seconds": "REAL", "host": "TEXT", "finished": "TEXT",
+    "reason": "TEXT", "val_accuracy": "REAL", "seconds": "REAL", "host": "TEXT", "node": "TEXT", "pid": "INTEGER",
+    "finished": "TEXT",
 }
 DESIGN_COLUMNS = {
     "key": "TEXT PRIMARY KEY", "trial": "TEXT NOT NULL", "board": "TEXT", "target_fps": "TEXT", "clock_mhz": "REAL",

@@ -74,6 +74,18 @@ def _train_options(cfg: TrialConfig, output: Path):
         command=f"qmlp explore trial {cfg.key}")
 
 
+def _where() -> dict[str, Any]:
+    """Which machine and Ray node ran this (several nodes may share a host name)."""
+    node = None
+    try:
+        import ray
+        if ray.is_initialized():
+            node = ray.get_runtime_context().get_node_id()[:12]
+    except ImportError:  # run outside Ray (a direct call)
+        pass
+    return {"host": socket.gethostname(), "node": node, "pid": os.getpid()}
+
+
 def _best_val(report: dict[str, Any]) -> float:
     return max((epoch["val_acc"] for epoch in report["history"]), default=0.0)
 
@@ -83,7 +95,7 @@ def train_rung(cfg: TrialConfig) -> dict[str, Any]:
     from ..quantize.pipeline import run_training
 
     row: dict[str, Any] = {"key": cfg.key, "epochs": cfg.epochs, "status": "done", "reason": "",
-                           "val_accuracy": None, "host": socket.gethostname()}
+                           "val_accuracy": None, **_where()}
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="qmlp-rung-") as tmp:
         try:
@@ -180,8 +192,7 @@ def run_trial(cfg: TrialConfig, targets: tuple[Target, ...], verify_samples: int
     from ..commands.verify import verify_model
     from ..quantize.pipeline import run_training
 
-    row: dict[str, Any] = {"key": cfg.key, "status": "done", "reason": "", "host": socket.gethostname(),
-                           "pid": os.getpid()}
+    row: dict[str, Any] = {"key": cfg.key, "status": "done", "reason": "", **_where()}
     designs: list[dict[str, Any]] = []
     files: dict[str, bytes] = {}
     start = time.monotonic()
