@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
+from .files import scratch, swap_in
 from .pareto import fronts_by_board, pareto_front, select_best, usable
 from .spec import fps_label
 from .store import STORE_NAME, Store
@@ -200,17 +201,12 @@ def _copy_best(out: Path, board: str, design: Mapping[str, Any]) -> Path:
     """OUT/best/<board>/: a copy of the design's compile folder plus explore_choice.json, swapped
     in whole (a temporary sibling renamed into place)."""
     target = out / "best" / board
-    tmp = target.with_name(f".{board}.tmp-{os.getpid()}")
-    old = target.with_name(f".{board}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = scratch(target)
     shutil.copytree(out / design["folder"], tmp)
     (tmp / "explore_choice.json").write_text(json.dumps(
         {"design": design["key"], "trial": design["trial"], "folder": design["folder"],
          "accuracy": design["accuracy"]}, indent=1) + "\n")
-    if target.exists():
-        target.rename(old)
-    tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(tmp, target)
     return target
 
 

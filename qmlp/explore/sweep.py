@@ -16,13 +16,11 @@ Phases, in order (each resumes from the store):
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import shutil
 import sys
 import tarfile
-import io
-import os
 import time
 from contextlib import closing
 from dataclasses import dataclass
@@ -32,8 +30,9 @@ from typing import Any, Callable
 from .. import __version__
 from ..errors import ConfigError
 from . import engine, trial
+from .files import scratch, swap_in
 from .pareto import fronts_by_board
-from .spec import ExploreSpec, Target, TrialConfig, fps_label, read_spec
+from .spec import ExploreSpec, Target, TrialConfig, fail, fps_label, read_spec
 from .store import STORE_NAME, Store
 
 __all__ = ["SweepOptions", "run_sweep", "default_out", "Progress"]
@@ -128,9 +127,9 @@ class _Driver:
         epochs = self.spec.rung_epochs()
         survivors = candidates
         for rung, rung_epochs in enumerate(epochs[:-1]):
-            stored = self.store.by_key("rungs")
+            stored, trials = self.store.by_key("rungs"), self.store.by_key("trials")
             todo = [c for c in survivors if not self._finished(stored.get(c.with_epochs(rung_epochs).key))
-                    and not self._finished(self.store.by_key("trials").get(c.key))]
+                    and not self._finished(trials.get(c.key))]
             tasks = {self._trial_submit(trial.train_rung, c.with_epochs(rung_epochs)): c for c in todo}
 
             def record(cfg: TrialConfig, result: Any, rung: int = rung, n: int = rung_epochs) -> None:
@@ -209,21 +208,13 @@ class _Driver:
             event = f"  FAILED {cfg.label}: {row['reason']}"
         self.progress.show(event)
 
-    def _write_folder(self, folder: Path, files: dict[str, bytes]) -> None:
-        tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+    @staticmethod
+    def _write_folder(folder: Path, files: dict[str, bytes]) -> None:
+        tmp = scratch(folder)
+        tmp.mkdir()
         for name, data in files.items():
             (tmp / name).write_bytes(data)
-        self._replace(tmp, folder)
-
-    @staticmethod
-    def _replace(new: Path, folder: Path) -> None:
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        if folder.exists():
-            folder.rename(old)
-        new.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, folder)
 
     # --- phase 3: designs for targets added after the trial ran -----------------------------------
 
@@ -278,12 +269,10 @@ class _Driver:
         row = dict(result["row"])
         if result["tar"]:
             folder = self.out / "designs" / design["key"]
-            tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
+            tmp = scratch(folder)
             with tarfile.open(fileobj=io.BytesIO(result["tar"]), mode="r:gz") as archive:
-                archive.extractall(tmp, filter="data")
-            self._replace(tmp, folder)
+                archive.extractall(tmp, filter="data")  # "data": no links out, no devices, no absolute paths
+            swap_in(tmp, folder)
             row["folder"] = folder.relative_to(self.out).as_posix()
         self.store.write("designs", [row])
         what = "ok" if row["check_status"] == "done" else f"FAILED {row['check_reason']}"
@@ -313,6 +302,17 @@ def _check_same_data(store: Store, spec: ExploreSpec, out: Path) -> None:
                           "give this spec its own output folder")
 
 
+def _check_fits_cluster(spec: ExploreSpec, cluster: engine.Cluster) -> None:
+    """A task asking for more than the cluster has would wait in Ray's queue for ever: refuse it."""
+    res = spec.resources
+    for field, wanted, have, unit in (("trial_cpus", res.trial_cpus, cluster.cpus, "CPUs"),
+                                      ("trial_memory_gb", res.trial_memory_gb, cluster.memory_gb, "GB"),
+                                      ("front_memory_gb", res.front_memory_gb, cluster.memory_gb, "GB")):
+        if wanted > have:
+            raise fail(f"resources.{field}", f"{wanted:g} {unit} per task, but the Ray cluster offers {have:.1f} "
+                       f"{unit} for tasks; lower it or add resources", spec.source)
+
+
 def run_sweep(options: SweepOptions, *, log: Callable[[str], None] = print, tty: bool | None = None) -> Path:
     """The whole ``qmlp explore SPEC``; returns the output folder. KeyboardInterrupt propagates
     after the pending Ray tasks are cancelled; the store then holds every finished result."""
@@ -330,6 +330,7 @@ def run_sweep(options: SweepOptions, *, log: Callable[[str], None] = print, tty:
         status, driver = "interrupted", None
         try:
             with engine.ray_cluster(options.address, options.cpus) as cluster:
+                _check_fits_cluster(spec, cluster)
                 log(f"explore: {len(configs)} configurations of {len(spec.grid())} ({spec.search.method}), "
                     f"{len(spec.targets)} target(s); {cluster.describe()}; results in {out / STORE_NAME}")
                 progress = Progress(len(configs), log, sys.stderr.isatty() if tty is None else tty)

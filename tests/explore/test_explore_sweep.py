@@ -155,6 +155,9 @@ def test_out_folder_rules(tmp_path, ray_local, capsys):
         store.start_run({"spec": json.dumps({"base": {"dataset": "mnist", "data_id": ""}})})
     assert main(["explore", str(spec), "-o", str(tmp_path / "other")]) == 2
     assert "holds a sweep on dataset 'mnist'" in capsys.readouterr().err
+    greedy = _spec(tmp_path, "greedy", {**TINY, "resources": {"trial_cpus": 3}})  # the module's Ray has 2
+    assert main(["explore", str(greedy), "-o", str(tmp_path / "greedy")]) == 2
+    assert "field resources.trial_cpus: 3 CPUs per task, but the Ray cluster offers 2.0" in capsys.readouterr().err
 
 
 @pytest.mark.slow
