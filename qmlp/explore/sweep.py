@@ -113,7 +113,7 @@ class _Driver:
         res = self.spec.resources
         return engine.submit(fn, *args, cpus=res.trial_cpus, memory_gb=res.trial_memory_gb)
 
-    def _update_best(self) -> None:
+    def update_best(self) -> None:
         designs = self.store.joined_designs()
         if designs:
             top = max(designs, key=lambda d: (d["accuracy"], -d["lut"]))
@@ -199,7 +199,7 @@ class _Driver:
         self.ran += 1
         if row["status"] == "done":
             self.progress.done += 1
-            self._update_best()
+            self.update_best()
             fits = sum(1 for d in result["designs"] if d["status"] == "done")
             event = (f"  done   {cfg.label}: accuracy {row['accuracy']:.3%}, {fits}/{len(result['designs'])} "
                      f"designs fit ({row['seconds']:.0f} s)")
@@ -343,7 +343,7 @@ def run_sweep(options: SweepOptions, *, log: Callable[[str], None] = print, tty:
                     log(f"explore: resuming: {progress.done + progress.failed + progress.pruned} trial(s) "
                         "already in the store are skipped")
                 driver = _Driver(spec, store, out, cluster, progress, options.retry_failed)
-                driver._update_best()
+                driver.update_best()
                 final = driver.halving(configs) if spec.rung_epochs() else configs
                 driver.trials(final)
                 driver.designs(final)
@@ -357,7 +357,7 @@ def run_sweep(options: SweepOptions, *, log: Callable[[str], None] = print, tty:
             raise
         finally:
             store.end_run(run_id, status, time.monotonic() - started, driver.ran if driver else 0)
-            if status != "complete":
+            if status != "complete" and driver is not None:  # (not for a spec refused before any trial)
                 log(f"explore: {status}; every finished trial is in {out / STORE_NAME}: "
                     "run the same command again to resume")
     files = write_report(out)
