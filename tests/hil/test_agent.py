@@ -273,19 +273,30 @@ def test_second_client_while_a_job_runs_gets_busy(tmp_path, design_dir):
         agent.stop()
 
 
-def test_connection_limit(tmp_path, design_dir):
+def test_connection_limit_counts_authenticated_sessions_only(tmp_path, design_dir):
+    """Silent strangers are not sessions; past max_connections token holders get BUSY at once."""
     from .conftest import make_agent
 
-    agent = make_agent(tmp_path / "w", max_connections=2)
+    agent = make_agent(tmp_path / "w", max_connections=2, busy_grace_seconds=2.0)
     try:
-        held = [raw_connect(agent)[0] for _ in range(2)]
-        extra = socket.create_connection(agent.address, timeout=5)
-        reply = recv_frame(extra, Limits(), first_byte_seconds=5)
-        assert reply.header["code"] == "BUSY" and "too many connections" in reply.header["message"]
-        for sock in held:
+        strangers = [raw_connect(agent)[0] for _ in range(3)]  # in the handshake: no session slot
+        owner = raw_authenticated(agent)  # session 1, owns the board
+        waiting, nonce = raw_connect(agent)  # session 2: authenticated, waits for the board
+        mine = new_nonce()
+        send_frame(waiting, {"cmd": "AUTH", "client_nonce": mine, "proof": client_proof(TOKEN, nonce, mine)})
+        deadline = time.monotonic() + 5
+        while agent._slots._value:  # until session 2 holds its slot
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        extra, nonce = raw_connect(agent)
+        send_frame(extra, {"cmd": "AUTH", "client_nonce": mine, "proof": client_proof(TOKEN, nonce, mine)})
+        code, message = _error(extra)
+        assert code == "BUSY" and "too many connections" in message and _closed(extra)
+        assert _error(waiting) == ("BUSY", "another client holds the board; retry when its job has finished")
+        for sock in (owner, waiting, *strangers):
             sock.close()
         deadline = time.monotonic() + 5
-        while True:  # the slots free up once the agent notices the closed sockets
+        while True:  # the board is free once the agent notices the owner's closed socket
             try:
                 _still_serves(agent, design_dir)
                 break
