@@ -79,8 +79,10 @@ class AgentConfig:
     busy_grace_seconds: float = 1.0
     auth_failure_delay_seconds: float = 0.25
     max_connections: int = 4  # authenticated sessions at once (the owner + clients being told BUSY)
-    max_pending: int = 32  # connections still in the handshake, all addresses together
-    max_pending_per_address: int = 4
+    # Connections still in the handshake (one idle thread each). Per address, more than a
+    # client ever needs at once, so ordinary reconnects never push a token holder out.
+    max_pending: int = 64
+    max_pending_per_address: int = 8
     max_batch: int = 1 << 16
     max_files: int = 512
     max_dataflow_bytes: int = 8 << 20  # parsed in memory; the seed design's is 0.13 MB

@@ -50,7 +50,7 @@ def _served(agent, df: ir.Dataflow) -> float:
     return time.monotonic() - start
 
 
-def _hammer(address: str, agent, stop: threading.Event, opened: list[int], hold: int = 6,
+def _hammer(address: str, agent, stop: threading.Event, opened: list[int], hold: int = 12,
             max_count: int = 3000) -> None:
     """Open silent connections from ``address`` as fast as possible, keeping ``hold`` open."""
     socks: deque[socket.socket] = deque()
@@ -92,7 +92,7 @@ def test_strangers_hammering_never_keep_a_token_holder_out(tmp_path, design_dir)
         agent.stop()
     assert len(sessions) >= 3 and max(sessions) < 5, sessions
     assert sum(c[0] for c in counts) > 100  # the strangers really hammered
-    assert pending_seen >= 8  # ... and filled their addresses' quotas while the holder was served
+    assert pending_seen >= 16  # ... and filled their addresses' quotas while the holder was served
 
 
 def test_silent_connections_from_the_holders_own_address_do_not_lock_it_out(tmp_path, design_dir):
@@ -134,6 +134,7 @@ def test_per_address_quota_drops_that_address_oldest_first(tmp_path):
     try:
         socks = [_connect_from("127.0.0.9", agent) for _ in range(5)]
         other = _connect_from("127.0.0.10", agent)
+        recv_frame(other, Limits(), first_byte_seconds=5)  # accepted and registered
         assert [_dropped(s) for s in socks[:2]] == [True, True]  # the two oldest made room
         assert sorted(agent._pending.values()) == ["127.0.0.10"] + ["127.0.0.9"] * 3
         for sock in (*socks, other):
@@ -147,6 +148,8 @@ def test_global_quota_drops_the_oldest_pending_connection(tmp_path):
     try:
         first = _connect_from("127.0.0.11", agent)
         rest = [_connect_from(f"127.0.0.{12 + i}", agent) for i in range(4)]
+        for sock in rest:
+            recv_frame(sock, Limits(), first_byte_seconds=5)  # accepted and registered
         assert _dropped(first)
         assert len(agent._pending) == 4
         for sock in (first, *rest):
