@@ -72,14 +72,17 @@ class BoardClient:
         self.dataflow: Any = None  # the loaded design's Dataflow, set by load()
 
     def _handshake(self, token: bytes, wait: float) -> None:
-        challenge = recv_frame(self._sock, self.limits, first_byte_seconds=wait, peer=self._peer)
+        # Until the agent has proved it holds the token, it gets no more room than it gives a
+        # stranger: small frames, no payload.
+        small = Limits(max_header=4096, max_payload=0, frame_seconds=wait, recv_seconds=wait)
+        challenge = recv_frame(self._sock, small, first_byte_seconds=wait, peer=self._peer)
         _raise_if_error(challenge)
         nonce = challenge.header.get("nonce")
         if challenge.header.get("type") != "challenge" or not isinstance(nonce, str):
             raise ProtocolError(f"{self.host}:{self.port} did not send a qmlp challenge")
         mine = new_nonce()
         send_frame(self._sock, {"cmd": "AUTH", "client_nonce": mine, "proof": client_proof(token, nonce, mine)})
-        reply = recv_frame(self._sock, self.limits, first_byte_seconds=wait, peer=self._peer)
+        reply = recv_frame(self._sock, small, first_byte_seconds=wait, peer=self._peer)
         _raise_if_error(reply)
         # Mutual authentication: an impostor agent cannot produce this without the token.
         if not check_proof(agent_proof(token, nonce, mine), reply.header.get("proof")):
