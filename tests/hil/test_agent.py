@@ -3,6 +3,7 @@ agent keeps serving afterwards and writes nothing outside its work folder."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 
 from qmlp.hil.agent import Refusal, safe_relative_path
 from qmlp.hil.client import BoardBusy, BoardClient
-from qmlp.hil.protocol import (MAGIC, PREFIX, HilError, Limits, RemoteError, array_part, client_proof, encode_frame,
+from qmlp.hil.protocol import (MAGIC, PREFIX, FrameTooLarge, HilError, Limits, RemoteError, array_part, client_proof, encode_frame,
                                file_part, new_nonce, recv_frame, send_frame)
 from qmlp.sim.bitaccurate import run_integer, simulate
 from qmlp import ir
@@ -367,26 +368,47 @@ def test_stop_ends_idle_sessions_promptly(tmp_path):
         BoardClient(*agent.address, TOKEN, connect_timeout_s=2)
 
 
-def test_client_refuses_an_impostor_agent():
-    """An agent that does not hold the token cannot fake its proof: the client stops there."""
+def _client_against(impostor, error: type[Exception], match: str) -> None:
+    """Connect a BoardClient to a one-shot server running ``impostor(conn)``; expect ``error``."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
 
-    def impostor():
+    def serve():
         conn, _ = server.accept()
         with conn:
-            send_frame(conn, {"type": "challenge", "protocol": 1, "nonce": new_nonce()})
-            recv_frame(conn, Limits(), first_byte_seconds=5)
-            send_frame(conn, {"type": "ok", "cmd": "AUTH", "proof": "0" * 64})  # accepts anyone
+            impostor(conn)
             conn.settimeout(5)
-            conn.recv(1)
+            try:
+                conn.recv(1)
+            except OSError:
+                pass
 
-    thread = threading.Thread(target=impostor, daemon=True)
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        with pytest.raises(HilError, match="failed to prove it holds the token; refusing to talk to it"):
+        with pytest.raises(error, match=match):
             BoardClient(*server.getsockname(), TOKEN, connect_timeout_s=5)
     finally:
         thread.join(5)
         server.close()
+
+
+def test_client_refuses_an_impostor_agent():
+    """An agent that does not hold the token cannot fake its proof: the client stops there."""
+    def impostor(conn):
+        send_frame(conn, {"type": "challenge", "protocol": 1, "nonce": new_nonce()})
+        recv_frame(conn, Limits(), first_byte_seconds=5)
+        send_frame(conn, {"type": "ok", "cmd": "AUTH", "proof": "0" * 64})  # accepts anyone
+
+    _client_against(impostor, HilError, "failed to prove it holds the token; refusing to talk to it")
+
+
+def test_the_client_gives_an_unproven_agent_no_room():
+    """An impostor's challenge declaring a huge payload is refused before anything is read."""
+    def impostor(conn):
+        head = json.dumps({"type": "challenge", "nonce": "ab" * 32,
+                           "parts": [{"name": "x", "kind": "file", "size": 1 << 33, "sha256": "0" * 64}]}).encode()
+        conn.sendall(PREFIX.pack(MAGIC, len(head), 1 << 33) + head)
+
+    _client_against(impostor, FrameTooLarge, "payload of 8589934592 bytes exceeds the limit of 0")
