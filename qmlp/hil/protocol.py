@@ -42,7 +42,8 @@ __all__ = [
     "PROTOCOL_VERSION", "MAGIC", "PREFIX", "Limits", "Part", "Frame", "HilError", "ProtocolError",
     "FrameTooLarge", "FrameTimeout", "ConnectionClosed", "RemoteError", "encode_frame", "send_frame",
     "recv_frame", "recv_head", "recv_parts", "recv_file", "skip_payload", "PartSpec", "FrameHead", "CHUNK",
-    "array_part", "file_part", "new_nonce", "client_proof", "agent_proof", "check_proof", "read_token", "sha256_hex", "tune_socket", "ALLOWED_DTYPES",
+    "array_part", "file_part", "new_nonce", "client_proof", "agent_proof", "check_proof", "read_token",
+    "sha256_hex", "tune_socket", "ALLOWED_DTYPES",
 ]
 
 PROTOCOL_VERSION = 1
@@ -241,10 +242,6 @@ class FrameHead:
     specs: tuple[PartSpec, ...]
     deadline: float  # the whole frame, payload included, must have arrived by then
     peer: str
-
-    @property
-    def payload_len(self) -> int:
-        return sum(spec.size for spec in self.specs)
 
 
 def recv_head(sock: socket.socket, limits: Limits, first_byte_seconds: float | None = None,
