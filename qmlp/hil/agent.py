@@ -36,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -144,31 +144,26 @@ class _Sink:
 
     def __init__(self, path: Path) -> None:
         self.error: OSError | None = None
-        self._file: BinaryIO | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # O_EXCL + O_NOFOLLOW: never write through a link or over an existing file.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            self._file = os.fdopen(fd, "wb")
+            self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError as error:
-            self.error = error
+            self._fd, self.error = None, error
 
     def write(self, data: memoryview) -> None:
-        if self._file is None:
-            return
-        try:
-            self._file.write(data)
-        except OSError as error:
-            self.error = error
-            self.close()
+        """Unbuffered: what has arrived is on disk (chunks are large; a buffer would gain nothing)."""
+        while self._fd is not None and data:
+            try:
+                data = data[os.write(self._fd, data):]
+            except OSError as error:
+                self.error = error
+                self.close()
 
     def close(self) -> None:
-        if self._file is not None:
-            try:
-                self._file.close()
-            except OSError as error:
-                self.error = self.error or error
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _outside(q: np.ndarray, lo: int, hi: int, bipolar: bool) -> np.ndarray:
