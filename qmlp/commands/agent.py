@@ -53,7 +53,7 @@ def _token(args: argparse.Namespace) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hil.agent import Agent, AgentConfig, prepare_workdir
+    from ..hil.agent import Agent, AgentConfig, ensure_folder, prepare_workdir
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: must be 0..65535")
@@ -74,10 +74,9 @@ def run(args: argparse.Namespace) -> int:
 
         # The agent process writes only under its work folder: the harness cache and the RTL
         # simulator's scratch files go there too (this process only, not the library default).
-        os.environ["QMLP_VERILATOR_CACHE"] = str((args.cache_dir or args.workdir / "verilator-cache").resolve())
-        scratch = args.workdir / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tempfile.tempdir = str(scratch.resolve())
+        cache = ensure_folder(args.cache_dir, "--cache-dir") if args.cache_dir else args.workdir / "verilator-cache"
+        os.environ["QMLP_VERILATOR_CACHE"] = str(cache.resolve())
+        tempfile.tempdir = str(ensure_folder(args.workdir / "tmp", "--workdir"))
         backend = SimBackend(clock_mhz=args.clock_mhz)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     config = AgentConfig(token=_token(args), workdir=args.workdir, host=args.host, port=args.port,

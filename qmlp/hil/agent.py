@@ -50,7 +50,7 @@ from .protocol import (PROTOCOL_VERSION, Frame, FrameHead, Limits, Part, PartSpe
                        array_part, check_proof, client_proof, new_nonce, recv_file, recv_frame, recv_head, recv_parts,
                        send_frame, sha256_hex, skip_payload, tune_socket)
 
-__all__ = ["AgentConfig", "Agent", "Refusal", "safe_relative_path", "prepare_workdir"]
+__all__ = ["AgentConfig", "Agent", "Refusal", "safe_relative_path", "prepare_workdir", "ensure_folder"]
 
 log = logging.getLogger("qmlp.hil.agent")
 
@@ -91,18 +91,24 @@ class AgentConfig:
     max_bench_seconds: float = 600.0
 
 
-def prepare_workdir(path: Path) -> Path:
-    """The agent's work folder, created (mode 0700) if missing, as an absolute path; QmlpError
-    with one line if it is a file or cannot be created."""
+def ensure_folder(path: Path, option: str) -> Path:
+    """``path`` as an existing folder (created with mode 0700 if missing), absolute; QmlpError
+    naming ``option`` with one line if it is a file or cannot be created."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
-        raise QmlpError(f"--workdir {folder}: is a file, not a folder; give a folder (it is created if missing)")
+        raise QmlpError(f"{option} {folder}: is a file, not a folder; give a folder (it is created if missing)")
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (folder / "designs").mkdir(exist_ok=True, mode=0o700)
     except OSError as error:
-        raise QmlpError(f"--workdir {folder}: cannot create it ({error.strerror}); pick a folder this user can write") from None
+        raise QmlpError(f"{option} {folder}: cannot create it ({error.strerror}); pick a folder this user can write") from None
     return folder.resolve()
+
+
+def prepare_workdir(path: Path) -> Path:
+    """The agent's work folder with its ``designs`` folder (see ``ensure_folder``)."""
+    folder = ensure_folder(path, "--workdir")
+    ensure_folder(folder / "designs", "--workdir")
+    return folder
 
 
 def safe_relative_path(name: str) -> PurePosixPath:

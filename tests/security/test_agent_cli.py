@@ -22,6 +22,12 @@ def test_workdir_that_is_a_file(capsys, tmp_path):
     assert file.read_text() == "mine\n"
 
 
+def test_cache_dir_that_is_a_file(capsys, tmp_path):
+    (tmp_path / "cache").write_text("x")
+    message = _error(capsys, ["agent", "--port", "0", "--workdir", str(tmp_path / "w"), "--cache-dir", str(tmp_path / "cache")])
+    assert f"--cache-dir {tmp_path / 'cache'}: is a file, not a folder" in message
+
+
 def test_workdir_under_a_file(capsys, tmp_path):
     (tmp_path / "f").write_text("x")
     assert "cannot create it" in _error(capsys, ["agent", "--port", "0", "--workdir", str(tmp_path / "f" / "w")])
