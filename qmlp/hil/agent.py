@@ -475,14 +475,18 @@ class Agent:
         on the fly), then check hashes, manifest and dataflow.json and rename the folder into place.
         The payload is always read to its end, so a refused LOAD leaves the session in step."""
         specs = head.specs
+        incoming = self.workdir / "designs" / f".incoming-{os.urandom(6).hex()}"
         try:
             paths = upload_paths(specs, self.config.max_files)
             self._check_upload_sizes(specs)
+            try:
+                incoming.mkdir(mode=0o700)
+            except OSError as error:
+                raise Refusal("STORAGE", f"cannot create an upload folder in the agent's work folder "
+                                         f"({error.strerror}); free space there or fix its permissions") from None
         except Refusal:
             skip_payload(conn, head, self.config.limits)
             raise
-        incoming = self.workdir / "designs" / f".incoming-{os.urandom(6).hex()}"
-        incoming.mkdir(mode=0o700)
         try:
             digests = self._receive_files(conn, head, paths, incoming)
             self._check_manifest(incoming, digests)

@@ -179,3 +179,19 @@ def test_a_vanished_agent_is_named_in_the_clients_error(tmp_path, design_dir):
                                            rf"connection to agent {host}:{port} lost"):
             client.hello()
 
+
+
+def test_a_broken_work_folder_is_a_storage_refusal_and_the_session_goes_on(agent, design_dir):
+    designs = agent.workdir / "designs"
+    with BoardClient(*agent.address, TOKEN, timeout_s=10) as client:
+        designs.rmdir()
+        designs.write_text("not a folder")  # as if the disk or WORKDIR had broken under the agent
+        try:
+            error = _request(client, {"cmd": "LOAD"}, [file_part("dataflow.json", (design_dir / "dataflow.json").read_bytes()),
+                                                      file_part("rtl/qmlp_top.v", b"module m; endmodule\n" * 1000)])
+        finally:
+            designs.unlink()
+            designs.mkdir()
+        assert error.code == "STORAGE" and "cannot create an upload folder" in error.remote_message
+        assert str(agent.workdir) not in error.remote_message
+        assert client.load(design_dir)["files"] == 2  # the refused payload was drained
