@@ -230,7 +230,7 @@ class Agent:
             sock.close()
             raise QmlpError(f"agent cannot listen on {self.config.host}:{self.config.port}: {error.strerror}; "
                             "pick another --port or --host") from None
-        sock.listen(64)
+        sock.listen(512)  # a burst of strangers must not fill the queue a token holder waits in
         sock.settimeout(0.2)  # lets the accept loop notice stop()
         self._sock = sock
         self.address = sock.getsockname()[:2]
