@@ -185,6 +185,27 @@ def _outside(q: np.ndarray, lo: int, hi: int, bipolar: bool) -> np.ndarray:
     return (q < q.dtype.type(lo)) | (q > q.dtype.type(hi))
 
 
+class _Throttle:
+    """Log lines about unauthenticated peers, at most one per ``seconds``: strangers cannot fill
+    the agent's log (or the disk it is redirected to). Lines in between are counted and the count
+    is reported with the next line that is written."""
+
+    def __init__(self, seconds: float = 1.0) -> None:
+        self._seconds, self._next, self._skipped = seconds, 0.0, 0
+        self._lock = threading.Lock()
+
+    def __call__(self, level: int, message: str, *args: Any) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now < self._next:
+                self._skipped += 1
+                return
+            skipped, self._skipped, self._next = self._skipped, 0, now + self._seconds
+        if skipped:
+            message, args = message + " (%d similar lines suppressed)", (*args, skipped)
+        log.log(level, message, *args)
+
+
 def _shut(conn: socket.socket) -> None:
     """Wake whatever thread is blocked on ``conn``: its recv returns at once."""
     try:
@@ -209,6 +230,7 @@ class Agent:
         self._threads: set[threading.Thread] = set()
         self._conns: set[socket.socket] = set()
         self._pending: dict[socket.socket, str] = {}  # in the handshake, oldest first -> address
+        self._log_stranger = _Throttle()
         self._threads_lock = threading.Lock()
         self._accept_thread: threading.Thread | None = None
         self._df: Dataflow | None = None
@@ -303,7 +325,7 @@ class Agent:
                 del self._pending[victim]
             self._pending[conn] = address
         if victim is not None:
-            log.info("%s: dropped a connection still in the handshake to admit a newer one", address)
+            self._log_stranger(logging.INFO, "%s: dropped a connection still in the handshake to admit a newer one", address)
             _shut(victim)
 
     def _claim(self, conn: socket.socket) -> bool:
@@ -346,13 +368,13 @@ class Agent:
                 owner = False
                 send_frame(conn, {"type": "ok", "cmd": "BYE"})
         except ProtocolError as error:
-            log.info("%s: %s", peer[0], error)
+            self._note(authenticated, "%s: %s", peer[0], error)
             if authenticated:
                 self._send_error(conn, error.code, str(error))
             else:
                 self._refuse_unauthenticated(conn, error.code)
         except OSError as error:  # vanished client: nothing to answer
-            log.info("%s: connection lost: %s", peer[0], error)
+            self._note(authenticated, "%s: connection lost: %s", peer[0], error)
         except Exception as error:
             log.exception("%s: connection handler crashed", peer[0])
             if authenticated:
@@ -369,6 +391,13 @@ class Agent:
                 self._threads.discard(threading.current_thread())
                 self._conns.discard(conn)
             conn.close()
+
+    def _note(self, authenticated: bool, message: str, *args: Any) -> None:
+        """An INFO line about a connection; throttled while the peer has not authenticated."""
+        if authenticated:
+            log.info(message, *args)
+        else:
+            self._log_stranger(logging.INFO, message, *args)
 
     def _refuse_unauthenticated(self, conn: socket.socket, code: str) -> None:
         """Before authentication the peer learns which rule it broke, never an exception's text."""
@@ -405,7 +434,7 @@ class Agent:
             self._refuse_quietly(conn, "AUTH_FAILED", "AUTH needs client_nonce and proof (is a token file configured?)")
             return None
         if not check_proof(client_proof(self.config.token, nonce, client_nonce), proof):
-            log.warning("%s: authentication failed", peer[0])
+            self._log_stranger(logging.WARNING, "%s: authentication failed", peer[0])
             time.sleep(self.config.auth_failure_delay_seconds)  # slows token guessing
             self._refuse_quietly(conn, "AUTH_FAILED", "wrong token: the proof does not match the agent's token file")
             return None

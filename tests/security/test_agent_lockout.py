@@ -6,6 +6,7 @@ stranger loop stops by itself after a bounded time and count."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -170,5 +171,23 @@ def test_a_silent_stranger_is_dropped_at_the_handshake_deadline(tmp_path):
                                 "message": "no complete AUTH frame within the handshake deadline"}
         assert time.monotonic() - start < handshake + 2
         sock.close()
+    finally:
+        agent.stop()
+
+
+def test_strangers_cannot_flood_the_agents_log(tmp_path, caplog):
+    agent = make_agent(tmp_path / "w", max_pending_per_address=2, auth_failure_delay_seconds=0.0)
+    caplog.set_level(logging.INFO, logger="qmlp.hil.agent")
+    try:
+        start = time.monotonic()
+        for _ in range(200):  # each one drops an older one, then is itself dropped or closed
+            sock = _connect_from("127.0.0.20", agent)
+            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            sock.close()
+        seconds = time.monotonic() - start
+        lines = [r for r in caplog.records if r.name == "qmlp.hil.agent" and "127.0.0.20" in r.getMessage()]
+        assert len(lines) <= seconds + 2, [r.getMessage() for r in lines]
+        if len(lines) > 1:
+            assert "similar lines suppressed" in lines[-1].getMessage()
     finally:
         agent.stop()
