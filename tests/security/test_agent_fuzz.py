@@ -17,7 +17,7 @@ from qmlp import ir
 from qmlp.hil.client import BoardClient
 from qmlp.hil.protocol import (ConnectionClosed, FrameTimeout, Limits, RemoteError, array_part, client_proof,
                                encode_frame, file_part, new_nonce, recv_frame)
-from test_agent_requests import PREAUTH_MESSAGES
+from security.test_agent_requests import PREAUTH_MESSAGES
 
 # Values a hostile dataflow.json might put anywhere: wrong types, extremes, empties.
 VALUES: list[Any] = [None, -1, 0, 1, 2**70, -(2**70), 1e308, -1e-300, "x", "INT999", [], {}, [[1]], True, "", [None]]
