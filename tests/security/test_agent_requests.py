@@ -4,7 +4,6 @@ no absolute path of the agent's machine, and the session (or the agent) goes on 
 from __future__ import annotations
 
 import json
-import socket
 
 import numpy as np
 import pytest
