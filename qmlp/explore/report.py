@@ -225,8 +225,9 @@ def write_report(out: str | Path) -> list[Path]:
     for metric, name in PLOTS.items():
         _atomic_write(out / name, plot=(designs, metric))
         files.append(out / name)
-    (out / "best").mkdir(exist_ok=True)
-    for board in list(p.name for p in (out / "best").iterdir() if p.is_dir() and p.name not in chosen):
-        shutil.rmtree(out / "best" / board)  # a board whose choice went away keeps no stale folder
-    files += [_copy_best(out, board, design) for board, design in chosen.items()]
+    if (out / "best").is_dir():
+        for stale in [p for p in (out / "best").iterdir() if p.is_dir() and p.name not in chosen]:
+            shutil.rmtree(stale)  # a board whose choice went away keeps no old folder
+    # a store copied without its folders (to share the results) still gets its summary and plots
+    files += [_copy_best(out, board, design) for board, design in chosen.items() if (out / design["folder"]).is_dir()]
     return files
