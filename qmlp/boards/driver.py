@@ -27,6 +27,7 @@ CORE_MODULES = {
     "packing.py": "packing.py",
     "ir.py": "ir.py",
     "bitaccurate.py": "sim/bitaccurate.py",
+    "engine.py": "sim/engine.py",  # imported by bitaccurate; without onnxruntime (the board) it is never used
 }
 _RELATIVE = re.compile(r"^(\s*from\s+)(\.+)(\w+)(\s+import\b)", re.M)
 
