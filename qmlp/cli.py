@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "compile": "lower, fold and generate RTL, IP, board scripts and driver for an ONNX model",
     "simulate": "run float inputs through the bit-accurate simulator (or the RTL)",
     "verify": "prove QONNX reference == simulator (== RTL for a compiled OUT)",
+    "trace": "per-layer integer ranges, clipping, unused codes and dead channels on real data",
     "info": "layers, data types, sparsity and MACs of a model",
     "train": "quantization-aware training with Brevitas, exported to QONNX",
     "hil": "hardware-in-the-loop test suite against a board or the virtual board",

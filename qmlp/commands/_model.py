@@ -46,15 +46,19 @@ def load_inputs(path: str | Path, df: Dataflow) -> np.ndarray:
                       f"(batch, {', '.join(map(str, expected))}); add the batch axis")
 
 
-def save_atomic(path: str | Path, array: np.ndarray) -> None:
-    """Write a .npy so that a failure never leaves a half-written file behind."""
+def save_atomic(path: str | Path, array: np.ndarray | dict[str, np.ndarray], *, option: str = "--output") -> None:
+    """Write a .npy (or, for a dict of arrays, an .npz) so that a failure never leaves a
+    half-written file behind."""
     path = Path(path)
     if not path.parent.is_dir():
-        raise ConfigError(f"--output {path}: directory {path.parent} does not exist")
+        raise ConfigError(f"{option} {path}: directory {path.parent} does not exist")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            np.save(handle, array)
+            if isinstance(array, dict):
+                np.savez(handle, **array)
+            else:
+                np.save(handle, array)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -5,11 +5,12 @@ or through the compiled RTL in Verilator)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError, ToolError
-from ..sim.bitaccurate import dequantize_output, quantize_input, simulate_outputs
+from ..sim.bitaccurate import dequantize_output, quantize_input, simulate, simulate_outputs
 from ._model import load_inputs, open_dataflow, save_atomic
 
 __all__ = ["add_arguments", "run"]
@@ -21,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, metavar="Y.npy", help="where to write the float outputs")
     parser.add_argument("--level", choices=("ir", "rtl"), default="ir",
                         help="bit-accurate IR model (default) or the emitted RTL in Verilator (needs OUT)")
+    parser.add_argument("--dump-layers", type=Path, default=None, metavar="L.npz",
+                        help="also write every layer's integers (IR level): input, l<i>_acc, l<i>_out")
 
 
 def _rtl_outputs(df, out_dir, x: np.ndarray) -> np.ndarray:
@@ -45,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
         y = _rtl_outputs(df, out_dir, x)
     else:
         y = simulate_outputs(df, x)
+    if args.dump_layers is not None:
+        sim = simulate(df, x)
+        arrays = {"input": sim.inputs}
+        for i, (acc, out) in enumerate(zip(sim.accumulators, sim.activations)):
+            arrays[f"l{i}_acc"], arrays[f"l{i}_out"] = acc, out
+        save_atomic(args.dump_layers, arrays, option="--dump-layers")
+        print(f"qmlp simulate: per-layer integers of {len(df.layers)} layers -> {args.dump_layers}")
     save_atomic(args.output, y)
     print(f"qmlp simulate: {len(x)} samples through {df.name} ({args.level}) -> {args.output} "
           f"{tuple(y.shape)} {y.dtype}")
