@@ -6,25 +6,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError
+from ..build import Build
+from ..errors import ConfigError
 from ..frontend import import_model
-from ..ir import Dataflow, IRError, load
+from ..ir import Dataflow
 
 __all__ = ["open_dataflow", "load_inputs", "save_atomic"]
 
 
 def open_dataflow(target: str | Path) -> tuple[Dataflow, Path | None]:
-    """MODEL.onnx -> (lowered IR, None); OUT directory -> (OUT/dataflow.json, OUT)."""
+    """MODEL.onnx -> (lowered IR, None); OUT directory -> (its IR, OUT), through qmlp.build.Build."""
     target = Path(target)
     if target.is_dir():
-        ir_path = target / "dataflow.json"
-        if not ir_path.is_file():
-            raise ModelError(f"{target}: directory has no dataflow.json; pass MODEL.onnx or an OUT directory "
-                             "written by 'qmlp compile'")
-        try:
-            return load(ir_path), target
-        except (IRError, ValueError, KeyError, TypeError) as error:
-            raise ModelError(f"{ir_path}: unreadable dataflow IR ({error}); re-run 'qmlp compile'") from None
+        return Build.open(target, folded=False).dataflow, target
     return import_model(target), None
 
 

@@ -12,16 +12,13 @@ __all__ = ["add_arguments", "run", "parse_target_fps"]
 
 
 def parse_target_fps(text: str) -> float | str:
-    """``max`` or a positive number of inferences per second (``1e6`` and ``100000`` both work)."""
-    if text == "max":
-        return "max"
+    """``max`` or a positive rate: ``100000``, ``1e6``, ``10k``, ``1.5M`` (qmlp.api.parse_rate)."""
+    from ..api import parse_rate
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'max'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of inferences/s")
-    return value
+        return parse_rate(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clock-mhz", type=float, default=None, help="fabric clock (default: the board's PL clock)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--target-fps", type=parse_target_fps, default=None, metavar="N|max",
-                       help="inferences/s to meet with the cheapest folding, or 'max' for fully parallel "
+                       help="inferences/s to meet with the cheapest folding (100000, 1e6, 10k, 1.5M), or 'max' for "
+                            "fully parallel "
                             "(default: 'max' for networks of <= 2048 weights, else clock/1000)")
     group.add_argument("--folding", type=Path, default=None, metavar="F.json",
                        help="explicit PE/SIMD per layer in FINN's final_hw_config.json format")
@@ -42,12 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hwgen.pipeline import CompileOptions, run_build
+    from ..api import compile as compile_model
 
     if args.clock_mhz is not None and not args.clock_mhz > 0:
         raise ConfigError(f"--clock-mhz {args.clock_mhz:g}: must be a positive frequency in MHz")
-    options = CompileOptions(model=args.model, board=args.board, out=args.out, clock_mhz=args.clock_mhz,
-                             target_fps=args.target_fps, folding=args.folding, argmax=args.argmax,
-                             synth=args.synth, backend=args.backend)
-    run_build(options, log=lambda line: print(line, flush=True))
+    compile_model(args.model, board=args.board, out=args.out, target_fps=args.target_fps, clock_mhz=args.clock_mhz,
+                  folding=args.folding, argmax=args.argmax, synth=args.synth, backend=args.backend,
+                  log=lambda line: print(line, flush=True))
     return 0

@@ -29,7 +29,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ConfigError
-from ..ir import Dataflow, load
+from ..build import DATAFLOW
+from ..ir import Dataflow
 from ..packing import pack, unpack
 from ..sim.bitaccurate import dequantize_output, quantize_input
 from . import report
@@ -58,16 +59,9 @@ class ProfileOptions:
 
 def load_out(out_dir: Path) -> Dataflow:
     """The folded Dataflow of a compiled OUT (ConfigError naming the file otherwise)."""
-    path = out_dir / "dataflow.json"
-    if not path.is_file():
-        raise ConfigError(f"{out_dir}: no dataflow.json; pass the output folder of 'qmlp compile'")
-    try:
-        df = load(path)
-    except (ValueError, KeyError, TypeError) as error:
-        raise ConfigError(f"{path}: not a readable qmlp dataflow ({error}); recompile") from None
-    if df.stream is None or df.clock_mhz is None or any(layer.folding is None for layer in df.layers):
-        raise ConfigError(f"{path}: the dataflow is not folded (no stream format / clock); recompile with 'qmlp compile'")
-    return df
+    from ..build import Build
+
+    return Build.open(out_dir).dataflow
 
 
 def host_steps(df: Dataflow) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray], int]:
@@ -347,7 +341,7 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
         "schema": report.SCHEMA, "schema_version": report.SCHEMA_VERSION, "qmlp_version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "design": {"name": df.name, "out_dir": str(out_dir), "clock_mhz": clock,
-                   "dataflow_sha256": hashlib.sha256((out_dir / "dataflow.json").read_bytes()).hexdigest(),
+                   "dataflow_sha256": hashlib.sha256((out_dir / DATAFLOW).read_bytes()).hexdigest(),
                    "board": None if board is None else board.name, "part": None if board is None else board.part},
         "target": {"kind": "board" if remote else "virtual board", "address": options.target, "engine": m.engine},
         "latency": {

@@ -56,7 +56,7 @@ def test_tampered_weight_memory_is_caught(compiled):
 
 
 def test_not_a_compiled_directory(tmp_path):
-    with pytest.raises(ConfigError, match="no dataflow.json; pass a directory written by 'qmlp compile'"):
+    with pytest.raises(ConfigError, match="no dataflow.json; pass the output folder of 'qmlp compile'"):
         verify_compiled(tmp_path, samples=10, seed=0, log=None)
     (tmp_path / "dataflow.json").write_text("{}")
     with pytest.raises(ConfigError, match="no qmlp_top.v; re-run 'qmlp compile'"):
