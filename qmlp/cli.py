@@ -10,7 +10,7 @@ import signal
 import sys
 
 from . import __version__
-from .errors import QmlpError, ToolError
+from .errors import QmlpError, ToolError, did_you_mean
 
 __all__ = ["main", "COMMANDS"]
 
@@ -70,6 +70,13 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    if first is not None and first not in COMMANDS:
+        guess = did_you_mean(first, COMMANDS)
+        print(f"qmlp: error: unknown command {first!r}" + (f"; did you mean '{guess}'?" if guess else "")
+              + f" Commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
