@@ -133,25 +133,49 @@ def load(path: str | Path) -> Model:
     return Model(dataflow=import_model(path), path=path)
 
 
-def compile(model: Model | str | Path, *, board: str = "zcu104", out: str | Path | None = None,  # noqa: A001
-            target_fps: str | float | None = None, clock_mhz: float | None = None,
-            folding: str | Path | None = None, argmax: bool = False, synth: bool = False,
-            backend: str = "native", log: Callable[[str], None] | None = None) -> Build:
+def compile(model: Model | str | Path | None = None, *, board: str = "zcu104",  # noqa: A001
+            out: str | Path | None = None, target_fps: str | float | None = None, clock_mhz: float | None = None,
+            folding: str | Path | None = None, argmax: bool = False, synth: bool = False, backend: str = "native",
+            stop_after: str | None = None, start_from: str | Path | None = None,
+            log: Callable[[str], None] | None = None) -> Build:
     """Compile ``model`` (a Model or a path to .onnx / dataflow.json) for ``board`` into ``out``
     (default ``build/<model name>``) exactly as ``qmlp compile`` does; returns the Build.
     ``target_fps``: inferences/s as a number or ``"10k"``, ``"1.5M"``, ``"max"`` (None: the
-    default rule, docs/cli.md); exclusive with ``folding`` (a final_hw_config.json)."""
+    default rule, docs/cli.md); exclusive with ``folding`` (a final_hw_config.json).
+
+    Every step's IR is saved as ``OUT/intermediate/<NN>_<step>.json``. ``stop_after`` ends the
+    build after that step (``import``, ``fold``, ``estimate``, ``write-ir``, ``rtl``, ...); the
+    folder then holds what the steps so far wrote. ``start_from`` (an OUT folder) continues such
+    a build with its remaining steps and its saved options; the other arguments except ``out``,
+    ``stop_after`` and ``log`` are ignored then."""
+    from . import pipeline_steps
     from .hwgen.pipeline import CompileOptions, run_build
 
-    target = None if target_fps is None else parse_rate(target_fps)
-    with tempfile.TemporaryDirectory(prefix="qmlp-api-") as scratch:
-        source = _source_path(model, Path(scratch))
+    if start_from is not None:
+        options, steps = pipeline_steps.resume(Path(start_from), Path(out) if out is not None else None)
+    else:
+        if model is None:
+            raise ConfigError("compile needs a model (or start_from, an OUT folder of a stopped build)")
+        target = None if target_fps is None else parse_rate(target_fps)
+        scratch_dir = tempfile.mkdtemp(prefix="qmlp-api-")
+        source = _source_path(model, Path(scratch_dir))
         default_out = Path("build") / (model.name if isinstance(model, Model) else source.stem)
         options = CompileOptions(model=source, board=board, out=Path(out) if out is not None else default_out,
-                                 clock_mhz=clock_mhz, target_fps=target, folding=None if folding is None else Path(folding),
-                                 argmax=argmax, synth=synth, backend=backend)
-        state = run_build(options, log=log or (lambda line: None))
-    return Build.open(state.work_dir)
+                                 clock_mhz=clock_mhz, target_fps=target,
+                                 folding=None if folding is None else Path(folding), argmax=argmax, synth=synth,
+                                 backend=backend)
+        steps = None
+    try:
+        steps = pipeline_steps.recorded(options, steps, stop_after)
+        state = run_build(options, log=log or (lambda line: None), steps=steps)
+    finally:
+        if start_from is None:
+            import shutil
+
+            shutil.rmtree(scratch_dir, ignore_errors=True)
+    if not (state.work_dir / "dataflow.json").is_file():  # stopped before "write-ir"
+        return Build(root=state.work_dir, dataflow=state.df)
+    return Build.open(state.work_dir, folded=False)
 
 
 def _source_path(model: Model | str | Path, scratch: Path) -> Path:

@@ -27,7 +27,8 @@ CORE_MODULES = {
     "packing.py": "packing.py",
     "ir.py": "ir.py",
     "bitaccurate.py": "sim/bitaccurate.py",
-    "engine.py": "sim/engine.py",  # imported by bitaccurate; without onnxruntime (the board) it is never used
+    "engine.py": "sim/engine.py",
+    "interface.py": "interface.py",  # the register map  # imported by bitaccurate; without onnxruntime (the board) it is never used
 }
 _RELATIVE = re.compile(r"^(\s*from\s+)(\.+)(\w+)(\s+import\b)", re.M)
 

@@ -17,7 +17,8 @@ from ..datatypes import BIPOLAR
 from ..ir import Dataflow, InputQuant, Layer, Thresholds
 
 __all__ = ["SimResult", "quantize_input", "layer_forward", "apply_thresholds", "run_integer",
-           "dequantize_output", "simulate", "simulate_outputs", "exact_matmul", "CHUNK", "ENGINES"]
+           "dequantize_output", "fabric_outputs", "fabric_run", "simulate", "simulate_outputs", "exact_matmul", "CHUNK",
+           "ENGINES"]
 
 _FLOAT32_EXACT = 1 << 24
 _FLOAT64_EXACT = 1 << 53
@@ -158,6 +159,21 @@ def _run(df: Dataflow, q: np.ndarray, keep: bool) -> tuple[tuple[np.ndarray, ...
     if keep:
         return tuple(accs), tuple(acts)
     return (), (last,)
+
+
+def fabric_outputs(df: Dataflow, last: np.ndarray) -> np.ndarray:
+    """What the fabric's output stream carries for the last layer's values ``last`` (batch,
+    channels): the values themselves, or with the argmax unit the class index as (batch, 1),
+    ties to the lowest index like qmlp_argmax.v. The one golden definition that verify, HIL,
+    profile and the driver's self-check compare the hardware with."""
+    last = np.asarray(last, dtype=np.int64)
+    return np.argmax(last, axis=1).astype(np.int64)[:, None] if df.argmax else last
+
+
+def fabric_run(df: Dataflow, q: np.ndarray) -> np.ndarray:
+    """Integer inputs (batch, features) -> what the fabric emits (``fabric_outputs``)."""
+    _, (last,) = _run(df, np.asarray(q), keep=False)
+    return fabric_outputs(df, last)
 
 
 def dequantize_output(df: Dataflow, out: np.ndarray) -> np.ndarray:
