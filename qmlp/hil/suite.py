@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..datatypes import BIPOLAR
-from ..ir import Dataflow, load
+from ..ir import Dataflow
 from ..sim.bitaccurate import dequantize_output, fabric_run, quantize_input
 from .client import BoardClient, RunReply
 from .protocol import HilError, RemoteError
@@ -324,7 +324,9 @@ def run_suite(board: BoardClient, out_dir: str | Path, *, target: str = "?", see
     ``load_vectors``) on ``board`` with the design in ``out_dir``; never raises for a failing
     case (it is recorded), so the report always covers the whole suite."""
     out_dir = Path(out_dir)
-    df = load(out_dir / "dataflow.json")
+    from ..build import Build
+
+    df = Build.open(out_dir, folded=False).dataflow
     ctx = _Context(board=board, out_dir=out_dir, df=df, rng=np.random.default_rng(seed), large_batch=large_batch,
                    reference=vectors)
     cases = list(CASES)
