@@ -7,10 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import ConfigError, ToolError
-from ..sim.bitaccurate import dequantize_output, quantize_input, simulate, simulate_outputs
+from ..sim.bitaccurate import simulate, simulate_outputs
 from ._model import load_inputs, open_dataflow, save_atomic
 
 __all__ = ["add_arguments", "run"]
@@ -26,18 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write every layer's integers (IR level): input, l<i>_acc, l<i>_out")
 
 
-def _rtl_outputs(df, out_dir, x: np.ndarray) -> np.ndarray:
-    try:
-        from ..sim.rtl import simulate_rtl
-    except ImportError as error:
-        raise ToolError(f"RTL simulation is not available in this installation ({error}); use --level ir") from None
-    q = quantize_input(df.input, x.reshape(len(x), -1))
-    result = simulate_rtl(df, out_dir / "rtl", q, backpressure=False, seed=0)
-    if df.argmax:  # the fabric emits class indices
-        return np.asarray(result.outputs, dtype=np.int64).reshape(len(x))
-    return dequantize_output(df, np.asarray(result.outputs, dtype=np.int64)).reshape((len(x), *df.output_shape))
-
-
 def run(args: argparse.Namespace) -> int:
     df, out_dir = open_dataflow(args.model)
     x = load_inputs(args.input, df)
@@ -45,7 +31,12 @@ def run(args: argparse.Namespace) -> int:
         if out_dir is None:
             raise ConfigError(f"--level rtl needs a compiled OUT directory, not {args.model}; "
                               "run 'qmlp compile' first and pass its OUT")
-        y = _rtl_outputs(df, out_dir, x)
+        from ..build import Build
+
+        try:
+            y = Build.open(out_dir, folded=False).predict(x, level="rtl")
+        except ImportError as error:
+            raise ToolError(f"RTL simulation is not available in this installation ({error}); use --level ir") from None
     else:
         y = simulate_outputs(df, x)
     if args.dump_layers is not None:
