@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .build import Build
+from .build import DATAFLOW, Build
 from .errors import ConfigError
 from .ir import Dataflow, IRError
 
@@ -151,29 +151,22 @@ def compile(model: Model | str | Path | None = None, *, board: str = "zcu104",  
     from . import pipeline_steps
     from .hwgen.pipeline import CompileOptions, run_build
 
-    if start_from is not None:
-        options, steps = pipeline_steps.resume(Path(start_from), Path(out) if out is not None else None)
-    else:
-        if model is None:
+    with tempfile.TemporaryDirectory(prefix="qmlp-api-") as scratch:
+        if start_from is not None:
+            options, steps = pipeline_steps.resume(Path(start_from), Path(out) if out is not None else None)
+        elif model is None:
             raise ConfigError("compile needs a model (or start_from, an OUT folder of a stopped build)")
-        target = None if target_fps is None else parse_rate(target_fps)
-        scratch_dir = tempfile.mkdtemp(prefix="qmlp-api-")
-        source = _source_path(model, Path(scratch_dir))
-        default_out = Path("build") / (model.name if isinstance(model, Model) else source.stem)
-        options = CompileOptions(model=source, board=board, out=Path(out) if out is not None else default_out,
-                                 clock_mhz=clock_mhz, target_fps=target,
-                                 folding=None if folding is None else Path(folding), argmax=argmax, synth=synth,
-                                 backend=backend)
-        steps = None
-    try:
-        steps = pipeline_steps.recorded(options, steps, stop_after)
-        state = run_build(options, log=log or (lambda line: None), steps=steps)
-    finally:
-        if start_from is None:
-            import shutil
-
-            shutil.rmtree(scratch_dir, ignore_errors=True)
-    if not (state.work_dir / "dataflow.json").is_file():  # stopped before "write-ir"
+        else:
+            source = _source_path(model, Path(scratch))
+            default_out = Path("build") / (model.name if isinstance(model, Model) else source.stem)
+            options = CompileOptions(model=source, board=board, out=Path(out) if out is not None else default_out,
+                                     clock_mhz=clock_mhz, target_fps=None if target_fps is None else parse_rate(target_fps),
+                                     folding=None if folding is None else Path(folding), argmax=argmax, synth=synth,
+                                     backend=backend)
+            steps = None
+        state = run_build(options, log=log or (lambda line: None),
+                          steps=pipeline_steps.recorded(options, steps, stop_after))
+    if not (state.work_dir / DATAFLOW).is_file():  # stopped before "write-ir"
         return Build(root=state.work_dir, dataflow=state.df)
     return Build.open(state.work_dir, folded=False)
 

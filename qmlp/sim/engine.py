@@ -136,17 +136,17 @@ def _build(df: Dataflow, *, keep: bool) -> Engine | None:
                                       const(f"wzp{i}", 0, np.int8)], f"wf{i}")
         return node("MatMul", [a, w], f"gemm{i}")
 
-    def values_of(prev: _Steps | str, i: int) -> str:
-        """A layer's output values (float32) from its indicators."""
+    def values_of(prev: _Steps | str, tag: str) -> str:
+        """A layer's output values (float32) from its indicators; ``tag`` keeps node names unique."""
         if isinstance(prev, str):
             return prev
-        ind = node("Cast", [prev.name], f"ind_f{i}", to=TensorProto.FLOAT)
-        ind = node("Reshape", [ind, const(f"shape3_{i}", [0, prev.steps, prev.channels], np.int64)], f"ind3_{i}")
-        count = node("ReduceSum", [ind, const(f"axis{i}", [1], np.int64)], f"count{i}", keepdims=0)
+        ind = node("Cast", [prev.name], f"ind_f_{tag}", to=TensorProto.FLOAT)
+        ind = node("Reshape", [ind, const(f"shape3_{tag}", [0, prev.steps, prev.channels], np.int64)], f"ind3_{tag}")
+        count = node("ReduceSum", [ind, const(f"axis_{tag}", [1], np.int64)], f"count_{tag}", keepdims=0)
         if (prev.scale, prev.offset) == (1, 0):
             return count
-        return node("Add", [node("Mul", [count, const(f"scale{i}", prev.scale)], f"scaled{i}"),
-                            const(f"offset{i}", prev.offset)], f"values{i}")
+        return node("Add", [node("Mul", [count, const(f"scale_{tag}", prev.scale)], f"scaled_{tag}"),
+                            const(f"offset_{tag}", prev.offset)], f"values_{tag}")
 
     quant = df.input
     if quant.dtype == BIPOLAR:
@@ -164,7 +164,7 @@ def _build(df: Dataflow, *, keep: bool) -> Engine | None:
             shift = prev.offset * layer.weights.sum(axis=1)  # the constant term, per output channel
             raw = gemm(i, prev.name, np.uint8, weights_t)
         else:
-            value = values_of(prev, i)
+            value = values_of(prev, f"in{i}")
             low, high = layer.in_dtype.min, layer.in_dtype.max
             shift = np.zeros(layer.out_features, dtype=np.int64)
             if _int8_ok(layer.weights, low, high):
@@ -188,9 +188,9 @@ def _build(df: Dataflow, *, keep: bool) -> Engine | None:
         prev = _Steps(node("Cast", [flat], f"ind{i}_u8", to=TensorProto.UINT8), act.steps, layer.out_features,
                       scale, offset)
         if keep:
-            outputs += [acc, values_of(prev, i + 1000)]
+            outputs += [acc, values_of(prev, f"out{i}")]
     if not keep:
-        outputs.append(values_of(prev, 2000))
+        outputs.append(values_of(prev, "last"))
     graph = helper.make_graph(
         nodes, "qmlp_integer_ir", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", quant.features])],
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in dict.fromkeys(outputs)], inits)
