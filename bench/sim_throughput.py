@@ -111,7 +111,7 @@ def measure(qonnx_path: Path, qcdq_path: Path) -> tuple[list[tuple[str, int, flo
     fast = simulate_outputs(df, x_all, engine="onnxruntime")
     checks["output mismatches, onnxruntime engine vs numpy path (65536 inputs)"] = int(
         np.sum(fast != simulate_outputs(df, x_all, engine="numpy")))
-    for batch in (1, 256, 16384, 65536):
+    for batch in (1, 256, 1024, 16384, 65536):
         x = x_all[:batch]
         rows.append((QMLP_FAST, batch, rate(lambda: simulate_outputs(df, x, engine="onnxruntime"), batch)))
     for batch in (1, 256, 16384):
@@ -127,7 +127,7 @@ def measure(qonnx_path: Path, qcdq_path: Path) -> tuple[list[tuple[str, int, flo
     big = _batched_model(onnx.load(str(qonnx_path)), 16384)
     rows.append(("qonnx execute_onnx (batch axis set to the batch)", 16384,
                  rate(lambda: execute_onnx(big, {name: x_all[:16384]}), 16384, budget=3.0)))
-    for batch in (1, 256, 16384):
+    for batch in (1, 256, 1024, 16384):
         x = x_all[:batch]
         rows.append((QCDQ, batch, rate(lambda: session.run(None, {in_name: x}), batch)))
     return rows, checks
@@ -169,9 +169,9 @@ def report(rows, checks) -> str:
         + (" (other jobs running: absolute numbers are below what an idle core gives). " if load > 1.0 else ". ")
         + "Ratios are from the same run; each rate is the best single call of repeated calls. "
         "qmlp's onnxruntime engine (qmlp/sim/engine.py) runs the integer IR as one ONNX graph: int8 GEMMs with "
-        "int32 sums (MatMulIntegerToFloat), threshold indicators fed to the next GEMM with the weights repeated per "
-        "step (2-bit activations: 3x the MACs of the QCDQ graph, which rounds a float BatchNorm instead of "
-        "comparing integer thresholds). `simulate` also hands out int64 copies of every layer's "
+        "int32 sums (MatMulIntegerToFloat) and each layer's integer thresholds as one rounded line per channel "
+        "(BatchNormalization + QuantizeLinear + Clip), kept only after running those ops on every accumulator value "
+        "the channel can reach, so it has the QCDQ graph's operators and stays exact. `simulate` also hands out int64 copies of every layer's "
         "accumulators and activations, hence its lower rate. Reproduce: `.venv/bin/python -m bench.sim_throughput`.",
     ]
     return "\n".join(lines + summary)

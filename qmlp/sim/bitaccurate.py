@@ -232,7 +232,7 @@ def simulate_outputs(df: Dataflow, x: np.ndarray, *, engine: str = "auto") -> np
     x2d = x.reshape(batch, -1)
     fast = _engine(df, x2d, engine, keep=False)
     if fast is not None:
-        last = fast.run(x2d)[0].astype(np.int64)
+        last = fast.run(x2d)[0]  # float32 holding exact integers: dequantize_output takes it as is
     else:
         _, (last,) = _run(df, _quantize(df.input, x2d), keep=False)
     return dequantize_output(df, last).reshape((batch, *df.output_shape))

@@ -62,3 +62,25 @@ def test_nan_input_takes_the_numpy_path():
     assert np.array_equal(simulate_outputs(df, x), simulate_outputs(df, x, engine="numpy"))
     with pytest.raises(ValueError, match="engine 'gpu'"):
         simulate_outputs(df, x, engine="gpu")
+
+
+@pytest.mark.parametrize("name", ["can_ids_w2a2", "can_ids_ternary", "digits_ternary"])
+def test_trained_models_take_the_staircase_path_and_stay_exact(name):
+    """Thresholds derived from BatchNorm + a uniform quantizer are one rounded line per channel:
+    the engine computes them with QuantizeLinear (exhaustively checked at build time); the
+    outputs still equal the numpy path on the example vectors and on wide random inputs."""
+    from pathlib import Path
+
+    from qmlp.frontend import import_model
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    df = import_model(root / f"{name}.onnx")
+    assert engine.engine_for(df).activations == ("staircase",) * (len(df.layers) - 1) + ("none",)
+    x = np.load(root / f"{name}.npz")["x"].astype(np.float32)
+    rng = np.random.default_rng(0)
+    wide = (rng.normal(0, 1, size=(20000, x.shape[1])) * np.abs(x).max(axis=0) * 2).astype(np.float32)
+    for data in (x, wide):
+        ref, fast = simulate(df, data, engine="numpy"), simulate(df, data, engine="onnxruntime")
+        for a, b in zip(ref.accumulators + ref.activations, fast.accumulators + fast.activations):
+            assert np.array_equal(a, b)
+        assert np.array_equal(simulate_outputs(df, data, engine="numpy"), simulate_outputs(df, data, engine="onnxruntime"))
