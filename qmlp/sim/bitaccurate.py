@@ -196,7 +196,7 @@ def _engine(df: Dataflow, x2d: np.ndarray, engine: str, keep: bool):  # noqa: AN
     from .engine import engine_for
 
     found = engine_for(df, keep=keep)
-    if found is None or np.isnan(x2d).any():
+    if found is None or (x2d.size and np.isnan(x2d.min())):  # min propagates NaN: one pass, no temporary
         if engine == "onnxruntime":
             raise ValueError(f"{df.name}: the onnxruntime engine is not exact for this model or input; use engine='auto'")
         return None

@@ -51,13 +51,15 @@ class Engine:
         """Float32 (batch, features) -> one array per name in ``outputs``, in blocks of CHUNK rows
         (a block's intermediates stay in the CPU caches)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
-        unique = list(dict.fromkeys(self.outputs))
+        fetch = list(dict.fromkeys(self.outputs))
         if len(x) <= CHUNK:
-            values = dict(zip(unique, self.session.run(unique, {"x": x})))
+            got = self.session.run(fetch, {"x": x})
         else:
-            blocks = [self.session.run(unique, {"x": x[start:start + CHUNK]}) for start in range(0, len(x), CHUNK)]
-            values = {name: np.concatenate([b[k] for b in blocks]) for k, name in enumerate(unique)}
-        return [values[name] for name in self.outputs]
+            blocks = [self.session.run(fetch, {"x": x[start:start + CHUNK]}) for start in range(0, len(x), CHUNK)]
+            got = [np.concatenate([b[k] for b in blocks]) for k in range(len(fetch))]
+        if len(fetch) == len(self.outputs):
+            return got
+        return [got[fetch.index(name)] for name in self.outputs]
 
 
 _ENGINES: "weakref.WeakKeyDictionary[Dataflow, dict[bool, Engine | None]]" = weakref.WeakKeyDictionary()
@@ -260,7 +262,7 @@ def _build(df: Dataflow, *, keep: bool) -> Engine | None:
         if full is not None and not keep and _int8_ok(df.layers[0].weights, quant.qmin, quant.qmax):
             # clip to the whole 8-bit range, then round == round half to even, then saturate:
             # QuantizeLinear (scale 1) does both in one pass and hands the GEMM its 8-bit input
-            q = node("QuantizeLinear", [scaled, const("one_x", 1), const("zp0", 0, full)], "x_q_u8")
+            q = node("QuantizeLinear", [scaled, const("one_x", 1), const("zp_x", 0, full)], "x_q_u8")
         else:
             clipped = node("Clip", [scaled, const("qmin", quant.qmin), const("qmax", quant.qmax)], "x_clipped")
             q = node("Round", [clipped], "q")
