@@ -22,12 +22,13 @@ def _pyplot():
 
 
 def histogram_range(us: np.ndarray) -> tuple[float, float, int]:
-    """(low, high, runs above high) for a latency histogram: up to the 99.5th percentile when a
-    few slow runs (a scheduler hiccup, a page fault) would otherwise squeeze every other run into
-    one bar; the whole range when the data has no such tail."""
+    """(low, high, runs above high) for a latency histogram: up to the median + 8 interquartile
+    ranges (at most the 99.5th percentile) when a few slow runs (a scheduler hiccup, a page
+    fault) would otherwise squeeze every other run into one bar; the whole range otherwise."""
     low, top = float(us.min()), float(us.max())
-    cut = float(np.percentile(us, 99.5))
-    if top - low > 0 and top - low > 4 * (cut - low) and cut > low:
+    p25, p50, p75, p995 = np.percentile(us, [25, 50, 75, 99.5])
+    cut = float(min(p995, p50 + 8 * (p75 - p25))) if p75 > p25 else float(p995)
+    if top - low > 0 and cut > low and top - low > 4 * (cut - low):
         return low, cut, int(np.count_nonzero(us > cut))
     return low, top, 0
 
@@ -51,10 +52,13 @@ def latency_figure(samples_s: Mapping[str, np.ndarray], *, title: str, labels: M
         low, high, tail = histogram_range(us)
         bins = 1 if high == low else min(60, max(10, int(np.sqrt(us.size))))
         ax.hist(np.minimum(us, high), bins=bins, range=(low, high) if high > low else None, color="#4878a8",
-                label=f"{tail} runs above p99.5, drawn in the last bar" if tail else None)
+                label=f"{tail} slower runs (> {high:.3g} us) drawn in the last bar" if tail else None)
         for q, style in ((50, "-"), (99, "--")):
-            value = np.percentile(us, q)
-            ax.axvline(value, color="#c04040", linestyle=style, label=f"p{q} {value:.3g} us")
+            value = float(np.percentile(us, q))
+            if tail and value > high:  # beyond the cut: named, not drawn
+                ax.plot([], [], " ", label=f"p{q} {value:.3g} us (in the last bar)")
+            else:
+                ax.axvline(value, color="#c04040", linestyle=style, label=f"p{q} {value:.3g} us")
         ax.set_ylabel("runs")
         ax.set_title((labels or {}).get(name, name), fontsize="small")
         ax.legend(fontsize="x-small")
