@@ -6,13 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import __version__
+from ..build import DATAFLOW
 from ..ir import Dataflow
 from .board import Board
 
 __all__ = ["out_readme", "write_out_readme"]
 
 FOLDERS = (  # (entry, what it is for); the layout is qmlp.build.Build's
-    ("dataflow.json", "the folded Dataflow IR: the single source of truth for the hardware (docs/ir.md)"),
+    (DATAFLOW, "the folded Dataflow IR: the single source of truth for the hardware (docs/ir.md)"),
     ("final_hw_config.json", "PE / SIMD per layer in FINN's format; `qmlp compile --folding` reads it back"),
     ("model.onnx", "the source QONNX model (when compiled from one)"),
     ("rtl/", "Verilog: the generated top `qmlp_top.v` and the qmlp library it instantiates"),
