@@ -37,3 +37,14 @@ peers-venv: .venv-peers/.installed
 .PHONY: case-study
 case-study: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python examples/can_ids/run.py $(ARGS)
+
+# finn-plus (FINN from PyPI) for `qmlp compile --backend finn` and bench/peers.py, in its own venv:
+# its pins clash with ours. CPU torch first, alone: resolved together with finn-plus, pip picks CUDA.
+.PHONY: finn
+finn: .venv-finn/.installed
+.venv-finn/.installed: requirements-finn.txt
+	test -x .venv-finn/bin/python || $(PY) -m venv .venv-finn
+	.venv-finn/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
+	.venv-finn/bin/python -m pip install -q --disable-pip-version-check $$(grep -m1 '^finn-plus' requirements-finn.txt)
+	.venv-finn/bin/python -m pip install -q --disable-pip-version-check $$(grep -v -e '^#' -e '^finn-plus' requirements-finn.txt)
+	touch .venv-finn/.installed

@@ -13,7 +13,8 @@ import numpy as np
 import onnx
 
 from ..errors import ModelError
-from ..frontend.chain import QuantStep, extract_chain, check_supported_ops
+from ..frontend import to_chain
+from ..frontend.chain import QuantStep
 from ..frontend.load import graph_inputs, graph_outputs, load_model
 from ..datatypes import BIPOLAR
 from ..frontend.lower import LayerSpec, prequant_function, split_layers, uniform_scale
@@ -61,7 +62,26 @@ def _batched_model(model: onnx.ModelProto, batch: int):
     proto.graph.output.extend(computed)
     for value in (graph_inputs(proto)[0], proto.graph.output[0]):
         value.type.tensor_type.shape.dim[0].dim_value = batch
+    _keep_batch_in_reshapes(proto)
     return ModelWrapper(proto).transform(InferShapes())
+
+
+def _keep_batch_in_reshapes(proto: onnx.ModelProto) -> None:
+    """A model traced with batch 1 (``x.view(x.shape[0], -1)``) reshapes to a constant ``[1, -1]``;
+    make that leading 1 a 0 ("copy the input's batch"), which is the same for batch 1."""
+    from onnx import numpy_helper
+
+    shapes = {init.name: init for init in proto.graph.initializer}
+    shapes.update({node.output[0]: attr.t for node in proto.graph.node if node.op_type == "Constant"
+                   for attr in node.attribute if attr.name == "value"})
+    for node in proto.graph.node:
+        allowzero = any(a.name == "allowzero" and a.i for a in node.attribute)
+        tensor = shapes.get(node.input[1]) if node.op_type == "Reshape" and len(node.input) > 1 else None
+        if tensor is None or allowzero:
+            continue
+        shape = numpy_helper.to_array(tensor)
+        if shape.ndim == 1 and shape.size >= 2 and shape[0] == 1:
+            tensor.CopyFrom(numpy_helper.from_array(np.concatenate([[0], shape[1:]]).astype(shape.dtype), tensor.name))
 
 
 def run_reference(model: str | Path | onnx.ModelProto, x: np.ndarray) -> Reference:
@@ -70,7 +90,7 @@ def run_reference(model: str | Path | onnx.ModelProto, x: np.ndarray) -> Referen
     from qonnx.core.onnx_exec import execute_onnx
 
     proto = model if isinstance(model, onnx.ModelProto) else load_model(model)
-    chain = extract_chain(check_supported_ops(proto))
+    chain = to_chain(proto)
     in_quant, specs = split_layers(chain)
     x = np.asarray(x, dtype=np.float32)
     if x.ndim < 1 or x.shape[1:] != chain.input_shape:
@@ -107,7 +127,18 @@ def sample_inputs(df: Dataflow, n: int, seed: int = 0) -> np.ndarray:
     pick = rng.random(x.shape)
     x = np.where(pick < 0.10, ties, x)
     x = np.where((pick >= 0.10) & (pick < 0.15), np.float32(0.0), x)
-    return x.astype(np.float32).reshape((n, *df.input_shape))
+    return _undo_preprocessing(df, x).astype(np.float32).reshape((n, *df.input_shape))
+
+
+def _undo_preprocessing(df: Dataflow, y: np.ndarray) -> np.ndarray:
+    """Model inputs whose preprocessing (``df.input.pre``) gives about ``y``: exact for the
+    usual ``2x - 1`` and ``(x + 1) / 2`` on these values, close elsewhere (only coverage matters)."""
+    inverse = {"Add": np.subtract, "Sub": np.add, "Mul": np.divide, "Div": np.multiply}
+    x = y.astype(np.float64)
+    for op in reversed(df.input.pre):
+        c = op.const.astype(np.float64)
+        x = c - x if op.op == "RSub" else inverse[op.op](x, c)
+    return x.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -167,7 +198,7 @@ def compare(model: onnx.ModelProto, df: Dataflow, ref: Reference, sim: SimResult
     TIE_TOLERANCE of a rounding boundary and the reference holds the level on the other side of
     that boundary; later layers of that sample count as ``propagated``);
     float outputs within OUTPUT_RTOL of the reference on samples whose integers agree."""
-    _, specs = split_layers(extract_chain(check_supported_ops(model)))
+    _, specs = split_layers(to_chain(model))
     upstream = np.any(ref.inputs != sim.inputs, axis=1)
     layers = []
     for index, (spec, layer) in enumerate(zip(specs, df.layers)):
