@@ -265,12 +265,14 @@ def write_finn_build(model_path: str | Path, board: Board | str, out_dir: str | 
         work.rename(out_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    python = finn_python() if run is None or run else None
-    if run is None and python is None:
+    if run is False:
+        return FinnBuild(out_dir, FINN_COMMAND, False, None)
+    python = finn_python()
+    if python is None and run:
+        raise ConfigError("FINN build: run=True but no FINN environment; `make finn` builds .venv-finn")
+    if python is None:
         log("finn: no FINN environment here; `make finn` in the qmlp checkout builds .venv-finn (finn-plus 1.6.1)")
         return FinnBuild(out_dir, FINN_COMMAND, False, None)
-    if python is None:
-        raise ConfigError("FINN build: run=True but no FINN environment; `make finn` builds .venv-finn")
     return run_finn(out_dir, python, log=log)
 
 
