@@ -8,34 +8,40 @@ original model (FINN's output scale is float arithmetic in another order)."""
 
 from __future__ import annotations
 
+import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..ir import Dataflow
-from ..sim.bitaccurate import simulate
-from ..sim.reference import OUTPUT_RTOL, run_reference, sample_inputs
+from ..datatypes import BIPOLAR, DataType
+from ..ir import Dataflow, Layer
+from ..sim.bitaccurate import run_integer, simulate
+from ..sim.reference import OUTPUT_RTOL, TIE_TOLERANCE, run_reference, sample_inputs
 from .finn import run_finn
 
-__all__ = ["FinnAgreement", "finn_crosscheck", "compare_finn"]
+__all__ = ["CROSSCHECK_SAMPLES", "FinnAgreement", "finn_crosscheck", "compare_finn", "write_crosscheck"]
+
+CROSSCHECK_SAMPLES = 200  # FINN's Python execution takes ~10-50 ms per sample
 
 
 @dataclass(frozen=True)
 class FinnAgreement:
     samples: int
     input_mismatch_samples: int  # samples whose fabric input integers differ
-    input_tie_samples: int  # ... of which every differing value is an exact rounding tie x/scale = k + 0.5
-    layer_mismatch_samples: tuple[int, ...]  # per qmlp layer: samples with equal inputs but differing integers
+    input_tie_samples: int  # ... of which every differing value is a rounding tie: x/scale = k + 0.5 in exact
+    # arithmetic (float32 may give 127.49999 for 0.5 / (1/255)), where FINN's thresholds round up
+    layer_mismatch_samples: tuple[int, ...]  # per qmlp layer: samples with differing integers, qmlp's layers fed
+    # with the integers FINN's input quantizer produced (the fabrics compared on the same inputs)
     output_mismatch_samples: int  # samples with equal inputs whose FINN output differs from execute_onnx
     finn_ops: tuple[str, ...]
     error: str | None = None  # FINN failed, or its graph does not map onto qmlp's layers
 
     @property
     def agrees_except_ties(self) -> bool:
-        """FINN == qmlp everywhere except inputs on exact rounding ties (FINN's thresholds round
-        ties upward where QONNX rounds half to even: a FINN lowering defect, DESIGN.md)."""
+        """FINN == qmlp everywhere except inputs on rounding ties (FINN's thresholds, derived in
+        exact arithmetic, round them up; QONNX rounds the float32 quotient: a FINN lowering defect)."""
         return (self.error is None and self.input_mismatch_samples == self.input_tie_samples
                 and not any(self.layer_mismatch_samples) and self.output_mismatch_samples == 0)
 
@@ -44,16 +50,23 @@ class FinnAgreement:
             return f"FINN cross-check: {self.error}"
         layers = ", ".join(f"fc{i} {n}" for i, n in enumerate(self.layer_mismatch_samples))
         return (f"FINN execute_onnx (Python mode) vs qmlp simulator, {self.samples} samples: input quantizer differs "
-                f"in {self.input_mismatch_samples} ({self.input_tie_samples} only on exact .5 ties); with equal inputs, "
-                f"layers differ in {layers}; outputs vs QONNX in {self.output_mismatch_samples}")
+                f"in {self.input_mismatch_samples} ({self.input_tie_samples} only on rounding ties); on FINN's input "
+                f"integers, layers differ in {layers}; outputs vs QONNX (equal inputs) in {self.output_mismatch_samples}")
 
 
-def _input_levels(finn: dict[str, np.ndarray], ops: tuple[str, ...], x: np.ndarray) -> np.ndarray:
-    """The integers FINN's fabric receives: its input Thresholding's output, or FINN's input itself
-    when FINN has no input node (a bipolar or integer input)."""
-    if ops and ops[0].startswith("Thresholding"):
-        return finn["node_0"].astype(np.int64)
-    return x.reshape(x.shape[0], -1).astype(np.int64)
+def _as_levels(values: np.ndarray, dtype: DataType) -> np.ndarray:
+    """FINN streams a BIPOLAR value between its nodes as a bit (0 = -1, 1 = +1) but emits +-1 from
+    the graph's last node; qmlp's simulator gives +-1."""
+    values = values.astype(np.int64)
+    return 2 * values - 1 if dtype == BIPOLAR and not np.any(values < 0) else values
+
+
+def _finn_layer_output(values: np.ndarray, layer: Layer) -> np.ndarray:
+    """A FINN MVAU's output in qmlp's terms: a binary (XNOR) MVAU without activation emits the
+    popcount p of matching signs, whose +-1 dot product is 2p - MW."""
+    if layer.activation is None and layer.in_dtype == BIPOLAR and layer.weight_dtype == BIPOLAR:
+        return 2 * values.astype(np.int64) - layer.in_features
+    return _as_levels(values, layer.out_dtype)
 
 
 def compare_finn(df: Dataflow, x: np.ndarray, finn: dict[str, np.ndarray], reference_out: np.ndarray) -> FinnAgreement:
@@ -65,15 +78,20 @@ def compare_finn(df: Dataflow, x: np.ndarray, finn: dict[str, np.ndarray], refer
     if len(mvaus) != len(df.layers):
         return FinnAgreement(n, 0, 0, (), 0, ops, f"FINN's graph has {len(mvaus)} MVAUs for qmlp's {len(df.layers)} "
                                                   f"layers ({', '.join(ops)})")
-    differ = _input_levels(finn, ops, x) != sim.inputs
+    quantizer = next((i for i, op in enumerate(ops[:mvaus[0]]) if op.startswith("Thresholding")), None)
+    # FINN without an input Thresholding takes the integers as they come: nothing to compare there
+    fabric_in = sim.inputs if quantizer is None else _as_levels(finn[f"node_{quantizer}"], df.input.dtype)
+    differ = fabric_in != sim.inputs
     scaled = x.reshape(n, -1).astype(np.float32)
     for op in df.input.pre:
         scaled = op.apply(scaled)
-    scaled = scaled / df.input.scale
-    tie = np.abs(scaled - np.floor(scaled)) == np.float32(0.5)
+    scaled = (scaled / df.input.scale).astype(np.float64)
+    tie = np.abs(scaled - np.floor(scaled) - 0.5) <= TIE_TOLERANCE  # within float32 noise of k + 0.5
     same_input = ~np.any(differ, axis=1)
-    per_layer = tuple(int(np.sum(np.any(finn[f"node_{i}"].astype(np.int64) != sim.activations[k], axis=1) & same_input))
-                      for k, i in enumerate(mvaus))
+    # The fabric on its own: qmlp's integer pipeline fed with the integers FINN's fabric received.
+    _, activations = run_integer(df, fabric_in)
+    per_layer = tuple(int(np.sum(np.any(_finn_layer_output(finn[f"node_{i}"], layer) != activations[k], axis=1)))
+                      for k, (i, layer) in enumerate(zip(mvaus, df.layers)))
     got = finn["outputs"].reshape(n, -1).astype(np.float64)
     want = reference_out.reshape(n, -1).astype(np.float64)
     bound = OUTPUT_RTOL * (np.abs(want) + np.abs(want).max(axis=0, initial=0.0))
@@ -96,3 +114,10 @@ def finn_crosscheck(model: Path, df: Dataflow, build_dir: Path, python: str, *, 
         with np.load(result) as data:
             finn = {key: data[key] for key in data.files}
     return compare_finn(df, x, finn, run_reference(model, x).outputs)
+
+
+def write_crosscheck(agreement: FinnAgreement, path: Path) -> None:
+    """The agreement as JSON (report/finn/crosscheck.json), with its one-line summary."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {**asdict(agreement), "agrees_except_ties": agreement.agrees_except_ties, "summary": agreement.one_line()}
+    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -149,9 +149,11 @@ def step_board_files(state: BuildState) -> BuildState:
 
 def step_finn(state: BuildState) -> BuildState:
     """--backend finn: a FINN build directory (model + build config + qmlp's folding rounded up to
-    FINN's divisors) -> finn/; where a FINN environment exists, FINN's Vivado-free steps run and
-    its estimates land in report/finn/ and a side-by-side section of report/summary.md."""
-    from ..boards.finn import FINN_VERSION, write_finn_build
+    FINN's divisors) -> finn/; where a FINN environment exists, FINN's Vivado-free steps run, its
+    estimates land in report/finn/ and a side-by-side section of report/summary.md, and its
+    hardware graph is cross-checked against qmlp's simulator (report/finn/crosscheck.json)."""
+    from ..boards.finn import FINN_VERSION, finn_python, write_finn_build
+    from ..boards.finn_check import CROSSCHECK_SAMPLES, finn_crosscheck, write_crosscheck
     from ..boards.finn_report import copy_finn_reports, read_finn_estimate, side_by_side_markdown
     if state.options.model.suffix == ".json":
         raise ConfigError(f"--backend finn needs the ONNX model, not the IR {state.options.model}")
@@ -173,11 +175,21 @@ def step_finn(state: BuildState) -> BuildState:
                for line in raised if "next divisor up" in line]
     folding_note = (f"qmlp's PE/SIMD, rounded up to the next divisor FINN accepts ({', '.join(rounded)}; never "
                     "below the requested rate)" if rounded else "qmlp's PE/SIMD, unchanged")
+    agreement = finn_crosscheck(state.options.model, state.df, state.work_dir / "finn", finn_python(),
+                                samples=CROSSCHECK_SAMPLES)
+    write_crosscheck(agreement, state.work_dir / "report" / "finn" / "crosscheck.json")
     with open(state.work_dir / "report" / "summary.md", "a") as summary:
         summary.write(side_by_side_markdown(state.estimate, finn, finn_version=FINN_VERSION,
                                             folding_note=folding_note))
+        summary.write(f"Cross-check: {agreement.one_line()}.\n")
+    check = (f"cross-check failed: {agreement.error}" if agreement.error else
+             f"FINN == qmlp on {agreement.samples} samples" + (f" except {agreement.input_tie_samples} input rounding "
+                                                               "ties (FINN rounds them up)" if agreement.input_tie_samples
+                                                               else "") if agreement.agrees_except_ties else
+             "FINN differs from qmlp (see report/finn/crosscheck.json)")
     return replace(state, notes=(f"{FINN_VERSION} estimate: {finn.lut:,.0f} LUT, {finn.bram18:g} BRAM18, II "
-                                 f"{finn.max_cycles:,} cycles -> report/finn/, summary.md; full flow: {command}",))
+                                 f"{finn.max_cycles:,} cycles; {check}; -> report/finn/, summary.md; full flow: "
+                                 f"{command}",))
 
 
 def step_synth(state: BuildState) -> BuildState:
