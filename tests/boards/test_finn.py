@@ -171,3 +171,53 @@ def test_finn_hardware_graph_agrees_with_qmlp(tmp_path):
     agreement = finn_crosscheck(MODEL, df, build.directory, FINN_PYTHON, samples=40)
     assert agreement.agrees_except_ties, agreement.one_line()
     assert 0 < agreement.input_tie_samples < 40 and agreement.layer_mismatch_samples == (0,) * 5
+
+
+@needs_finn
+def test_compile_backend_finn_puts_finn_beside_qmlp(tmp_path):
+    """`qmlp compile --backend finn`: FINN's estimates in report/finn/, side by side in summary.md,
+    the cross-check recorded; the printed command runs from where it says."""
+    from qmlp.cli import main
+
+    out = tmp_path / "out"
+    assert main(["compile", str(MODEL), "-o", str(out), "--backend", "finn", "--target-fps", "1e5"]) == 0
+    names = {p.name for p in (out / "report" / "finn").iterdir()}
+    assert {"estimate_layer_resources.json", "estimate_network_performance.json", "crosscheck.json"} <= names
+    summary = (out / "report" / "summary.md").read_text()
+    assert "## FINN side by side (finn-plus 1.6.1 estimates" in summary and "| fc0 | " in summary
+    assert "Thresholding_rtl_0" in summary  # the input quantizer FINN puts in the fabric
+    check = json.loads((out / "report" / "finn" / "crosscheck.json").read_text())
+    assert check["agrees_except_ties"] and check["layer_mismatch_samples"] == [0] * 5
+    assert (out / "finn" / "run_finn.sh").is_file() and not list(tmp_path.glob(".*tmp*"))
+
+
+@needs_finn
+def test_digits_uint8_input_shows_finns_rounding_defect(tmp_path):
+    """examples/digits_ternary (UINT8 input, scale 1/255) on its shipped test vectors: FINN's input
+    thresholds map 0.5 to 128 where QONNX gives 127; its layers agree given the same integers."""
+    from qmlp.boards.finn_check import finn_crosscheck
+    from qmlp.frontend import import_model
+
+    model = MODEL.with_name("digits_ternary.onnx")
+    x = np.load(model.with_suffix(".npz"))["x"][:200]
+    build = write_finn_build(model, "zcu104", tmp_path / "finn", clock_mhz=200, target_fps=100000, log=lambda m: None)
+    agreement = finn_crosscheck(model, import_model(model), build.directory, FINN_PYTHON, x=x)
+    assert agreement.agrees_except_ties, agreement.one_line()
+    assert agreement.input_mismatch_samples == agreement.input_tie_samples > 0
+    assert agreement.layer_mismatch_samples == (0, 0, 0)
+
+
+@needs_finn
+@pytest.mark.parametrize("name", ["tfc_w1a1", "tfc_w2a2", "unsw_mlp_w2a2"])
+def test_finn_examples_agree_with_finn(finn_zoo, tmp_path, name):
+    """FINN's own example MLPs: FINN's hardware graph == qmlp's layers, integer for integer."""
+    from qmlp.boards.finn_check import finn_crosscheck
+    from qmlp.frontend import import_model
+
+    model = finn_zoo(name)
+    df = import_model(model)
+    build = write_finn_build(model, "zcu104", tmp_path / "finn", clock_mhz=200, target_fps=100000, log=lambda m: None)
+    assert build.error is None
+    agreement = finn_crosscheck(model, df, build.directory, FINN_PYTHON, samples=60)
+    assert agreement.agrees_except_ties, agreement.one_line()
+    assert agreement.layer_mismatch_samples == (0,) * len(df.layers)
