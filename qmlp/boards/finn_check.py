@@ -45,6 +45,16 @@ class FinnAgreement:
         return (self.error is None and self.input_mismatch_samples == self.input_tie_samples
                 and not any(self.layer_mismatch_samples) and self.output_mismatch_samples == 0)
 
+    def short(self) -> str:
+        """The verdict for a compile's progress line."""
+        if self.error:
+            return f"cross-check failed: {self.error}"
+        if not self.agrees_except_ties:
+            return "FINN's hardware graph differs from qmlp (see report/finn/crosscheck.json)"
+        ties = (f", its input quantizer rounds .5 ties up where QONNX rounds half to even ({self.input_tie_samples} "
+                "samples hit one)" if self.input_tie_samples else "")
+        return f"FINN's layers == qmlp's on {self.samples} samples{ties}"
+
     def one_line(self) -> str:
         if self.error:
             return f"FINN cross-check: {self.error}"

@@ -182,13 +182,8 @@ def step_finn(state: BuildState) -> BuildState:
         summary.write(side_by_side_markdown(state.estimate, finn, finn_version=FINN_VERSION,
                                             folding_note=folding_note))
         summary.write(f"Cross-check: {agreement.one_line()}.\n")
-    check = (f"cross-check failed: {agreement.error}" if agreement.error else
-             f"FINN == qmlp on {agreement.samples} samples" + (f" except {agreement.input_tie_samples} input rounding "
-                                                               "ties (FINN rounds them up)" if agreement.input_tie_samples
-                                                               else "") if agreement.agrees_except_ties else
-             "FINN differs from qmlp (see report/finn/crosscheck.json)")
     return replace(state, notes=(f"{FINN_VERSION} estimate: {finn.lut:,.0f} LUT, {finn.bram18:g} BRAM18, II "
-                                 f"{finn.max_cycles:,} cycles; {check}; -> report/finn/, summary.md; full flow: "
+                                 f"{finn.max_cycles:,} cycles; {agreement.short()}; -> report/finn/, summary.md; full flow: "
                                  f"{command}",))
 
 
