@@ -25,6 +25,7 @@ class RequantStep:
     """An activation quantizer inside a layer: ``value -> level(value / scale) * scale``."""
 
     quant: QuantStep
+    nudge: float = 0.0  # in levels, added before rounding: only the reference's tie test sets it
 
     @property
     def node(self) -> str:
@@ -39,7 +40,7 @@ class RequantStep:
         scale = self.quant.scale.astype(np.float64)
         if scale.size > 1:
             scale = scale.reshape((-1,) + (1,) * (value.ndim - 1))
-        return self.quant.levels(value, scale) * scale
+        return self.quant.levels(value + self.nudge * scale, scale) * scale
 
 
 def _describe(step: Step) -> str:

@@ -6,7 +6,7 @@ activation values are ``count + bias`` = the quantizer's integer level)."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ import onnx
 from ..errors import ModelError
 from ..frontend import to_chain
 from ..frontend.chain import QuantStep
+from ..frontend.requant import RequantStep
 from ..frontend.load import graph_inputs, graph_outputs, load_model
 from ..datatypes import BIPOLAR
 from ..frontend.lower import LayerSpec, prequant_function, split_layers, uniform_scale
@@ -192,6 +193,20 @@ def _prequant_at(spec: LayerSpec, ir_weights: np.ndarray, channels: np.ndarray, 
     return out
 
 
+def _inner_tie(spec: LayerSpec, ir_weights: np.ndarray, channels: np.ndarray, acc: np.ndarray,
+               reference_level: np.ndarray) -> np.ndarray:
+    """A tie at a quantizer inside the layer (requant.py: QuantReLU then QuantIdentity): nudging
+    its pre-rounding values by TIE_TOLERANCE levels, down or up, gives the reference's level."""
+    if not any(isinstance(op, RequantStep) for op in spec.post):
+        return np.zeros(acc.shape, dtype=bool)
+    found = np.zeros(acc.shape, dtype=bool)
+    for nudge in (-TIE_TOLERANCE, TIE_TOLERANCE):
+        post = tuple(replace(op, nudge=nudge) if isinstance(op, RequantStep) else op for op in spec.post)
+        y = _prequant_at(replace(spec, post=post), ir_weights, channels, acc)
+        found |= spec.out_quant.levels(y, 1.0) == reference_level
+    return found
+
+
 def compare(model: onnx.ModelProto, df: Dataflow, ref: Reference, sim: SimResult) -> Agreement:
     """Apply the DESIGN.md rule: integer activations identical except where float32 rounding
     sits on a threshold (``ties``: the IR equals the float64 chain there, the value is within
@@ -219,7 +234,9 @@ def compare(model: onnx.ModelProto, df: Dataflow, ref: Reference, sim: SimResult
                 below = np.clip(np.floor(y), quant.qmin, quant.qmax)
                 above = np.clip(np.floor(y) + 1, quant.qmin, quant.qmax)
                 agrees &= (other == below) | (other == above)
-            ties[rows, cols] = agrees & _near_boundary(y, quant.bipolar)
+            ties[rows, cols] = agrees & (_near_boundary(y, quant.bipolar)
+                                         | _inner_tie(spec, layer.weights, cols, sim.accumulators[index][rows, cols],
+                                                      other))
         layers.append(LayerAgreement(layer.name, differ.size, int(differ.sum()), int(propagated.sum()),
                                      int(ties.sum()), int((fresh & ~ties).sum())))
         upstream = upstream | np.any(differ, axis=1)
