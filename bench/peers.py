@@ -9,7 +9,7 @@ mode against qmlp (FINN cross-check); hls4ml's time from ONNX to a compiled C si
 agreement with qmlp's simulator (== execute_onnx). FINN runs in .venv-finn (`make finn`), hls4ml
 in .venv-peers (`make peers-venv`); a missing one is skipped with a note.
 
-    .venv/bin/python bench/peers.py [--samples N] [--update-benchmarks]
+    .venv/bin/python bench/peers.py [--samples N] [--update-benchmarks] [--results bench/results/peers.json]
 """
 
 from __future__ import annotations
@@ -111,11 +111,17 @@ def _models(work: Path) -> list[Path]:
     return shipped + [finn_zoo.build(name, work) for name in FINN_EXAMPLES]
 
 
-def run(samples: int) -> list[dict]:
+def run(samples: int, results: Path) -> list[dict]:
+    """Measure every model; each finished row is saved to ``results`` at once, and rows already
+    there (same sample count) are reused, so an interrupted run resumes."""
+    done = {row["model"]: row for row in json.loads(results.read_text())} if results.exists() else {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for model in _models(work):
+            if model.stem in done and done[model.stem]["samples"] == samples:
+                rows.append(done[model.stem])
+                continue
             df = import_model(model)
             # Two input sets: random over the whole input-quantizer range (clip edges, rounding
             # ties), and the model's own held-out test vectors where it ships them (real data).
@@ -132,8 +138,10 @@ def run(samples: int) -> list[dict]:
                 y_hls = y_hls.reshape(len(x), -1)
                 row["hls4ml"] = {**timing, **agreement(y_ours[:samples], y_hls[:samples]), "test_vectors": len(x_data),
                                  **{f"data_{k}": v for k, v in agreement(y_ours[samples:], y_hls[samples:]).items()}}
-            print(json.dumps(row, indent=1))
+            print(json.dumps(row, indent=1), flush=True)
             rows.append(row)
+            done[row["model"]] = row
+            results.write_text(json.dumps(list(done.values()), indent=1) + "\n")
     return rows
 
 
@@ -191,8 +199,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--update-benchmarks", action="store_true")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "peers.json",
+                        help="per-model results, saved as they finish; a rerun reuses them")
     args = parser.parse_args()
-    rows = run(args.samples)
+    rows = run(args.samples, args.results)
     text = markdown(rows, f"python bench/peers.py --samples {args.samples}")
     print(text)
     if args.update_benchmarks:
