@@ -16,6 +16,7 @@ DataflowBuildConfig fields and enum values; ``finn/util/basic.py``: ``pynq_part_
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -203,7 +204,7 @@ def finn_build_config(board: Board, *, clock_mhz: float, target_fps: float | Non
         "console_log_level": "ERROR",
     }
     if target_fps is not None:
-        config["target_fps"] = int(target_fps)
+        config["target_fps"] = math.ceil(target_fps)  # FINN takes an int; never below the request
     if folding_file is not None:
         config["folding_config_file"] = folding_file
     if verify:
