@@ -52,7 +52,7 @@ def test_build_directory_follows_finn_simple_mode(tmp_path):
     # FINN resolves these paths relative to the build directory.
     for key in ("verify_input_npy", "verify_expected_output_npy"):
         assert (d / config[key]).is_file()
-    assert not build.ran and build.command == FINN_COMMAND == "finn build -s dataflow_build_config.json model.onnx"
+    assert not build.ran and build.command == FINN_COMMAND == "finn build -s --batch dataflow_build_config.json model.onnx"
     # run_finn.sh runs FINN's entry point from its own folder, wherever that was moved to.
     moved = d.rename(tmp_path / "moved")
     bin_dir = tmp_path / "bin"
@@ -145,6 +145,9 @@ def test_finn_accepts_the_directory_and_estimates_it(tmp_path):
     resolve from it), and FINN's Vivado-free steps run through step_hw_codegen."""
     build = write_finn_build(MODEL, "zcu104", tmp_path / "finn", clock_mhz=200, target_fps=100000, log=lambda m: None)
     assert build.ran and build.status == 0 and build.error is None
+    # the printed whole-flow command names the FINN environment's own `finn` (runnable as printed)
+    assert Path(build.command.split()[0]).is_file() and build.command.endswith(" build -s --batch "
+                                                                              "dataflow_build_config.json model.onnx")
     check = ("import finn.xsi; finn.xsi.SimEngine = None\n"
              "from pathlib import Path\nfrom finn.builder.build_dataflow_config import DataflowBuildConfig\n"
              "c = DataflowBuildConfig.construct_from(Path('dataflow_build_config.json'))\n"

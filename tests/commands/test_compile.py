@@ -149,7 +149,7 @@ def test_backend_finn_writes_a_finn_build(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("QMLP_FINN_PYTHON", str(tmp_path / "no-finn" / "python"))  # as where `make finn` never ran
     out = tmp_path / "f"
     assert main(["compile", str(EXAMPLE), "-o", str(out), "--backend", "finn", "--target-fps", "1e5"]) == 0
-    assert (f"wrote {out}/finn/ (FINN's whole flow, needs Vivado: cd {out}/finn && finn build -s "
+    assert (f"wrote {out}/finn/ (FINN's whole flow, needs Vivado: cd {out}/finn && finn build -s --batch "
             "dataflow_build_config.json model.onnx); no FINN environment here for its estimates: `make finn` builds one"
             in capsys.readouterr().out)
     finn = out / "finn"
