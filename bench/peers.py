@@ -149,7 +149,8 @@ def markdown(rows: list[dict], command: str) -> str:
     lines = [
         f"Command: `{command}` (same machine, same run). Target {TARGET_FPS:,} inferences/s at {CLOCK_MHZ:g} MHz "
         f"on {BOARD} for every tool. tfc_* and unsw_mlp_w2a2 are FINN's own example MLPs (bnn_pynq TFC, the "
-        "UNSW-NB15 MLP) with random weights (tests/finn_zoo.py).", "",
+        "UNSW-NB15 MLP) with random weights (tests/finn_zoo.py). Seconds are wall time on a 2-core machine "
+        "shared with other jobs: compare them within a row, roughly.", "",
         "**Resources and timing.** qmlp: its estimate and Yosys 0.70 `synth_xilinx` netlist counts; FINN "
         f"({FINN_VERSION}): its own analytical estimates at its own folding for the same target (no FF model; "
         "'MVAU' = its layers without the input quantizer and output scaling, which qmlp runs on the host). "
