@@ -79,6 +79,18 @@ def _finn_layer_output(values: np.ndarray, layer: Layer) -> np.ndarray:
     return _as_levels(values, layer.out_dtype)
 
 
+def _layer_ends(ops: tuple[str, ...], mvaus: list[int], df: Dataflow) -> list[int]:
+    """Per qmlp layer, the FINN node whose output is that layer's output: the MVAU, or for a layer
+    with an activation the last Thresholding before the next MVAU (FINN leaves the thresholds
+    standalone, behind a float ElementwiseMul, where it cannot absorb a per-channel scale)."""
+    ends = []
+    for k, start in enumerate(mvaus):
+        stop = mvaus[k + 1] if k + 1 < len(mvaus) else len(ops)
+        thresholds = [i for i in range(start + 1, stop) if ops[i].startswith("Thresholding")]
+        ends.append(thresholds[-1] if thresholds and df.layers[k].activation is not None else start)
+    return ends
+
+
 def compare_finn(df: Dataflow, x: np.ndarray, finn: dict[str, np.ndarray], reference_out: np.ndarray) -> FinnAgreement:
     """Compare FINN's per-node values (finn_runner's npz) with qmlp's simulation of ``x``."""
     ops = tuple(str(op) for op in finn["op_types"])
@@ -101,7 +113,7 @@ def compare_finn(df: Dataflow, x: np.ndarray, finn: dict[str, np.ndarray], refer
     # The fabric on its own: qmlp's integer pipeline fed with the integers FINN's fabric received.
     _, activations = run_integer(df, fabric_in)
     per_layer = tuple(int(np.sum(np.any(_finn_layer_output(finn[f"node_{i}"], layer) != activations[k], axis=1)))
-                      for k, (i, layer) in enumerate(zip(mvaus, df.layers)))
+                      for k, (i, layer) in enumerate(zip(_layer_ends(ops, mvaus, df), df.layers)))
     got = finn["outputs"].reshape(n, -1).astype(np.float64)
     want = reference_out.reshape(n, -1).astype(np.float64)
     bound = OUTPUT_RTOL * (np.abs(want) + np.abs(want).max(axis=0, initial=0.0))
