@@ -224,3 +224,22 @@ def test_finn_examples_agree_with_finn(finn_zoo, tmp_path, name):
     agreement = finn_crosscheck(model, df, build.directory, FINN_PYTHON, samples=60)
     assert agreement.agrees_except_ties, agreement.one_line()
     assert agreement.layer_mismatch_samples == (0,) * len(df.layers)
+
+
+@needs_finn
+def test_standalone_thresholds_and_finns_bipolar_refusal(zoo, tmp_path):
+    """A per-channel scale FINN cannot absorb leaves its thresholds standalone: still equal to
+    qmlp's layer. A bipolar activation of scale != 1 FINN refuses (a documented FINN limit), qmlp
+    lowers it exactly."""
+    from qmlp.boards.finn_check import finn_crosscheck
+    from qmlp.commands.verify import verify_model
+    from qmlp.frontend import import_model
+
+    model = zoo("int2_uint4_bias_dynamo")
+    build = write_finn_build(model, "zcu104", tmp_path / "a", clock_mhz=200, target_fps=100000, log=lambda m: None)
+    agreement = finn_crosscheck(model, import_model(model), build.directory, FINN_PYTHON, samples=40)
+    assert "Thresholding" in agreement.finn_ops[2:] and agreement.agrees_except_ties, agreement.one_line()
+    model = zoo("bipolar_all")
+    build = write_finn_build(model, "zcu104", tmp_path / "b", clock_mhz=200, target_fps=100000, log=lambda m: None)
+    assert build.error.startswith("step_qonnx_to_finn: ValueError: FINN only supports Bipolar identity activations")
+    assert verify_model(model, samples=200).ok
