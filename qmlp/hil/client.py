@@ -54,6 +54,7 @@ class BoardClient:
     def __init__(self, host: str, port: int, token: bytes, *, timeout_s: float = 900.0,
                  connect_timeout_s: float = 10.0, limits: Limits | None = None) -> None:
         self.host, self.port = host, port
+        self._peer = f"agent {host}:{port}"  # names the other side in protocol errors
         self.timeout_s = timeout_s
         self.limits = limits or Limits(max_payload=1 << 34, frame_seconds=timeout_s, recv_seconds=60.0)
         try:
@@ -71,14 +72,17 @@ class BoardClient:
         self.dataflow: Any = None  # the loaded design's Dataflow, set by load()
 
     def _handshake(self, token: bytes, wait: float) -> None:
-        challenge = recv_frame(self._sock, self.limits, first_byte_seconds=wait)
+        # Until the agent has proved it holds the token, it gets no more room than it gives a
+        # stranger: small frames, no payload.
+        small = Limits(max_header=4096, max_payload=0, frame_seconds=wait, recv_seconds=wait)
+        challenge = recv_frame(self._sock, small, first_byte_seconds=wait, peer=self._peer)
         _raise_if_error(challenge)
         nonce = challenge.header.get("nonce")
         if challenge.header.get("type") != "challenge" or not isinstance(nonce, str):
             raise ProtocolError(f"{self.host}:{self.port} did not send a qmlp challenge")
         mine = new_nonce()
         send_frame(self._sock, {"cmd": "AUTH", "client_nonce": mine, "proof": client_proof(token, nonce, mine)})
-        reply = recv_frame(self._sock, self.limits, first_byte_seconds=wait)
+        reply = recv_frame(self._sock, small, first_byte_seconds=wait, peer=self._peer)
         _raise_if_error(reply)
         # Mutual authentication: an impostor agent cannot produce this without the token.
         if not check_proof(agent_proof(token, nonce, mine), reply.header.get("proof")):
@@ -89,7 +93,7 @@ class BoardClient:
             send_frame(self._sock, header, parts)
         except OSError as error:
             raise HilError(f"lost the agent at {self.host}:{self.port}: {error}") from None
-        reply = recv_frame(self._sock, self.limits, first_byte_seconds=self.timeout_s)
+        reply = recv_frame(self._sock, self.limits, first_byte_seconds=self.timeout_s, peer=self._peer)
         _raise_if_error(reply)
         return reply
 
