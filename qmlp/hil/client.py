@@ -105,11 +105,12 @@ class BoardClient:
 
     def load(self, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
         backend = (self.info or self.hello()).get("backend", "sim")
-        from ..ir import load as load_dataflow
+        from ..build import Build
 
-        files = design_files(Path(out_dir), backend)
+        build = Build.open(out_dir, folded=False)
+        files = design_files(build.root, backend)
         reply = dict(self.request({"cmd": "LOAD"}, [file_part(n, d) for n, d in files.items()]).header)
-        self.out_dir, self.dataflow = Path(out_dir), load_dataflow(Path(out_dir) / "dataflow.json")
+        self.out_dir, self.dataflow = build.root, build.dataflow
         return reply
 
     def run(self, x: np.ndarray | None = None, *, q: np.ndarray | None = None) -> RunReply:
@@ -171,19 +172,19 @@ def design_files(out_dir: Path, backend: str) -> dict[str, bytes]:
 
     ``sim``: dataflow.json and every file under rtl/. ``pynq``: the whole OUT/deploy folder as
     the board would hold it (driver, dataflow.json, manifest.json, bitstream/qmlp.bit + .hwh)."""
-    dataflow = out_dir / "dataflow.json"
-    if not dataflow.is_file():
-        raise ConfigError(f"{out_dir}: no dataflow.json; pass the output folder of `qmlp compile`")
+    from ..build import DATAFLOW, Build
+
+    build = Build.open(out_dir, folded=False)
     if backend == "sim":
-        root, files = out_dir, {"dataflow.json": dataflow.read_bytes()}
-        folder = out_dir / "rtl"
+        root, files = build.root, {DATAFLOW: build.dataflow_path.read_bytes()}  # the agent wants it by this name
+        folder = build.rtl_dir
     elif backend == "pynq":
-        root = folder = out_dir / "deploy"
+        root = folder = build.deploy_dir
         files = {}
         for slot in ("bitstream/qmlp.bit", "bitstream/qmlp.hwh"):
             if not (root / slot).is_file():
                 raise ConfigError(f"{root / slot}: missing; build the bitstream with `make bitstream` in "
-                                  f"{out_dir / 'vivado'} (needs Vivado), or use --target sim")
+                                  f"{build.vivado_dir} (needs Vivado), or use --target sim")
     else:
         raise ConfigError(f"agent backend {backend!r} unknown to this client (expected sim or pynq)")
     if not folder.is_dir():

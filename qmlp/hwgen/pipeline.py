@@ -179,7 +179,8 @@ def step_finn(state: BuildState) -> BuildState:
                                 samples=CROSSCHECK_SAMPLES)
     write_crosscheck(agreement, state.work_dir / "report" / "finn" / "crosscheck.json")
     with open(state.work_dir / "report" / "summary.md", "a") as summary:
-        summary.write(side_by_side_markdown(state.estimate, finn, finn_version=FINN_VERSION,
+        qmlp_estimate = state.estimate or estimate(state.df)  # a build resumed after the estimate step
+        summary.write(side_by_side_markdown(qmlp_estimate, finn, finn_version=FINN_VERSION,
                                             folding_note=folding_note))
         summary.write(f"Cross-check: {agreement.one_line()}.\n")
     return replace(state, notes=(f"{FINN_VERSION} estimate: {finn.lut:,.0f} LUT, {finn.bram18:g} BRAM18, II "
