@@ -37,3 +37,16 @@ peers-venv: .venv-peers/.installed
 .PHONY: case-study
 case-study: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python examples/can_ids/run.py $(ARGS)
+
+# finn-plus (FINN from PyPI) for `qmlp compile --backend finn` and bench/peers.py, in its own venv:
+# its pins clash with ours. Why three pip calls: requirements-finn.txt. VENV_FINN=... builds elsewhere.
+VENV_FINN ?= .venv-finn
+.PHONY: finn
+finn: $(VENV_FINN)/.installed
+$(VENV_FINN)/.installed: requirements-finn.txt
+	test -x $(VENV_FINN)/bin/python || $(PY) -m venv $(VENV_FINN)
+	$(VENV_FINN)/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(VENV_FINN)/bin/python -m pip install -q --disable-pip-version-check --no-deps $$(grep -E '^(finn-plus|brevitas)==' requirements-finn.txt)
+	$(VENV_FINN)/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0 $$(grep -v -E '^(#|$$|finn-plus==|brevitas==)' requirements-finn.txt)
+	$(VENV_FINN)/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.endswith('+cpu') else 'torch is not the CPU build: ' + torch.__version__)"
+	touch $(VENV_FINN)/.installed

@@ -150,7 +150,8 @@ def render(rows: list[dict]) -> str:
              "beat (marked † where the Verilator run was skipped for time: then the RTL cycle model "
              "`qmlp.hwgen.cycles`, which tests and `qmlp verify` check against Verilator cycle for cycle). "
              "fmax is an estimate from the register-to-register logic depth (qmlp/hwgen/synth.py). "
-             "FINN numbers are the published ones of DESIGN.md (FINN cannot run here).", "",
+             "FINN numbers are the published ones of DESIGN.md (Vivado results); FINN's own estimates, measured "
+             "here with finn-plus at the same targets, are in *Peers side by side*.", "",
              "| case | board @ MHz | target | folding (PE x SIMD) | LUT | LUTRAM | FF | BRAM36 | DSP | latency cycles | latency ns | II cycles | fmax est. | LUT vs FINN |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:

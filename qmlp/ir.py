@@ -4,7 +4,9 @@ Immutable values (frozen dataclasses holding read-only numpy arrays); passes ret
 with ``dataclasses.replace``. Semantics, exactly (see DESIGN.md "IR semantics"):
 
 * ``InputQuant`` (host side): ``q = clip(round_half_even(float32(x) / float32(scale)), qmin, qmax)``
-  as QONNX ``Quant`` computes it; for BIPOLAR ``q = +1 if x >= 0 else -1``.
+  as QONNX ``Quant`` computes it; for BIPOLAR ``q = +1 if x >= 0 else -1``. An optional ``pre``
+  (a model's input preprocessing such as ``2x - 1``) first maps ``x`` elementwise, each op in
+  float32 in order, as ``execute_onnx`` does.
 * ``Layer`` (MVAU): ``acc[c] = sum_k weights[c, k] * in[k]`` in exact integers.
 * ``Thresholds``: ``count[c] = sum_i [acc[c] >= values[c, i]]``; the output value is
   ``count + bias``, except BIPOLAR outputs where it is ``2 * count - 1``. The wire between layers
@@ -27,7 +29,7 @@ from .datatypes import BIPOLAR, DataType
 
 __all__ = [
     "SCHEMA_VERSION", "InputQuant", "Thresholds", "Folding", "Layer", "OutputDequant", "StreamFormat",
-    "Dataflow", "IRError", "frozen_array", "accumulator_range", "verify", "to_json", "from_json",
+    "Dataflow", "IRError", "PRE_OPS", "PreOp", "frozen_array", "accumulator_range", "verify", "to_json", "from_json",
     "save", "load", "replace",
 ]
 
@@ -45,6 +47,22 @@ def frozen_array(values: Any, dtype: Any) -> np.ndarray:
     return array
 
 
+PRE_OPS = ("Add", "Sub", "RSub", "Mul", "Div")  # RSub: const - x
+
+
+@dataclass(frozen=True, eq=False)
+class PreOp:
+    """One elementwise float32 op of the input preprocessing: ``x op const`` (``const - x`` for RSub)."""
+
+    op: str
+    const: np.ndarray  # float32, size 1 or one per input feature
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        c = self.const
+        return {"Add": lambda: x + c, "Sub": lambda: x - c, "RSub": lambda: c - x,
+                "Mul": lambda: x * c, "Div": lambda: x / c}[self.op]().astype(np.float32)
+
+
 @dataclass(frozen=True, eq=False)
 class InputQuant:
     """Host-side input quantizer producing the integers the fabric receives."""
@@ -53,6 +71,7 @@ class InputQuant:
     scale: np.ndarray  # float32, one per input feature
     qmin: int
     qmax: int
+    pre: tuple[PreOp, ...] = ()  # input preprocessing absorbed from the model, applied first
 
     @property
     def features(self) -> int:
@@ -159,6 +178,10 @@ def verify(df: Dataflow) -> None:
         raise IRError("input: scale must be a finite, nonzero vector")
     if not (df.input.dtype.min <= df.input.qmin <= df.input.qmax <= df.input.dtype.max):
         raise IRError(f"input: clip range [{df.input.qmin}, {df.input.qmax}] outside {df.input.dtype}")
+    for op in df.input.pre:
+        if op.op not in PRE_OPS or op.const.size not in (1, df.input.features) or not np.all(np.isfinite(op.const)):
+            raise IRError(f"input: preprocessing {op.op} needs one of {PRE_OPS} with a finite scalar or "
+                          "per-feature constant")
     if not df.layers:
         raise IRError("dataflow has no layers")
     features, in_dtype = df.input.features, df.input.dtype
@@ -252,6 +275,8 @@ def to_json(df: Dataflow) -> dict[str, Any]:
             "qmin": df.input.qmin,
             "qmax": df.input.qmax,
             "scale": [float(s) for s in df.input.scale],
+            **({"pre": [{"op": op.op, "const": [float(c) for c in op.const]} for op in df.input.pre]}
+               if df.input.pre else {}),
         },
         "layers": [_layer_to_json(layer) for layer in df.layers],
         "output": {
@@ -272,6 +297,7 @@ def from_json(data: Mapping[str, Any]) -> Dataflow:
         input=InputQuant(
             dtype=DataType.parse(inp["dtype"]), scale=frozen_array(inp["scale"], np.float32),
             qmin=int(inp["qmin"]), qmax=int(inp["qmax"]),
+            pre=tuple(PreOp(str(op["op"]), frozen_array(op["const"], np.float32)) for op in inp.get("pre", ())),
         ),
         layers=tuple(_layer_from_json(layer) for layer in data["layers"]),
         output=OutputDequant(

@@ -20,18 +20,29 @@ _BUILD = ("import importlib.util, sys\n"
           "[zoo.build(name, sys.argv[2]) for name in (sys.argv[3:] or zoo.NAMES)]\n")
 
 
-@pytest.fixture(scope="session")
-def zoo(tmp_path_factory):
-    """Callable ``zoo(name) -> Path``; the first call exports every zoo model (~10 s)."""
-    directory = tmp_path_factory.mktemp("zoo")
+def _builder(tmp_path_factory, zoo_file: Path, folder: str, each: bool):
+    directory = tmp_path_factory.mktemp(folder)
 
     def get(name: str) -> Path:
         path = directory / f"{name}.onnx"
         if not path.exists():
-            done = subprocess.run([sys.executable, "-c", _BUILD, str(_ZOO_FILE), str(directory)], cwd=directory,
-                                  capture_output=True, text=True)
+            names = [name] if each else []
+            done = subprocess.run([sys.executable, "-c", _BUILD, str(zoo_file), str(directory), *names],
+                                  cwd=directory, capture_output=True, text=True)
             if done.returncode != 0 or not path.exists():
                 raise RuntimeError(f"building zoo model {name!r} failed:\n{done.stderr[-3000:]}")
         return path
 
     return get
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    """Callable ``zoo(name) -> Path``; the first call exports every zoo model (~10 s)."""
+    return _builder(tmp_path_factory, _ZOO_FILE, "zoo", each=False)
+
+
+@pytest.fixture(scope="session")
+def finn_zoo(tmp_path_factory):
+    """Callable ``finn_zoo(name) -> Path``: FINN's example MLPs (tests/finn_zoo.py); the first call exports them all."""
+    return _builder(tmp_path_factory, Path(__file__).with_name("finn_zoo.py"), "finn_zoo", each=False)

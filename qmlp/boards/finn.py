@@ -1,22 +1,27 @@
-"""``--backend finn``: hand the same model to FINN as a "simple mode" build directory.
+"""``--backend finn``: hand the same model to FINN (finn-plus 1.6.1, ``make finn``) as a build directory.
 
 The directory holds ``model.onnx`` (the QONNX model after qonnx ``cleanup_model``),
-``dataflow_build_config.json`` (a DataflowBuildConfig in FINN's field names), and
-``folding_config.json`` when a folding is given instead of a target fps. Where FINN is importable
-``finn.builder.build_dataflow.build_dataflow_directory`` runs it; elsewhere the exact command for
-FINN's Docker container is printed and written to ``run_finn.sh``.
+``dataflow_build_config.json`` (a DataflowBuildConfig in finn-plus's field names),
+``folding_config.json`` (qmlp's folding in FINN's node names, or none with ``target_fps``),
+``input.npy``/``expected_output.npy`` for FINN's Python-level verification, and ``run_finn.sh``:
+``finn build -s --batch dataflow_build_config.json model.onnx`` run from the directory (the full
+flow: finn-plus's CLI demands $XILINX_VIVADO before it starts). Where a FINN environment exists (:func:`finn_python`), qmlp runs FINN's
+Vivado-free steps through ``step_hw_codegen`` in it (``finn_runner.py``, a subprocess: finn-plus's
+pins clash with qmlp's) and :func:`finn_reports` reads FINN's estimates.
 
-FINN facts used here, read from the FINN sources (github.com/Xilinx/finn, main branch):
-``src/finn/builder/build_dataflow_config.py`` (DataflowBuildConfig fields, DataflowOutputType and
-ShellFlowType values), ``src/finn/util/basic.py`` (``pynq_part_map``: FINN's board names and parts),
-``docs/finn/command_line.rst`` (directory layout: ``model.onnx`` + ``dataflow_build_config.json``,
-relative paths resolved in the directory, ``./run-docker.sh build_dataflow <dir>``)."""
+FINN facts used here were read from finn-plus 1.6.1 (``finn/builder/build_dataflow_config.py``:
+DataflowBuildConfig fields and enum values; ``finn/util/basic.py``: ``pynq_part_map``;
+``finn/interface/run_finn.py``: the ``finn build`` entry point)."""
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -24,34 +29,48 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .. import __version__
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, ToolError
 from ..ir import Dataflow
 from .board import Board, get_board
 
-__all__ = ["FINN_CONFIG_FIELDS", "FINN_REQUIRED_FIELDS", "FINN_OUTPUT_TYPES", "FINN_SHELL_FLOWS",
-           "FINN_VERIFY_STEPS", "FINN_ZYNQ_BOARDS", "FinnBuild", "finn_importable", "model_layer_dims",
-           "finn_folding", "finn_build_config", "write_finn_build"]
+__all__ = ["FINN_VERSION", "FINN_CONFIG_FIELDS", "FINN_REQUIRED_FIELDS", "FINN_OUTPUT_TYPES", "FINN_SHELL_FLOWS",
+           "FINN_VERIFY_STEPS", "FINN_ZYNQ_BOARDS", "FINN_COMMAND", "FinnBuild", "finn_python", "model_layer_dims",
+           "finn_folding", "finn_build_config", "write_finn_build", "run_finn", "finn_reports"]
 
-# DataflowBuildConfig fields (build_dataflow_config.py).
+FINN_VERSION = "finn-plus 1.6.1"
+# DataflowBuildConfig fields of finn-plus 1.6.1 (it rejects any other key: forbid_extra_keys).
 FINN_CONFIG_FIELDS = frozenset({
-    "output_dir", "synth_clk_period_ns", "generate_outputs", "specialize_layers_config_file",
-    "folding_config_file", "target_fps", "folding_two_pass_relaxation", "verify_steps", "verify_input_npy",
-    "verify_expected_output_npy", "verify_save_full_context", "verify_save_rtlsim_waveforms",
-    "stitched_ip_gen_dcp", "signature", "mvau_wwidth_max", "standalone_thresholds", "minimize_bit_width",
-    "board", "shell_flow_type", "fpga_part", "auto_fifo_depths", "split_large_fifos", "auto_fifo_strategy",
-    "force_python_rtlsim", "large_fifo_mem_style", "fifosim_input_throttle", "fifosim_save_waveform",
-    "hls_clk_period_ns", "default_swg_exception", "vitis_platform", "vitis_floorplan_file",
-    "vitis_opt_strategy", "save_intermediate_models", "enable_hw_debug", "enable_build_pdb_debug",
-    "verbose", "steps", "start_step", "stop_step", "max_multithreshold_bit_width", "rtlsim_batch_size",
-    "rtlsim_use_vivado_comps", "input_range_info",
+    "auto_fifo_depths", "auto_fifo_strategy", "board", "config_path", "console_log_level", "cpp_driver_version",
+    "debug_fifo", "enable_build_pdb_debug", "enable_exception_snapshots", "enable_hw_debug",
+    "enable_instrumentation", "experiments_config_path", "fifo_config_file", "fifosim_comm_mode",
+    "fifosim_mpi_args", "fifosim_mpi_hosts", "fifosim_mpi_launcher", "fifosim_mpi_oversubscribe",
+    "fifosim_save_waveform", "folding_config_file", "folding_two_pass_relaxation", "fpga_memory", "fpga_part",
+    "functional_simulation", "generate_outputs", "hls_clk_period_ns", "infer_shuffle_skip_first",
+    "inject_steps_after", "inject_steps_before", "instrumentation_avg_n", "instrumentation_no_dma",
+    "large_fifo_mem_style", "layouts_config_file", "loop_body_hierarchy", "loop_body_range",
+    "max_multithreshold_bit_width", "minimize_bit_width", "mlo", "model_path", "multi_dnn_config_path",
+    "mvau_wwidth_max", "output_dir", "partitioning_configuration", "requant_bitwidth_threshold",
+    "save_intermediate_models", "shell_flow_type", "signature", "specialize_layers_config_file",
+    "standalone_thresholds", "start_step", "steps", "stitched_ip_gen_dcp", "stop_step", "synth_clk_period_ns",
+    "target_fps", "validation_dataset", "verbose", "verification_atol", "verification_mean_atol",
+    "verification_mean_rtol", "verification_rtol", "verify_expected_output_npy", "verify_input_npy",
+    "verify_nodewise_report", "verify_rtlsim_behavioral", "verify_save_full_context",
+    "verify_save_rtlsim_waveforms", "verify_steps", "vitis_floorplan_file", "vitis_iodma_intf_max_width",
+    "vitis_opt_strategy", "vitis_platform", "vivado_power_simulate_activity", "vivado_power_simulation_type",
 })
 FINN_REQUIRED_FIELDS = ("output_dir", "synth_clk_period_ns", "generate_outputs")
 # DataflowOutputType / ShellFlowType / VerificationStepType values (the JSON form of the enums).
 FINN_OUTPUT_TYPES = frozenset({"stitched_ip", "estimate_reports", "out_of_context_synth", "rtlsim_performance",
-                               "bitfile", "pynq_driver", "deployment_package"})
+                               "bitfile", "pynq_driver", "cpp_driver", "deployment_package"})
 FINN_SHELL_FLOWS = frozenset({"vivado_zynq", "vitis_alveo"})
 FINN_VERIFY_STEPS = frozenset({"finn_onnx_python", "initial_python", "streamlined_python", "folded_hls_cppsim",
-                               "node_by_node_rtlsim", "stitched_ip_rtlsim"})
+                               "node_by_node_rtlsim", "stitched_ip_rtlsim", "passes_frontend"})
+# The whole flow (needs Vivado), run from the build directory; -s: no dependency updates (no git
+# clones), --batch: no setup wizard on a first run.
+FINN_ARGS = "build -s --batch dataflow_build_config.json model.onnx"
+FINN_COMMAND = f"finn {FINN_ARGS}"
+RUNNER = Path(__file__).with_name("finn_runner.py")
+RUN_TIMEOUT_S = 1800  # FINN's Vivado-free steps take seconds per MLP; bound a stuck run
 # pynq_part_map: FINN board name -> part.
 FINN_ZYNQ_BOARDS = {
     "Ultra96": "xczu3eg-sbva484-1-e", "Ultra96-V2": "xczu3eg-sbva484-1-i", "Pynq-Z1": "xc7z020clg400-1",
@@ -74,18 +93,31 @@ _FINN_NODE_NAME = re.compile(r"^(MVAU|MatrixVectorActivation|Thresholding|Stream
 @dataclass(frozen=True)
 class FinnBuild:
     directory: Path
-    command: str  # how to run the build inside FINN's container
-    ran: bool  # build_dataflow was called here
-    status: int | None  # its return value (0 = success) when it ran
+    command: str  # the full FINN flow (needs Vivado), run from ``directory``
+    ran: bool  # FINN's Vivado-free steps ran here
+    status: int | None  # the runner's exit status (0 = success) when it ran
+    error: str | None = None  # FINN's failing step and message
 
 
-def finn_importable() -> bool:
+def finn_python() -> str | None:
+    """The Python interpreter of a FINN environment: $QMLP_FINN_PYTHON, else ``.venv-finn`` in the
+    current directory or in the qmlp checkout (``make finn``), else this Python if it imports
+    finn-plus's builder; None if there is none."""
+    explicit = os.environ.get("QMLP_FINN_PYTHON")
+    if explicit:
+        return explicit if Path(explicit).is_file() else None
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        candidate = root / ".venv-finn" / "bin" / "python"
+        if (root / ".venv-finn" / ".installed").is_file() and candidate.is_file():
+            return str(candidate)
     try:
         import importlib.util
 
-        return importlib.util.find_spec("finn.builder.build_dataflow") is not None
+        if importlib.util.find_spec("finn.builder.build_dataflow_steps") is not None:
+            return sys.executable
     except (ImportError, ValueError):  # the PyPI 'finn' placeholder has no finn.builder
-        return False
+        pass
+    return None
 
 
 def _load_clean(model_path: Path):
@@ -113,8 +145,9 @@ def model_layer_dims(model) -> list[tuple[int, int]]:
     return dims
 
 
-def _largest_divisor(n: int, at_most: int) -> int:
-    return max(d for d in range(1, max(1, min(n, at_most)) + 1) if n % d == 0)
+def _divisor_at_least(n: int, want: int) -> int:
+    """The smallest divisor of ``n`` that is >= ``want`` (``n`` itself if ``want`` exceeds it)."""
+    return min(d for d in range(min(max(1, want), n), n + 1) if n % d == 0)
 
 
 def finn_folding(folding: Mapping[str, Any] | Dataflow, dims: list[tuple[int, int]],
@@ -123,7 +156,8 @@ def finn_folding(folding: Mapping[str, Any] | Dataflow, dims: list[tuple[int, in
 
     Accepts a folded Dataflow or a folding dict; qmlp layer names are mapped in order to FINN's
     node names after ``step_specialize_layers`` (``MVAU_hls_<i>``), FINN-named entries are kept.
-    FINN cannot zero-pad, so PE/SIMD are lowered to the largest divisors of MH/MW when needed."""
+    FINN folds by exact divisors only (no zero padding), so a PE/SIMD that does not divide MH/MW is
+    raised to the next divisor: never slower than the folding asked for."""
     if isinstance(folding, Dataflow):
         entries = [(layer.name, {"PE": layer.folding.pe, "SIMD": layer.folding.simd})
                    for layer in folding.layers if layer.folding is not None]
@@ -145,9 +179,10 @@ def finn_folding(folding: Mapping[str, Any] | Dataflow, dims: list[tuple[int, in
         entry = {k: v for k, v in attrs.items() if k in _FINN_NODE_ATTRS}
         for key, size in (("PE", mh), ("SIMD", mw)):
             want = int(entry.get(key, 1))
-            legal = _largest_divisor(size, want)
+            legal = _divisor_at_least(size, want)
             if legal != want:
-                log(f"finn: {name} {key}={want} does not divide {size} (FINN cannot pad); using {legal}")
+                log(f"finn: {name} {key}={want} does not divide {size} (FINN folds by exact divisors); "
+                    f"using {legal}, the next divisor up")
             entry[key] = legal
         config[f"MVAU_hls_{mvau}"] = entry
         mvau += 1
@@ -168,9 +203,10 @@ def finn_build_config(board: Board, *, clock_mhz: float, target_fps: float | Non
         "generate_outputs": list(OUTPUTS),
         "save_intermediate_models": True,
         "enable_build_pdb_debug": False,  # a batch build must fail, not wait in the debugger
+        "console_log_level": "ERROR",
     }
     if target_fps is not None:
-        config["target_fps"] = int(target_fps)
+        config["target_fps"] = math.ceil(target_fps)  # FINN takes an int; never below the request
     if folding_file is not None:
         config["folding_config_file"] = folding_file
     if verify:
@@ -179,18 +215,15 @@ def finn_build_config(board: Board, *, clock_mhz: float, target_fps: float | Non
     return config
 
 
-def _docker_command(directory: Path) -> str:
-    return f"./run-docker.sh build_dataflow {directory.resolve()}"
-
-
 def write_finn_build(model_path: str | Path, board: Board | str, out_dir: str | Path, *, clock_mhz: float,
                      target_fps: float | None = None, folding: Mapping[str, Any] | Dataflow | str | Path | None = None,
                      run: bool | None = None, log: Callable[[str], None] = print) -> FinnBuild:
-    """Write a FINN build directory for the QONNX model at ``model_path``; run FINN when it is
-    importable (``run=None``) or when ``run=True``; otherwise print how to run it.
+    """Write a FINN build directory for the QONNX model at ``model_path``; run FINN's Vivado-free
+    steps where a FINN environment exists (``run=None``) or when ``run=True``, else say how to get one.
 
     Exactly one of ``target_fps`` and ``folding`` (a FINN/qmlp folding JSON path, dict, or a folded
-    Dataflow) must be given."""
+    Dataflow) must be given. The directory is complete before FINN runs; a FINN failure is
+    reported in the returned FinnBuild, not raised (qmlp's own build does not depend on FINN)."""
     board = get_board(board) if isinstance(board, str) else board
     model_path = Path(model_path)
     if not clock_mhz > 0:
@@ -224,28 +257,64 @@ def write_finn_build(model_path: str | Path, board: Board | str, out_dir: str | 
         build = finn_build_config(board, clock_mhz=clock_mhz, target_fps=target_fps,
                                   folding_file=folding_file, verify=verify)
         (work / "dataflow_build_config.json").write_text(json.dumps(build, indent=2) + "\n")
-        command = _docker_command(out_dir)
         # The script finds its own folder: `qmlp compile` builds in a temporary sibling and renames it.
         (work / "run_finn.sh").write_text(
-            f"#!/bin/sh\n# Generated by qmlp {__version__}. Run from the root of a FINN checkout (needs Docker and\n"
-            f"# Vivado/Vitis as FINN documents); outputs go to output/ beside this script.\n"
-            f"here=$(cd \"$(dirname \"$0\")\" && pwd)\n./run-docker.sh build_dataflow \"$here\"\n")
+            f"#!/bin/sh\n# Generated by qmlp {__version__}: FINN's whole flow for this folder with {FINN_VERSION}\n"
+            f"# (`make finn` in the qmlp checkout installs it; bitfiles need Vivado). Outputs go to output/.\n"
+            f"# FINN=/path/to/.venv-finn/bin/finn picks one that is not on PATH.\n"
+            f"cd \"$(dirname \"$0\")\" && exec \"${{FINN:-finn}}\" {FINN_ARGS}\n")
         (work / "run_finn.sh").chmod(0o755)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         work.rename(out_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    should_run = finn_importable() if run is None else run
-    if not should_run:
-        log(f"finn: FINN is not importable here; build {out_dir} inside FINN's container, from a FINN checkout:\n"
-            f"  {command}")
-        return FinnBuild(out_dir, command, False, None)
-    from finn.builder.build_dataflow import build_dataflow_directory
+    if run is False:
+        return FinnBuild(out_dir, FINN_COMMAND, False, None)
+    python = finn_python()
+    if python is None and run:
+        raise ConfigError("FINN build: run=True but no FINN environment; `make finn` builds .venv-finn")
+    if python is None:
+        log("finn: no FINN environment here; `make finn` in the qmlp checkout builds .venv-finn (finn-plus 1.6.1)")
+        return FinnBuild(out_dir, FINN_COMMAND, False, None)
+    return run_finn(out_dir, python, log=log)
 
-    status = build_dataflow_directory(str(out_dir))
-    log(f"finn: build_dataflow returned {status}; outputs in {out_dir / 'output'}")
-    return FinnBuild(out_dir, command, True, int(status) if status is not None else None)
+
+def _command(python: str) -> str:
+    """FINN's whole-flow command with the FINN environment's own ``finn`` where there is one."""
+    finn = Path(python).parent / "finn"
+    return f"{finn} {FINN_ARGS}" if finn.is_file() else FINN_COMMAND
+
+
+def run_finn(directory: Path, python: str, *, log: Callable[[str], None] = print,
+             crosscheck: tuple[Path, Path] | None = None, skip_build: bool = False) -> FinnBuild:
+    """Run finn_runner.py with the FINN environment's ``python`` on a build directory written by
+    write_finn_build (FINN's steps through step_hw_codegen, optionally the cross-check); its
+    console output goes to ``output/finn_runner.log``."""
+    command = [python, "-P", str(RUNNER), str(directory.resolve())]  # -P: not qmlp/boards/finn.py as `finn`
+    if crosscheck is not None:
+        command += ["--crosscheck", str(crosscheck[0].resolve()), str(crosscheck[1].resolve())]
+    if skip_build:
+        command.append("--skip-build")
+    (directory / "output").mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    try:
+        done = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        log(f"finn: FINN did not finish in {RUN_TIMEOUT_S} s; see {directory / 'output'}")
+        return FinnBuild(directory, _command(python), True, None, f"timeout after {RUN_TIMEOUT_S} s")
+    except OSError as error:
+        raise ToolError(f"FINN environment {python}: cannot start it ({error}); rebuild it with `make finn`") from None
+    (directory / "output" / "finn_runner.log").write_text(done.stdout + done.stderr)
+    error = None
+    report = directory / "output" / "qmlp_finn_run.json"
+    if report.is_file():
+        error = json.loads(report.read_text()).get("error")
+    if done.returncode and error is None:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        error = lines[-1] if lines else f"exit status {done.returncode}"
+    log(f"finn: FINN {'failed: ' + error if error else 'ran through step_hw_codegen'}; outputs in {directory / 'output'}")
+    return FinnBuild(directory, _command(python), True, done.returncode, error)
 
 
 def _write_verification(model, work: Path) -> bool:

@@ -13,24 +13,34 @@ import onnx
 from ..ir import Dataflow, IRError, verify
 from ..errors import ModelError
 from .chain import SUPPORTED_OPS, Chain, check_supported_ops, extract_chain
+from .constant_fold import fold_constants
 from .load import load_model
 from .lower import lower_chain
+from .preprocess import absorb_input_preprocessing
+from .requant import merge_requantizers
 
-__all__ = ["import_model", "load_model", "lower", "PASSES", "SUPPORTED_OPS"]
+__all__ = ["import_model", "load_model", "lower", "to_chain", "PASSES", "SUPPORTED_OPS"]
 
 # The pipeline, top to bottom; each is a small function with its own test.
 PASSES = (
+    ("fold_constants", fold_constants),  # ModelProto -> ModelProto
     ("check_supported_ops", check_supported_ops),  # ModelProto -> ModelProto
     ("extract_chain", extract_chain),  # ModelProto -> Chain
+    ("absorb_input_preprocessing", absorb_input_preprocessing),  # Chain -> Chain
+    ("merge_requantizers", merge_requantizers),  # Chain -> Chain
     ("lower_chain", lower_chain),  # Chain -> Dataflow
 )
 
 
+def to_chain(model: onnx.ModelProto, name: str | None = None) -> Chain:
+    """The passes up to the Chain lower_chain reads (the float reference reads it too)."""
+    checked = check_supported_ops(fold_constants(model))
+    return merge_requantizers(absorb_input_preprocessing(extract_chain(checked, name)))
+
+
 def lower(model: onnx.ModelProto, name: str | None = None) -> Dataflow:
     """Run the lowering passes on a loaded model and verify the result."""
-    checked = check_supported_ops(model)
-    chain: Chain = extract_chain(checked, name)
-    df = lower_chain(chain)
+    df = lower_chain(to_chain(model, name))
     try:
         verify(df)
     except IRError as error:  # a lowering bug, but say which model triggered it

@@ -103,6 +103,7 @@ class Chain:
     output_shape: tuple[int, ...]
     steps: tuple[Step, ...]
     metadata: dict[str, str]
+    pre: tuple[AffineStep, ...] = ()  # input preprocessing the host applies before steps[0] (preprocess.py)
 
 
 def check_supported_ops(model: onnx.ModelProto) -> onnx.ModelProto:

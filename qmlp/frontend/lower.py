@@ -15,14 +15,15 @@ import numpy as np
 
 from ..datatypes import DataType, smallest_type_for_range
 from ..errors import ModelError
-from ..ir import Dataflow, InputQuant, Layer, OutputDequant, Thresholds, accumulator_range, frozen_array
+from ..ir import Dataflow, InputQuant, Layer, OutputDequant, PreOp, Thresholds, accumulator_range, frozen_array
 from .chain import AffineStep, BatchNormStep, Chain, MatMulStep, QuantStep, ReluStep, Step
+from .requant import RequantStep
 
 __all__ = ["LayerSpec", "split_layers", "lower_input", "uniform_scale", "apply_post_ops", "prequant_function", "level_function",
            "orient_channels", "derive_thresholds", "accumulator_dtype", "fold_output_affine", "lower_layer",
            "lower_chain"]
 
-PostOp = AffineStep | BatchNormStep | ReluStep
+PostOp = AffineStep | BatchNormStep | ReluStep | RequantStep
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,13 +87,14 @@ def uniform_scale(quant: QuantStep, consumer: MatMulStep) -> float:
     return float(quant.scale[0])
 
 
-def lower_input(quant: QuantStep, features: int) -> InputQuant:
-    """Expects the first quantizer and the input feature count. Guarantees the host-side
-    InputQuant with one float32 scale per feature."""
+def lower_input(quant: QuantStep, features: int, pre: tuple[AffineStep, ...] = ()) -> InputQuant:
+    """Expects the first quantizer, the input feature count and the preprocessing before it.
+    Guarantees the host-side InputQuant with one float32 scale per feature."""
     if quant.scale.size not in (1, features):
         raise ModelError(f"node '{quant.node}': {quant.scale.size} scales for {features} input features")
+    ops = tuple(PreOp(op.op, frozen_array(op.const, np.float32)) for op in pre)  # float32 as in the model
     return InputQuant(dtype=quant.dtype, scale=frozen_array(np.broadcast_to(quant.scale, (features,)), np.float32),
-                      qmin=quant.qmin, qmax=quant.qmax)
+                      qmin=quant.qmin, qmax=quant.qmax, pre=ops)
 
 
 def _per_channel(values: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -104,6 +106,8 @@ def apply_post_ops(post: tuple[PostOp, ...], value: np.ndarray) -> np.ndarray:
     for op in post:
         if isinstance(op, ReluStep):
             value = np.maximum(value, 0.0)
+        elif isinstance(op, RequantStep):
+            value = op.apply(value)
         elif isinstance(op, BatchNormStep):
             c = lambda v: _per_channel(v, value)  # noqa: E731
             value = (value - c(op.mean)) / np.sqrt(c(op.var) + op.eps) * c(op.gamma) + c(op.beta)
@@ -225,7 +229,7 @@ def lower_chain(chain: Chain) -> Dataflow:
     if first.weights.shape[1] != features:
         raise ModelError(f"node '{first.node}': takes {first.weights.shape[1]} inputs but the model input "
                          f"'{chain.input_name}' has {features} features")
-    inp = lower_input(in_quant, features)
+    inp = lower_input(in_quant, features, chain.pre)
     layers, in_dtype = [], inp.dtype
     for index, spec in enumerate(specs):
         layer = lower_layer(spec, in_dtype, index)

@@ -9,6 +9,7 @@ output directory is only replaced by a complete new one).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -147,19 +148,44 @@ def step_board_files(state: BuildState) -> BuildState:
 
 
 def step_finn(state: BuildState) -> BuildState:
-    """--backend finn: a FINN build directory (model + build config + this folding) -> finn/;
-    FINN itself runs only where it is importable."""
-    from ..boards.finn import write_finn_build
+    """--backend finn: a FINN build directory (model + build config + qmlp's folding rounded up to
+    FINN's divisors) -> finn/; where a FINN environment exists, FINN's Vivado-free steps run, its
+    estimates land in report/finn/ and a side-by-side section of report/summary.md, and its
+    hardware graph is cross-checked against qmlp's simulator (report/finn/crosscheck.json)."""
+    from ..boards.finn import FINN_VERSION, finn_python, write_finn_build
+    from ..boards.finn_check import CROSSCHECK_SAMPLES, finn_crosscheck, write_crosscheck
+    from ..boards.finn_report import copy_finn_reports, read_finn_estimate, side_by_side_markdown
     if state.options.model.suffix == ".json":
         raise ConfigError(f"--backend finn needs the ONNX model, not the IR {state.options.model}")
+    raised: list[str] = []
     build = write_finn_build(state.options.model, state.board, state.work_dir / "finn",
-                             clock_mhz=state.df.clock_mhz, folding=state.df, log=lambda line: None)
-    if build.ran:
-        return replace(state, notes=(f"FINN ran (build_dataflow returned {build.status})",))
-    # The build happens in a temporary sibling of OUT: name the final place in the command.
-    command = build.command.replace(str(state.work_dir), str(state.options.out_dir))
-    return replace(state, notes=(f"FINN is not importable here; wrote {state.options.out_dir / 'finn'}, "
-                                 f"run it in FINN's container: {command}",))
+                             clock_mhz=state.df.clock_mhz, folding=state.df, log=raised.append)
+    final = state.options.out_dir / "finn"
+    command = f"cd {final} && {build.command}"
+    if not build.ran:
+        return replace(state, notes=(f"wrote {final}/ (FINN's whole flow, needs Vivado: {command}); "
+                                     "no FINN environment here for its estimates: `make finn` builds one",))
+    if build.error:
+        return replace(state, notes=(f"wrote {final}/; FINN's Vivado-free steps failed: {build.error} "
+                                     f"(log: {final}/output/finn_runner.log)",))
+    output = state.work_dir / "finn" / "output"
+    copy_finn_reports(output, state.work_dir / "report" / "finn")
+    finn = read_finn_estimate(output / "report")
+    rounded = [re.sub(r"^finn: (\S+) (\w+)=(\d+) .* using (\d+),.*$", r"\1 \2 \3 -> \4", line)
+               for line in raised if "next divisor up" in line]
+    folding_note = (f"qmlp's PE/SIMD, rounded up to the next divisor FINN accepts ({', '.join(rounded)}; never "
+                    "below the requested rate)" if rounded else "qmlp's PE/SIMD, unchanged")
+    agreement = finn_crosscheck(state.options.model, state.df, state.work_dir / "finn", finn_python(),
+                                samples=CROSSCHECK_SAMPLES)
+    write_crosscheck(agreement, state.work_dir / "report" / "finn" / "crosscheck.json")
+    with open(state.work_dir / "report" / "summary.md", "a") as summary:
+        qmlp_estimate = state.estimate or estimate(state.df)  # a build resumed after the estimate step
+        summary.write(side_by_side_markdown(qmlp_estimate, finn, finn_version=FINN_VERSION,
+                                            folding_note=folding_note))
+        summary.write(f"Cross-check: {agreement.one_line()}.\n")
+    return replace(state, notes=(f"{FINN_VERSION} estimate: {finn.lut:,.0f} LUT, {finn.bram18:g} BRAM18, II "
+                                 f"{finn.max_cycles:,} cycles; {agreement.short()}; -> report/finn/, summary.md; full flow: "
+                                 f"{command}",))
 
 
 def step_synth(state: BuildState) -> BuildState:

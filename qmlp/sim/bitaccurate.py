@@ -43,6 +43,8 @@ def quantize_input(quant: InputQuant, x: np.ndarray) -> np.ndarray:
 def _quantize(quant: InputQuant, x: np.ndarray) -> np.ndarray:
     """As quantize_input, left in float32 (exact: |q| <= 2^8)."""
     x = np.asarray(x, dtype=np.float32)
+    for op in quant.pre:  # the model's own preprocessing, float32 op by op as execute_onnx
+        x = op.apply(x)
     if quant.dtype == BIPOLAR:
         return np.where(x >= 0, np.float32(1), np.float32(-1))
     scaled = x / quant.scale  # float32 / float32, as execute_onnx does

@@ -6,14 +6,16 @@ activation values are ``count + bias`` = the quantizer's integer level)."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from ..errors import ModelError
-from ..frontend.chain import QuantStep, extract_chain, check_supported_ops
+from ..frontend import to_chain
+from ..frontend.chain import QuantStep
+from ..frontend.requant import RequantStep
 from ..frontend.load import graph_inputs, graph_outputs, load_model
 from ..datatypes import BIPOLAR
 from ..frontend.lower import LayerSpec, prequant_function, split_layers, uniform_scale
@@ -61,7 +63,26 @@ def _batched_model(model: onnx.ModelProto, batch: int):
     proto.graph.output.extend(computed)
     for value in (graph_inputs(proto)[0], proto.graph.output[0]):
         value.type.tensor_type.shape.dim[0].dim_value = batch
+    _keep_batch_in_reshapes(proto)
     return ModelWrapper(proto).transform(InferShapes())
+
+
+def _keep_batch_in_reshapes(proto: onnx.ModelProto) -> None:
+    """A model traced with batch 1 (``x.view(x.shape[0], -1)``) reshapes to a constant ``[1, -1]``;
+    make that leading 1 a 0 ("copy the input's batch"), which is the same for batch 1."""
+    from onnx import numpy_helper
+
+    shapes = {init.name: init for init in proto.graph.initializer}
+    shapes.update({node.output[0]: attr.t for node in proto.graph.node if node.op_type == "Constant"
+                   for attr in node.attribute if attr.name == "value"})
+    for node in proto.graph.node:
+        allowzero = any(a.name == "allowzero" and a.i for a in node.attribute)
+        tensor = shapes.get(node.input[1]) if node.op_type == "Reshape" and len(node.input) > 1 else None
+        if tensor is None or allowzero:
+            continue
+        shape = numpy_helper.to_array(tensor)
+        if shape.ndim == 1 and shape.size >= 2 and shape[0] == 1:
+            tensor.CopyFrom(numpy_helper.from_array(np.concatenate([[0], shape[1:]]).astype(shape.dtype), tensor.name))
 
 
 def run_reference(model: str | Path | onnx.ModelProto, x: np.ndarray) -> Reference:
@@ -70,7 +91,7 @@ def run_reference(model: str | Path | onnx.ModelProto, x: np.ndarray) -> Referen
     from qonnx.core.onnx_exec import execute_onnx
 
     proto = model if isinstance(model, onnx.ModelProto) else load_model(model)
-    chain = extract_chain(check_supported_ops(proto))
+    chain = to_chain(proto)
     in_quant, specs = split_layers(chain)
     x = np.asarray(x, dtype=np.float32)
     if x.ndim < 1 or x.shape[1:] != chain.input_shape:
@@ -107,7 +128,18 @@ def sample_inputs(df: Dataflow, n: int, seed: int = 0) -> np.ndarray:
     pick = rng.random(x.shape)
     x = np.where(pick < 0.10, ties, x)
     x = np.where((pick >= 0.10) & (pick < 0.15), np.float32(0.0), x)
-    return x.astype(np.float32).reshape((n, *df.input_shape))
+    return _undo_preprocessing(df, x).astype(np.float32).reshape((n, *df.input_shape))
+
+
+def _undo_preprocessing(df: Dataflow, y: np.ndarray) -> np.ndarray:
+    """Model inputs whose preprocessing (``df.input.pre``) gives about ``y``: exact for the
+    usual ``2x - 1`` and ``(x + 1) / 2`` on these values, close elsewhere (only coverage matters)."""
+    inverse = {"Add": np.subtract, "Sub": np.add, "Mul": np.divide, "Div": np.multiply}
+    x = y.astype(np.float64)
+    for op in reversed(df.input.pre):
+        c = op.const.astype(np.float64)
+        x = c - x if op.op == "RSub" else inverse[op.op](x, c)
+    return x.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -161,13 +193,27 @@ def _prequant_at(spec: LayerSpec, ir_weights: np.ndarray, channels: np.ndarray, 
     return out
 
 
+def _inner_tie(spec: LayerSpec, ir_weights: np.ndarray, channels: np.ndarray, acc: np.ndarray,
+               reference_level: np.ndarray) -> np.ndarray:
+    """A tie at a quantizer inside the layer (requant.py: QuantReLU then QuantIdentity): nudging
+    its pre-rounding values by TIE_TOLERANCE levels, down or up, gives the reference's level."""
+    if not any(isinstance(op, RequantStep) for op in spec.post):
+        return np.zeros(acc.shape, dtype=bool)
+    found = np.zeros(acc.shape, dtype=bool)
+    for nudge in (-TIE_TOLERANCE, TIE_TOLERANCE):
+        post = tuple(replace(op, nudge=nudge) if isinstance(op, RequantStep) else op for op in spec.post)
+        y = _prequant_at(replace(spec, post=post), ir_weights, channels, acc)
+        found |= spec.out_quant.levels(y, 1.0) == reference_level
+    return found
+
+
 def compare(model: onnx.ModelProto, df: Dataflow, ref: Reference, sim: SimResult) -> Agreement:
     """Apply the DESIGN.md rule: integer activations identical except where float32 rounding
     sits on a threshold (``ties``: the IR equals the float64 chain there, the value is within
     TIE_TOLERANCE of a rounding boundary and the reference holds the level on the other side of
     that boundary; later layers of that sample count as ``propagated``);
     float outputs within OUTPUT_RTOL of the reference on samples whose integers agree."""
-    _, specs = split_layers(extract_chain(check_supported_ops(model)))
+    _, specs = split_layers(to_chain(model))
     upstream = np.any(ref.inputs != sim.inputs, axis=1)
     layers = []
     for index, (spec, layer) in enumerate(zip(specs, df.layers)):
@@ -188,7 +234,9 @@ def compare(model: onnx.ModelProto, df: Dataflow, ref: Reference, sim: SimResult
                 below = np.clip(np.floor(y), quant.qmin, quant.qmax)
                 above = np.clip(np.floor(y) + 1, quant.qmin, quant.qmax)
                 agrees &= (other == below) | (other == above)
-            ties[rows, cols] = agrees & _near_boundary(y, quant.bipolar)
+            ties[rows, cols] = agrees & (_near_boundary(y, quant.bipolar)
+                                         | _inner_tie(spec, layer.weights, cols, sim.accumulators[index][rows, cols],
+                                                      other))
         layers.append(LayerAgreement(layer.name, differ.size, int(differ.sum()), int(propagated.sum()),
                                      int(ties.sum()), int((fresh & ~ties).sum())))
         upstream = upstream | np.any(differ, axis=1)

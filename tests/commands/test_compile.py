@@ -145,19 +145,24 @@ def test_synth_run(tmp_path):
     assert data["logic_depth"]["cells"] >= 1 and data["fmax_is_estimate"] is True
 
 
-def test_backend_finn_writes_a_finn_build(tmp_path):
+def test_backend_finn_writes_a_finn_build(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QMLP_FINN_PYTHON", str(tmp_path / "no-finn" / "python"))  # as where `make finn` never ran
     out = tmp_path / "f"
     assert main(["compile", str(EXAMPLE), "-o", str(out), "--backend", "finn", "--target-fps", "1e5"]) == 0
+    assert (f"wrote {out}/finn/ (FINN's whole flow, needs Vivado: cd {out}/finn && finn build -s --batch "
+            "dataflow_build_config.json model.onnx); no FINN environment here for its estimates: `make finn` builds one"
+            in capsys.readouterr().out)
     finn = out / "finn"
     assert (finn / "model.onnx").is_file() and (finn / "dataflow_build_config.json").is_file()
     folding = json.loads((finn / "folding_config.json").read_text())
     ours = json.loads((out / "final_hw_config.json").read_text())
     # FINN names its MVAUs by position; the PE/SIMD are ours where FINN's divisor rule allows them
-    # (a padded qmlp folding has no FINN equivalent and gets a legal divisor instead)
+    # (a padded qmlp folding has no FINN equivalent: the next divisor up, never slower)
     for index, name in enumerate(["fc0", "fc1", "fc2", "fc3", "fc4"]):
         mine, theirs = ours[name], folding[f"MVAU_hls_{index}"]
         if "qmlp_pad_in" not in mine and "qmlp_pad_out" not in mine:
             assert (theirs["PE"], theirs["SIMD"]) == (mine["PE"], mine["SIMD"])
+        assert theirs["PE"] >= mine["PE"] and theirs["SIMD"] >= mine["SIMD"]
     assert (out / "rtl" / "qmlp_top.v").is_file()  # the native outputs are still there
 
 
