@@ -29,7 +29,7 @@ from ..packing import encode
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "LayerPlan", "plan_layer", "plan_layers",
            "output_dtype", "check_emittable", "emit_rtl", "render_top", "Stage", "pipeline_stages",
-           "weight_words", "weight_storage_dtype"]
+           "weight_words", "weight_storage_dtype", "hex_words"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_threshold.v", "qmlp_mvau.v", "qmlp_adder_tree.v",
@@ -157,7 +157,8 @@ def check_emittable(df: Dataflow) -> None:
 
 # --- memory / parameter files ----------------------------------------------------------------
 
-def _hex_words(words: list[int], bits: int) -> str:
+def hex_words(words: list[int], bits: int) -> str:
+    """$readmemh text: one word per line, ceil(bits / 4) hex digits."""
     digits = max(1, -(-bits // 4))
     return "".join(f"{w:0{digits}x}\n" for w in words)
 
@@ -417,7 +418,7 @@ def emit_rtl(df: Dataflow, rtl_dir: str | Path) -> list[Path]:
             bits = plan.pe * plan.simd * w_bits
             files[f"{plan.ident}_weights.mem"] = (
                 _stamp("//") + f"// {plan.name}: {plan.cycles} words of PE*SIMD*{w_bits} = {bits} bits\n"
-                + _hex_words(weight_words(layer, plan), bits))
+                + hex_words(weight_words(layer, plan), bits))
     files[f"{TOP_NAME}.v"] = render_top(df, plans)
     out = Path(rtl_dir)
     out.mkdir(parents=True, exist_ok=True)
