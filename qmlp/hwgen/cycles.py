@@ -7,9 +7,10 @@ conditions of the latency / II figures; tests compare it with Verilator cycle fo
 per unit are written out in ``qmlp/hwgen/rtl/README.md``:
 
 * layer (``qmlp_mvau``): one (nf, sf) issue per cycle, fold 0 waits for input beats; an output
-  beat is valid 4 cycles after its last issue; everything stalls while the output is held.
-* layer (``qmlp_ternary_layer``): one vector per cycle, valid ``2 + ceil(ceil(log2 MW) / LEVELS_PER_STAGE)`` cycles
-  after it is accepted.
+  beat is valid ``4 + L`` cycles after its last issue (L = the plan's ``search_levels``, the
+  threshold search's stages); everything stalls while the output is held.
+* layer (``qmlp_ternary_layer``): one vector per cycle, valid ``2 + ceil(ceil(log2 MW) / LEVELS_PER_STAGE) + L``
+  cycles after it is accepted.
 * ``qmlp_fifo``: an item accepted in cycle t can leave in cycle t + 1; full at DEPTH items.
 * ``qmlp_dwc``: accepts while it holds <= 3B - 1 elements; emits when it holds the next beat's
   real elements (both visible the cycle after the update).
@@ -50,25 +51,25 @@ class _Unit(ABC):
 
 
 class _Mvau(_Unit):
-    def __init__(self, nf: int, sf: int) -> None:
+    def __init__(self, nf: int, sf: int, search: int) -> None:
         self.NF, self.SF = nf, sf
         self.nf = self.sf = 0
-        self.v = [False] * 4  # v1..v4
+        self.v = [False] * (4 + search)  # v1, v2, v3 (= vsearch[0]), vsearch[1..L], v4
         self.last = [False] * 2  # last1, last2
 
     def m_valid(self) -> bool:
-        return self.v[3]
+        return self.v[-1]
 
     def s_ready(self, m_ready: bool) -> bool:
-        return (not self.v[3] or m_ready) and self.nf == 0
+        return (not self.v[-1] or m_ready) and self.nf == 0
 
     def step(self, s_valid: bool, m_ready: bool) -> None:
-        if self.v[3] and not m_ready:
+        if self.v[-1] and not m_ready:
             return  # en = 0: the whole pipeline holds
         issue = s_valid if self.nf == 0 else True
         last_sf = self.sf == self.SF - 1
-        v1, v2, v3, _ = self.v
-        self.v = [issue, v1, v2 and self.last[1], v3]
+        v1, v2 = self.v[0], self.v[1]
+        self.v = [issue, v1, v2 and self.last[1], *self.v[2:-1]]
         self.last = [last_sf, self.last[0]]
         if issue:
             self.sf = 0 if last_sf else self.sf + 1
@@ -77,8 +78,8 @@ class _Mvau(_Unit):
 
 
 class _Ternary(_Unit):
-    def __init__(self, mw: int) -> None:
-        self.pipe = [False] * (tree_latency(mw) + 1)
+    def __init__(self, mw: int, search: int) -> None:
+        self.pipe = [False] * (tree_latency(mw) + search + 1)
         self.vout = False
 
     def m_valid(self) -> bool:
@@ -158,8 +159,8 @@ class _Argmax(_Unit):
 def _unit(stage: Stage) -> _Unit:
     if stage.kind == "layer":
         if stage.plan.unit == "qmlp_ternary_layer":
-            return _Ternary(stage.plan.mw)
-        return _Mvau(stage.plan.nf, stage.plan.sf)
+            return _Ternary(stage.plan.mw, stage.plan.search_levels)
+        return _Mvau(stage.plan.nf, stage.plan.sf, stage.plan.search_levels)
     if stage.kind == "fifo":
         return _Fifo(stage.depth)
     if stage.kind == "dwc":

@@ -22,17 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..datatypes import BIPOLAR, TERNARY, UINT, DataType, smallest_type_for_range
+from ..datatypes import BIPOLAR, TERNARY, UINT, DataType
 from ..errors import FoldingError
 from ..ir import SCHEMA_VERSION, Dataflow, Layer
 from ..packing import encode
+from .thresholds import ThresholdTable, hardware_table, linear_words, search_depth, search_words
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "LayerPlan", "plan_layer", "plan_layers",
            "output_dtype", "check_emittable", "emit_rtl", "render_top", "Stage", "pipeline_stages",
            "weight_words", "weight_storage_dtype", "hex_words"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
-LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_threshold.v", "qmlp_mvau.v", "qmlp_adder_tree.v",
+LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_threshold.v", "qmlp_threshold_search.v", "qmlp_mvau.v", "qmlp_adder_tree.v",
                  "qmlp_ternary_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
 TOP_NAME = "qmlp_top"
 FIFO_DEPTH = 2
@@ -62,6 +63,12 @@ class LayerPlan:
     acc_bits: int
     steps: int  # 0 = no activation
     t_bits: int
+    search_levels: int = 0  # > 0: qmlp_threshold_search with this many pipeline stages
+
+    @property
+    def threshold_file(self) -> str:
+        """$readmemh name stem of the threshold tables (see qmlp.hwgen.thresholds)."""
+        return f"{self.ident}_thresholds"
 
     @property
     def ident(self) -> str:
@@ -97,15 +104,8 @@ def _padded_weights(layer: Layer) -> np.ndarray:
     return w
 
 
-def _threshold_table(layer: Layer, mh: int) -> tuple[np.ndarray, DataType]:
-    """Thresholds clipped to [acc.min, acc.max + 1] (same counts for every reachable accumulator),
-    padded channels never fire; returns (table (mh, steps), storage type)."""
-    acc = layer.acc_dtype
-    values = np.clip(np.asarray(layer.activation.values, dtype=np.int64), acc.min, acc.max + 1)
-    table = np.full((mh, values.shape[1]), acc.max + 1, dtype=np.int64)
-    table[: values.shape[0]] = values
-    ttype = smallest_type_for_range(min(int(table.min()), -1), int(table.max()))
-    return table, ttype
+def _threshold_table(layer: Layer, mh: int) -> ThresholdTable:
+    return hardware_table(layer.activation, layer.acc_dtype, mh)
 
 
 def plan_layer(index: int, layer: Layer) -> LayerPlan:
@@ -114,14 +114,14 @@ def plan_layer(index: int, layer: Layer) -> LayerPlan:
     mw, mh = layer.in_features + f.pad_in, layer.out_features + f.pad_out
     unary = bool(np.all(np.abs(layer.weights) <= 1))
     fully_parallel = f.pe == mh and f.simd == mw
-    steps, t_bits = 0, 1
+    steps, t_bits, search = 0, 1, 0
     if layer.activation is not None:
-        _, ttype = _threshold_table(layer, mh)
-        steps, t_bits = layer.activation.steps, ttype.bits
+        steps, t_bits = layer.activation.steps, _threshold_table(layer, mh).t_bits
+        search = search_depth(layer.activation)
     return LayerPlan(
         index=index, name=layer.name, unit="qmlp_ternary_layer" if unary and fully_parallel else "qmlp_mvau",
         mw=mw, mh=mh, simd=f.simd, pe=f.pe, in_bits=layer.in_dtype.bits, out_bits=layer.out_dtype.bits,
-        acc_bits=layer.acc_dtype.bits, steps=steps, t_bits=t_bits,
+        acc_bits=layer.acc_dtype.bits, steps=steps, t_bits=t_bits, search_levels=search,
     )
 
 
@@ -182,6 +182,20 @@ def _pack_vector(values: np.ndarray, bits: int) -> str:
     for i, v in enumerate(values.tolist()):
         number |= (int(v) & mask) << (i * bits)
     return f"{total}'h{number:x}"
+
+
+def _threshold_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
+    """The threshold ROM files of a layer (none for constant thresholds or no activation)."""
+    if layer.activation is None or (plan.unit == "qmlp_ternary_layer" and plan.search_levels == 0):
+        return {}
+    table = _threshold_table(layer, plan.mh)
+    if plan.search_levels == 0:
+        tables = {f"{plan.threshold_file}.mem": linear_words(table, plan.pe)}
+    else:
+        tables = {f"{plan.threshold_file}_k{k}.mem": words
+                  for k, words in enumerate(search_words(table, plan.pe))}
+    return {name: _stamp("//") + f"// {plan.name}: {len(words)} words of {bits} bits\n" + hex_words(words, bits)
+            for name, (words, bits) in tables.items()}
 
 
 def _stamp(comment: str) -> str:
@@ -259,9 +273,12 @@ def _layer_instance(layer: Layer, plan: LayerPlan, src: _Stream, stages: list[St
         f".ACC_BITS({plan.acc_bits})", f".ACC_SIGNED({int(layer.acc_dtype.signed)})", f".STEPS({plan.steps})",
         f".T_BITS({plan.t_bits})", f".OUT_BITS({plan.out_bits})", f".OUT_BIAS({0 if act is None or act.out_dtype == BIPOLAR else act.bias})",
     ]
-    if act is not None:
-        table, _ = _threshold_table(layer, plan.mh)
-        params.append(f".THRESHOLDS({_pack_vector(table.reshape(-1), plan.t_bits)})")
+    if act is not None and plan.search_levels == 0 and plan.unit == "qmlp_ternary_layer":
+        table = _threshold_table(layer, plan.mh)  # constants: synthesis folds them into the compares
+        params += [f".THRESHOLDS({_pack_vector(table.values.reshape(-1), plan.t_bits)})",
+                   f".NEGATE({_pack_vector(table.neg.astype(np.int64), 1)})"]
+    elif act is not None:
+        params += [f".SEARCH_LEVELS({plan.search_levels})", f'.THRESHOLD_FILE("{plan.threshold_file}")']
     if plan.unit == "qmlp_ternary_layer":
         w = _padded_weights(layer).reshape(-1)
         params += [f".LEVELS_PER_STAGE({LEVELS_PER_STAGE})",
@@ -419,6 +436,7 @@ def emit_rtl(df: Dataflow, rtl_dir: str | Path) -> list[Path]:
             files[f"{plan.ident}_weights.mem"] = (
                 _stamp("//") + f"// {plan.name}: {plan.cycles} words of PE*SIMD*{w_bits} = {bits} bits\n"
                 + hex_words(weight_words(layer, plan), bits))
+        files.update(_threshold_files(layer, plan))
     files[f"{TOP_NAME}.v"] = render_top(df, plans)
     out = Path(rtl_dir)
     out.mkdir(parents=True, exist_ok=True)

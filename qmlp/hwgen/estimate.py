@@ -16,7 +16,9 @@ bits, ``acc`` accumulator bits, ``t`` thresholds per channel:
 * Adder trees: a two-input adder of width b costs b LUTs (LUT + carry chain) and, pipelined, b FFs;
   widths grow one bit per level. Accumulator (only with input folding): ``acc`` LUTs + FFs per PE.
 * Thresholds: ``t`` comparators per PE, ``ceil(acc/2)`` LUTs against a constant (no output
-  folding) or ``acc`` LUTs against a ROM word of ``PE*t*acc`` bits x ``MH'/PE`` words.
+  folding) or ``acc`` LUTs against a ROM word of ``PE*(t*acc+1)`` bits x ``MH'/PE`` words; for
+  outputs of 4 bits or more the binary search instead: per PE and level k one ``acc``-LUT
+  comparator, a ROM of ``(MH'/PE) * 2^k`` words of ``acc + 1`` bits, and its pipeline registers.
 * ROMs: up to 64 words in LUTs (one LUT6 per bit per 64 words); deeper ones in block RAM,
   the cheapest BRAM36/BRAM18 aspect ratio (72x512 ... 1x32768).
 * FFs: input, output and pipeline registers plus fold counters.
@@ -37,6 +39,7 @@ import numpy as np
 
 from ..datatypes import BIPOLAR, TERNARY
 from ..ir import Dataflow, Folding, Layer
+from .thresholds import search_depth
 
 __all__ = [
     "LayerEstimate", "NetworkEstimate", "estimate_layer", "layer_cost", "estimate", "rom_cost",
@@ -145,15 +148,17 @@ def layer_latency(layer: Layer, folding: Folding) -> int:
     """Cycles from a layer's first input beat to its last output beat when it runs alone with
     input always valid and output always ready (RTL README): an MVAU issues NF*SF words and its
     last output beat is valid 4 cycles after the last issue; a fully parallel ternary layer
-    (weights all in {-1, 0, 1}) takes input register + adder-tree stages + output register."""
+    (weights all in {-1, 0, 1}) takes input register + adder-tree stages + output register;
+    both plus the threshold search's stages."""
     from .emit import LEVELS_PER_STAGE
 
+    search = search_depth(layer.activation)
     out_folds = (layer.out_features + folding.pad_out) // folding.pe
     in_folds = (layer.in_features + folding.pad_in) // folding.simd
     if out_folds * in_folds == 1 and np.all(np.abs(layer.weights) <= 1):
         levels = (layer.in_features + folding.pad_in - 1).bit_length()
-        return -(-levels // LEVELS_PER_STAGE) + 2
-    return out_folds * in_folds - 1 + 4
+        return -(-levels // LEVELS_PER_STAGE) + 2 + search
+    return out_folds * in_folds - 1 + 4 + search
 
 
 def estimate_layer(layer: Layer, folding: Folding) -> LayerEstimate:
@@ -193,9 +198,16 @@ def estimate_layer(layer: Layer, folding: Folding) -> LayerEstimate:
         ff += pe * acc
     act = layer.activation
     out_bits = layer.out_dtype.bits
-    if act is not None:
+    search = search_depth(act)
+    if act is not None and search:  # binary search: one comparator and one ROM per level and lane
+        for k in range(search):
+            t_lut, t_bram, _ = rom_cost(acc + 1, out_folds << k)
+            lut += pe * (t_lut + acc)
+            bram += pe * t_bram
+            ff += pe * (2 * acc + 1 + k + max(1, out_folds - 1).bit_length())  # value, entry, prefix, row
+    elif act is not None:
         if out_folds > 1:
-            t_lut, t_bram, _ = rom_cost(pe * act.steps * acc, out_folds)
+            t_lut, t_bram, _ = rom_cost(pe * (act.steps * acc + 1), out_folds)
             lut += t_lut + pe * act.steps * acc
             bram += t_bram
         else:

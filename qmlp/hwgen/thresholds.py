@@ -22,10 +22,18 @@ import numpy as np
 from ..datatypes import DataType, smallest_type_for_range
 from ..ir import Thresholds
 
-__all__ = ["SEARCH_MIN_BITS", "ThresholdTable", "hardware_table", "count_bits", "search_levels",
+__all__ = ["SEARCH_MIN_BITS", "search_depth", "ThresholdTable", "hardware_table", "count_bits", "search_levels",
            "linear_words", "search_words", "table_count"]
 
 SEARCH_MIN_BITS = 4  # from 15 thresholds per channel on, a binary search beats a comparator each
+
+
+def search_depth(act: Thresholds | None) -> int:
+    """Pipeline stages of the threshold unit: the binary search's levels for outputs of
+    SEARCH_MIN_BITS bits or more, else 0 (combinational comparators)."""
+    if act is None or act.out_dtype.bits < SEARCH_MIN_BITS:
+        return 0
+    return count_bits(act.steps)
 
 
 @dataclass(frozen=True, eq=False)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from qmlp.datatypes import INT, TERNARY, UINT
+from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT
 from qmlp.frontend import import_model, load_model, lower
 from qmlp.frontend.chain import QuantStep, check_supported_ops, extract_chain
 from qmlp.frontend.lower import (accumulator_dtype, apply_post_ops, derive_thresholds, fold_output_affine,
@@ -208,3 +208,16 @@ def test_float_chain_equals_onnx_runtime_at_every_accumulator_value(zoo, name):
         assert not np.any(differ & ~_near_boundary(y, spec.out_quant.bipolar)), \
             f"{name} {spec.matmul.node}: {int(differ.sum())} levels differ away from a rounding tie"
         in_dtype = spec.out_quant.dtype
+
+
+@pytest.mark.parametrize("name, weights", [("seed_w2a2_negbn", INT(2)), ("ternary_w2a2", TERNARY),
+                                           ("bipolar_all", BIPOLAR)])
+def test_negative_batchnorm_scales_keep_the_trained_weight_type(zoo, name, weights):
+    """Brevitas models whose BatchNorm has negative scales: the channels are marked negate and
+    every layer keeps its trained weight type (INT2 with -2 included stays INT2)."""
+    df = import_model(zoo(name))
+    assert all(layer.weight_dtype == weights for layer in df.layers)
+    negated = [int(layer.activation.negate.sum()) for layer in df.layers if layer.activation is not None]
+    assert negated[0] > 0, negated  # the BatchNorm layers (the last one may have none)
+    if weights == INT(2):
+        assert any(np.any(layer.weights == -2) for layer in df.layers)
