@@ -93,11 +93,11 @@ def step_fold(state: BuildState) -> BuildState:
     clock = opts.clock_mhz if opts.clock_mhz is not None else state.board.clock.default_mhz
     if opts.folding is not None:
         df = folding.apply_folding(df, folding.read_folding(opts.folding), clock_mhz=clock,
-                                   source=str(opts.folding))
+                                   family=state.board.family, source=str(opts.folding))
         how = f"from {opts.folding}"
     else:
         target = opts.target_fps if opts.target_fps is not None else folding.default_target_fps(df, clock)
-        df = folding.fold(df, target_fps=target, clock_mhz=clock)
+        df = folding.fold(df, target_fps=target, clock_mhz=clock, family=state.board.family)
         how = f"target {target if target == 'max' else f'{float(target):,.0f}'} inferences/s at {clock:g} MHz"
     verify(df)
     pes = ", ".join(f"{l.name} {l.folding.pe}x{l.folding.simd}" for l in df.layers)
@@ -106,7 +106,7 @@ def step_fold(state: BuildState) -> BuildState:
 
 def step_estimate(state: BuildState) -> BuildState:
     """Estimate cycles and resources -> report/estimate_*.json, summary.md, resources.png."""
-    est = estimate(state.df)
+    est = estimate(state.df, state.board.family)
     r = state.board.resources
     totals = {"LUT": r.lut, "FF": r.ff, "BRAM36": r.bram36, "DSP": r.dsp}
     write_estimate_reports(est, state.work_dir / "report", totals=totals, board=state.board.name)

@@ -12,7 +12,8 @@ import pytest
 
 from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT
 from qmlp.hwgen.cycles import cycle_model, simulate_cycles
-from qmlp.hwgen.emit import emit_rtl, output_dtype, plan_layers
+from qmlp.hwgen.emit import emit_rtl
+from qmlp.hwgen.plan import build_plan, output_dtype
 from qmlp.ir import SCHEMA_VERSION, Folding, StreamFormat
 from qmlp.sim.bitaccurate import run_integer, simulate
 from qmlp.sim.rtl import run_beats, simulate_rtl
@@ -90,7 +91,7 @@ def test_random_ir_bit_exact_cycles_and_counters(name, tmp_path):
     assert np.array_equal(timing.beats.out_cycles, out_cycles)
     model = cycle_model(df, vectors=TIMING_BATCH)
     assert timing.latency[0] == model.latency
-    assert model.ii == max(p.cycles for p in plan_layers(df))  # full throughput
+    assert model.ii == max(p.cycles for p in build_plan(df).layers)  # full throughput
     completions = timing.beats.out_cycles[timing.beats.out_last]
     assert completions[-1] - completions[-2] == model.ii
 
