@@ -33,7 +33,7 @@ __all__ = [
     "Features", "LayerEstimate", "NetworkEstimate", "Coefficients", "coefficients", "layer_features",
     "stage_features", "control_features", "price", "estimate_layer", "layer_cost", "estimate", "bram_count",
     "steady_state", "write_estimate_reports", "layer_resources_json", "network_performance_json",
-    "summary_markdown", "plot_layer_resources", "LUT_PER_BRAM36", "CALIBRATION_DIR",
+    "summary_markdown", "timing_warning", "plot_layer_resources", "LUT_PER_BRAM36", "CALIBRATION_DIR",
 ]
 
 # A BRAM36 is worth this many LUTs when ranking foldings: XCZU7EV has 230,400 LUTs and 312
@@ -386,34 +386,71 @@ def network_performance_json(est: NetworkEstimate) -> dict[str, Any]:
 
 
 def _bar(value: float, total: float, width: int = 30) -> str:
-    share = 0.0 if not total else min(1.0, value / total)
-    filled = round(share * width)
-    return "[" + "#" * filled + "." * (width - filled) + f"] {100 * share:5.1f}%"
+    """A text bar, full at 100%; the percentage is the real one (above 100% when over)."""
+    share = 0.0 if not total else value / total
+    filled = round(min(1.0, share) * width)
+    over = "  DOES NOT FIT" if share > 1 else ""
+    return "[" + "#" * filled + "." * (width - filled) + f"] {100 * share:5.1f}%{over}"
+
+
+def timing_warning(est: NetworkEstimate) -> str:
+    """One line naming the layer and path that keep the estimated fmax below the clock."""
+    path = est.timing.critical
+    return (f"estimated fmax {est.fmax_mhz:.0f} MHz is below the {est.clock_mhz:g} MHz clock: {path.where}, "
+            f"{path.what} ({path.lut_levels} LUT levels + {path.carry_cells} carry cells); "
+            f"lower --clock-mhz or --target-fps")
+
+
+def _device_bars(title: str, used: Mapping[str, float], totals: Mapping[str, float]) -> list[str]:
+    lines = ["", f"{title}:", "```"]
+    for key, value in used.items():
+        if totals.get(key):
+            lines.append(f"{key:<7}{_bar(value, totals[key])}  {value:g} / {totals[key]:g}")
+    return lines + ["```"]
 
 
 def summary_markdown(est: NetworkEstimate, totals: Mapping[str, float] | None = None,
-                     board: str | None = None) -> str:
-    """A readable summary: performance, a per-layer table and text bars of device use."""
+                     board: str | None = None, synth: Mapping[str, Any] | None = None) -> str:
+    """A readable summary: performance, timing, a per-layer table and text bars of device use;
+    with ``synth`` (the synth_resources.json data) also the Yosys counts and fmax vs clock."""
     lines = [f"# qmlp estimate: {est.name}", ""]
+    critical = est.timing.critical
+    timing = (f"- fmax (estimate, {est.family}): {est.fmax_mhz:.0f} MHz, limited by {critical.where}: {critical.what}"
+              + ("" if est.fmax_mhz >= est.clock_mhz else f"\n\n**WARNING**: {timing_warning(est)}"))
     lines += [f"- clock: {est.clock_mhz:g} MHz" + (f" (board {board})" if board else ""),
               f"- initiation interval: {est.ii_cycles:g} cycles -> {est.throughput_fps:,.0f} inferences/s"
               f" (slowest layer {est.bottleneck}: {est.max_layer_cycles} cycles)",
-              f"- latency: {est.latency_cycles} cycles = {est.latency_ns:,.1f} ns", "",
-              "| layer | MH x MW | PE | SIMD | pad out/in | cycles | latency | LUT | FF | BRAM36 | DSP | weights |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              f"- latency: {est.latency_cycles} cycles = {est.latency_ns:,.1f} ns", timing, "",
+              "| layer | unit | MH x MW | PE | SIMD | pad out/in | cycles | latency | LUT | FF | BRAM36 | DSP | weights | fmax est. |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for l in est.layers:
-        lines.append(f"| {l.name} | {l.mh} x {l.mw} | {l.pe} | {l.simd} | {l.pad_out}/{l.pad_in} | {l.cycles} | "
-                     f"{l.latency_cycles} | {l.lut} | {l.ff} | {l.bram36:g} | {l.dsp} | {l.weight_storage} |")
-    lines.append(f"| **total** | | | | | {est.ii_cycles:g} (II) | {est.latency_cycles} | {est.lut} | {est.ff} | "
-                 f"{est.bram36:g} | {est.dsp} | |")
+        lines.append(f"| {l.name} | {l.unit} | {l.mh} x {l.mw} | {l.pe} | {l.simd} | {l.pad_out}/{l.pad_in} | {l.cycles} | "
+                     f"{l.latency_cycles} | {l.lut} | {l.ff} | {l.bram36:g} | {l.dsp} | {l.weight_storage} | "
+                     f"{l.fmax_mhz:.0f} |")
+    lines.append(f"| streams + control | | | | | | | | {est.glue_lut} | {est.glue_ff} | 0 | 0 | | |")
+    lines.append(f"| **total** | | | | | | {est.ii_cycles:g} (II) | {est.latency_cycles} | {est.lut} | {est.ff} | "
+                 f"{est.bram36:g} | {est.dsp} | | {est.fmax_mhz:.0f} |")
     if totals:
-        lines += ["", "Device use (estimate):", "```"]
-        for key, value in (("LUT", est.lut), ("FF", est.ff), ("BRAM36", est.bram36), ("DSP", est.dsp)):
-            if totals.get(key):
-                lines.append(f"{key:<7}{_bar(value, totals[key])}  {value:g} / {totals[key]:g}")
-        lines.append("```")
-    lines += ["", "Estimates from the analytical model in qmlp/hwgen/estimate.py; run "
-              "`qmlp compile --synth` for Yosys netlist counts.", ""]
+        lines += _device_bars("Device use (estimate)", {"LUT": est.lut, "FF": est.ff, "BRAM36": est.bram36,
+                                                        "DSP": est.dsp}, totals)
+    if synth:
+        lut = synth["LUT"] + synth["LUTRAM"]
+        fmax, clock = synth["fmax_estimate_mhz"], synth.get("target_clock_mhz") or est.clock_mhz
+        lines += ["", f"## Yosys ({synth.get('tool', 'yosys')}, `{synth.get('command', 'synth_xilinx')}`)", "",
+                  f"- {synth['LUT']} LUT + {synth['LUTRAM']} LUTRAM, {synth['FF']} FF, {synth['BRAM36']} BRAM36 + "
+                  f"{synth['BRAM18']} BRAM18, {synth['DSP']} DSP; estimate / Yosys: LUT {est.lut / max(1, lut):.2f}, "
+                  f"FF {est.ff / max(1, synth['FF']):.2f}",
+                  f"- fmax from the netlist's logic depth (estimate, no place and route): {fmax:.0f} MHz vs the "
+                  f"{clock:g} MHz clock: " + ("meets it" if fmax >= clock else "**below the clock**")]
+        if totals:
+            lines += _device_bars("Device use (Yosys)", {"LUT": lut, "FF": synth["FF"],
+                                                         "BRAM36": synth["BRAM36"] + (synth["BRAM18"] + 1) // 2,
+                                                         "DSP": synth["DSP"]}, totals)
+        lines += ["", "Estimates from the calibrated model in qmlp/hwgen/estimate.py; netlist counts from Yosys "
+                  "(report/synth_resources.json).", ""]
+    else:
+        lines += ["", "Estimates from the calibrated model in qmlp/hwgen/estimate.py; run "
+                  "`qmlp compile --synth` for Yosys netlist counts.", ""]
     return "\n".join(lines)
 
 

@@ -74,7 +74,8 @@ def test_reports(tmp_path):
     assert perf["estimated_latency_ns"] == pytest.approx(est.latency_cycles * 10.0)
     assert perf["estimated_throughput_fps"] == pytest.approx(100e6 / est.ii_cycles)
     summary = paths[2].read_text()
-    assert "| fc0 | 10 x 20 |" in summary and "LUT    [" in summary and "pynq-z2" in summary
+    assert "| fc0 | qmlp_" in summary and "| 10 x 20 |" in summary and "LUT    [" in summary and "pynq-z2" in summary
+    assert "- fmax (estimate, xcup):" in summary and "run `qmlp compile --synth`" in summary
     assert paths[3].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
