@@ -95,8 +95,12 @@ def sweep_specs(count: int, seed: int = 0) -> list[Spec]:
             # bias toward few lanes (BRAM-deep ROMs) and toward full parallelism, both ends matter
             pe, pad_out = pes[min(len(pes) - 1, int(rng.integers(0, len(pes))) // (1 + int(rng.integers(0, 3))))]
             simd, pad_in = simds[int(rng.integers(0, len(simds)))]
-            if rng.random() < 0.15:
+            if rng.random() < 0.15 and mw * mh <= 640:  # fully parallel, small enough for a quick Yosys run
                 pe, pad_out, simd, pad_in = mh, 0, mw, 0
+            while pe * simd > 160:  # keep every design a few-minute Yosys run on a shared machine
+                simd, pad_in = simds[max(0, simds.index((simd, pad_in)) - 1)]
+                if simd == 1:
+                    pe, pad_out = pes[max(0, pes.index((pe, pad_out)) - 1)]
             foldings.append((pe, simd, pad_out, pad_in, int(rng.integers(1, 5))))
         specs.append(Spec(1000 + n, widths, kind, tuple(foldings)))
     return specs
