@@ -31,23 +31,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT, DataType  # noqa: E402
 from qmlp.errors import QmlpError  # noqa: E402
 from qmlp.hwgen import estimate as est_mod  # noqa: E402
 from qmlp.hwgen.emit import emit_rtl  # noqa: E402
-from qmlp.hwgen.fold import parallelism_options, with_stream  # noqa: E402
+from qmlp.hwgen.fold import parallelism_options  # noqa: E402
 from qmlp.hwgen.plan import build_plan  # noqa: E402
-from qmlp.ir import Dataflow, Folding, replace  # noqa: E402
-from qmlp.testing import random_dataflow  # noqa: E402
+from qmlp.ir import Dataflow  # noqa: E402
+from qmlp.testing import SWEEP_KINDS, sweep_dataflow  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 HOLDOUT = 4  # every 4th design is held out of the fit
+CHECK_DESIGNS = 8
+MARGIN_QUANTILE = 0.75  # held-out designs recorded with the coefficients for tests/hwgen/test_calibration.py
 BAND = 0.25
 
 TOPOLOGIES = ((16, 8), (24, 12, 4), (40, 32, 4), (32, 64, 8), (64, 16, 16, 3), (48, 24), (12, 40, 10), (128, 48, 4))
-WEIGHTS = (("ternary", TERNARY, INT(8), UINT(2)), ("int2", INT(2), INT(8), UINT(2)),
-           ("int2-a2", INT(2), UINT(2), UINT(2)), ("bipolar", BIPOLAR, BIPOLAR, BIPOLAR),
-           ("int4", INT(4), UINT(4), UINT(2)), ("ternary-a4", TERNARY, UINT(4), UINT(4)))
+KINDS = tuple(SWEEP_KINDS)
+FIRST_PARALLEL = 36  # designs from this index on come from _parallel_spec
+PARALLEL_TOPOLOGIES = ((16, 12, 4), (24, 16), (32, 8, 4), (20, 20, 3), (12, 24, 6))
 
 
 @dataclass(frozen=True)
@@ -68,17 +69,9 @@ class Spec:
         return Spec(int(data["seed"]), tuple(data["widths"]), data["kind"], tuple(tuple(f) for f in data["foldings"]))
 
 
-def _types(kind: str) -> tuple[DataType, DataType, DataType]:
-    return next((w, i, a) for name, w, i, a in WEIGHTS if name == kind)
-
-
 def build(spec: Spec) -> Dataflow:
     """The folded Dataflow of a sweep design (deterministic in ``spec``)."""
-    w, i, a = _types(spec.kind)
-    df = random_dataflow(spec.seed, widths=spec.widths, weight_dtypes=w, input_dtype=i, act_dtype=a,
-                         name=f"cal{spec.seed}")
-    layers = tuple(replace(layer, folding=Folding(*f)) for layer, f in zip(df.layers, spec.foldings))
-    return with_stream(replace(df, layers=layers), 200.0)
+    return sweep_dataflow(spec.seed, spec.widths, spec.kind, spec.foldings)
 
 
 def sweep_specs(count: int, seed: int = 0) -> list[Spec]:
@@ -87,8 +80,11 @@ def sweep_specs(count: int, seed: int = 0) -> list[Spec]:
     rng = np.random.default_rng(seed)
     specs = []
     for n in range(count):
+        if n >= FIRST_PARALLEL:  # a second batch: many fully parallel (constant-weight) layers
+            specs.append(_parallel_spec(n, np.random.default_rng(seed + n)))
+            continue
         widths = TOPOLOGIES[n % len(TOPOLOGIES)]
-        kind = WEIGHTS[(n // len(TOPOLOGIES) + n) % len(WEIGHTS)][0]
+        kind = KINDS[(n // len(TOPOLOGIES) + n) % len(KINDS)]
         foldings = []
         for mw, mh in zip(widths[:-1], widths[1:]):
             pes, simds = parallelism_options(mh), parallelism_options(mw)
@@ -104,6 +100,19 @@ def sweep_specs(count: int, seed: int = 0) -> list[Spec]:
             foldings.append((pe, simd, pad_out, pad_in, int(rng.integers(1, 5))))
         specs.append(Spec(1000 + n, widths, kind, tuple(foldings)))
     return specs
+
+
+def _parallel_spec(n: int, rng: np.random.Generator) -> Spec:
+    widths = PARALLEL_TOPOLOGIES[n % len(PARALLEL_TOPOLOGIES)]
+    kind = KINDS[n % len(KINDS)]
+    foldings = []
+    for mw, mh in zip(widths[:-1], widths[1:]):
+        if rng.random() < 0.6:
+            foldings.append((mh, mw, 0, 0, int(rng.integers(1, 5))))
+        else:
+            pe, pad_out = parallelism_options(mh)[int(rng.integers(0, len(parallelism_options(mh))))]
+            foldings.append((pe, mw, pad_out, 0, int(rng.integers(1, 5))))
+    return Spec(1000 + n, widths, kind, tuple(foldings))
 
 
 def features_of(df: Dataflow) -> tuple[list[float], float]:
@@ -144,9 +153,31 @@ def fit(rows: list[dict[str, Any]], family: str) -> dict[str, Any]:
         wts = 1.0 / np.maximum(y, 1.0)
         solution, _ = nnls(x * wts[:, None], y * wts)
         coeffs[key] = {n: round(float(c), 4) for n, c in zip(names, solution) if c > 0}
+    held = [r for r in rows if r["index"] % HOLDOUT == 0 and "yosys" in r]
+    check = [{"spec": r["spec"], "yosys": {"lut_sites": r["yosys"]["lut"] + r["yosys"]["lutram"], "ff": r["yosys"]["ff"],
+                                           "bram36": r["yosys"]["bram36"],
+                                           "fmax_estimate_mhz": r["yosys"]["fmax_estimate_mhz"]}}
+             for r in held[:CHECK_DESIGNS]]
     return {"family": family, "lut": coeffs["lut"], "ff": coeffs["ff"],
             "source": f"bench/calibrate.py --family {family}: NNLS on {len(train)} Yosys synth_xilinx runs "
-                      f"(held out every {HOLDOUT}th design)"}
+                      f"(held out every {HOLDOUT}th design)",
+            "timing": timing_margin(train, family), "check": check}
+
+
+def timing_margin(rows: list[dict[str, Any]], family: str) -> dict[str, Any]:
+    """The margin (ns) that makes the path model's critical period at least Yosys' depth-based
+    period on MARGIN_QUANTILE of the training designs."""
+    from qmlp.hwgen.synth import fmax_estimate
+    from qmlp.hwgen.timing import design_timing
+
+    gaps = []
+    for r in rows:
+        critical = design_timing(build_plan(build(Spec.from_json(r["spec"]))), family).critical
+        model = 1000.0 / fmax_estimate(family, critical.lut_levels, critical.carry_cells)
+        gaps.append(1000.0 / r["yosys"]["fmax_estimate_mhz"] - model)
+    margin = max(0.0, float(np.quantile(gaps, MARGIN_QUANTILE)))
+    return {"margin_ns": round(margin, 3),
+            "source": f"{MARGIN_QUANTILE:.0%} quantile of (Yosys depth period - model period) over {len(gaps)} designs"}
 
 
 def check(rows: list[dict[str, Any]], family: str) -> list[dict[str, Any]]:
@@ -154,6 +185,7 @@ def check(rows: list[dict[str, Any]], family: str) -> list[dict[str, Any]]:
     from qmlp.hwgen.timing import design_timing
 
     est_mod.coefficients.cache_clear()
+    est_mod.load_calibration.cache_clear()
     out = []
     for r in rows:
         if "yosys" not in r:

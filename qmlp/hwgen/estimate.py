@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..ir import Dataflow
+from .calibration import CALIBRATION_DIR, load_calibration
 from .plan import HardwarePlan, LayerPlan, Memory, StageKind, StagePlan, Storage, Unit, build_plan
 from .timing import TimingEstimate, design_timing, layer_paths
 
@@ -39,7 +40,6 @@ __all__ = [
 # A BRAM36 is worth this many LUTs when ranking foldings: XCZU7EV has 230,400 LUTs and 312
 # BRAM36, so one BRAM36 is as large a share of the device as ~740 LUTs.
 LUT_PER_BRAM36 = 740
-CALIBRATION_DIR = Path(__file__).parent / "calibration"
 # (width, depth) aspect ratios of a BRAM36 and a BRAM18 (7-series and UltraScale+ alike).
 _BRAM36_SHAPES = ((72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16384), (1, 32768))
 _BRAM18_SHAPES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
@@ -55,7 +55,7 @@ class Features:
     compare_bits: float = 0.0  # threshold comparator bits against a table word
     const_compare_bits: float = 0.0  # comparator bits against a constant
     mux_bits: float = 0.0  # 2:1 selects (input buffer vs stream, stream converter shifts)
-    lutram_bits: float = 0.0  # bits of small read/write memories (FIFOs, input buffers, timestamps)
+    lutram_cells: float = 0.0  # RAM32M/RAM64M cells of small read/write memories (FIFOs, input buffers)
     reg_bits: float = 0.0  # flip-flops of data registers
     control: float = 0.0  # fixed control (counters, handshakes), per unit
 
@@ -88,7 +88,7 @@ class Coefficients:
 # Structural defaults (one LUT per adder/product/compare bit, one FF per register bit) for a
 # family without a calibration file.
 _DEFAULT = Coefficients("default", lut={"adder_bits": 1, "product_bits": 1, "rom_luts": 1, "compare_bits": 1,
-                                        "const_compare_bits": 0.5, "mux_bits": 1, "lutram_bits": 0.1,
+                                        "const_compare_bits": 0.5, "mux_bits": 1, "lutram_cells": 1,
                                         "control": 20},
                         ff={"reg_bits": 1, "control": 20}, source="structural defaults (uncalibrated)")
 
@@ -96,11 +96,10 @@ _DEFAULT = Coefficients("default", lut={"adder_bits": 1, "product_bits": 1, "rom
 @lru_cache(maxsize=None)
 def coefficients(family: str) -> Coefficients:
     """The calibrated coefficients of ``family`` (xcup, xc7), else structural defaults."""
-    path = CALIBRATION_DIR / f"{family}.json"
-    if not path.is_file():
+    data = load_calibration(family)
+    if "lut" not in data:
         return _DEFAULT
-    data = json.loads(path.read_text())
-    return Coefficients(family, lut=data["lut"], ff=data["ff"], source=data.get("source", str(path)))
+    return Coefficients(family, lut=data["lut"], ff=data["ff"], source=data.get("source", ""))
 
 
 # --- structure ------------------------------------------------------------------------------
@@ -139,6 +138,14 @@ def bram_count(memory: Memory) -> float:
     return min(float(b36), b18 / 2)
 
 
+def _lutram_cells(width: int, depth: int) -> float:
+    """Distributed-RAM cells of a ``depth`` x ``width`` memory: RAM32M holds 32 x 6 bits, RAM64M
+    64 x 3 bits (deeper: one RAM64M column per 64 words)."""
+    if depth <= 32:
+        return math.ceil(width / 6)
+    return math.ceil(width / 3) * math.ceil(depth / 64)
+
+
 def _rom_luts(memory: Memory) -> float:
     return memory.width * math.ceil(memory.depth / 64) if memory.kind is Storage.LUT else 0.0
 
@@ -169,7 +176,7 @@ def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
     pw = min(p.acc_bits, p.in_bits + p.w_bits + 1)
     in_word = p.simd * p.in_bits
     f = Features(reg_bits=in_word + p.pe * p.acc_bits + 8, control=1,
-                 mux_bits=in_word if p.sf > 1 else 0, lutram_bits=in_word * p.sf if p.sf > 1 else 0)
+                 mux_bits=in_word if p.sf > 1 else 0, lutram_cells=_lutram_cells(in_word, p.sf) if p.sf > 1 else 0)
     if p.weights.kind is Storage.CONSTANT:  # one word: the weights are wiring
         f += _const_sum_features(p, weights, pw)
     else:
@@ -205,8 +212,8 @@ def layer_features(p: LayerPlan, weights: np.ndarray) -> Features:
 def stage_features(stage: StagePlan) -> Features:
     """Structural counts of a dwc / fifo / argmax stage (layers: ``layer_features``)."""
     if stage.kind is StageKind.FIFO:
-        return Features(lutram_bits=stage.width_in * stage.depth, reg_bits=2 * stage.depth.bit_length() + 2,
-                        control=1)
+        return Features(lutram_cells=_lutram_cells(stage.width_in, stage.depth),
+                        reg_bits=2 * stage.depth.bit_length() + 2, control=1)
     if stage.kind is StageKind.DWC:
         cap = stage.elems_in + 3 * stage.elems_out - 1
         return Features(mux_bits=cap * stage.bits_in, reg_bits=cap * stage.bits_in, control=1)
@@ -217,7 +224,7 @@ def stage_features(stage: StagePlan) -> Features:
 
 def control_features(hw: HardwarePlan) -> Features:
     """qmlp_control (AXI-Lite, counters, the start-time FIFO) and the two beat counters."""
-    return Features(adder_bits=3 * 32, lutram_bits=32 * hw.ts_depth, reg_bits=4 * 32 + 40, control=3)
+    return Features(adder_bits=3 * 32, lutram_cells=_lutram_cells(32, hw.ts_depth), reg_bits=4 * 32 + 40, control=3)
 
 
 # --- pricing --------------------------------------------------------------------------------

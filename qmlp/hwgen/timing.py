@@ -4,8 +4,9 @@ A path is counted the way Yosys ``ltp`` counts it on the ``synth_xilinx`` netlis
 flip-flops deleted, qmlp/hwgen/synth.py): LUT levels plus carry cells. An adder of ``b`` bits is
 one LUT level and ``ceil(b / chain)`` carry cells (CARRY8 on UltraScale+, CARRY4 on 7-series). The
 period of a path is the family's delay model (``synth.DELAY_MODELS``, the same formula as the
-``--synth`` report), so fmax here is an ESTIMATE of an estimate: it is checked against Yosys' own
-depth on the calibration sweep (bench/calibrate.py), never against a placed design.
+``--synth`` report) plus a per-family margin fitted on the calibration sweep (bench/calibrate.py)
+so that these paths are not shorter than Yosys' measured depth; fmax here is an ESTIMATE of an
+estimate, never checked against a placed design.
 
 Paths per unit (qmlp/hwgen/rtl/README.md):
 
@@ -21,10 +22,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .calibration import load_calibration
 from .plan import HardwarePlan, LayerPlan, Storage, Unit
 from .synth import fmax_estimate
 
-__all__ = ["Path", "TimingEstimate", "layer_paths", "design_timing", "CARRY_CHAIN"]
+__all__ = ["Path", "TimingEstimate", "layer_paths", "design_timing", "path_margin_ns", "CARRY_CHAIN"]
 
 CARRY_CHAIN = {"xcup": 8, "xc7": 4}  # bits per carry cell
 _GLUE = (3, 32)  # LUT levels, adder bits of the widest glue path (32-bit counter compare/increment)
@@ -57,10 +59,17 @@ def _carries(bits: int, family: str) -> int:
     return math.ceil(bits / CARRY_CHAIN[family])
 
 
+def path_margin_ns(family: str) -> float:
+    """Calibrated routing/logic margin added to every path (``timing.margin_ns`` of the family's
+    calibration file: how much longer Yosys' netlist depth is than this model's paths)."""
+    return float(load_calibration(family).get("timing", {}).get("margin_ns", 0.0))
+
+
 def _path(where: str, what: str, family: str, luts: int, adder_widths: list[int]) -> Path:
     carries = sum(_carries(b, family) for b in adder_widths)
     levels = luts + len(adder_widths)
-    return Path(where, what, levels, carries, fmax_estimate(family, levels, carries))
+    period = 1000.0 / fmax_estimate(family, levels, carries) + path_margin_ns(family)
+    return Path(where, what, levels, carries, round(1000.0 / period, 1))
 
 
 def _tree_paths(p: LayerPlan, family: str, leaf: int, first_luts: int, first_what: str) -> list[Path]:
