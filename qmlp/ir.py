@@ -96,12 +96,14 @@ class Thresholds:
 @dataclass(frozen=True)
 class Folding:
     """PE output channels and SIMD inputs processed per cycle; ``pad_*`` zero-pads a dimension
-    so that a cheaper PE/SIMD divides it (0 = no padding)."""
+    so that a cheaper PE/SIMD divides it (0 = no padding); ``levels_per_stage`` adder-tree
+    levels sit between two pipeline registers (chosen by the fold pass for the clock)."""
 
     pe: int = 1
     simd: int = 1
     pad_out: int = 0
     pad_in: int = 0
+    levels_per_stage: int = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -208,6 +210,8 @@ def verify(df: Dataflow) -> None:
             f = layer.folding
             if (layer.out_features + f.pad_out) % f.pe or (layer.in_features + f.pad_in) % f.simd:
                 raise IRError(f"{where}: folding {f} does not divide {layer.weights.shape}")
+            if not isinstance(f.levels_per_stage, int) or f.levels_per_stage < 1:
+                raise IRError(f"{where}: folding levels_per_stage {f.levels_per_stage!r} must be an int >= 1")
     if df.output.scale.shape != (features,) or df.output.bias.shape != (features,):
         raise IRError(f"output: dequant vectors must have {features} entries")
     if int(np.prod(df.output_shape)) != features or int(np.prod(df.input_shape)) != df.input.features:

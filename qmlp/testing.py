@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from .datatypes import BIPOLAR, INT, TERNARY, UINT, DataType, smallest_type_for_range
-from .ir import Dataflow, InputQuant, Layer, OutputDequant, Thresholds, accumulator_range, frozen_array
+from .ir import (Dataflow, Folding, InputQuant, Layer, OutputDequant, StreamFormat, Thresholds, accumulator_range,
+                 frozen_array, replace)
 
-__all__ = ["random_dataflow", "random_weights"]
+__all__ = ["random_dataflow", "random_weights", "SWEEP_KINDS", "sweep_dataflow"]
+
+# (weight, input, activation) types of the calibration sweep's design kinds (bench/calibrate.py)
+SWEEP_KINDS: dict[str, tuple[DataType, DataType, DataType]] = {
+    "ternary": (TERNARY, INT(8), UINT(2)), "int2": (INT(2), INT(8), UINT(2)), "int2-a2": (INT(2), UINT(2), UINT(2)),
+    "bipolar": (BIPOLAR, BIPOLAR, BIPOLAR), "int4": (INT(4), UINT(4), UINT(2)), "ternary-a4": (TERNARY, UINT(4), UINT(4)),
+}
 
 
 def random_weights(rng: np.random.Generator, dtype: DataType, shape: tuple[int, int], sparsity: float = 0.3) -> np.ndarray:
@@ -70,3 +77,14 @@ def random_dataflow(
                         bias=frozen_array(rng.normal(0, 0.1, size=widths[-1]), np.float64))
     return Dataflow(name=name, input=quant, layers=tuple(layers), output=out,
                     input_shape=(widths[0],), output_shape=(widths[-1],))
+
+
+def sweep_dataflow(seed: int, widths: tuple[int, ...], kind: str, foldings: tuple[tuple[int, ...], ...],
+                   clock_mhz: float = 200.0) -> Dataflow:
+    """A folded design of the calibration sweep: ``random_dataflow`` of a ``SWEEP_KINDS`` kind with
+    ``foldings`` = (pe, simd, pad_out, pad_in, levels_per_stage) per layer (deterministic)."""
+    w, i, a = SWEEP_KINDS[kind]
+    df = random_dataflow(seed, widths=tuple(widths), weight_dtypes=w, input_dtype=i, act_dtype=a, name=f"cal{seed}")
+    folds = [Folding(*f) for f in foldings]
+    layers = tuple(replace(layer, folding=f) for layer, f in zip(df.layers, folds))
+    return replace(df, layers=layers, stream=StreamFormat(folds[0].simd, folds[-1].pe), clock_mhz=clock_mhz)

@@ -32,11 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--target-fps", type=parse_target_fps, default=None, metavar="N|max",
                        help="inferences/s to meet with the cheapest folding, or 'max' for fully parallel "
-                            "(default: 'max' for networks of <= 2048 weights, else clock/1000)")
+                            "(default: 1e6, what a DMA can feed, for networks of <= 2048 weights, else "
+                            "clock/1000, at most 1e6)")
     group.add_argument("--folding", type=Path, default=None, metavar="F.json",
                        help="explicit PE/SIMD per layer in FINN's final_hw_config.json format")
     parser.add_argument("--argmax", action="store_true", help="output the class index instead of the raw scores")
     parser.add_argument("--synth", action="store_true", help="run Yosys synth_xilinx for real resource counts (slow)")
+    parser.add_argument("--allow-overfit", action="store_true",
+                        help="build even when the calibrated estimate exceeds the board's part")
     parser.add_argument("--backend", choices=("native", "finn"), default="native",
                         help="finn: also write a FINN build directory (runs FINN only where it is installed)")
 
@@ -48,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--clock-mhz {args.clock_mhz:g}: must be a positive frequency in MHz")
     options = CompileOptions(model=args.model, board=args.board, out=args.out, clock_mhz=args.clock_mhz,
                              target_fps=args.target_fps, folding=args.folding, argmax=args.argmax,
-                             synth=args.synth, backend=args.backend)
+                             synth=args.synth, backend=args.backend, allow_overfit=args.allow_overfit)
     run_build(options, log=lambda line: print(line, flush=True))
     return 0

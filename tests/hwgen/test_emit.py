@@ -10,7 +10,8 @@ import pytest
 from qmlp import __version__
 from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT, smallest_type_for_range
 from qmlp.errors import FoldingError
-from qmlp.hwgen.emit import LIBRARY_FILES, emit_rtl, plan_layers, weight_storage_dtype, weight_words
+from qmlp.hwgen.emit import LIBRARY_FILES, emit_rtl, weight_words
+from qmlp.hwgen.plan import Unit, build_plan, weight_storage_dtype
 from qmlp.ir import Folding, StreamFormat
 from qmlp.packing import decode
 from qmlp.sim.rtl import lint
@@ -42,7 +43,7 @@ def test_weight_memory_layout_round_trips(tmp_path):
     df = folded(random_dataflow(3, widths=(10, 6, 4), weight_dtypes=(INT(4), BIPOLAR)),
                 [Folding(3, 5), Folding(2, 3)])
     emit_rtl(df, tmp_path)
-    for layer, plan in zip(df.layers, plan_layers(df)):
+    for layer, plan in zip(df.layers, build_plan(df).layers):
         text = (tmp_path / f"{plan.ident}_weights.mem").read_text().splitlines()
         words = [int(line, 16) for line in text if not line.startswith("//")]
         assert words == weight_words(layer, plan)
@@ -67,8 +68,8 @@ def test_bipolar_weights_with_padded_inputs_are_stored_as_ternary():
 def test_unit_choice_and_threshold_storage():
     df = random_dataflow(5, widths=(8, 6, 4, 2), weight_dtypes=(TERNARY, INT(4), BIPOLAR))
     df = folded(df, [Folding(6, 8), Folding(4, 6), Folding(1, 2)])
-    plans = plan_layers(df)
-    assert [p.unit for p in plans] == ["qmlp_ternary_layer", "qmlp_mvau", "qmlp_mvau"]
+    plans = build_plan(df).layers
+    assert [p.unit for p in plans] == [Unit.TERNARY, Unit.MVAU, Unit.MVAU]
     # thresholds are clipped to [acc.min, acc.max + 1]: T_BITS is the signed width of that range
     acc = df.layers[0].acc_dtype
     clipped = np.clip(df.layers[0].activation.values, acc.min, acc.max + 1)

@@ -12,7 +12,8 @@ import pytest
 
 from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT
 from qmlp.hwgen.cycles import cycle_model, simulate_cycles
-from qmlp.hwgen.emit import emit_rtl, output_dtype, plan_layers
+from qmlp.hwgen.emit import emit_rtl
+from qmlp.hwgen.plan import build_plan, output_dtype
 from qmlp.ir import SCHEMA_VERSION, Folding, StreamFormat
 from qmlp.sim.bitaccurate import run_integer, simulate
 from qmlp.sim.rtl import run_beats, simulate_rtl
@@ -100,7 +101,7 @@ def test_random_ir_bit_exact_cycles_and_counters(name, tmp_path):
     assert np.array_equal(timing.beats.out_cycles, out_cycles)
     model = cycle_model(df, vectors=TIMING_BATCH)
     assert timing.latency[0] == model.latency
-    assert model.ii == max(p.cycles for p in plan_layers(df))  # full throughput
+    assert model.ii == max(p.cycles for p in build_plan(df).layers)  # full throughput
     completions = timing.beats.out_cycles[timing.beats.out_last]
     assert completions[-1] - completions[-2] == model.ii
 
@@ -152,7 +153,8 @@ def test_clear_errors_before_any_build(tmp_path):
 
 
 def test_every_activation_width_uses_the_intended_threshold_unit():
-    plans = plan_layers(CONFIGS["acts_1_to_8_bits_negated"]())
-    assert [(p.unit[5:], p.search_levels) for p in plans] == [
-        ("mvau", 0), ("mvau", 0), ("ternary_layer", 0), ("mvau", 4), ("ternary_layer", 5), ("mvau", 6),
-        ("mvau", 7), ("mvau", 8), ("ternary_layer", 0)]
+    plans = build_plan(CONFIGS["acts_1_to_8_bits_negated"]()).layers
+    assert [(p.unit.name, p.threshold and p.threshold.unit.name, p.threshold_latency) for p in plans] == [
+        ("MVAU", "COMPARE", 0), ("MVAU", "COMPARE", 0), ("TERNARY", "COMPARE", 0), ("MVAU", "SEARCH", 4),
+        ("TERNARY", "SEARCH", 5), ("MVAU", "SEARCH", 6), ("MVAU", "SEARCH", 7), ("MVAU", "SEARCH", 8),
+        ("TERNARY", None, 0)]

@@ -27,7 +27,8 @@ module qmlp_ternary_layer #(
     parameter [MH*MW-1:0] NEG = 0,
     parameter [MH*(STEPS > 0 ? STEPS : 1)*T_BITS-1:0] THRESHOLDS = 0,  // channel-major, step-minor
     parameter [MH-1:0] NEGATE = 0,        // channel c compares ~acc (see qmlp_threshold)
-    parameter THRESHOLD_FILE = ""         // SEARCH_LEVELS > 0: $readmemh prefix
+    parameter THRESHOLD_FILE = "",        // SEARCH_LEVELS > 0: $readmemh prefix
+    parameter integer SEARCH_BLOCK_FROM = 32  // search levels >= this are block-RAM ROMs
 ) (
     input  wire                     clk,
     input  wire                     rst_n,
@@ -101,7 +102,7 @@ module qmlp_ternary_layer #(
                 qmlp_threshold_search #(
                     .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .T_BITS(T_BITS), .LEVELS(SEARCH_LEVELS),
                     .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .ROWS(1), .LANES(MH), .LANE(c),
-                    .TABLE_FILE(THRESHOLD_FILE)
+                    .BLOCK_FROM(SEARCH_BLOCK_FROM), .TABLE_FILE(THRESHOLD_FILE)
                 ) unit (.clk(clk), .en(en), .acc(sums[c*ACC_BITS +: ACC_BITS]), .row(1'b0),
                         .code(act[c*OUT_BITS +: OUT_BITS]));
             end else begin : raw

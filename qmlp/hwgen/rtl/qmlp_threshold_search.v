@@ -13,6 +13,7 @@
 // ROWS * 2^k words at address {row, p} ($readmemh file TABLE_FILE + "_k<k>.mem"); each word holds
 // LANES entries (entry LANE is this lane's), level 0's entries carry the direction bit `neg` on top
 // of the threshold. Unused entries of a word cost nothing: synthesis drops unread memory bits.
+// Levels from BLOCK_FROM on are marked rom_style "block" (block RAM), the others "logic".
 //
 // Pipeline: stage 0 registers acc/row and the level-0 entry (a registered ROM read, BRAM/LUTRAM
 // friendly); stage k+1 registers the level-(k+1) entry addressed by stage k's decision. One result
@@ -31,6 +32,7 @@ module qmlp_threshold_search #(
     parameter integer ROWS = 1,          // tables per lane (a folded MVAU: one per output fold)
     parameter integer LANES = 1,         // entries per ROM word
     parameter integer LANE = 0,          // this lane's entry
+    parameter integer BLOCK_FROM = 32,   // levels k >= BLOCK_FROM get rom_style "block", the rest "logic"
     parameter TABLE_FILE = "thresholds"  // level k reads TABLE_FILE_k<k>.mem (k < 10)
 ) (
     input  wire                  clk,
@@ -61,8 +63,6 @@ module qmlp_threshold_search #(
             localparam integer AW = (RB + k > 0) ? RB + k : 1;
             localparam [7:0] DIGIT = 8'd48 + k[7:0];
 
-            reg [LANES*E-1:0] rom [0:DEPTH-1];
-            initial $readmemh({TABLE_FILE, "_k", DIGIT, ".mem"}, rom);
 
             // Address row * 2^k + p, i.e. {row, p}: ROWS need not be a power of two.
             wire [AW-1:0] addr;
@@ -76,14 +76,27 @@ module qmlp_threshold_search #(
                 assign addr = {rows[k], prefix[k][k-1:0]};
             end
 
+            // The ROM, registered read; two branches because an attribute cannot take a parameter.
             /* verilator lint_off UNUSEDSIGNAL */
-            reg [LANES*E-1:0] word;  // only this lane's entry is read; synthesis trims the rest
+            wire [LANES*E-1:0] word;  // only this lane's entry is read; synthesis trims the rest
             /* verilator lint_on UNUSEDSIGNAL */
+            if (k >= BLOCK_FROM) begin : brom
+                (* rom_style = "block" *) reg [LANES*E-1:0] rom [0:DEPTH-1];
+                reg [LANES*E-1:0] q;
+                initial $readmemh({TABLE_FILE, "_k", DIGIT, ".mem"}, rom);
+                always @(posedge clk) if (en) q <= rom[addr];
+                assign word = q;
+            end else begin : lrom
+                (* rom_style = "logic" *) reg [LANES*E-1:0] rom [0:DEPTH-1];
+                reg [LANES*E-1:0] q;
+                initial $readmemh({TABLE_FILE, "_k", DIGIT, ".mem"}, rom);
+                always @(posedge clk) if (en) q <= rom[addr];
+                assign word = q;
+            end
             reg [ACC_BITS-1:0] v_q;
             reg [RW-1:0] row_q;
             always @(posedge clk) begin
                 if (en) begin
-                    word <= rom[addr];
                     v_q <= value[k];
                     row_q <= rows[k];
                 end

@@ -1,0 +1,49 @@
+"""The calibrated cost model stays within +-25% of Yosys on recorded held-out designs (no Yosys
+here; the records come from bench/calibrate.py), and one slow test re-synthesizes two of them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qmlp.hwgen.estimate import CALIBRATION_DIR, coefficients, estimate
+from qmlp.testing import sweep_dataflow
+
+BAND = 0.25
+FAMILIES = ("xcup", "xc7")
+
+
+def _checks(family: str) -> list[dict]:
+    return json.loads((CALIBRATION_DIR / f"{family}.json").read_text())["check"]
+
+
+def _design(record: dict):
+    spec = record["spec"]
+    return sweep_dataflow(spec["seed"], tuple(spec["widths"]), spec["kind"], tuple(map(tuple, spec["foldings"])))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_estimate_within_band_of_recorded_yosys(family):
+    assert coefficients(family).family == family  # a calibration file exists and is loaded
+    records = _checks(family)
+    assert len(records) >= 4
+    for record in records:
+        est, yosys = estimate(_design(record), family), record["yosys"]
+        assert abs(est.lut / yosys["lut_sites"] - 1) <= BAND, (record["spec"], est.lut, yosys)
+        assert abs(est.ff / yosys["ff"] - 1) <= BAND, (record["spec"], est.ff, yosys)
+        assert est.bram36 == yosys["bram36"], (record["spec"], est.bram36, yosys)
+
+
+@pytest.mark.slow
+def test_two_recorded_designs_resynthesize_to_their_record(tmp_path):
+    """Yosys is deterministic: the same RTL gives the recorded counts, so the band above is real."""
+    from qmlp.hwgen.emit import emit_rtl
+    from qmlp.hwgen.synth import synthesize
+
+    for n, record in enumerate(_checks("xcup")[:2]):
+        emit_rtl(_design(record), tmp_path / str(n))
+        result = synthesize(tmp_path / str(n), family="xcup", timeout=1200)
+        assert result.lut + result.lutram == record["yosys"]["lut_sites"]
+        assert result.ff == record["yosys"]["ff"]
+        assert result.bram36 + result.bram18 / 2 == record["yosys"]["bram36"]
