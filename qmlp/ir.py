@@ -11,7 +11,8 @@ with ``dataclasses.replace``. Semantics, exactly (see DESIGN.md "IR semantics"):
   BatchNorm scale) and ``+1`` elsewhere; the output value is ``count + bias``, except BIPOLAR
   outputs where it is ``2 * count - 1``. The direction lives here and not in the weights, so a
   layer keeps its trained weight type (negating an INT2 weight -2 would need INT3); ``-acc``
-  may need one bit more than ``acc_dtype``, which only the comparison sees. The wire between layers
+  may need one bit more than ``acc_dtype`` (the RTL compares ``~acc`` with shifted thresholds
+  instead, qmlp/hwgen/thresholds.py). The wire between layers
   carries ``count`` (an unsigned ``steps``-level code); ``bias`` is applied by the consumer's
   interpretation of the code, which for the next layer is folded into its input type.
 * Last layer without activation: raw accumulators leave the fabric.
@@ -240,6 +241,12 @@ def _layer_to_json(layer: Layer) -> dict[str, Any]:
     return data
 
 
+def _negate_from_json(value: Any, name: Any) -> np.ndarray:
+    if not isinstance(value, list) or not all(isinstance(v, bool) for v in value):
+        raise IRError(f"layer {name!r}: activation.negate must be a list of true/false, one per channel")
+    return frozen_array(value, bool)
+
+
 def _layer_from_json(data: Mapping[str, Any]) -> Layer:
     act = data.get("activation")
     return Layer(
@@ -252,7 +259,7 @@ def _layer_from_json(data: Mapping[str, Any]) -> Layer:
             values=frozen_array(act["thresholds"], np.int64).reshape(len(data["weights"]), -1),
             out_dtype=DataType.parse(act["out_dtype"]),
             bias=int(act["bias"]),
-            negate=None if "negate" not in act else frozen_array(act["negate"], bool),
+            negate=None if "negate" not in act else _negate_from_json(act["negate"], data.get("name")),
         ),
         folding=None if data.get("folding") is None else Folding(**data["folding"]),
     )

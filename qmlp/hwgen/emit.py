@@ -26,9 +26,8 @@ __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top",
            "threshold_files"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
-LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_threshold.v", "qmlp_threshold_search.v", "qmlp_mvau.v",
-                 "qmlp_adder_tree.v",
-                 "qmlp_ternary_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
+LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
+                 "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_ternary_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
 TOP_NAME = "qmlp_top"
 # rom_style attribute per storage kind (read by Yosys' memory_libmap and by Vivado)
 _ROM_STYLE = {Storage.CONSTANT: "logic", Storage.LUT: "logic", Storage.BRAM: "block"}

@@ -24,7 +24,7 @@ from qmlp.sim.rtl import verilator_command
 from testbench import build_testbench, verilator_env
 
 TESTBENCH = Path(__file__).parent / "tb_qmlp_threshold.v"
-UNITS = [LIBRARY_DIR / "qmlp_threshold.v", LIBRARY_DIR / "qmlp_threshold_search.v"]
+UNITS = [LIBRARY_DIR / "qmlp_threshold.v", LIBRARY_DIR / "qmlp_threshold_search.v", LIBRARY_DIR / "qmlp_rom.v"]
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def test_units_are_lint_clean(search):
     top = "qmlp_threshold_search" if search else "qmlp_threshold"
     keep = {"-GACC_BITS", "-GACC_SIGNED", "-GT_BITS", "-GOUT_BITS", "-GOUT_BIAS"} | (
         {"-GLEVELS", "-GROWS", "-GLANES", "-GLANE"} if search else {"-GSTEPS"})
-    proc = subprocess.run(verilator_command("--lint-only", "-Wall", "--top-module", top, str(unit),
-                                            *[p for p in params if p.split("=")[0] in keep]),
-                          capture_output=True, text=True, env=verilator_env(), timeout=120)
+    params = [p for p in params if p.split("=")[0] in keep] + (['-GTABLE_FILE="thr"'] if search else [])
+    proc = subprocess.run(verilator_command("--lint-only", "-Wall", "--top-module", top, str(unit), str(UNITS[2]),
+                                            *params), capture_output=True, text=True, env=verilator_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -232,21 +232,10 @@ module qmlp_mvau #(
     generate
         if (STEPS > 0 && SEARCH_LEVELS == 0) begin : linear
             // One word per output fold, read with nf2 so that it is registered with acc (stage 3).
-            // Two branches because a Verilog attribute cannot take a parameter value.
             wire [PE*TE-1:0] row;
-            if (THRESHOLD_ROM_STYLE == "block") begin : brom
-                (* rom_style = "block" *) reg [PE*TE-1:0] trom [0:NF-1];
-                reg [PE*TE-1:0] word;
-                initial $readmemh({THRESHOLD_FILE, ".mem"}, trom);
-                always @(posedge clk) if (en) word <= trom[nf2];
-                assign row = word;
-            end else begin : lrom
-                (* rom_style = "logic" *) reg [PE*TE-1:0] trom [0:NF-1];
-                reg [PE*TE-1:0] word;
-                initial $readmemh({THRESHOLD_FILE, ".mem"}, trom);
-                always @(posedge clk) if (en) word <= trom[nf2];
-                assign row = word;
-            end
+            qmlp_rom #(.WIDTH(PE * TE), .DEPTH(NF), .ADDR_BITS(NFW), .FILE({THRESHOLD_FILE, ".mem"}),
+                       .STYLE(THRESHOLD_ROM_STYLE))
+                threshold_rom (.clk(clk), .en(en), .addr(nf2), .data(row));
             for (g = 0; g < PE; g = g + 1) begin : lane
                 wire [TE-1:0] entry = row[g*TE +: TE];
                 qmlp_threshold #(

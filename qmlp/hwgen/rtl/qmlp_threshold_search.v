@@ -33,7 +33,7 @@ module qmlp_threshold_search #(
     parameter integer LANES = 1,         // entries per ROM word
     parameter integer LANE = 0,          // this lane's entry
     parameter integer BLOCK_FROM = 32,   // levels k >= BLOCK_FROM get rom_style "block", the rest "logic"
-    parameter TABLE_FILE = "thresholds"  // level k reads TABLE_FILE_k<k>.mem (k < 10)
+    parameter TABLE_FILE = ""            // level k reads TABLE_FILE_k<k>.mem (k < 10); "": no tables
 ) (
     input  wire                  clk,
     input  wire                  en,
@@ -76,23 +76,12 @@ module qmlp_threshold_search #(
                 assign addr = {rows[k], prefix[k][k-1:0]};
             end
 
-            // The ROM, registered read; two branches because an attribute cannot take a parameter.
             /* verilator lint_off UNUSEDSIGNAL */
             wire [LANES*E-1:0] word;  // only this lane's entry is read; synthesis trims the rest
             /* verilator lint_on UNUSEDSIGNAL */
-            if (k >= BLOCK_FROM) begin : brom
-                (* rom_style = "block" *) reg [LANES*E-1:0] rom [0:DEPTH-1];
-                reg [LANES*E-1:0] q;
-                initial $readmemh({TABLE_FILE, "_k", DIGIT, ".mem"}, rom);
-                always @(posedge clk) if (en) q <= rom[addr];
-                assign word = q;
-            end else begin : lrom
-                (* rom_style = "logic" *) reg [LANES*E-1:0] rom [0:DEPTH-1];
-                reg [LANES*E-1:0] q;
-                initial $readmemh({TABLE_FILE, "_k", DIGIT, ".mem"}, rom);
-                always @(posedge clk) if (en) q <= rom[addr];
-                assign word = q;
-            end
+            qmlp_rom #(.WIDTH(LANES * E), .DEPTH(DEPTH), .ADDR_BITS(AW), .FILE(TABLE_FILE == "" ? "" : {TABLE_FILE, "_k", DIGIT, ".mem"}),
+                       .STYLE(k >= BLOCK_FROM ? "block" : "logic"))
+                table_rom (.clk(clk), .en(en), .addr(addr), .data(word));
             reg [ACC_BITS-1:0] v_q;
             reg [RW-1:0] row_q;
             always @(posedge clk) begin
