@@ -97,28 +97,9 @@ module qmlp_mvau #(
     end
 
     // ---- stage 1: weight ROM (registered read; rom_style as planned) -------------------------
-    // Two branches because a Verilog attribute cannot take a parameter value.
     wire [PE*SIMD*W_BITS-1:0] w1;
-    generate
-        if (ROM_STYLE == "block") begin : brom
-            (* rom_style = "block" *) reg [PE*SIMD*W_BITS-1:0] rom [0:WORDS-1];
-            reg [PE*SIMD*W_BITS-1:0] word;
-            // Guarded so tools that elaborate the module with default parameters find no file.
-            if (WEIGHT_FILE != "") begin : init
-                initial $readmemh(WEIGHT_FILE, rom);
-            end
-            always @(posedge clk) if (en) word <= rom[addr];
-            assign w1 = word;
-        end else begin : lrom
-            (* rom_style = "logic" *) reg [PE*SIMD*W_BITS-1:0] rom [0:WORDS-1];
-            reg [PE*SIMD*W_BITS-1:0] word;
-            if (WEIGHT_FILE != "") begin : init
-                initial $readmemh(WEIGHT_FILE, rom);
-            end
-            always @(posedge clk) if (en) word <= rom[addr];
-            assign w1 = word;
-        end
-    endgenerate
+    qmlp_rom #(.WIDTH(PE * SIMD * W_BITS), .DEPTH(WORDS), .ADDR_BITS(AW), .FILE(WEIGHT_FILE), .STYLE(ROM_STYLE))
+        weight_rom (.clk(clk), .en(en), .addr(addr), .data(w1));
 
     reg [SIMD*IN_BITS-1:0] x1;
     reg first1, last1;
