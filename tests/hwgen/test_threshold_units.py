@@ -146,3 +146,38 @@ def test_units_are_lint_clean(search):
     proc = subprocess.run(verilator_command("--lint-only", "-Wall", "--top-module", top, str(unit), str(UNITS[2]),
                                             *params), capture_output=True, text=True, env=verilator_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_threshold_plan_is_what_emit_cycles_and_estimate_use():
+    """8-bit outputs: a SEARCH plan of 8 levels whose ROMs hold NF * 2^k words; emit renders its
+    levels and files, the cycle model and the layer latency grow by exactly those 8 stages."""
+    from dataclasses import replace
+
+    from qmlp.hwgen.cycles import cycle_model
+    from qmlp.hwgen.emit import render_top, threshold_files
+    from qmlp.hwgen.fold import with_stream
+    from qmlp.hwgen.plan import Storage, ThresholdUnit, build_plan
+    from qmlp.ir import Folding
+    from qmlp.testing import random_dataflow
+
+    def planned(act):
+        df = random_dataflow(9, widths=(12, 9, 3), act_dtype=act, negate=0.5)
+        layers = tuple(replace(l, folding=f) for l, f in zip(df.layers, [Folding(3, 4), Folding(1, 9)]))
+        df = with_stream(replace(df, layers=layers), 200.0)
+        return df, build_plan(df)
+
+    wide_df, wide = planned(UINT(8))
+    narrow_df, narrow = planned(UINT(3))
+    t = wide.layers[0].threshold
+    assert t.unit is ThresholdUnit.SEARCH and t.latency == 8 and t.lanes == 3
+    assert [m.depth for m in t.memories] == [3 << k for k in range(8)]
+    assert [m.width for m in t.memories] == [t.t_bits + 1] + [t.t_bits] * 7
+    kinds = [m.kind for m in t.memories]  # deeper levels may go to block RAM, never back to LUTs
+    assert kinds[0] is Storage.LUT and kinds == sorted(kinds, key=[Storage.LUT, Storage.BRAM].index)
+    assert narrow.layers[0].threshold.unit is ThresholdUnit.COMPARE and narrow.layers[0].threshold_latency == 0
+    top = render_top(wide_df, wide)
+    assert ".SEARCH_LEVELS(8)" in top and '.THRESHOLD_FILE("l0_thresholds")' in top
+    assert f".SEARCH_BLOCK_FROM({kinds.index(Storage.BRAM) if Storage.BRAM in kinds else 32})" in top
+    assert sorted(threshold_files(wide_df.layers[0], wide.layers[0])) == [f"l0_thresholds_k{k}.mem" for k in range(8)]
+    assert wide.layers[0].latency == narrow.layers[0].latency + 8
+    assert cycle_model(wide).latency == cycle_model(narrow).latency + 8
