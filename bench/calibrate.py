@@ -5,7 +5,7 @@ padding, pipeline depth and hence ROM storage vary) emitted by qmlp and synthesi
 (``qmlp_top`` with converters, FIFOs and the AXI-Lite control) by Yosys ``synth_xilinx`` for one
 family. For each design the plan's structural features (``estimate.Features``) and Yosys' LUT
 (logic + LUTRAM), FF, BRAM and ``ltp`` depth are recorded; LUT and FF coefficients are fitted by
-non-negative least squares on the training part (every design whose index is not a multiple of
+a minimax linear program (non-negative coefficients, smallest worst relative error) on the training part (every design whose index is not a multiple of
 ``HOLDOUT``), and the held-out part checks the band.
 
     python bench/calibrate.py --family xcup              # sweep + fit (tens of minutes)
@@ -139,27 +139,36 @@ def synth_one(spec: Spec, family: str, timeout: float) -> dict[str, Any]:
             "fmax_estimate_mhz": result.fmax_estimate_mhz, "seconds": result.seconds}
 
 
-def fit(rows: list[dict[str, Any]], family: str) -> dict[str, Any]:
-    """NNLS fit of LUT (logic + LUTRAM) and FF on the training rows."""
-    from scipy.optimize import nnls
+def minimax_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Non-negative coefficients c minimising max |x c / y - 1| (a linear program): the band the
+    model must hold is a relative one, so the fit minimises exactly that."""
+    from scipy.optimize import linprog
 
+    n, k = x.shape
+    a = x / y[:, None]
+    cost = np.r_[np.zeros(k), 1.0]
+    a_ub = np.r_[np.c_[a, -np.ones(n)], np.c_[-a, -np.ones(n)]]
+    b_ub = np.r_[np.ones(n), -np.ones(n)]
+    result = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=[(0, None)] * (k + 1))
+    return result.x[:k], float(result.x[k])
+
+
+def fit(rows: list[dict[str, Any]], family: str) -> dict[str, Any]:
+    """Minimax fit of LUT (logic + LUTRAM) and FF on the training rows."""
     train = [r for r in rows if r["index"] % HOLDOUT and "yosys" in r]
     x = np.array([features_of(build(Spec.from_json(r["spec"])))[0] for r in train])
     names = est_mod.FEATURE_NAMES
     coeffs = {}
     for key, target in (("lut", lambda y: y["lut"] + y["lutram"]), ("ff", lambda y: y["ff"])):
-        y = np.array([target(r["yosys"]) for r in train], dtype=float)
-        # relative error matters (small and large designs alike): weight rows by 1/y
-        wts = 1.0 / np.maximum(y, 1.0)
-        solution, _ = nnls(x * wts[:, None], y * wts)
-        coeffs[key] = {n: round(float(c), 4) for n, c in zip(names, solution) if c > 0}
+        solution, _ = minimax_fit(x, np.array([target(r["yosys"]) for r in train], dtype=float))
+        coeffs[key] = {n: round(float(c), 4) for n, c in zip(names, solution) if c > 1e-6}
     held = [r for r in rows if r["index"] % HOLDOUT == 0 and "yosys" in r]
     check = [{"spec": r["spec"], "yosys": {"lut_sites": r["yosys"]["lut"] + r["yosys"]["lutram"], "ff": r["yosys"]["ff"],
                                            "bram36": r["yosys"]["bram36"],
                                            "fmax_estimate_mhz": r["yosys"]["fmax_estimate_mhz"]}}
              for r in held[:CHECK_DESIGNS]]
     return {"family": family, "lut": coeffs["lut"], "ff": coeffs["ff"],
-            "source": f"bench/calibrate.py --family {family}: NNLS on {len(train)} Yosys synth_xilinx runs "
+            "source": f"bench/calibrate.py --family {family}: minimax fit on {len(train)} Yosys synth_xilinx runs "
                       f"(held out every {HOLDOUT}th design)",
             "timing": timing_margin(train, family), "check": check}
 

@@ -69,12 +69,15 @@ def path_margin_ns(family: str) -> tuple[float, float]:
     return float(timing.get("margin_ns", 0.0)), float(timing.get("ns_per_adder_level", 0.0))
 
 
-def _path(where: str, what: str, family: str, luts: int, adder_widths: list[int]) -> Path:
+def _path(where: str, what: str, family: str, luts: int, adder_widths: list[int], *, tree: bool = True) -> Path:
+    """A path through ``luts`` LUT levels and adders of ``adder_widths``; the calibrated
+    per-level delay applies to datapath adders (``tree``), not to the glue's counters."""
     carries = sum(_carries(b, family) for b in adder_widths)
     levels = luts + len(adder_widths)
     margin, per_level = path_margin_ns(family)
-    period = 1000.0 / fmax_estimate(family, levels, carries) + margin + per_level * len(adder_widths)
-    return Path(where, what, levels, carries, round(1000.0 / period, 1), len(adder_widths))
+    adders = len(adder_widths) if tree else 0
+    period = 1000.0 / fmax_estimate(family, levels, carries) + margin + per_level * adders
+    return Path(where, what, levels, carries, round(1000.0 / period, 1), adders)
 
 
 def _tree_paths(p: LayerPlan, family: str, leaf: int, first_luts: int, first_what: str) -> list[Path]:
@@ -120,5 +123,5 @@ def design_timing(hw: HardwarePlan, family: str) -> TimingEstimate:
     """All paths of the design (layers and glue); ``.critical`` is the limiting one."""
     paths = [path for p in hw.layers for path in layer_paths(p, family)]
     luts, widths = _GLUE
-    paths.append(_path("glue", "AXI-Lite latency counter", family, luts, list(widths)))
+    paths.append(_path("glue", "AXI-Lite latency counter", family, luts, list(widths), tree=False))
     return TimingEstimate(family, tuple(paths))
