@@ -52,7 +52,7 @@ class Features:
     adder_bits: float = 0.0  # adder widths of the SIMD trees and accumulators (operands from ROM words)
     const_adder_bits: float = 0.0  # adder widths of constant-weight trees (fully parallel units)
     product_bits: float = 0.0  # lane products from ROM weights that need adders: (w-1 or 1) x PW bits each
-    small_product_bits: float = 0.0  # lane products of <= 5 input bits: each bit one LUT, no carry
+    small_product_bits: float = 0.0  # lane products of <= 6 input bits: each bit one LUT6, no carry
     rom_luts: float = 0.0  # LUT-ROM / constant-mux LUT6 equivalents (bits x ceil(words / 64))
     compare_bits: float = 0.0  # threshold comparator bits against a table word
     const_compare_bits: float = 0.0  # comparator bits against a constant
@@ -187,7 +187,7 @@ def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
         # a LUT ROM's read register is fabric FFs; block RAM has its own output register
         word_regs = p.weights.width if p.weights.kind is Storage.LUT else 0
         lanes = p.pe * p.simd
-        if p.in_bits + p.w_bits <= 5:  # every product bit is a LUT of the input and weight codes
+        if p.in_bits + p.w_bits <= 6:  # every product bit is one LUT6 of the input and weight codes
             products = Features(small_product_bits=lanes * pw)
         else:  # shift-and-add: one adder per weight bit beyond the first (+-x for BIPOLAR)
             products = Features(product_bits=lanes * pw * max(1, p.w_bits - 1))

@@ -2,7 +2,8 @@
 
 A path is counted the way Yosys ``ltp`` counts it on the ``synth_xilinx`` netlist (with the
 flip-flops deleted, qmlp/hwgen/synth.py): LUT levels plus carry cells. An adder of ``b`` bits is
-one LUT level and ``ceil(b / chain)`` carry cells (CARRY8 on UltraScale+, CARRY4 on 7-series). The
+one LUT level and ``ceil(b / 4)`` carry cells (Yosys 0.70 maps carry chains to CARRY4 cells on
+both families, as its netlists of the calibration sweep show). The
 period of a path is the family's delay model (``synth.DELAY_MODELS``, the same formula as the
 ``--synth`` report) plus a per-family margin fitted on the calibration sweep (bench/calibrate.py)
 so that these paths are not shorter than Yosys' measured depth; fmax here is an ESTIMATE of an
@@ -28,7 +29,7 @@ from .synth import fmax_estimate
 
 __all__ = ["Path", "TimingEstimate", "layer_paths", "design_timing", "path_margin_ns", "CARRY_CHAIN"]
 
-CARRY_CHAIN = {"xcup": 8, "xc7": 4}  # bits per carry cell
+CARRY_CHAIN = {"xcup": 4, "xc7": 4}  # bits per carry cell in Yosys' netlist
 # The glue's longest path (AXI-Lite control: 32-bit subtract then compare/select), as Yosys
 # measures it on the smallest designs of the sweep: 4 LUT levels + two 32-bit carry chains.
 _GLUE = (4, (32, 32))
