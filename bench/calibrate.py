@@ -153,14 +153,23 @@ def minimax_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return result.x[:k], float(result.x[k])
 
 
-def fit(rows: list[dict[str, Any]], family: str) -> dict[str, Any]:
-    """Minimax fit of LUT (logic + LUTRAM) and FF on the training rows."""
+def fit(rows: list[dict[str, Any]], family: str, base: str | None = None) -> dict[str, Any]:
+    """Minimax fit of LUT (logic + LUTRAM) and FF on the training rows; with ``base`` (a family
+    with a full calibration) only one scale factor each on top of that family's coefficients,
+    the robust choice for a family with few designs."""
     train = [r for r in rows if r["index"] % HOLDOUT and "yosys" in r]
     x = np.array([features_of(build(Spec.from_json(r["spec"])))[0] for r in train])
     names = est_mod.FEATURE_NAMES
     coeffs = {}
     for key, target in (("lut", lambda y: y["lut"] + y["lutram"]), ("ff", lambda y: y["ff"])):
-        solution, _ = minimax_fit(x, np.array([target(r["yosys"]) for r in train], dtype=float))
+        y = np.array([target(r["yosys"]) for r in train], dtype=float)
+        if base is None:
+            solution, _ = minimax_fit(x, y)
+        else:
+            base_coeffs = est_mod.load_calibration(base)[key]
+            vector = np.array([base_coeffs.get(n, 0.0) for n in names])
+            scale, _ = minimax_fit((x @ vector)[:, None], y)
+            solution = vector * scale[0]
         coeffs[key] = {n: round(float(c), 4) for n, c in zip(names, solution) if c > 1e-6}
     held = [r for r in rows if r["index"] % HOLDOUT == 0 and "yosys" in r]
     check = [{"spec": r["spec"], "yosys": {"lut_sites": r["yosys"]["lut"] + r["yosys"]["lutram"], "ff": r["yosys"]["ff"],
@@ -168,8 +177,9 @@ def fit(rows: list[dict[str, Any]], family: str) -> dict[str, Any]:
                                            "fmax_estimate_mhz": r["yosys"]["fmax_estimate_mhz"]}}
              for r in held[:CHECK_DESIGNS]]
     return {"family": family, "lut": coeffs["lut"], "ff": coeffs["ff"],
-            "source": f"bench/calibrate.py --family {family}: minimax fit on {len(train)} Yosys synth_xilinx runs "
-                      f"(held out every {HOLDOUT}th design)",
+            "source": f"bench/calibrate.py --family {family}{f' --base {base}' if base else ''}: minimax fit "
+                      f"{f'of one scale on the {base} coefficients ' if base else ''}on {len(train)} Yosys "
+                      f"synth_xilinx runs (held out every {HOLDOUT}th design)",
             "timing": timing_margin(train, family), "check": check}
 
 
@@ -219,6 +229,7 @@ def main() -> int:
     parser.add_argument("--designs", type=int, default=48)
     parser.add_argument("--fit-only", action="store_true", help="refit from the recorded sweep")
     parser.add_argument("--indices", type=int, nargs="*", help="synthesize only these sweep designs")
+    parser.add_argument("--base", choices=("xcup", "xc7"), help="fit one scale on this family's coefficients")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
     data_path = RESULTS / f"calibration_{args.family}.json"
@@ -240,7 +251,7 @@ def main() -> int:
             data_path.write_text(json.dumps({"family": args.family, "designs": rows}, indent=1) + "\n")
             print(f"[{index}] {spec.widths} {spec.kind} {spec.foldings}: {time.perf_counter() - start:.0f} s "
                   f"{row.get('yosys', row.get('error'))}", flush=True)
-    coeffs = fit(rows, args.family)
+    coeffs = fit(rows, args.family, args.base)
     out = est_mod.CALIBRATION_DIR / f"{args.family}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(coeffs, indent=1) + "\n")
