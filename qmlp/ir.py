@@ -6,8 +6,12 @@ with ``dataclasses.replace``. Semantics, exactly (see DESIGN.md "IR semantics"):
 * ``InputQuant`` (host side): ``q = clip(round_half_even(float32(x) / float32(scale)), qmin, qmax)``
   as QONNX ``Quant`` computes it; for BIPOLAR ``q = +1 if x >= 0 else -1``.
 * ``Layer`` (MVAU): ``acc[c] = sum_k weights[c, k] * in[k]`` in exact integers.
-* ``Thresholds``: ``count[c] = sum_i [acc[c] >= values[c, i]]``; the output value is
-  ``count + bias``, except BIPOLAR outputs where it is ``2 * count - 1``. The wire between layers
+* ``Thresholds``: ``count[c] = sum_i [sign[c] * acc[c] >= values[c, i]]`` with ``sign[c] = -1``
+  where ``negate[c]`` (a channel whose level falls as the accumulator grows, e.g. a negative
+  BatchNorm scale) and ``+1`` elsewhere; the output value is ``count + bias``, except BIPOLAR
+  outputs where it is ``2 * count - 1``. The direction lives here and not in the weights, so a
+  layer keeps its trained weight type (negating an INT2 weight -2 would need INT3); ``-acc``
+  may need one bit more than ``acc_dtype``, which only the comparison sees. The wire between layers
   carries ``count`` (an unsigned ``steps``-level code); ``bias`` is applied by the consumer's
   interpretation of the code, which for the next layer is folded into its input type.
 * Last layer without activation: raw accumulators leave the fabric.
@@ -26,12 +30,13 @@ import numpy as np
 from .datatypes import BIPOLAR, DataType
 
 __all__ = [
-    "SCHEMA_VERSION", "InputQuant", "Thresholds", "Folding", "Layer", "OutputDequant", "StreamFormat",
+    "SCHEMA_VERSION", "READABLE_SCHEMA_VERSIONS", "InputQuant", "Thresholds", "Folding", "Layer", "OutputDequant", "StreamFormat",
     "Dataflow", "IRError", "frozen_array", "accumulator_range", "verify", "to_json", "from_json",
     "save", "load", "replace",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)  # version 1 predates Thresholds.negate (all False)
 
 
 class IRError(ValueError):
@@ -61,15 +66,25 @@ class InputQuant:
 
 @dataclass(frozen=True, eq=False)
 class Thresholds:
-    """Multi-threshold activation; ``values`` ascending along each row (channel)."""
+    """Multi-threshold activation; ``values`` ascending along each row (channel), compared with
+    the accumulator, or with its negation where ``negate`` is set (see the module docstring)."""
 
     values: np.ndarray  # int64, (channels, steps)
     out_dtype: DataType
     bias: int
+    negate: np.ndarray | None = None  # bool, (channels,); None = no channel negated
+
+    def __post_init__(self) -> None:
+        if self.negate is None:
+            object.__setattr__(self, "negate", frozen_array(np.zeros(self.values.shape[0], bool), bool))
 
     @property
     def steps(self) -> int:
         return int(self.values.shape[1])
+
+    def oriented(self, acc: np.ndarray) -> np.ndarray:
+        """``sign[c] * acc[..., c]``: the values the thresholds are compared with (channel last)."""
+        return np.where(self.negate, -np.asarray(acc, dtype=np.int64), acc)
 
     def output_value(self, count: np.ndarray) -> np.ndarray:
         """Map threshold counts to the integer values the next layer multiplies with."""
@@ -179,6 +194,8 @@ def verify(df: Dataflow) -> None:
         if act is not None:
             if act.values.shape != (layer.out_features, act.steps) or act.steps < 1:
                 raise IRError(f"{where}: thresholds shape {act.values.shape}")
+            if act.negate.shape != (layer.out_features,) or act.negate.dtype != bool:
+                raise IRError(f"{where}: negate must be one bool per channel, got {act.negate.shape} {act.negate.dtype}")
             if np.any(np.diff(act.values, axis=1) < 0):
                 raise IRError(f"{where}: thresholds not ascending per channel")
             expected_steps = 1 if act.out_dtype == BIPOLAR else (1 << act.out_dtype.bits) - 1
@@ -218,6 +235,7 @@ def _layer_to_json(layer: Layer) -> dict[str, Any]:
             "out_dtype": layer.activation.out_dtype.name,
             "bias": layer.activation.bias,
             "thresholds": layer.activation.values.tolist(),
+            "negate": layer.activation.negate.tolist(),
         }
     return data
 
@@ -234,6 +252,7 @@ def _layer_from_json(data: Mapping[str, Any]) -> Layer:
             values=frozen_array(act["thresholds"], np.int64).reshape(len(data["weights"]), -1),
             out_dtype=DataType.parse(act["out_dtype"]),
             bias=int(act["bias"]),
+            negate=None if "negate" not in act else frozen_array(act["negate"], bool),
         ),
         folding=None if data.get("folding") is None else Folding(**data["folding"]),
     )
@@ -268,8 +287,9 @@ def to_json(df: Dataflow) -> dict[str, Any]:
 def from_json(data: Mapping[str, Any]) -> Dataflow:
     if data.get("schema") != "qmlp.dataflow":
         raise IRError("not a qmlp dataflow document (missing schema: qmlp.dataflow)")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise IRError(f"dataflow schema version {data.get('schema_version')} not supported (this qmlp reads {SCHEMA_VERSION})")
+    if data.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+        raise IRError(f"dataflow schema version {data.get('schema_version')} not supported "
+                      f"(this qmlp reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
     inp = data["input"]
     return Dataflow(
         name=data["name"],

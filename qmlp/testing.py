@@ -25,15 +25,20 @@ def random_weights(rng: np.random.Generator, dtype: DataType, shape: tuple[int, 
     return rng.integers(dtype.min, dtype.max + 1, size=shape)
 
 
-def _random_thresholds(rng: np.random.Generator, low: np.ndarray, high: np.ndarray, out_dtype: DataType) -> Thresholds:
+def _random_thresholds(rng: np.random.Generator, low: np.ndarray, high: np.ndarray, out_dtype: DataType,
+                       negate: float) -> Thresholds:
     steps = 1 if out_dtype == BIPOLAR else (1 << out_dtype.bits) - 1
+    # A negated channel compares -acc, whose range is [-high, -low].
+    flip = rng.random(len(low)) < negate if negate > 0 else np.zeros(len(low), bool)
+    low, high = np.where(flip, -high, low), np.where(flip, -low, high)
     # Draw thresholds mostly inside the reachable range, a few outside (always on / always off).
     span = np.maximum(high - low, 1)
     centre = (low + high) // 2
     raw = centre[:, None] + rng.normal(0, 0.25, size=(len(low), steps)) * span[:, None]
     values = np.sort(np.clip(np.round(raw), low[:, None] - 1, high[:, None] + 1).astype(np.int64), axis=1)
     bias = 0 if not out_dtype.signed or out_dtype == BIPOLAR else out_dtype.min
-    return Thresholds(values=frozen_array(values, np.int64), out_dtype=out_dtype, bias=bias)
+    return Thresholds(values=frozen_array(values, np.int64), out_dtype=out_dtype, bias=bias,
+                      negate=frozen_array(flip, bool))
 
 
 def random_dataflow(
@@ -41,14 +46,17 @@ def random_dataflow(
     widths: tuple[int, ...] = (12, 9, 7, 3),
     weight_dtypes: tuple[DataType, ...] | DataType = TERNARY,
     input_dtype: DataType = INT(8),
-    act_dtype: DataType = UINT(2),
+    act_dtype: tuple[DataType, ...] | DataType = UINT(2),
     name: str = "random",
+    negate: float = 0.0,
 ) -> Dataflow:
     """A chain ``widths[0] -> ... -> widths[-1]``; every layer but the last has ``act_dtype``
-    multi-thresholds; the last one emits raw accumulators."""
+    multi-thresholds (one type, or one per layer), a ``negate`` fraction of their channels
+    comparing the negated accumulator; the last layer emits raw accumulators."""
     rng = np.random.default_rng(seed)
     n_layers = len(widths) - 1
     wtypes = weight_dtypes if isinstance(weight_dtypes, tuple) else (weight_dtypes,) * n_layers
+    atypes = act_dtype if isinstance(act_dtype, tuple) else (act_dtype,) * (n_layers - 1)
     layers = []
     in_dtype = input_dtype
     for i in range(n_layers):
@@ -56,10 +64,10 @@ def random_dataflow(
         low, high = accumulator_range(w, in_dtype)
         acc_dtype = smallest_type_for_range(min(int(low.min()), 0), max(int(high.max()), 0))
         is_last = i == n_layers - 1
-        act = None if is_last else _random_thresholds(rng, low, high, act_dtype)
+        act = None if is_last else _random_thresholds(rng, low, high, atypes[i], negate)
         layers.append(Layer(name=f"fc{i}", weights=frozen_array(w, np.int64), weight_dtype=wtypes[i],
                             in_dtype=in_dtype, acc_dtype=acc_dtype, activation=act))
-        in_dtype = act_dtype if not is_last else acc_dtype
+        in_dtype = atypes[i] if not is_last else acc_dtype
     quant = InputQuant(
         dtype=input_dtype,
         scale=frozen_array(rng.uniform(0.01, 0.1, size=widths[0]), np.float32),

@@ -7,10 +7,10 @@ conditions of the latency / II figures; tests compare it with Verilator cycle fo
 per unit are written out in ``qmlp/hwgen/rtl/README.md``:
 
 * layer (``qmlp_mvau``): one (nf, sf) issue per cycle, fold 0 waits for input beats; an output
-  beat is valid ``3 + sum_stages`` cycles after its last issue; everything stalls while the output
-  is held.
-* layer (``qmlp_ternary_layer``): one vector per cycle, valid ``2 + tree_stages`` cycles after it
-  is accepted.
+  beat is valid ``3 + sum_stages + threshold_latency`` cycles after its last issue; everything
+  stalls while the output is held.
+* layer (``qmlp_ternary_layer``): one vector per cycle, valid ``2 + tree_stages + threshold_latency``
+  cycles after it is accepted.
 * ``qmlp_fifo``: an item accepted in cycle t can leave in cycle t + 1; full at DEPTH items.
 * ``qmlp_dwc``: accepts while it holds <= 3B - 1 elements; emits when it holds the next beat's
   real elements (both visible the cycle after the update).
@@ -48,7 +48,8 @@ class _Mvau(_Unit):
     def __init__(self, plan: LayerPlan) -> None:
         self.NF, self.SF, self.D = plan.nf, plan.sf, plan.sum_stages
         self.nf = self.sf = 0
-        self.v = [False] * (self.D + 3)  # v1, the D sum stages, v3 (accumulated), v4 (output)
+        # v1, the D sum stages, v3 (accumulated), the threshold search's stages, v4 (output)
+        self.v = [False] * (self.D + 3 + plan.threshold_latency)
         self.last = [False] * (self.D + 1)  # last1 and its copies along the sum stages
 
     def m_valid(self) -> bool:
@@ -63,7 +64,7 @@ class _Mvau(_Unit):
         issue = s_valid if self.nf == 0 else True
         last_sf = self.sf == self.SF - 1
         d = self.D
-        self.v = [issue] + self.v[:d] + [self.v[d] and self.last[d], self.v[d + 1]]
+        self.v = [issue] + self.v[:d] + [self.v[d] and self.last[d]] + self.v[d + 1:-1]
         self.last = [last_sf] + self.last[:d]
         if issue:
             self.sf = 0 if last_sf else self.sf + 1
@@ -73,7 +74,7 @@ class _Mvau(_Unit):
 
 class _Ternary(_Unit):
     def __init__(self, plan: LayerPlan) -> None:
-        self.pipe = [False] * (plan.tree_stages + 1)
+        self.pipe = [False] * (plan.tree_stages + plan.threshold_latency + 1)
         self.vout = False
 
     def m_valid(self) -> bool:

@@ -3,9 +3,9 @@
 The logic lives in the hand-written, parameterized files of ``qmlp/hwgen/rtl/`` (microarchitecture
 and cycle model in its README.md); every decision (unit per layer, widths, storage, pipeline
 depth, the chain of width converters and FIFOs) is made by ``qmlp.hwgen.plan``. This module only
-renders that plan: parameters, wiring, and the weight memories (``<layer>_weights.mem``,
-$readmemh, relative to the working directory of the simulator / synthesis tool, i.e. the rtl
-directory).
+renders that plan: parameters, wiring, and the weight and threshold memories
+(``<layer>_weights.mem``, ``<layer>_thresholds*.mem``; $readmemh, relative to the working
+directory of the simulator / synthesis tool, i.e. the rtl directory).
 """
 
 from __future__ import annotations
@@ -18,20 +18,24 @@ import numpy as np
 from .. import __version__
 from ..ir import SCHEMA_VERSION, Dataflow, Layer
 from ..packing import encode
-from .plan import (HardwarePlan, LayerPlan, StageKind, StagePlan, Storage, Unit, build_plan,
+from .plan import (HardwarePlan, LayerPlan, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan,
                    padded_weights, threshold_table)
+from .thresholds import linear_words, search_words
 
-__all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top", "weight_words"]
+__all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top", "weight_words", "hex_words",
+           "threshold_files"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
-LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_threshold.v", "qmlp_mvau.v", "qmlp_adder_tree.v",
+LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_threshold.v", "qmlp_threshold_search.v", "qmlp_mvau.v",
+                 "qmlp_adder_tree.v",
                  "qmlp_ternary_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
 TOP_NAME = "qmlp_top"
 # rom_style attribute per storage kind (read by Yosys' memory_libmap and by Vivado)
 _ROM_STYLE = {Storage.CONSTANT: "logic", Storage.LUT: "logic", Storage.BRAM: "block"}
 
 
-def _hex_words(words: list[int], bits: int) -> str:
+def hex_words(words: list[int], bits: int) -> str:
+    """$readmemh text: one word per line, ceil(bits / 4) hex digits."""
     digits = max(1, -(-bits // 4))
     return "".join(f"{w:0{digits}x}\n" for w in words)
 
@@ -77,14 +81,41 @@ def _instance(module: str, params: list[str], instance: str, src: str, dst: str)
             f"        {_ports(dst, 'm')}\n    );\n")
 
 
+def _threshold_file(plan: LayerPlan) -> str:
+    return f"{plan.ident}_thresholds"
+
+
 def _threshold_params(layer: Layer, plan: LayerPlan) -> list[str]:
     """The activation's parameters: the one place that renders ThresholdPlan."""
-    params = [f".STEPS({plan.steps})", f".T_BITS({plan.t_bits})",
-              f".OUT_BIAS({0 if plan.threshold is None else plan.threshold.out_bias})"]
-    if plan.threshold is not None:
-        table, _ = threshold_table(layer, plan.mh)
-        params.append(f".THRESHOLDS({_pack_vector(table.reshape(-1), plan.t_bits)})")
-    return params
+    t = plan.threshold
+    params = [f".STEPS({plan.steps})", f".T_BITS({plan.t_bits})", f".OUT_BIAS({0 if t is None else t.out_bias})"]
+    if t is None:
+        return params
+    if t.unit is ThresholdUnit.SEARCH:
+        return params + [f".SEARCH_LEVELS({t.latency})", f".SEARCH_BLOCK_FROM({t.block_from})",
+                         f'.THRESHOLD_FILE("{_threshold_file(plan)}")']
+    if plan.unit is Unit.TERNARY:  # constants: synthesis folds them into the compares
+        table = threshold_table(layer, plan.mh)
+        return params + [f".THRESHOLDS({_pack_vector(table.values.reshape(-1), plan.t_bits)})",
+                         f".NEGATE({_pack_vector(table.neg.astype(np.int64), 1)})"]
+    return params + [f'.THRESHOLD_ROM_STYLE("{_ROM_STYLE[t.memories[0].kind]}")',
+                     f'.THRESHOLD_FILE("{_threshold_file(plan)}")']
+
+
+def threshold_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
+    """The threshold ROM files of a layer: ``l<i>_thresholds.mem`` (comparators in an MVAU) or
+    ``l<i>_thresholds_k<k>.mem`` per search level; none for constants or no activation."""
+    t = plan.threshold
+    if t is None or (t.unit is ThresholdUnit.COMPARE and plan.unit is Unit.TERNARY):
+        return {}
+    table = threshold_table(layer, plan.mh)
+    stem = _threshold_file(plan)
+    if t.unit is ThresholdUnit.COMPARE:
+        tables = {f"{stem}.mem": linear_words(table, plan.pe)}
+    else:
+        tables = {f"{stem}_k{k}.mem": words for k, words in enumerate(search_words(table, plan.pe))}
+    return {name: _stamp("//") + f"// {plan.name}: {len(words)} words of {bits} bits\n" + hex_words(words, bits)
+            for name, (words, bits) in tables.items()}
 
 
 def _layer_params(layer: Layer, plan: LayerPlan) -> list[str]:
@@ -184,8 +215,8 @@ def render_top(df: Dataflow, hw: HardwarePlan) -> str:
 
 
 def emit_rtl(df: Dataflow, rtl_dir: str | Path, hw: HardwarePlan | None = None) -> list[Path]:
-    """Write the Verilog for ``df`` into ``rtl_dir``: library files, ``qmlp_top.v`` and one
-    ``<layer>_weights.mem`` per ROM-based layer. ``hw`` defaults to ``build_plan(df)``, which
+    """Write the Verilog for ``df`` into ``rtl_dir``: library files, ``qmlp_top.v``, one
+    ``<layer>_weights.mem`` per ROM-based layer and the threshold tables (``threshold_files``). ``hw`` defaults to ``build_plan(df)``, which
     raises FoldingError for an unfolded IR (nothing is written then). Returns the written paths,
     top last."""
     hw = build_plan(df) if hw is None else hw
@@ -195,7 +226,8 @@ def emit_rtl(df: Dataflow, rtl_dir: str | Path, hw: HardwarePlan | None = None) 
             bits = plan.weights.width
             files[f"{plan.ident}_weights.mem"] = (
                 _stamp("//") + f"// {plan.name}: {plan.cycles} words of PE*SIMD*{plan.w_bits} = {bits} bits\n"
-                + _hex_words(weight_words(layer, plan), bits))
+                + hex_words(weight_words(layer, plan), bits))
+        files.update(threshold_files(layer, plan))
     files[f"{TOP_NAME}.v"] = render_top(df, hw)
     out = Path(rtl_dir)
     out.mkdir(parents=True, exist_ok=True)

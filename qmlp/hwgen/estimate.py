@@ -27,7 +27,7 @@ import numpy as np
 
 from ..ir import Dataflow
 from .calibration import CALIBRATION_DIR, load_calibration
-from .plan import HardwarePlan, LayerPlan, Memory, StageKind, StagePlan, Storage, Unit, build_plan
+from .plan import HardwarePlan, LayerPlan, Memory, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan
 from .timing import TimingEstimate, design_timing, layer_paths
 
 __all__ = [
@@ -154,15 +154,30 @@ def _rom_luts(memory: Memory) -> float:
 
 
 def _threshold_features(p: LayerPlan) -> Features:
-    """The activation as built: one comparator per step and lane against a table word (a
-    constant when there is a single output fold), the table as a LUT ROM."""
+    """The activation as built: COMPARE, one comparator per step and lane against a table word
+    (a constant when there is a single output fold) and the table as a LUT ROM; SEARCH, per lane
+    and level one comparator, the level's ROM and the stage's registers (value, entry, prefix,
+    row)."""
     t = p.threshold
     if t is None:
         return Features()
-    cmp_bits = p.pe * t.steps * (max(p.acc_bits, t.t_bits) + 1)
-    if t.memory.kind is Storage.CONSTANT:
-        return Features(const_compare_bits=cmp_bits, reg_bits=p.pe * p.out_bits)
-    return Features(compare_bits=cmp_bits, rom_luts=_rom_luts(t.memory), reg_bits=p.pe * p.out_bits)
+    compare = max(p.acc_bits, t.t_bits) + 1
+    out = Features(reg_bits=p.pe * p.out_bits)
+    if t.unit is ThresholdUnit.SEARCH:
+        row_bits = max(1, (p.nf - 1).bit_length())
+        for k, memory in enumerate(t.memories):
+            out += Features(compare_bits=p.pe * compare, rom_luts=p.pe * _rom_luts(memory),
+                            reg_bits=p.pe * (p.acc_bits + memory.width + k + row_bits))
+        return out
+    cmp_bits = p.pe * t.steps * compare
+    if t.memories[0].kind is Storage.CONSTANT:
+        return out + Features(const_compare_bits=cmp_bits)
+    return out + Features(compare_bits=cmp_bits, rom_luts=_rom_luts(t.memories[0]))
+
+
+def _threshold_bram(p: LayerPlan) -> float:
+    t = p.threshold
+    return 0.0 if t is None else t.lanes * sum(bram_count(m) for m in t.memories)
 
 
 def _const_sum_features(p: LayerPlan, weights: np.ndarray, leaf: int) -> Features:
@@ -305,7 +320,7 @@ def price(features: Features, family: str) -> tuple[int, int]:
 def estimate_layer(p: LayerPlan, weights: np.ndarray, family: str = "xcup") -> LayerEstimate:
     """Cycles, latency, LUT/FF/BRAM/DSP and fmax of one planned layer."""
     lut, ff = price(layer_features(p, weights), family)
-    bram = bram_count(p.weights) + (bram_count(p.threshold.memory) if p.threshold else 0.0)
+    bram = bram_count(p.weights) + _threshold_bram(p)
     fmax = min(path.fmax_mhz for path in layer_paths(p, family))
     return LayerEstimate(
         name=p.name, unit=p.unit.value, mh=p.out_features, mw=p.in_features, pe=p.pe, simd=p.simd,

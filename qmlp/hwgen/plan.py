@@ -19,12 +19,13 @@ from enum import Enum
 
 import numpy as np
 
-from ..datatypes import BIPOLAR, TERNARY, UINT, DataType, smallest_type_for_range
+from ..datatypes import BIPOLAR, TERNARY, UINT, DataType
 from ..errors import FoldingError
 from ..ir import Dataflow, Folding, Layer
+from .thresholds import ThresholdTable, hardware_table, search_depth
 
 __all__ = [
-    "Unit", "Storage", "StageKind", "Memory", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
+    "Unit", "Storage", "StageKind", "Memory", "ThresholdUnit", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
     "HardwarePlan", "build_plan", "plan_layer", "check_folded", "weight_storage_dtype", "padded_weights",
     "threshold_table", "output_dtype", "element_kind", "tree_levels", "tree_stages", "memory_storage",
     "FIFO_MIN_DEPTH", "LUTROM_MAX_DEPTH", "BRAM18_WORTH_LUTS",
@@ -71,17 +72,34 @@ class Memory:
         return self.width * self.depth
 
 
+class ThresholdUnit(Enum):
+    """How a layer's activation is built (qmlp/hwgen/rtl/README.md)."""
+
+    COMPARE = "qmlp_threshold"  # a comparator per threshold, combinational (outputs < 4 bits)
+    SEARCH = "qmlp_threshold_search"  # pipelined binary search, a comparator per level
+
+
 @dataclass(frozen=True)
 class ThresholdPlan:
     """The activation of a layer as built: ``steps`` ascending thresholds of ``t_bits`` per
-    channel, stored in ``memory`` (PE lanes x steps x t_bits per word, one word per output fold),
-    ``latency`` extra register stages of the compare unit (0: compare in the output stage)."""
+    channel (``qmlp.hwgen.thresholds``). COMPARE: ``memories`` is one table of ``PE x (steps x
+    t_bits + 1)``-bit words, one per output fold (CONSTANT for one fold: wiring), read by all
+    lanes. SEARCH: ``memories[k]`` is level k's ROM of one lane (``NF * 2^k`` words), built once
+    per lane; ``latency`` = its levels, the extra register stages of the unit."""
 
+    unit: ThresholdUnit
     steps: int
     t_bits: int
     out_bias: int
-    memory: Memory
+    memories: tuple[Memory, ...]
+    lanes: int  # copies of each memory: 1 (COMPARE) or PE (SEARCH)
     latency: int = 0
+
+    @property
+    def block_from(self) -> int:
+        """SEARCH: the first level whose ROM is block RAM (32 = none), for the RTL parameter."""
+        kinds = [m.kind for m in self.memories]
+        return kinds.index(Storage.BRAM) if Storage.BRAM in kinds else 32
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,11 @@ class LayerPlan:
         return 1 if self.threshold is None else self.threshold.t_bits
 
     @property
+    def threshold_latency(self) -> int:
+        """Register stages of the threshold unit (the search's levels; 0 for comparators)."""
+        return 0 if self.threshold is None else self.threshold.latency
+
+    @property
     def sum_stages(self) -> int:
         """MVAU: registers between the ROM word and the accumulator (the tree's, at least one)."""
         return max(1, self.tree_stages)
@@ -153,7 +176,7 @@ class LayerPlan:
     def latency(self) -> int:
         """Cycles from the layer's first input beat to its last output beat when it runs alone
         (input always valid, output always ready); qmlp/hwgen/rtl/README.md."""
-        extra = 0 if self.threshold is None else self.threshold.latency
+        extra = self.threshold_latency
         if self.unit is Unit.TERNARY:  # input register, tree, output register
             return 2 + self.tree_stages + extra
         # last issue at NF*SF - 1; ROM register, sum stages, accumulator, output register
@@ -266,15 +289,9 @@ def padded_weights(layer: Layer) -> np.ndarray:
     return w
 
 
-def threshold_table(layer: Layer, mh: int) -> tuple[np.ndarray, DataType]:
-    """Thresholds clipped to [acc.min, acc.max + 1] (same counts for every reachable accumulator),
-    padded channels never fire; returns (table (mh, steps), storage type)."""
-    acc = layer.acc_dtype
-    values = np.clip(np.asarray(layer.activation.values, dtype=np.int64), acc.min, acc.max + 1)
-    table = np.full((mh, values.shape[1]), acc.max + 1, dtype=np.int64)
-    table[: values.shape[0]] = values
-    ttype = smallest_type_for_range(min(int(table.min()), -1), int(table.max()))
-    return table, ttype
+def threshold_table(layer: Layer, mh: int) -> ThresholdTable:
+    """The layer's thresholds as stored for ``mh`` padded channels (qmlp.hwgen.thresholds)."""
+    return hardware_table(layer.activation, layer.acc_dtype, mh)
 
 
 def memory_storage(width: int, depth: int) -> Storage:
@@ -313,17 +330,22 @@ def check_folded(df: Dataflow) -> None:
 
 # --- layers ------------------------------------------------------------------------------------
 
-def _threshold_plan(layer: Layer, pe: int, mh: int) -> ThresholdPlan | None:
+def _threshold_plan(layer: Layer, pe: int, mh: int, constant: bool) -> ThresholdPlan | None:
+    """``constant``: the unit takes the table as parameters (the fully parallel ternary layer)."""
     act = layer.activation
     if act is None:
         return None
-    _, ttype = threshold_table(layer, mh)
+    t_bits = threshold_table(layer, mh).t_bits
     nf = mh // pe
-    width = pe * act.steps * ttype.bits
-    # Built today as a multiplexer of constants over the output folds: a LUT ROM at most.
-    kind = Storage.CONSTANT if nf == 1 else Storage.LUT
     bias = 0 if act.out_dtype == BIPOLAR else act.bias
-    return ThresholdPlan(steps=act.steps, t_bits=ttype.bits, out_bias=bias, memory=Memory(kind, width, nf))
+    levels = search_depth(act)
+    if levels:
+        memories = tuple(Memory(memory_storage(t_bits + (k == 0), nf << k), t_bits + (k == 0), nf << k)
+                         for k in range(levels))
+        return ThresholdPlan(ThresholdUnit.SEARCH, act.steps, t_bits, bias, memories, lanes=pe, latency=levels)
+    width = pe * (act.steps * t_bits + 1)
+    kind = Storage.CONSTANT if constant else memory_storage(width, nf)
+    return ThresholdPlan(ThresholdUnit.COMPARE, act.steps, t_bits, bias, (Memory(kind, width, nf),), lanes=1)
 
 
 def plan_layer(index: int, layer: Layer, folding: Folding | None = None) -> LayerPlan:
@@ -354,7 +376,8 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None) -> Laye
         in_features=layer.in_features, out_features=layer.out_features,
         in_bits=layer.in_dtype.bits, in_kind=element_kind(layer.in_dtype), weight_dtype=storage,
         acc_bits=layer.acc_dtype.bits, acc_signed=bool(layer.acc_dtype.signed), out_bits=layer.out_dtype.bits,
-        weights=weights, threshold=_threshold_plan(layer, f.pe, mh), levels_per_stage=f.levels_per_stage,
+        weights=weights, threshold=_threshold_plan(layer, f.pe, mh, unit is Unit.TERNARY),
+        levels_per_stage=f.levels_per_stage,
         tree_levels=tree_levels(terms), tree_stages=tree_stages(terms, f.levels_per_stage),
         nonzero_weights=int(np.count_nonzero(layer.weights)),
     )

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from .calibration import load_calibration
-from .plan import HardwarePlan, LayerPlan, Storage, Unit
+from .plan import HardwarePlan, LayerPlan, Storage, ThresholdUnit, Unit
 from .synth import fmax_estimate
 
 __all__ = ["Path", "TimingEstimate", "layer_paths", "design_timing", "path_margin_ns", "CARRY_CHAIN"]
@@ -99,11 +99,17 @@ def _activation_path(p: LayerPlan, family: str) -> Path | None:
     t = p.threshold
     if t is None:
         return None
-    select = 0 if t.memory.kind is Storage.CONSTANT else max(1, math.ceil(math.log2(p.nf) / 6))
-    count = max(1, math.ceil(math.log2(t.steps + 1) / 3))  # popcount of the compare bits
     compare = max(p.acc_bits, t.t_bits) + 1
-    return _path(p.name, f"threshold select + {t.steps}-step compare + count", family, select + count,
-                 [compare, p.out_bits + 1])
+    if t.unit is ThresholdUnit.SEARCH:
+        # bounded by: a level's compare addressing the next level's ROM (LUT levels of its read),
+        # and the last compare adding the bias into the output register
+        deepest = t.memories[-1]
+        read = 1 if deepest.kind is not Storage.LUT else max(1, math.ceil(math.log2(deepest.depth) / 6))
+        return _path(p.name, "threshold search level: compare + next ROM read / bias", family, read,
+                     [compare, p.out_bits + 1])
+    # the table row is registered (its ROM is read a stage earlier): compare, count, bias
+    count = max(1, math.ceil(math.log2(t.steps + 1) / 3))  # popcount of the compare bits
+    return _path(p.name, f"{t.steps}-step compare + count", family, count, [compare, p.out_bits + 1])
 
 
 def layer_paths(p: LayerPlan, family: str) -> list[Path]:

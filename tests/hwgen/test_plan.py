@@ -32,8 +32,9 @@ def _imports(module: str) -> set[str]:
 
 
 def test_imports_run_one_way():
-    """ir -> plan -> {estimate, cycles, emit, timing} -> fold: nothing imports backwards."""
-    assert _imports("plan") <= {"datatypes", "errors", "ir"} | {""}
+    """ir -> thresholds -> plan -> {estimate, cycles, emit, timing} -> fold: nothing imports backwards."""
+    assert _imports("thresholds") <= {"datatypes", "ir"}
+    assert _imports("plan") <= {"datatypes", "errors", "ir", "thresholds"} | {""}
     for module in ("estimate", "cycles", "emit", "timing"):
         assert "fold" not in _imports(module) and "pipeline" not in _imports(module), module
     assert "emit" not in _imports("cycles") and "emit" not in _imports("estimate")

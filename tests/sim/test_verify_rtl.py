@@ -73,3 +73,21 @@ def test_cli_compile_then_verify(zoo, tmp_path, capsys):
     assert main(["verify", str(out), "--samples", "300"]) == 0
     printed = capsys.readouterr().out
     assert "RTL == simulator: yes (300/300 vectors bit-exact)" in printed and "verify: PASS" in printed
+
+
+def test_int2_seed_with_negative_batchnorm_scales_compiles_at_int2_and_verifies(zoo, tmp_path, capsys):
+    """The seed topology with negative BatchNorm scales at 100 k/s: INT2 weights (not INT3), and
+    reference == simulator == RTL, bit-exact."""
+    from qmlp.cli import main
+    from qmlp.ir import load
+
+    out = tmp_path / "seed"
+    assert main(["compile", str(zoo("seed_w2a2_negbn")), "--board", "zcu104", "-o", str(out),
+                 "--target-fps", "100000"]) == 0
+    df = load(out / "dataflow.json")
+    assert {layer.weight_dtype.name for layer in df.layers} == {"INT2"}
+    assert all(layer.activation.negate.any() for layer in df.layers[:-1])
+    capsys.readouterr()
+    assert main(["verify", str(out), "--samples", "300"]) == 0
+    printed = capsys.readouterr().out
+    assert "RTL == simulator: yes (300/300 vectors bit-exact)" in printed and "verify: PASS" in printed

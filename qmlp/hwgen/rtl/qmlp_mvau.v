@@ -10,8 +10,15 @@
 // Pipeline (all stages advance together on `en`; a full output register stalls the unit):
 //   issue -> [1] ROM word + input beat -> [2] SIMD products summed per PE by a qmlp_adder_tree
 //         registered every LEVELS_PER_STAGE levels (SUM_LAT = max(1, its latency) registers)
-//         -> [3] accumulator over SF beats -> [4] thresholds (or raw accumulator) = m_*
-// An output beat is valid 3 + SUM_LAT cycles after its last (sf = SF-1) issue.
+//         -> [3] accumulator over SF beats -> [+L] threshold search -> [4] thresholds (or raw
+//            accumulator) = m_*
+// An output beat is valid 3 + SUM_LAT + L cycles after its last (sf = SF-1) issue, L = SEARCH_LEVELS.
+//
+// Thresholds (STEPS > 0) live in ROMs read from $readmemh files (README "Threshold memory
+// format"): with SEARCH_LEVELS = 0, THRESHOLD_FILE.mem holds one word per output fold (PE lanes of
+// STEPS thresholds and the direction bit), read with the accumulator's last sum so the row meets
+// it in stage 4 (qmlp_threshold, one comparator per threshold); with SEARCH_LEVELS = L > 0 each
+// lane is a qmlp_threshold_search over THRESHOLD_FILE_k<k>.mem, adding L pipeline stages.
 //
 // Element encodings (KIND): 0 = UINT, 1 = INT (two's complement, also TERNARY), 2 = BIPOLAR
 // (code 1 = +1, 0 = -1). Arithmetic is modulo 2^ACC_BITS: the IR guarantees the final and
@@ -33,7 +40,10 @@ module qmlp_mvau #(
     parameter integer T_BITS = 1,
     parameter integer OUT_BITS = 8,       // must equal ACC_BITS when STEPS = 0
     parameter integer OUT_BIAS = 0,
-    parameter [MH*(STEPS > 0 ? STEPS : 1)*T_BITS-1:0] THRESHOLDS = 0,  // channel-major, step-minor
+    parameter integer SEARCH_LEVELS = 0,  // 0: a comparator per threshold; L: binary search, 2^L - 1 thresholds
+    parameter THRESHOLD_FILE = "",        // $readmemh file name without ".mem" (see above)
+    parameter THRESHOLD_ROM_STYLE = "logic",  // SEARCH_LEVELS = 0: the table ROM's rom_style
+    parameter integer SEARCH_BLOCK_FROM = 32, // search levels >= this are block-RAM ROMs
     parameter integer LEVELS_PER_STAGE = 3,  // adder-tree levels between pipeline registers
     parameter ROM_STYLE = "logic",  // "logic" (LUTs) or "block" (BRAM), the planner's choice
     parameter WEIGHT_FILE = ""  // $readmemh file: NF*SF words of PE*SIMD*W_BITS, see README
@@ -53,13 +63,14 @@ module qmlp_mvau #(
     localparam integer NFW = (NF > 1) ? $clog2(NF) : 1;
     localparam integer SFW = (SF > 1) ? $clog2(SF) : 1;
     localparam integer AW = (WORDS > 1) ? $clog2(WORDS) : 1;
-    localparam integer TS = (STEPS > 0 ? STEPS : 1) * T_BITS;  // threshold bits per channel
+    localparam integer TE = (STEPS > 0 ? STEPS : 1) * T_BITS + 1;  // threshold entry: STEPS thresholds + neg
+    localparam integer LAT = (STEPS > 0) ? SEARCH_LEVELS : 0;       // extra stages of the threshold search
 
     // ---- issue ----------------------------------------------------------------------------
     reg [NFW-1:0] nf;
     reg [SFW-1:0] sf;
     reg [AW-1:0] addr;
-    reg v1, v3, v4;
+    reg v1, v4;
     wire en = !v4 || m_ready;
     wire fold0 = nf == {NFW{1'b0}};
     wire issue = en && (fold0 ? s_valid : 1'b1);
@@ -216,27 +227,47 @@ module qmlp_mvau #(
         end
     end
 
-    // ---- stage 4: activation ----------------------------------------------------------------
+    // ---- stage 4: activation (after LAT search stages) ---------------------------------------
     wire [PE*OUT_BITS-1:0] act;
     generate
-        for (g = 0; g < PE; g = g + 1) begin : lane
-            if (STEPS > 0) begin : thr
-                // THRESHOLDS holds MH channels; fold nf3 uses channel nf3*PE + g. A mux over the
-                // folds with constant indices (a LUT ROM), no index arithmetic on nf3.
-                reg [TS-1:0] row;
-                integer f;
-                always @* begin
-                    row = THRESHOLDS[g*TS +: TS];
-                    for (f = 1; f < NF; f = f + 1)
-                        if ({{(32 - NFW){1'b0}}, nf3} == f) row = THRESHOLDS[(f*PE + g)*TS +: TS];
-                end
+        if (STEPS > 0 && SEARCH_LEVELS == 0) begin : linear
+            // One word per output fold, read with nf2 so that it is registered with acc (stage 3).
+            // Two branches because a Verilog attribute cannot take a parameter value.
+            wire [PE*TE-1:0] row;
+            if (THRESHOLD_ROM_STYLE == "block") begin : brom
+                (* rom_style = "block" *) reg [PE*TE-1:0] trom [0:NF-1];
+                reg [PE*TE-1:0] word;
+                initial $readmemh({THRESHOLD_FILE, ".mem"}, trom);
+                always @(posedge clk) if (en) word <= trom[nf2];
+                assign row = word;
+            end else begin : lrom
+                (* rom_style = "logic" *) reg [PE*TE-1:0] trom [0:NF-1];
+                reg [PE*TE-1:0] word;
+                initial $readmemh({THRESHOLD_FILE, ".mem"}, trom);
+                always @(posedge clk) if (en) word <= trom[nf2];
+                assign row = word;
+            end
+            for (g = 0; g < PE; g = g + 1) begin : lane
+                wire [TE-1:0] entry = row[g*TE +: TE];
                 qmlp_threshold #(
                     .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .STEPS(STEPS), .T_BITS(T_BITS),
                     .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS)
-                ) unit (.acc(acc[g*ACC_BITS +: ACC_BITS]), .thresholds(row), .code(act[g*OUT_BITS +: OUT_BITS]));
-            end else begin : raw
-                assign act[g*OUT_BITS +: OUT_BITS] = acc[g*ACC_BITS +: ACC_BITS];
+                ) unit (.acc(acc[g*ACC_BITS +: ACC_BITS]), .neg(entry[TE-1]), .thresholds(entry[TE-2:0]),
+                        .code(act[g*OUT_BITS +: OUT_BITS]));
             end
+            wire _unused_ok = &{1'b0, nf3, 1'b0};
+        end else if (STEPS > 0) begin : search
+            for (g = 0; g < PE; g = g + 1) begin : lane
+                qmlp_threshold_search #(
+                    .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .T_BITS(T_BITS), .LEVELS(SEARCH_LEVELS),
+                    .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .ROWS(NF), .LANES(PE), .LANE(g),
+                    .BLOCK_FROM(SEARCH_BLOCK_FROM), .TABLE_FILE(THRESHOLD_FILE)
+                ) unit (.clk(clk), .en(en), .acc(acc[g*ACC_BITS +: ACC_BITS]), .row(nf3),
+                        .code(act[g*OUT_BITS +: OUT_BITS]));
+            end
+        end else begin : raw
+            assign act = acc;
+            wire _unused_ok = &{1'b0, nf3, 1'b0};
         end
     endgenerate
 
@@ -245,28 +276,33 @@ module qmlp_mvau #(
         if (en) out4 <= act;
     end
 
+    // Valid bits: vsearch[0] (accumulator done) waits LAT cycles for the search, then becomes v4.
+    reg [LAT:0] vsearch;
+    wire [LAT:0] vsearch_next;
+    generate
+        if (LAT > 0) begin : delay
+            assign vsearch_next = {vsearch[LAT-1:0], v2 && last2};
+        end else begin : direct
+            assign vsearch_next = v2 && last2;
+        end
+    endgenerate
     always @(posedge clk) begin
         if (!rst_n) begin
             v1 <= 1'b0;
             vd <= {SUM_LAT{1'b0}};
-            v3 <= 1'b0;
+            vsearch <= {(LAT + 1){1'b0}};
             v4 <= 1'b0;
         end else if (en) begin
             v1 <= issue;
             vd <= (vd << 1) | {{(SUM_LAT - 1){1'b0}}, v1};
-            v3 <= v2 && last2;
-            v4 <= v3;
+            vsearch <= vsearch_next;
+            v4 <= vsearch[LAT];
         end
     end
 
     assign m_data = out4;
     assign m_valid = v4;
 
-    generate
-        if (STEPS == 0) begin : no_act
-            wire _unused_ok = &{1'b0, nf3, 1'b0};
-        end
-    endgenerate
 endmodule
 
 `default_nettype wire
