@@ -5,7 +5,7 @@ padding, pipeline depth and hence ROM storage vary) emitted by qmlp and synthesi
 (``qmlp_top`` with converters, FIFOs and the AXI-Lite control) by Yosys ``synth_xilinx`` for one
 family. For each design the plan's structural features (``estimate.Features``) and Yosys' LUT
 (logic + LUTRAM), FF, BRAM and ``ltp`` depth are recorded; LUT and FF coefficients are fitted by
-non-negative least squares on the training part (every design whose index is not a multiple of
+a minimax linear program (non-negative coefficients, smallest worst relative error) on the training part (every design whose index is not a multiple of
 ``HOLDOUT``), and the held-out part checks the band.
 
     python bench/calibrate.py --family xcup              # sweep + fit (tens of minutes)
@@ -139,34 +139,54 @@ def synth_one(spec: Spec, family: str, timeout: float) -> dict[str, Any]:
             "fmax_estimate_mhz": result.fmax_estimate_mhz, "seconds": result.seconds}
 
 
-def fit(rows: list[dict[str, Any]], family: str) -> dict[str, Any]:
-    """NNLS fit of LUT (logic + LUTRAM) and FF on the training rows."""
-    from scipy.optimize import nnls
+def minimax_fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Non-negative coefficients c minimising max |x c / y - 1| (a linear program): the band the
+    model must hold is a relative one, so the fit minimises exactly that."""
+    from scipy.optimize import linprog
 
+    n, k = x.shape
+    a = x / y[:, None]
+    cost = np.r_[np.zeros(k), 1.0]
+    a_ub = np.r_[np.c_[a, -np.ones(n)], np.c_[-a, -np.ones(n)]]
+    b_ub = np.r_[np.ones(n), -np.ones(n)]
+    result = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=[(0, None)] * (k + 1))
+    return result.x[:k], float(result.x[k])
+
+
+def fit(rows: list[dict[str, Any]], family: str, base: str | None = None) -> dict[str, Any]:
+    """Minimax fit of LUT (logic + LUTRAM) and FF on the training rows; with ``base`` (a family
+    with a full calibration) only one scale factor each on top of that family's coefficients,
+    the robust choice for a family with few designs."""
     train = [r for r in rows if r["index"] % HOLDOUT and "yosys" in r]
     x = np.array([features_of(build(Spec.from_json(r["spec"])))[0] for r in train])
     names = est_mod.FEATURE_NAMES
     coeffs = {}
     for key, target in (("lut", lambda y: y["lut"] + y["lutram"]), ("ff", lambda y: y["ff"])):
         y = np.array([target(r["yosys"]) for r in train], dtype=float)
-        # relative error matters (small and large designs alike): weight rows by 1/y
-        wts = 1.0 / np.maximum(y, 1.0)
-        solution, _ = nnls(x * wts[:, None], y * wts)
-        coeffs[key] = {n: round(float(c), 4) for n, c in zip(names, solution) if c > 0}
+        if base is None:
+            solution, _ = minimax_fit(x, y)
+        else:
+            base_coeffs = est_mod.load_calibration(base)[key]
+            vector = np.array([base_coeffs.get(n, 0.0) for n in names])
+            scale, _ = minimax_fit((x @ vector)[:, None], y)
+            solution = vector * scale[0]
+        coeffs[key] = {n: round(float(c), 4) for n, c in zip(names, solution) if c > 1e-6}
     held = [r for r in rows if r["index"] % HOLDOUT == 0 and "yosys" in r]
     check = [{"spec": r["spec"], "yosys": {"lut_sites": r["yosys"]["lut"] + r["yosys"]["lutram"], "ff": r["yosys"]["ff"],
                                            "bram36": r["yosys"]["bram36"],
                                            "fmax_estimate_mhz": r["yosys"]["fmax_estimate_mhz"]}}
              for r in held[:CHECK_DESIGNS]]
     return {"family": family, "lut": coeffs["lut"], "ff": coeffs["ff"],
-            "source": f"bench/calibrate.py --family {family}: NNLS on {len(train)} Yosys synth_xilinx runs "
-                      f"(held out every {HOLDOUT}th design)",
+            "source": f"bench/calibrate.py --family {family}{f' --base {base}' if base else ''}: minimax fit "
+                      f"{f'of one scale on the {base} coefficients ' if base else ''}on {len(train)} Yosys "
+                      f"synth_xilinx runs (held out every {HOLDOUT}th design)",
             "timing": timing_margin(train, family), "check": check}
 
 
 def timing_margin(rows: list[dict[str, Any]], family: str) -> dict[str, Any]:
-    """The margin (ns) that makes the path model's critical period at least Yosys' depth-based
-    period on MARGIN_QUANTILE of the training designs."""
+    """The delay model's calibration: ``ns_per_adder_level`` such that the path model's critical
+    period reaches Yosys' depth-based period on MARGIN_QUANTILE of the training designs whose
+    critical path is an adder tree, then ``margin_ns`` for all designs likewise."""
     from qmlp.hwgen.synth import fmax_estimate
     from qmlp.hwgen.timing import design_timing
 
@@ -174,10 +194,12 @@ def timing_margin(rows: list[dict[str, Any]], family: str) -> dict[str, Any]:
     for r in rows:
         critical = design_timing(build_plan(build(Spec.from_json(r["spec"]))), family).critical
         model = 1000.0 / fmax_estimate(family, critical.lut_levels, critical.carry_cells)
-        gaps.append(1000.0 / r["yosys"]["fmax_estimate_mhz"] - model)
-    margin = max(0.0, float(np.quantile(gaps, MARGIN_QUANTILE)))
-    return {"margin_ns": round(margin, 3),
-            "source": f"{MARGIN_QUANTILE:.0%} quantile of (Yosys depth period - model period) over {len(gaps)} designs"}
+        gaps.append((1000.0 / r["yosys"]["fmax_estimate_mhz"] - model, critical.adders))
+    per_level = max(0.0, float(np.quantile([g / a for g, a in gaps if a >= 3] or [0.0], MARGIN_QUANTILE)))
+    margin = max(0.0, float(np.quantile([g - per_level * a for g, a in gaps], MARGIN_QUANTILE)))
+    return {"margin_ns": round(margin, 3), "ns_per_adder_level": round(per_level, 3),
+            "source": f"{MARGIN_QUANTILE:.0%} quantiles of (Yosys depth period - model period) over "
+                      f"{len(gaps)} designs (per adder level where the critical path is a tree of >= 3)"}
 
 
 def check(rows: list[dict[str, Any]], family: str) -> list[dict[str, Any]]:
@@ -206,6 +228,8 @@ def main() -> int:
     parser.add_argument("--family", choices=("xcup", "xc7"), required=True)
     parser.add_argument("--designs", type=int, default=48)
     parser.add_argument("--fit-only", action="store_true", help="refit from the recorded sweep")
+    parser.add_argument("--indices", type=int, nargs="*", help="synthesize only these sweep designs")
+    parser.add_argument("--base", choices=("xcup", "xc7"), help="fit one scale on this family's coefficients")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
     data_path = RESULTS / f"calibration_{args.family}.json"
@@ -213,7 +237,7 @@ def main() -> int:
     if not args.fit_only:
         done = {r["index"] for r in rows if "yosys" in r}
         for index, spec in enumerate(sweep_specs(args.designs)):
-            if index in done:
+            if index in done or (args.indices is not None and index not in args.indices):
                 continue
             start = time.perf_counter()
             row: dict[str, Any] = {"index": index, "spec": spec.as_json()}
@@ -227,9 +251,18 @@ def main() -> int:
             data_path.write_text(json.dumps({"family": args.family, "designs": rows}, indent=1) + "\n")
             print(f"[{index}] {spec.widths} {spec.kind} {spec.foldings}: {time.perf_counter() - start:.0f} s "
                   f"{row.get('yosys', row.get('error'))}", flush=True)
-    coeffs = fit(rows, args.family)
+    coeffs = fit(rows, args.family, args.base)
     out = est_mod.CALIBRATION_DIR / f"{args.family}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(coeffs, indent=1) + "\n")
+    # record what the fitted model says about each held-out check design (the test pins it)
+    est_mod.coefficients.cache_clear()
+    est_mod.load_calibration.cache_clear()
+    for record in coeffs["check"]:
+        e = est_mod.estimate(build(Spec.from_json(record["spec"])), args.family)
+        y = record["yosys"]
+        record["estimate"] = {"lut_sites": e.lut, "ff": e.ff, "bram36": e.bram36}
+        record["within_band"] = abs(e.lut / y["lut_sites"] - 1) <= BAND and abs(e.ff / y["ff"] - 1) <= BAND
     out.write_text(json.dumps(coeffs, indent=1) + "\n")
     report = check(rows, args.family)
     for r in report:

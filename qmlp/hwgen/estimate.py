@@ -49,8 +49,10 @@ _BRAM18_SHAPES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16
 class Features:
     """Structural counts of one piece of hardware, read from the plan (the cost model's inputs)."""
 
-    adder_bits: float = 0.0  # sum of adder widths (trees, accumulators)
-    product_bits: float = 0.0  # lane products computed from ROM weights (PW bits each)
+    adder_bits: float = 0.0  # adder widths of the SIMD trees and accumulators (operands from ROM words)
+    const_adder_bits: float = 0.0  # adder widths of constant-weight trees (fully parallel units)
+    product_bits: float = 0.0  # lane products from ROM weights that need adders: (w-1 or 1) x PW bits each
+    small_product_bits: float = 0.0  # lane products of <= 6 input bits: each bit one LUT6, no carry
     rom_luts: float = 0.0  # LUT-ROM / constant-mux LUT6 equivalents (bits x ceil(words / 64))
     compare_bits: float = 0.0  # threshold comparator bits against a table word
     const_compare_bits: float = 0.0  # comparator bits against a constant
@@ -87,7 +89,8 @@ class Coefficients:
 
 # Structural defaults (one LUT per adder/product/compare bit, one FF per register bit) for a
 # family without a calibration file.
-_DEFAULT = Coefficients("default", lut={"adder_bits": 1, "product_bits": 1, "rom_luts": 1, "compare_bits": 1,
+_DEFAULT = Coefficients("default", lut={"adder_bits": 1, "const_adder_bits": 1, "product_bits": 1,
+                                        "small_product_bits": 0.5, "rom_luts": 1, "compare_bits": 1,
                                         "const_compare_bits": 0.5, "mux_bits": 1, "lutram_cells": 1,
                                         "control": 20},
                         ff={"reg_bits": 1, "control": 20}, source="structural defaults (uncalibrated)")
@@ -184,7 +187,7 @@ def _const_sum_features(p: LayerPlan, weights: np.ndarray, leaf: int) -> Feature
         terms = sum(_csd_digits(int(v)) for v in row)
         bits, reg = _tree(terms, leaf, p.acc_bits, p.levels_per_stage)
         adder, regs = adder + bits, regs + reg
-    return Features(adder_bits=adder, reg_bits=regs)
+    return Features(const_adder_bits=adder, reg_bits=regs)
 
 
 def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
@@ -198,8 +201,13 @@ def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
         bits, regs = _tree(p.simd, pw, p.acc_bits, p.levels_per_stage)
         # a LUT ROM's read register is fabric FFs; block RAM has its own output register
         word_regs = p.weights.width if p.weights.kind is Storage.LUT else 0
-        f += Features(product_bits=p.pe * p.simd * pw, adder_bits=p.pe * bits, reg_bits=p.pe * regs + word_regs,
-                      rom_luts=_rom_luts(p.weights))
+        lanes = p.pe * p.simd
+        if p.in_bits + p.w_bits <= 6:  # every product bit is one LUT6 of the input and weight codes
+            products = Features(small_product_bits=lanes * pw)
+        else:  # shift-and-add: one adder per weight bit beyond the first (+-x for BIPOLAR)
+            products = Features(product_bits=lanes * pw * max(1, p.w_bits - 1))
+        f += products + Features(adder_bits=p.pe * bits, reg_bits=p.pe * regs + word_regs,
+                                 rom_luts=_rom_luts(p.weights))
     if p.sf > 1:
         f += Features(adder_bits=p.pe * p.acc_bits)
     return f + _threshold_features(p)

@@ -2,7 +2,8 @@
 
 A path is counted the way Yosys ``ltp`` counts it on the ``synth_xilinx`` netlist (with the
 flip-flops deleted, qmlp/hwgen/synth.py): LUT levels plus carry cells. An adder of ``b`` bits is
-one LUT level and ``ceil(b / chain)`` carry cells (CARRY8 on UltraScale+, CARRY4 on 7-series). The
+one LUT level and ``ceil(b / 4)`` carry cells (Yosys 0.70 maps carry chains to CARRY4 cells on
+both families, as its netlists of the calibration sweep show). The
 period of a path is the family's delay model (``synth.DELAY_MODELS``, the same formula as the
 ``--synth`` report) plus a per-family margin fitted on the calibration sweep (bench/calibrate.py)
 so that these paths are not shorter than Yosys' measured depth; fmax here is an ESTIMATE of an
@@ -28,8 +29,10 @@ from .synth import fmax_estimate
 
 __all__ = ["Path", "TimingEstimate", "layer_paths", "design_timing", "path_margin_ns", "CARRY_CHAIN"]
 
-CARRY_CHAIN = {"xcup": 8, "xc7": 4}  # bits per carry cell
-_GLUE = (3, 32)  # LUT levels, adder bits of the widest glue path (32-bit counter compare/increment)
+CARRY_CHAIN = {"xcup": 4, "xc7": 4}  # bits per carry cell in Yosys' netlist
+# The glue's longest path (AXI-Lite control: 32-bit subtract then compare/select), as Yosys
+# measures it on the smallest designs of the sweep: 4 LUT levels + two 32-bit carry chains.
+_GLUE = (4, (32, 32))
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Path:
     lut_levels: int
     carry_cells: int
     fmax_mhz: float
+    adders: int = 0  # adder levels on the path (the calibrated per-level delay applies to them)
 
 
 @dataclass(frozen=True)
@@ -59,17 +63,22 @@ def _carries(bits: int, family: str) -> int:
     return math.ceil(bits / CARRY_CHAIN[family])
 
 
-def path_margin_ns(family: str) -> float:
-    """Calibrated routing/logic margin added to every path (``timing.margin_ns`` of the family's
-    calibration file: how much longer Yosys' netlist depth is than this model's paths)."""
-    return float(load_calibration(family).get("timing", {}).get("margin_ns", 0.0))
+def path_margin_ns(family: str) -> tuple[float, float]:
+    """(ns per path, ns per adder level) added to the delay model: the family's calibration
+    (``timing`` of its JSON), i.e. how much longer Yosys' netlist depth is than these paths."""
+    timing = load_calibration(family).get("timing", {})
+    return float(timing.get("margin_ns", 0.0)), float(timing.get("ns_per_adder_level", 0.0))
 
 
-def _path(where: str, what: str, family: str, luts: int, adder_widths: list[int]) -> Path:
+def _path(where: str, what: str, family: str, luts: int, adder_widths: list[int], *, tree: bool = True) -> Path:
+    """A path through ``luts`` LUT levels and adders of ``adder_widths``; the calibrated
+    per-level delay applies to datapath adders (``tree``), not to the glue's counters."""
     carries = sum(_carries(b, family) for b in adder_widths)
     levels = luts + len(adder_widths)
-    period = 1000.0 / fmax_estimate(family, levels, carries) + path_margin_ns(family)
-    return Path(where, what, levels, carries, round(1000.0 / period, 1))
+    margin, per_level = path_margin_ns(family)
+    adders = len(adder_widths) if tree else 0
+    period = 1000.0 / fmax_estimate(family, levels, carries) + margin + per_level * adders
+    return Path(where, what, levels, carries, round(1000.0 / period, 1), adders)
 
 
 def _tree_paths(p: LayerPlan, family: str, leaf: int, first_luts: int, first_what: str) -> list[Path]:
@@ -120,6 +129,6 @@ def layer_paths(p: LayerPlan, family: str) -> list[Path]:
 def design_timing(hw: HardwarePlan, family: str) -> TimingEstimate:
     """All paths of the design (layers and glue); ``.critical`` is the limiting one."""
     paths = [path for p in hw.layers for path in layer_paths(p, family)]
-    luts, bits = _GLUE
-    paths.append(_path("glue", "32-bit counter / stream control", family, luts - 1, [bits]))
+    luts, widths = _GLUE
+    paths.append(_path("glue", "AXI-Lite latency counter", family, luts, list(widths), tree=False))
     return TimingEstimate(family, tuple(paths))
