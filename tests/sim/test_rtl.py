@@ -152,8 +152,13 @@ def test_clear_errors_before_any_build(tmp_path):
         simulate_rtl(df, tmp_path, np.zeros((2, 5), dtype=np.int64))
 
 
-def test_every_activation_width_uses_the_intended_threshold_unit():
-    plans = build_plan(CONFIGS["acts_1_to_8_bits_negated"]()).layers
+def test_every_activation_width_uses_the_intended_threshold_unit_and_lints_clean(tmp_path):
+    from qmlp.sim.rtl import lint
+
+    df = CONFIGS["acts_1_to_8_bits_negated"]()
+    emit_rtl(df, tmp_path)
+    lint(tmp_path)  # verilator --lint-only -Wall: ToolError unless clean
+    plans = build_plan(df).layers
     assert [(p.unit.name, p.threshold and p.threshold.unit.name, p.threshold_latency) for p in plans] == [
         ("MVAU", "COMPARE", 0), ("MVAU", "COMPARE", 0), ("TERNARY", "COMPARE", 0), ("MVAU", "SEARCH", 4),
         ("TERNARY", "SEARCH", 5), ("MVAU", "SEARCH", 6), ("MVAU", "SEARCH", 7), ("MVAU", "SEARCH", 8),
