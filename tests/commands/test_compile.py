@@ -205,3 +205,13 @@ def test_default_output_directory(ir_file, tmp_path, monkeypatch):
     assert main(["compile", str(ir_file)]) == 0
     assert (tmp_path / "build" / "net" / "dataflow.json").is_file()
     assert _leftovers(tmp_path / "build") == []
+
+
+def test_a_clock_the_design_cannot_reach_is_a_warning_naming_the_path(ir_file, tmp_path, capsys):
+    out = tmp_path / "fast"
+    assert main(["compile", str(ir_file), "-o", str(out), "--clock-mhz", "400", "--target-fps", "1e6"]) == 0
+    estimate_line = next(l for l in capsys.readouterr().out.splitlines() if "] estimate" in l)
+    assert re.search(r"WARNING: estimated fmax \d+ MHz is below the 400 MHz clock: \w+, .+ \(\d+ LUT levels \+ "
+                     r"\d+ carry cells\); lower --clock-mhz or --target-fps$", estimate_line), estimate_line
+    summary = (out / "report" / "summary.md").read_text()
+    assert "**WARNING**: estimated fmax" in summary and "limited by" in summary
