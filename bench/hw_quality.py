@@ -127,7 +127,7 @@ def _sites(s: dict) -> int:
 
 def render(rows: list[dict]) -> str:
     lines = [SECTION, "",
-             "Produced by `bench/hw_quality.py` in one run (results: `bench/results/hw_quality.json`). "
+             "Produced by one run of `bench/hw_quality.py` on this shared 2-core machine, Yosys 0.70 (yowasp), the seed-w2a2-5M row by a second invocation (`--only seed-w2a2-5M`; results: `bench/results/hw_quality.json`). "
              "Each design is folded by qmlp for the target throughput and clock on the board's family "
              "(timing-aware: adder trees registered for the clock), planned, estimated and emitted as "
              "`qmlp compile` does, then synthesized whole (AXI-Stream top, converters, FIFOs, AXI-Lite "
@@ -206,12 +206,22 @@ NOTES = """What the numbers say (this run):
   MVAU builds each as a product plus an adder-tree node. A bipolar input only selects +w or -w, so a
   popcount-style unit (sum of selected weights, the row sum folded into the thresholds) would be the
   fix; not done. The estimate is about half of Yosys on this tree-dominated design.
+- **1 M/s**: 21-22 k LUT sites for all three seed models, estimate 0.41x of Yosys, fmax estimate
+  208 MHz (netlist depth 282 MHz) at 200 MHz. The search picked PE-heavy foldings (fc1 128 x 4)
+  because the fitted coefficients price LUT-only products, LUT ROMs and constant compares at zero,
+  so the cheapest design by the model is not the cheapest netlist. (For comparison, the code before
+  this change gave ~17.9 k Yosys LUT at 1 M/s for random INT2 weights, with a netlist fmax estimate
+  near 125 MHz: smaller, but far from the clock.)
 - **The cost model** fits its training designs within about +-27% (LUT) and +-21% (FF) but does NOT
   hold +-25% on every held-out design (see below): the sweep's designs are small (160-7,400 LUT), the
   glue (AXI-Lite control, FIFOs, converters) is a large and poorly modelled share of them, and a
   flattened netlist cannot tell which unit a LUT belongs to. The next step is to synthesize units out
   of context (a hierarchical Yosys run already shows ~3 LUT per product bit for INT8 x INT2 lanes and
   ~1.3 per adder-tree bit) and fit per unit.
+- **5 M/s** (w2a2 only; ternary and negbn rows are estimates, not synthesized for time): 33.4 k LUT
+  sites, 170 cycles (850 ns) latency, netlist fmax estimate 323 MHz: the pipelined adder trees put
+  this throughput at the clock (the code before this change: ~37 k LUT at ~125 MHz). This row was
+  synthesized in a second invocation after merging h-threshold's ROM refactor (qmlp_rom.v).
 - FINN's estimate is available here only for the seed at 100 k/s (DESIGN.md); the other rows have no
   FINN number to compare with in this run."""
 
