@@ -1,14 +1,18 @@
-"""Hardware quality benchmark: qmlp designs vs FINN's published numbers (DESIGN.md).
+"""Hardware quality benchmark: qmlp designs across throughputs, Yosys against the estimate.
 
-For each case: build a Dataflow IR with random weights of the right types (2-bit or ternary; the
-numbers depend on weight values only through zero weights and the ROM contents, so trained
-weights give similar counts), fold it for the target throughput and clock, emit the RTL, run
-Yosys ``synth_xilinx`` for the board's family, and measure latency and initiation interval in a
-Verilator simulation without back-pressure. Results go to ``bench/results/hw_quality.json`` and
-the "Hardware quality" section of BENCHMARKS.md (other sections are left untouched).
+Cases (issue 12): the seed topology 40-256-128-64-32-4 -- the trained examples
+(examples/can_ids_w2a2.onnx, examples/can_ids_ternary.onnx) and a Brevitas w2a2 model with random
+weights and negative BatchNorm scales (tests/zoo.py) -- at 10 k, 100 k, 1 M and 5 M inferences/s
+at 200 MHz on the ZCU104, and FINN's UNSW-NB15 MLP 600-64-64-64-1 (random INT2 weights, bipolar
+inputs, UINT2 activations) at 1 M/s on the PYNQ-Z2 at 100 MHz. Each is compiled the way
+``qmlp compile`` does it (fold for the target on the board's family, plan, estimate, emit) and
+synthesized by Yosys ``synth_xilinx`` for that family. Latency and II are the RTL cycle model
+(``qmlp.hwgen.cycles``, which the tests check cycle for cycle against Verilator). Results go to
+``bench/results/hw_quality.json`` and the "Hardware quality" section of BENCHMARKS.md.
 
-    .venv/bin/python bench/hw_quality.py                 # all cases (Yosys on the big designs: minutes)
-    .venv/bin/python bench/hw_quality.py --only seed-int2 --no-rtl
+    python bench/hw_quality.py                  # all cases, in priority order (Yosys: long)
+    python bench/hw_quality.py --only seed-w2a2-100k --no-synth
+    python bench/hw_quality.py --render-only    # rewrite the section from the saved results
 """
 
 from __future__ import annotations
@@ -22,110 +26,88 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qmlp.boards import get_board  # noqa: E402
-from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT, DataType  # noqa: E402
+from qmlp.datatypes import BIPOLAR, INT, UINT  # noqa: E402
 from qmlp.errors import QmlpError  # noqa: E402
 from qmlp.hwgen.emit import emit_rtl  # noqa: E402
 from qmlp.hwgen.estimate import estimate  # noqa: E402
 from qmlp.hwgen.fold import fold  # noqa: E402
-from qmlp.ir import replace  # noqa: E402
+from qmlp.ir import Dataflow  # noqa: E402
 from qmlp.testing import random_dataflow  # noqa: E402
 
 SECTION = "## Hardware quality"
 RESULTS = ROOT / "bench" / "results" / "hw_quality.json"
-
-
-@dataclass(frozen=True)
-class FinnRef:
-    lut: int
-    ff: int
-    bram36: float
-    dsp: int | None
-    latency: str
-    note: str
-
-
-SEED_FINN = FinnRef(3999, 4524, 4, 0, "0.11 ms (host-timed around DMA)", "FPL'23 CQMLP, FINN on ZCU104 @ 200 MHz")
-UNSW_FINN = FinnRef(7234, 10233, 22, None, "213 cycles @ 100 MHz = 2.13 us",
-                    "FINN cybersecurity MLP, out-of-context on xc7z020, 943k inferences/s on board")
+# FINN estimate (finn-plus 1.6.1, DESIGN.md) for the seed at 100 k/s, 200 MHz, ZCU104: 7,683 LUT in
+# all, 2,531 of them the five MVAUs (the rest is its INT8 input quantizer, done on the host by qmlp).
+FINN_SEED_100K = (7683, 2531)
+FINN_UNSW_LUT = 7234  # FINN's cybersecurity MLP, out of context on xc7z020 (published)
+SEED_FPL23_LUT = 3999
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    widths: tuple[int, ...]
-    weights: DataType
-    inputs: DataType
-    target_fps: float | str
+    source: str  # "w2a2" | "ternary" | "negbn" | "unsw"
+    target_fps: float
     clock_mhz: float
     board: str
-    finn: FinnRef
 
 
-CASES = (
-    Case("seed-int2", (40, 256, 128, 64, 32, 4), INT(2), INT(8), 100_000, 200, "zcu104", SEED_FINN),
-    Case("seed-ternary", (40, 256, 128, 64, 32, 4), TERNARY, INT(8), 100_000, 200, "zcu104", SEED_FINN),
-    Case("unsw-int2", (600, 64, 64, 64, 1), INT(2), BIPOLAR, 1_000_000, 100, "pynq-z2", UNSW_FINN),
-    # the lowest-latency folding target for which the fabric latency stays under 1 us
-    Case("seed-int2-5M", (40, 256, 128, 64, 32, 4), INT(2), INT(8), 5_000_000, 200, "zcu104", SEED_FINN),
-    Case("seed-ternary-5M", (40, 256, 128, 64, 32, 4), TERNARY, INT(8), 5_000_000, 200, "zcu104", SEED_FINN),
-    Case("seed-int2-max", (40, 256, 128, 64, 32, 4), INT(2), INT(8), "max", 200, "zcu104", SEED_FINN),
-    Case("seed-ternary-max", (40, 256, 128, 64, 32, 4), TERNARY, INT(8), "max", 200, "zcu104", SEED_FINN),
-    Case("unsw-int2-max", (600, 64, 64, 64, 1), INT(2), BIPOLAR, "max", 100, "pynq-z2", UNSW_FINN),
-)
+RATES = {"10k": 1e4, "100k": 1e5, "1M": 1e6, "5M": 5e6}
+# priority order: the headline rows first (a partial run still answers the main questions)
+CASES = tuple(
+    [Case(f"seed-{src}-{rate}", src, RATES[rate], 200, "zcu104") for rate in ("100k",) for src in ("w2a2", "ternary")]
+    + [Case("unsw-1M", "unsw", 1e6, 100, "pynq-z2"), Case("seed-negbn-100k", "negbn", 1e5, 200, "zcu104")]
+    + [Case(f"seed-{src}-{rate}", src, RATES[rate], 200, "zcu104") for rate in ("10k", "1M", "5M")
+       for src in ("w2a2", "ternary", "negbn")])
 
 
-def build(case: Case):
-    df = random_dataflow(2024, widths=case.widths, weight_dtypes=case.weights, input_dtype=case.inputs,
-                         act_dtype=UINT(2), name=case.name)
-    return fold(df, target_fps=case.target_fps, clock_mhz=case.clock_mhz)
+def source_dataflow(source: str) -> Dataflow:
+    """The unfolded IR of a case's network."""
+    if source == "unsw":
+        return random_dataflow(2024, widths=(600, 64, 64, 64, 1), weight_dtypes=INT(2), input_dtype=BIPOLAR,
+                               act_dtype=UINT(2), name="unsw_mlp")
+    from qmlp.frontend import import_model
+    if source in ("w2a2", "ternary"):
+        return import_model(ROOT / "examples" / f"can_ids_{source}.onnx")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from zoo import ZooSpec, export, make_network
+
+    spec = ZooSpec((40, 256, 128, 64, 32, 4), "int8", "int2", "relu2", negative_gamma=True, seed=7)
+    with tempfile.TemporaryDirectory() as tmp:
+        return import_model(export(make_network(spec), spec, Path(tmp) / "seed_negbn.onnx"))
 
 
-def measure_rtl(df, rtl_dir: Path) -> dict:
-    """Latency of an inference into an empty pipeline and the steady-state II, no back-pressure."""
-    from qmlp.sim.rtl import simulate_rtl
-    from qmlp.sim.bitaccurate import simulate
-
-    x = np.random.default_rng(1).normal(0, 2, size=(8, df.input.features)).astype(np.float32)
-    golden = simulate(df, x)
-    result = simulate_rtl(df, rtl_dir, golden.inputs, backpressure=False)
-    return {"latency_cycles": int(result.latency[0]), "ii_cycles": float(result.ii),
-            "bit_exact": bool(np.array_equal(result.outputs, golden.activations[-1]))}
-
-
-def run_case(case: Case, *, synth: bool, rtl: bool, timeout: float) -> dict:
+def run_case(case: Case, *, synth: bool, timeout: float) -> dict:
     from qmlp.hwgen.synth import synthesize
 
     board = get_board(case.board)
-    df = build(case)
-    est = estimate(df)
+    df = fold(source_dataflow(case.source), target_fps=case.target_fps, clock_mhz=case.clock_mhz,
+              family=board.family)
+    est = estimate(df, board.family)
     row = {
-        "case": case.name, "board": case.board, "family": board.family, "clock_mhz": case.clock_mhz,
-        "target_fps": case.target_fps, "weights": case.weights.name, "inputs": case.inputs.name,
-        "topology": "-".join(map(str, case.widths)),
-        "folding": {l.name: [l.folding.pe, l.folding.simd, l.folding.pad_out, l.folding.pad_in] for l in df.layers},
+        "case": case.name, "source": case.source, "board": case.board, "family": board.family,
+        "clock_mhz": case.clock_mhz, "target_fps": case.target_fps,
+        "weights": sorted({str(l.weight_dtype) for l in df.layers}),
+        "topology": "-".join(map(str, [df.input.features] + [l.out_features for l in df.layers])),
+        "folding": {l.name: [l.folding.pe, l.folding.simd, l.folding.pad_out, l.folding.pad_in,
+                             l.folding.levels_per_stage] for l in df.layers},
         "estimate": {"ii_cycles": est.ii_cycles, "latency_cycles": est.latency_cycles, "lut": est.lut, "ff": est.ff,
-                     "bram36": est.bram36, "dsp": est.dsp, "throughput_fps": est.throughput_fps},
+                     "bram36": est.bram36, "dsp": est.dsp, "throughput_fps": est.throughput_fps,
+                     "fmax_mhz": est.fmax_mhz, "critical": f"{est.timing.critical.where}: {est.timing.critical.what}"},
     }
-    with tempfile.TemporaryDirectory(prefix=f"qmlp-bench-{case.name}-") as tmp:
-        rtl_dir = Path(tmp) / "rtl"
-        emit_rtl(df, rtl_dir)
-        if rtl:
-            start = time.perf_counter()
-            row["rtl"] = measure_rtl(df, rtl_dir)
-            row["rtl"]["seconds"] = round(time.perf_counter() - start, 1)
-        if synth:
+    if synth:
+        with tempfile.TemporaryDirectory(prefix=f"qmlp-bench-{case.name}-") as tmp:
+            emit_rtl(df, Path(tmp))
             try:
-                result = synthesize(rtl_dir, family=board.family, timeout=timeout)
-                row["synth"] = {"lut": result.lut, "ff": result.ff, "carry": result.carry, "lutram": result.lutram,
-                                "bram36": result.bram36 + result.bram18 / 2, "dsp": result.dsp,
-                                "logic_depth": result.logic_depth, "fmax_estimate_mhz": result.fmax_estimate_mhz,
-                                "seconds": result.seconds}
+                r = synthesize(tmp, family=board.family, timeout=timeout)
+                row["synth"] = {"lut": r.lut, "ff": r.ff, "carry": r.carry, "lutram": r.lutram,
+                                "bram36": r.bram36 + r.bram18 / 2, "dsp": r.dsp, "lut_levels": r.lut_levels,
+                                "carry_cells": r.carry_cells, "fmax_estimate_mhz": r.fmax_estimate_mhz,
+                                "seconds": r.seconds, "yosys": r.yosys}
             except QmlpError as error:
                 row["synth"] = {"error": str(error)}
     return row
@@ -139,98 +121,109 @@ def _fmt(value, digits: int = 0) -> str:
     return f"{int(value):,}"
 
 
+def _sites(s: dict) -> int:
+    return s["lut"] + s["lutram"]
+
+
 def render(rows: list[dict]) -> str:
     lines = [SECTION, "",
-             "Produced by `bench/hw_quality.py` (random weights of the right types via IR construction, "
-             "seed 2024: 2-bit = INT2 weights incl. -2, ternary = {-1,0,+1} with 30% zeros; UINT2 "
-             "activations). LUT/FF/BRAM/DSP are Yosys 0.70 `synth_xilinx` netlist counts (LUT includes "
-             "neither LUTRAM nor SRLs, listed apart; BRAM in BRAM36 units), before Vivado's own "
-             "optimisation and without place and route. Latency and II are measured in the Verilator "
-             "RTL simulation (no back-pressure), cycles from the first input beat to the last output "
-             "beat (marked † where the Verilator run was skipped for time: then the RTL cycle model "
-             "`qmlp.hwgen.cycles`, which tests and `qmlp verify` check against Verilator cycle for cycle). "
-             "fmax is an estimate from the register-to-register logic depth (qmlp/hwgen/synth.py). "
-             "FINN numbers are the published ones of DESIGN.md (Vivado results); FINN's own estimates, measured "
-             "here with finn-plus at the same targets, are in *Peers side by side*.", "",
-             "| case | board @ MHz | target | folding (PE x SIMD) | LUT | LUTRAM | FF | BRAM36 | DSP | latency cycles | latency ns | II cycles | fmax est. | LUT vs FINN |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Produced by one run of `bench/hw_quality.py` on this shared 2-core machine, Yosys 0.70 (yowasp), the seed-w2a2-5M row by a second invocation (`--only seed-w2a2-5M`; results: `bench/results/hw_quality.json`). "
+             "Each design is folded by qmlp for the target throughput and clock on the board's family "
+             "(timing-aware: adder trees registered for the clock), planned, estimated and emitted as "
+             "`qmlp compile` does, then synthesized whole (AXI-Stream top, converters, FIFOs, AXI-Lite "
+             "control) by Yosys `synth_xilinx -family <xcup|xc7>`: netlist counts before Vivado's own "
+             "optimisation, no place and route. **LUT** = logic LUTs + LUTRAM (LUT sites), the number the "
+             "estimate predicts; est/Yosys is that ratio. fmax: *est.* from the plan's path model "
+             "(qmlp/hwgen/timing.py), *Yosys* from the netlist's register-to-register depth "
+             "(qmlp/hwgen/synth.py) — both estimates, no timing analysis exists for these parts. Latency "
+             "and II: the RTL cycle model. Sources: w2a2 / ternary = the trained examples; negbn = a "
+             "Brevitas w2a2 model with random weights and negative BatchNorm scales (tests/zoo.py); unsw = "
+             "random INT2 weights, bipolar inputs.", "",
+             "| case | board @ MHz | target/s | folding PE x SIMD (levels) | LUT | FF | BRAM36 | DSP | est/Yosys LUT | est/Yosys FF | latency cycles | II cycles | achieved/s | fmax est. | fmax Yosys |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        s, r = row.get("synth", {}), row.get("rtl", {})
-        folding = ", ".join(f"{pe}x{simd}" for pe, simd, *_ in row["folding"].values())
-        target = "max" if row["target_fps"] == "max" else f"{row['target_fps']:,.0f}/s"
-        e = row["estimate"]
-        lat = r.get("latency_cycles", e["latency_cycles"])
-        ii = r.get("ii_cycles", e["ii_cycles"])
-        mark = "" if "latency_cycles" in r else " †"
-        lat_ns = lat * 1e3 / row["clock_mhz"]
-        finn_lut = {"seed": SEED_FINN.lut, "unsw": UNSW_FINN.lut}[row["case"].split("-")[0]]
-        ratio = f"{s['lut'] / finn_lut:.2f}x" if "lut" in s else "–"
-        if "error" in s:
-            synth_cells = [f"synth failed: {s['error'][:60]}", "", "", "", ""]
-        else:
-            synth_cells = [_fmt(s.get("lut")), _fmt(s.get("lutram")), _fmt(s.get("ff")), _fmt(s.get("bram36")),
-                           _fmt(s.get("dsp"))]
-        lines.append(f"| {row['case']} | {row['board']} @ {row['clock_mhz']:g} | {target} | {folding} | "
-                     + " | ".join(synth_cells)
-                     + f" | {_fmt(lat)}{mark} | {_fmt(lat_ns)} | {_fmt(ii)}{mark} | "
-                       f"{_fmt(s.get('fmax_estimate_mhz'))} | {ratio} |")
-    lines += ["", "FINN reference (published):", "",
-              "| design | LUT | FF | BRAM36 | DSP | latency | note |", "|---|---|---|---|---|---|---|"]
-    for name, ref in (("seed 40-256-128-64-32-4", SEED_FINN), ("UNSW-NB15 600-64-64-64-1", UNSW_FINN)):
-        lines.append(f"| {name} | {ref.lut:,} | {ref.ff:,} | {ref.bram36:g} | {_fmt(ref.dsp)} | {ref.latency} | {ref.note} |")
-    lines += ["", "Goals (issue 4): at equal throughput <= 0.5x FINN's LUTs with 0 DSP; fabric latency <= 1 us "
-              "for the seed model.", "", "| case | LUT / FINN | DSP | LUT goal | latency | latency goal |",
-              "|---|---|---|---|---|---|"]
-    for row in rows:
-        s, r, e = row.get("synth", {}), row.get("rtl", {}), row["estimate"]
-        seed = row["case"].startswith("seed")
-        finn_lut = SEED_FINN.lut if seed else UNSW_FINN.lut
-        lat_ns = r.get("latency_cycles", e["latency_cycles"]) * 1e3 / row["clock_mhz"]
+        s, e = row.get("synth", {}), row["estimate"]
+        folding = ", ".join(f"{pe}x{simd}({lv})" for pe, simd, _, _, lv in row["folding"].values())
         if "lut" in s:
-            ratio = s["lut"] / finn_lut
-            lut_goal = "met" if ratio <= 0.5 and s["dsp"] == 0 else "not met"
-            lut_cells = f"{ratio:.2f}x | {s['dsp']} | {lut_goal}"
+            cells = [_fmt(_sites(s)), _fmt(s["ff"]), _fmt(s["bram36"]), _fmt(s["dsp"]),
+                     f"{e['lut'] / _sites(s):.2f}", f"{e['ff'] / max(1, s['ff']):.2f}"]
         else:
-            lut_cells = "not synthesized | – | –"
-        lat_goal = ("met" if lat_ns <= 1000 else "not met") if seed else "n/a"
-        fmax = s.get("fmax_estimate_mhz")
-        if lat_goal == "met" and fmax is not None and fmax < row["clock_mhz"]:
-            # the cycles meet 1 us only at a clock this design is not estimated to reach
-            lat_goal = f"met in cycles at {row['clock_mhz']:g} MHz only (fmax est. {fmax:.0f} MHz)"
-        lines.append(f"| {row['case']} | {lut_cells} | {lat_ns:,.0f} ns | {lat_goal} |")
-    lines += ["", "Estimates of the analytical model for the same designs (qmlp/hwgen/estimate.py):", "",
-              "| case | est. LUT | est. FF | est. BRAM36 | est. II | est. latency |", "|---|---|---|---|---|---|"]
+            cells = [f"not synthesized{': ' + s['error'][:50] if 'error' in s else ''}", "", "", "", "", ""]
+        lines.append(f"| {row['case']} | {row['board']} @ {row['clock_mhz']:g} | {row['target_fps']:,.0f} | {folding} | "
+                     + " | ".join(cells)
+                     + f" | {_fmt(e['latency_cycles'])} | {_fmt(e['ii_cycles'])} | {e['throughput_fps']:,.0f} | "
+                       f"{e['fmax_mhz']:.0f} | {_fmt(s.get('fmax_estimate_mhz'))} |")
+    lines += ["", "Goals (issue 12), from the rows above:", "",
+              "| case | goal | measured | met |", "|---|---|---|---|"]
     for row in rows:
-        e = row["estimate"]
-        lines.append(f"| {row['case']} | {e['lut']:,} | {e['ff']:,} | {e['bram36']:g} | {e['ii_cycles']:,} | "
-                     f"{e['latency_cycles']:,} |")
-    lines += ["", NOTES]
+        s, e = row.get("synth", {}), row["estimate"]
+        clock = row["clock_mhz"]
+        checks = [("fmax est. >= clock", f"{e['fmax_mhz']:.0f} vs {clock:g} MHz", e["fmax_mhz"] >= clock)]
+        if "lut" in s:
+            ratio = e["lut"] / _sites(s)
+            checks.append(("estimate within +-25% of Yosys (LUT)", f"{ratio:.2f}", abs(ratio - 1) <= 0.25))
+            checks.append(("0 DSP", f"{s['dsp']}", s["dsp"] == 0))
+            if row["case"].endswith("-100k") and row["source"] != "unsw":
+                checks.append(("<= 2,000 Yosys LUT at 100 k/s", f"{_sites(s):,}", _sites(s) <= 2000))
+                finn, finn_mvau = FINN_SEED_100K
+                checks.append((f"<= 0.5x FINN's estimate ({finn:,} LUT)", f"{_sites(s) / finn:.2f}x",
+                               _sites(s) <= 0.5 * finn))
+            if row["source"] == "unsw":
+                checks.append((f"<= 3,617 LUT (0.5x FINN's {FINN_UNSW_LUT:,})", f"{_sites(s):,}", _sites(s) <= 3617))
+        for goal, measured, met in checks:
+            lines.append(f"| {row['case']} | {goal} | {measured} | {'yes' if met else '**no**'} |")
+    lines += calibration_summary() + ["", NOTES]
     return "\n".join(lines) + "\n"
+
+
+def calibration_summary() -> list[str]:
+    """The cost model's standing on its held-out calibration designs (from the calibration files)."""
+    from qmlp.hwgen.calibration import load_calibration
+
+    lines = ["", "Cost model calibration (`bench/calibrate.py`, records in `bench/results/calibration_<family>.json`, "
+             "coefficients in `qmlp/hwgen/calibration/<family>.json`):", ""]
+    for family in ("xcup", "xc7"):
+        data = load_calibration(family)
+        checks = data.get("check", [])
+        lut = [c["estimate"]["lut_sites"] / c["yosys"]["lut_sites"] for c in checks]
+        ff = [c["estimate"]["ff"] / c["yosys"]["ff"] for c in checks]
+        inside = sum(c["within_band"] for c in checks)
+        lines.append(f"- {family}: {data.get('source', '')}. Held-out designs: {inside} of {len(checks)} within "
+                     f"+-25% on both LUT and FF; LUT ratio {min(lut):.2f}-{max(lut):.2f}, FF ratio "
+                     f"{min(ff):.2f}-{max(ff):.2f}; BRAM exact on all. Timing: {data.get('timing', {}).get('source', '')}.")
+    return lines
 
 
 NOTES = """What the numbers say (this run):
 
-- **Seed at 100 k/s**: ~2.3 k LUTs, ~0.9 k FFs, 3.5 BRAM36, 0 DSP for both weight types: 0.57-0.58x
-  FINN's LUTs and 0.2x its FFs, close to but not at the 0.5x goal. Folded, both use the same
-  ROM-based MVAU lanes (a 2-bit weight select per lane), so ternary gains nothing here; its
-  constant-weight datapath only applies to fully parallel layers.
-- **UNSW-NB15 at 1 M/s**: the cheapest folding under the analytical cost (PE 1, SIMD 600 on the
-  first layer, weights in LUT ROMs) sums 600 products in one pipeline stage: about twice FINN's
-  LUTs and an estimated fmax near 55 MHz, below the 100 MHz target. A folding with more PEs and
-  fewer SIMD lanes (weights in BRAM) would be shorter and smaller; the folding cost does not yet
-  model logic depth, and it prices a BRAM36 by the XCZU7EV's LUT/BRAM ratio on every board.
-- **Latency**: at 100 k/s a folded layer takes up to 2000 cycles, so the fabric latency is tens
-  of microseconds; 1 us for the seed needs about 5 M inferences/s (the `-5M` rows, 40 cycles per
-  layer). The synthesized 5 M designs have 965 ns (ternary) and 995 ns (INT2) of fabric latency
-  but ~37-38 k LUTs and an estimated fmax near 125 MHz, short of 200 MHz: their wide SIMD sums sit
-  in one pipeline stage, so the 1 us goal holds in cycles, not yet at the board clock. The fully parallel designs
-  (1 inference per clock, 130-210 ns) are estimated larger than the whole XCZU7EV (230 k LUT) and
-  were not synthesized: Yosys under WebAssembly (yowasp) is limited to 4 GB of memory, and the
-  ~37 k-LUT 5 M designs already took 5-13 minutes each on this shared machine.
-- The analytical LUT estimate is about half of Yosys' count on these designs: it leaves out the
-  width converters, FIFOs, AXI-Lite control and the threshold fold multiplexers. Latency and II
-  estimates are exact (RTL cycle model; every measured row agrees with Verilator).
-"""
+- **Seed at 100 k/s** (the FPL'23 operating point): 1.8-1.9 k LUT sites for the trained w2a2 and
+  ternary models and for the w2a2 model with negative BatchNorm scales (weights stay INT2: the
+  direction lives in the threshold unit), 4 BRAM36, 0 DSP, fmax estimate 208 MHz (model) / 250 MHz
+  (netlist depth) against 200 MHz: under 2,000 LUT, about 0.24x FINN's estimate for the same point
+  and 0.46x the published FINN design (3,999 LUT). The estimate is within 10% of Yosys here.
+- **UNSW-NB15 at 1 M/s on the PYNQ-Z2** misses its LUT goal by far (about 13.7 k LUT sites against
+  3,617): 600 bipolar inputs x 64 outputs in 100 cycles need ~400 multiply-accumulate lanes, and the
+  MVAU builds each as a product plus an adder-tree node. A bipolar input only selects +w or -w, so a
+  popcount-style unit (sum of selected weights, the row sum folded into the thresholds) would be the
+  fix; not done. The estimate is about half of Yosys on this tree-dominated design.
+- **1 M/s**: 21-22 k LUT sites for all three seed models, estimate 0.41x of Yosys, fmax estimate
+  208 MHz (netlist depth 282 MHz) at 200 MHz. The search picked PE-heavy foldings (fc1 128 x 4)
+  because the fitted coefficients price LUT-only products, LUT ROMs and constant compares at zero,
+  so the cheapest design by the model is not the cheapest netlist. (For comparison, the code before
+  this change gave ~17.9 k Yosys LUT at 1 M/s for random INT2 weights, with a netlist fmax estimate
+  near 125 MHz: smaller, but far from the clock.)
+- **The cost model** fits its training designs within about +-27% (LUT) and +-21% (FF) but does NOT
+  hold +-25% on every held-out design (see below): the sweep's designs are small (160-7,400 LUT), the
+  glue (AXI-Lite control, FIFOs, converters) is a large and poorly modelled share of them, and a
+  flattened netlist cannot tell which unit a LUT belongs to. The next step is to synthesize units out
+  of context (a hierarchical Yosys run already shows ~3 LUT per product bit for INT8 x INT2 lanes and
+  ~1.3 per adder-tree bit) and fit per unit.
+- **5 M/s** (w2a2 only; ternary and negbn rows are estimates, not synthesized for time): 33.4 k LUT
+  sites, 170 cycles (850 ns) latency, netlist fmax estimate 323 MHz: the pipelined adder trees put
+  this throughput at the clock (the code before this change: ~37 k LUT at ~125 MHz). This row was
+  synthesized in a second invocation after merging h-threshold's ROM refactor (qmlp_rom.v).
+- FINN's estimate is available here only for the seed at 100 k/s (DESIGN.md); the other rows have no
+  FINN number to compare with in this run."""
 
 
 BEGIN, END = "<!-- begin: Hardware quality -->", "<!-- end: Hardware quality -->"
@@ -253,8 +246,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="case names (default: all)")
     parser.add_argument("--no-synth", action="store_true")
-    parser.add_argument("--no-rtl", action="store_true")
-    parser.add_argument("--timeout", type=float, default=3600, help="Yosys time limit per design, seconds")
+    parser.add_argument("--timeout", type=float, default=1800, help="Yosys time limit per design, seconds")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     parser.add_argument("--render-only", action="store_true", help="rewrite the section from the saved results")
     args = parser.parse_args()
@@ -263,28 +255,19 @@ def main() -> int:
         if args.render_only or (args.only and case.name not in args.only):
             continue
         start = time.perf_counter()
-        row = run_case(case, synth=not args.no_synth, rtl=not args.no_rtl, timeout=args.timeout)
-        previous = old.get(case.name, {})
-        for key in ("synth", "rtl"):  # keep earlier measurements a partial run did not redo
-            if key not in row and key in previous:
-                row[key] = previous[key]
-        if not args.no_write:  # save as we go (the big designs take many minutes), merging with
-            # whatever a concurrent run of other cases saved meanwhile
-            old.update({r["case"]: r for r in json.loads(RESULTS.read_text())} if RESULTS.exists() else {})
-            old[case.name] = row
+        row = run_case(case, synth=not args.no_synth, timeout=args.timeout)
+        if "synth" not in row and "synth" in old.get(case.name, {}):
+            row["synth"] = old[case.name]["synth"]
+        old[case.name] = row
+        if not args.no_write:  # save as we go: the big designs take many minutes each
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps([old[c.name] for c in CASES if c.name in old], indent=1) + "\n")
-        old[case.name] = row
-        print(f"{case.name}: {time.perf_counter() - start:.0f} s {json.dumps({k: row.get(k) for k in ('synth', 'rtl')})}",
+        print(f"{case.name}: {time.perf_counter() - start:.0f} s {json.dumps({k: row.get(k) for k in ('estimate', 'synth')})}",
               flush=True)
-    if RESULTS.exists() and not args.no_write:
-        old.update({r["case"]: r for r in json.loads(RESULTS.read_text())})
     rows = [old[c.name] for c in CASES if c.name in old]
     text = render(rows)
     print(text)
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(rows, indent=1) + "\n")
         write_section(text)
     return 0
 

@@ -8,8 +8,13 @@ with ``dataclasses.replace``. Semantics, exactly (see DESIGN.md "IR semantics"):
   (a model's input preprocessing such as ``2x - 1``) first maps ``x`` elementwise, each op in
   float32 in order, as ``execute_onnx`` does.
 * ``Layer`` (MVAU): ``acc[c] = sum_k weights[c, k] * in[k]`` in exact integers.
-* ``Thresholds``: ``count[c] = sum_i [acc[c] >= values[c, i]]``; the output value is
-  ``count + bias``, except BIPOLAR outputs where it is ``2 * count - 1``. The wire between layers
+* ``Thresholds``: ``count[c] = sum_i [sign[c] * acc[c] >= values[c, i]]`` with ``sign[c] = -1``
+  where ``negate[c]`` (a channel whose level falls as the accumulator grows, e.g. a negative
+  BatchNorm scale) and ``+1`` elsewhere; the output value is ``count + bias``, except BIPOLAR
+  outputs where it is ``2 * count - 1``. The direction lives here and not in the weights, so a
+  layer keeps its trained weight type (negating an INT2 weight -2 would need INT3); ``-acc``
+  may need one bit more than ``acc_dtype`` (the RTL compares ``~acc`` with shifted thresholds
+  instead, qmlp/hwgen/thresholds.py). The wire between layers
   carries ``count`` (an unsigned ``steps``-level code); ``bias`` is applied by the consumer's
   interpretation of the code, which for the next layer is folded into its input type.
 * Last layer without activation: raw accumulators leave the fabric.
@@ -28,12 +33,14 @@ import numpy as np
 from .datatypes import BIPOLAR, DataType
 
 __all__ = [
-    "SCHEMA_VERSION", "InputQuant", "Thresholds", "Folding", "Layer", "OutputDequant", "StreamFormat",
-    "Dataflow", "IRError", "PRE_OPS", "PreOp", "frozen_array", "accumulator_range", "verify", "to_json", "from_json",
+    "SCHEMA_VERSION", "READABLE_SCHEMA_VERSIONS", "InputQuant", "Thresholds", "Folding", "Layer", "OutputDequant",
+    "StreamFormat", "Dataflow", "IRError", "PRE_OPS", "PreOp", "frozen_array", "accumulator_range", "verify", "to_json",
+    "from_json",
     "save", "load", "replace",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)  # version 1 predates Thresholds.negate (all False)
 
 
 class IRError(ValueError):
@@ -80,15 +87,25 @@ class InputQuant:
 
 @dataclass(frozen=True, eq=False)
 class Thresholds:
-    """Multi-threshold activation; ``values`` ascending along each row (channel)."""
+    """Multi-threshold activation; ``values`` ascending along each row (channel), compared with
+    the accumulator, or with its negation where ``negate`` is set (see the module docstring)."""
 
     values: np.ndarray  # int64, (channels, steps)
     out_dtype: DataType
     bias: int
+    negate: np.ndarray | None = None  # bool, (channels,); None = no channel negated
+
+    def __post_init__(self) -> None:
+        if self.negate is None:
+            object.__setattr__(self, "negate", frozen_array(np.zeros(self.values.shape[0], bool), bool))
 
     @property
     def steps(self) -> int:
         return int(self.values.shape[1])
+
+    def oriented(self, acc: np.ndarray) -> np.ndarray:
+        """``sign[c] * acc[..., c]``: the values the thresholds are compared with (channel last)."""
+        return np.where(self.negate, -np.asarray(acc, dtype=np.int64), acc)
 
     def output_value(self, count: np.ndarray) -> np.ndarray:
         """Map threshold counts to the integer values the next layer multiplies with."""
@@ -100,12 +117,14 @@ class Thresholds:
 @dataclass(frozen=True)
 class Folding:
     """PE output channels and SIMD inputs processed per cycle; ``pad_*`` zero-pads a dimension
-    so that a cheaper PE/SIMD divides it (0 = no padding)."""
+    so that a cheaper PE/SIMD divides it (0 = no padding); ``levels_per_stage`` adder-tree
+    levels sit between two pipeline registers (chosen by the fold pass for the clock)."""
 
     pe: int = 1
     simd: int = 1
     pad_out: int = 0
     pad_in: int = 0
+    levels_per_stage: int = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,6 +219,8 @@ def verify(df: Dataflow) -> None:
         if act is not None:
             if act.values.shape != (layer.out_features, act.steps) or act.steps < 1:
                 raise IRError(f"{where}: thresholds shape {act.values.shape}")
+            if act.negate.shape != (layer.out_features,) or act.negate.dtype != bool:
+                raise IRError(f"{where}: negate must be one bool per channel, got {act.negate.shape} {act.negate.dtype}")
             if np.any(np.diff(act.values, axis=1) < 0):
                 raise IRError(f"{where}: thresholds not ascending per channel")
             expected_steps = 1 if act.out_dtype == BIPOLAR else (1 << act.out_dtype.bits) - 1
@@ -214,6 +235,8 @@ def verify(df: Dataflow) -> None:
             f = layer.folding
             if (layer.out_features + f.pad_out) % f.pe or (layer.in_features + f.pad_in) % f.simd:
                 raise IRError(f"{where}: folding {f} does not divide {layer.weights.shape}")
+            if not isinstance(f.levels_per_stage, int) or f.levels_per_stage < 1:
+                raise IRError(f"{where}: folding levels_per_stage {f.levels_per_stage!r} must be an int >= 1")
     if df.output.scale.shape != (features,) or df.output.bias.shape != (features,):
         raise IRError(f"output: dequant vectors must have {features} entries")
     if int(np.prod(df.output_shape)) != features or int(np.prod(df.input_shape)) != df.input.features:
@@ -237,8 +260,15 @@ def _layer_to_json(layer: Layer) -> dict[str, Any]:
             "out_dtype": layer.activation.out_dtype.name,
             "bias": layer.activation.bias,
             "thresholds": layer.activation.values.tolist(),
+            "negate": layer.activation.negate.tolist(),
         }
     return data
+
+
+def _negate_from_json(value: Any, name: Any) -> np.ndarray:
+    if not isinstance(value, list) or not all(isinstance(v, bool) for v in value):
+        raise IRError(f"layer {name!r}: activation.negate must be a list of true/false, one per channel")
+    return frozen_array(value, bool)
 
 
 def _layer_from_json(data: Mapping[str, Any]) -> Layer:
@@ -253,6 +283,7 @@ def _layer_from_json(data: Mapping[str, Any]) -> Layer:
             values=frozen_array(act["thresholds"], np.int64).reshape(len(data["weights"]), -1),
             out_dtype=DataType.parse(act["out_dtype"]),
             bias=int(act["bias"]),
+            negate=None if "negate" not in act else _negate_from_json(act["negate"], data.get("name")),
         ),
         folding=None if data.get("folding") is None else Folding(**data["folding"]),
     )
@@ -289,8 +320,9 @@ def to_json(df: Dataflow) -> dict[str, Any]:
 def from_json(data: Mapping[str, Any]) -> Dataflow:
     if data.get("schema") != "qmlp.dataflow":
         raise IRError("not a qmlp dataflow document (missing schema: qmlp.dataflow)")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise IRError(f"dataflow schema version {data.get('schema_version')} not supported (this qmlp reads {SCHEMA_VERSION})")
+    if data.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+        raise IRError(f"dataflow schema version {data.get('schema_version')} not supported "
+                      f"(this qmlp reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
     inp = data["input"]
     return Dataflow(
         name=data["name"],

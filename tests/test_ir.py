@@ -78,3 +78,27 @@ def test_accumulator_range_exhaustive():
     grid = np.array(np.meshgrid(*[np.arange(-2, 2)] * 4)).reshape(4, -1)
     acc = w @ grid
     assert np.array_equal(low, acc.min(axis=1)) and np.array_equal(high, acc.max(axis=1))
+
+
+def test_negate_round_trips_and_schema_1_documents_read_as_not_negated(tmp_path):
+    df = random_dataflow(4, negate=0.5)
+    assert df.layers[0].activation.negate.any() and not df.layers[0].activation.negate.all()
+    save(df, tmp_path / "df.json")
+    back = load(tmp_path / "df.json")
+    assert np.array_equal(back.layers[0].activation.negate, df.layers[0].activation.negate)
+    old = to_json(df)
+    old["schema_version"] = 1
+    for layer in old["layers"]:
+        if layer["activation"] is not None:
+            del layer["activation"]["negate"]
+    v1 = from_json(old)
+    verify(v1)
+    assert all(not l.activation.negate.any() for l in v1.layers if l.activation is not None)
+    broken = to_json(df)
+    broken["layers"][0]["activation"]["negate"] = [1] * 9
+    with pytest.raises(IRError, match=r"layer 'fc0': activation.negate must be a list of true/false"):
+        from_json(broken)
+    short = to_json(df)
+    short["layers"][0]["activation"]["negate"] = [True]
+    with pytest.raises(IRError, match=r"negate must be one bool per channel"):
+        verify(from_json(short))

@@ -56,9 +56,12 @@ SPECS: dict[str, ZooSpec] = {
     "uint8_hardtanh2": ZooSpec((21, 45, 13, 3), "uint8", "ternary", "hardtanh2", per_channel=True, bias=True),
     # QCDQ through the dynamo exporter: float weights behind QuantizeLinear/Clip/DequantizeLinear
     "qcdq_dynamo_int4in": ZooSpec((24, 29, 5), "int4", "ternary", "relu2", export="qcdq_dynamo", bias=True),
-    # the seed topology 40-256-128-64-32-4 (used by the simulator benchmark too); positive BN gammas
-    # keep its weights INT2 (negating a channel of non-narrow INT2 weights needs INT3)
+    # the seed topology 40-256-128-64-32-4 (used by the simulator benchmark too), positive BN gammas
     "seed_w2a2": ZooSpec((40, 256, 128, 64, 32, 4), "int8", "int2", "relu2", negative_gamma=False),
+    # ... and with negative BN gammas: non-narrow INT2 weights (-2 included) must stay INT2
+    "seed_w2a2_negbn": ZooSpec((40, 256, 128, 64, 32, 4), "int8", "int2", "relu2", seed=3),
+    # ternary weights with 8-bit activations (BitNet-style): 255 thresholds per channel
+    "ternary_a8": ZooSpec((40, 64, 32, 4), "int8", "ternary", "relu8", seed=5),
 }
 NAMES: tuple[str, ...] = tuple(SPECS)
 

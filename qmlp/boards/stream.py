@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..datatypes import UINT, DataType
+from ..datatypes import DataType
 from ..errors import ConfigError
 from ..ir import Dataflow
-from ..packing import beat_bytes
 
 __all__ = ["StreamSide", "StreamLayout", "stream_layout", "dma_stream_bytes", "MAX_DMA_STREAM_BYTES"]
 
@@ -55,13 +54,8 @@ def stream_layout(df: Dataflow) -> StreamLayout:
     if df.stream is None:
         raise ConfigError(f"dataflow {df.name!r} is not folded (no stream format); run the fold pass "
                           f"before emitting board files")
-    last = df.layers[-1]
-    if df.argmax:
-        out = StreamSide(UINT(max(1, (last.out_features - 1).bit_length())), 1, 1, 0)
-    else:
-        out = StreamSide(last.out_dtype, last.out_features, df.stream.out_elems_per_beat, 0)
-    inp = StreamSide(df.input.dtype, df.input.features, df.stream.in_elems_per_beat, 0)
-    return StreamLayout(
-        input=StreamSide(inp.dtype, inp.elems, inp.elems_per_beat, beat_bytes(inp.dtype.bits, inp.elems_per_beat)),
-        output=StreamSide(out.dtype, out.elems, out.elems_per_beat, beat_bytes(out.dtype.bits, out.elems_per_beat)),
-    )
+    from ..hwgen.plan import build_plan  # the stream ends as the hardware plan builds them
+
+    hw = build_plan(df)
+    return StreamLayout(*(StreamSide(end.dtype, end.features, end.elems, end.tdata_bits // 8)
+                          for end in (hw.input, hw.output)))

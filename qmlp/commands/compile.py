@@ -33,13 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--target-fps", type=parse_target_fps, default=None, metavar="N|max",
                        help="inferences/s to meet with the cheapest folding (100000, 1e6, 10k, 1.5M), or 'max' for "
-                            "fully parallel (default: 'max' for networks of <= 2048 weights, else clock/1000)")
+                            "fully parallel (default: 1e6, what a DMA can feed, for networks of <= 2048 weights, else "
+                            "clock/1000, at most 1e6)")
     group.add_argument("--folding", type=Path, default=None, metavar="F.json",
                        help="explicit PE/SIMD per layer in FINN's final_hw_config.json format")
     parser.add_argument("--argmax", action="store_true", default=None,
                         help="output the class index instead of the raw scores")
     parser.add_argument("--synth", action="store_true", default=None,
                         help="run Yosys synth_xilinx for real resource counts (slow)")
+    parser.add_argument("--allow-overfit", action="store_true", default=None,
+                        help="build even when the calibrated estimate exceeds the board's part")
     parser.add_argument("--backend", choices=("native", "finn"), default=None,
                         help="finn: also write a FINN build directory (runs FINN only where it is installed)")
     parser.add_argument("--stop-after", default=None, metavar="STEP",
@@ -49,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue a build stopped with --stop-after from its OUT folder (its saved options)")
 
 
-DEFAULTS = {"board": "zcu104", "argmax": False, "synth": False, "backend": "native"}
+DEFAULTS = {"board": "zcu104", "argmax": False, "synth": False, "backend": "native", "allow_overfit": False}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..compile_config import read_config
 
     given = {key: getattr(args, key) for key in ("model", "board", "out", "clock_mhz", "target_fps", "folding",
-                                                 "argmax", "synth", "backend", "stop_after")}
+                                                 "argmax", "synth", "backend", "stop_after", "allow_overfit")}
     config = read_config(args.config) if args.config is not None else {}
     options = {**DEFAULTS, **config, **{k: v for k, v in given.items() if v is not None}}
     if args.target_fps is not None or args.folding is not None:  # the command line's choice replaces the file's

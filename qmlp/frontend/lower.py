@@ -8,7 +8,7 @@ reference chain, so no algebraic rearrangement (and no rounding drift) is involv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -143,8 +143,8 @@ def level_function(spec: LayerSpec) -> Callable[[np.ndarray], np.ndarray]:
 
 def orient_channels(levels: Callable[[np.ndarray], np.ndarray], low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Expects a per-channel monotone level function and the accumulator range. Guarantees a
-    boolean mask of channels whose level falls as the accumulator grows (their weights get
-    negated so the hardware only ever compares ``acc >= threshold``)."""
+    boolean mask of channels whose level falls as the accumulator grows: their thresholds
+    compare the negated accumulator (``Thresholds.negate``), so every threshold row ascends."""
     return levels(low[:, None])[:, 0] > levels(high[:, None])[:, 0]
 
 
@@ -201,23 +201,21 @@ def fold_output_affine(spec: LayerSpec) -> OutputDequant:
 
 def lower_layer(spec: LayerSpec, in_dtype: DataType, index: int) -> Layer:
     """Expects one LayerSpec and the integer type of its input. Guarantees an IR Layer whose
-    integer behaviour equals the float reference: weights (sign-oriented), minimal accumulator
-    type and, if the layer ends in a quantizer, exact multi-thresholds."""
+    integer behaviour equals the float reference: the weights at their trained type, minimal
+    accumulator type and, if the layer ends in a quantizer, exact multi-thresholds (with the
+    channels whose level falls as the accumulator grows marked ``negate``)."""
     weights = spec.matmul.weights
     activation = None
     if spec.out_quant is not None:
         levels = level_function(spec)
         low, high = accumulator_range(weights, in_dtype)
         negate = orient_channels(levels, low, high)
-        weights = np.where(negate[:, None], -weights, weights)
         sign = np.where(negate, -1, 1)
-        oriented = lambda acc: levels(acc * _per_channel(sign, acc))  # noqa: E731
-        low, high = accumulator_range(weights, in_dtype)
-        activation = derive_thresholds(oriented, low, high, spec.out_quant)
-    weight_dtype = spec.matmul.weight_dtype
-    if not weight_dtype.allows(weights):  # a negated INTk channel holding -2^(k-1) needs one more bit
-        weight_dtype = smallest_type_for_range(int(weights.min()), int(weights.max()))
-    return Layer(name=f"fc{index}", weights=frozen_array(weights, np.int64), weight_dtype=weight_dtype,
+        oriented = lambda a: levels(a * _per_channel(sign, a))  # noqa: E731  level of the oriented value a
+        thresholds = derive_thresholds(oriented, np.where(negate, -high, low), np.where(negate, -low, high),
+                                       spec.out_quant)
+        activation = replace(thresholds, negate=frozen_array(negate, bool))
+    return Layer(name=f"fc{index}", weights=frozen_array(weights, np.int64), weight_dtype=spec.matmul.weight_dtype,
                  in_dtype=in_dtype, acc_dtype=accumulator_dtype(weights, in_dtype), activation=activation)
 
 

@@ -1,15 +1,16 @@
 """Cycle model of the emitted RTL: the exact handshake cycle of every beat, without simulating data.
 
-The generated ``qmlp_top`` is a chain of units (``qmlp.hwgen.emit.pipeline_stages``); each unit's
+The generated ``qmlp_top`` is a chain of units (``HardwarePlan.stages``); each unit's
 control (counters, valid bits, occupancy) is mirrored here one to one, so the model reproduces the
 RTL's timing exactly when s_axis offers a beat every cycle and m_axis is always ready (the
 conditions of the latency / II figures; tests compare it with Verilator cycle for cycle). The rules
 per unit are written out in ``qmlp/hwgen/rtl/README.md``:
 
 * layer (``qmlp_mvau``): one (nf, sf) issue per cycle, fold 0 waits for input beats; an output
-  beat is valid 4 cycles after its last issue; everything stalls while the output is held.
-* layer (``qmlp_ternary_layer``): one vector per cycle, valid ``2 + ceil(ceil(log2 MW) / LEVELS_PER_STAGE)`` cycles
-  after it is accepted.
+  beat is valid ``3 + sum_stages + threshold_latency`` cycles after its last issue; everything
+  stalls while the output is held.
+* layer (``qmlp_ternary_layer``): one vector per cycle, valid ``2 + tree_stages + threshold_latency``
+  cycles after it is accepted.
 * ``qmlp_fifo``: an item accepted in cycle t can leave in cycle t + 1; full at DEPTH items.
 * ``qmlp_dwc``: accepts while it holds <= 3B - 1 elements; emits when it holds the next beat's
   real elements (both visible the cycle after the update).
@@ -24,15 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Dataflow
-from .emit import LEVELS_PER_STAGE, Stage, pipeline_stages
+from .plan import HardwarePlan, LayerPlan, StageKind, StagePlan, Unit, build_plan
 
-__all__ = ["CycleModel", "cycle_model", "simulate_cycles", "tree_latency"]
-
-
-def tree_latency(mw: int) -> int:
-    """Register stages of ``qmlp_adder_tree`` over ``mw`` operands."""
-    levels = (mw - 1).bit_length() if mw > 1 else 0
-    return -(-levels // LEVELS_PER_STAGE)
+__all__ = ["CycleModel", "cycle_model", "simulate_cycles"]
 
 
 class _Unit(ABC):
@@ -50,26 +45,27 @@ class _Unit(ABC):
 
 
 class _Mvau(_Unit):
-    def __init__(self, nf: int, sf: int) -> None:
-        self.NF, self.SF = nf, sf
+    def __init__(self, plan: LayerPlan) -> None:
+        self.NF, self.SF, self.D = plan.nf, plan.sf, plan.sum_stages
         self.nf = self.sf = 0
-        self.v = [False] * 4  # v1..v4
-        self.last = [False] * 2  # last1, last2
+        # v1, the D sum stages, v3 (accumulated), the threshold search's stages, v4 (output)
+        self.v = [False] * (self.D + 3 + plan.threshold_latency)
+        self.last = [False] * (self.D + 1)  # last1 and its copies along the sum stages
 
     def m_valid(self) -> bool:
-        return self.v[3]
+        return self.v[-1]
 
     def s_ready(self, m_ready: bool) -> bool:
-        return (not self.v[3] or m_ready) and self.nf == 0
+        return (not self.v[-1] or m_ready) and self.nf == 0
 
     def step(self, s_valid: bool, m_ready: bool) -> None:
-        if self.v[3] and not m_ready:
+        if self.v[-1] and not m_ready:
             return  # en = 0: the whole pipeline holds
         issue = s_valid if self.nf == 0 else True
         last_sf = self.sf == self.SF - 1
-        v1, v2, v3, _ = self.v
-        self.v = [issue, v1, v2 and self.last[1], v3]
-        self.last = [last_sf, self.last[0]]
+        d = self.D
+        self.v = [issue] + self.v[:d] + [self.v[d] and self.last[d]] + self.v[d + 1:-1]
+        self.last = [last_sf] + self.last[:d]
         if issue:
             self.sf = 0 if last_sf else self.sf + 1
             if last_sf:
@@ -77,8 +73,8 @@ class _Mvau(_Unit):
 
 
 class _Ternary(_Unit):
-    def __init__(self, mw: int) -> None:
-        self.pipe = [False] * (tree_latency(mw) + 1)
+    def __init__(self, plan: LayerPlan) -> None:
+        self.pipe = [False] * (plan.tree_stages + plan.threshold_latency + 1)
         self.vout = False
 
     def m_valid(self) -> bool:
@@ -109,8 +105,8 @@ class _Fifo(_Unit):
 
 
 class _Dwc(_Unit):
-    def __init__(self, stage: Stage) -> None:
-        self.a, self.b, self.n = stage.a, stage.b, stage.n
+    def __init__(self, stage: StagePlan) -> None:
+        self.a, self.b, self.n = stage.elems_in, stage.elems_out, stage.real
         self.in_beats, self.out_beats = stage.beats_in, stage.beats_out
         self.cnt = self.ib = self.ob = 0
 
@@ -155,30 +151,30 @@ class _Argmax(_Unit):
             self.out_valid = False
 
 
-def _unit(stage: Stage) -> _Unit:
-    if stage.kind == "layer":
-        if stage.plan.unit == "qmlp_ternary_layer":
-            return _Ternary(stage.plan.mw)
-        return _Mvau(stage.plan.nf, stage.plan.sf)
-    if stage.kind == "fifo":
+def _unit(hw: HardwarePlan, stage: StagePlan) -> _Unit:
+    if stage.kind is StageKind.LAYER:
+        plan = hw.layers[stage.layer]
+        return _Ternary(plan) if plan.unit is Unit.TERNARY else _Mvau(plan)
+    if stage.kind is StageKind.FIFO:
         return _Fifo(stage.depth)
-    if stage.kind == "dwc":
+    if stage.kind is StageKind.DWC:
         return _Dwc(stage)
     return _Argmax(stage.beats_in)
 
 
-def simulate_cycles(df: Dataflow, vectors: int, *, max_cycles: int = 50_000_000) -> tuple[np.ndarray, np.ndarray]:
+def simulate_cycles(hw: HardwarePlan | Dataflow, vectors: int, *,
+                    max_cycles: int = 50_000_000) -> tuple[np.ndarray, np.ndarray]:
     """Handshake cycles of every input beat and every output beat for ``vectors`` back-to-back
     inferences (s_axis always valid, m_axis always ready), cycle 0 = first cycle after reset."""
-    stages = pipeline_stages(df)
-    units = [_unit(s) for s in stages]
-    in_total = stages[0].beats_in * vectors
-    out_total = stages[-1].beats_out * vectors
+    hw = hw if isinstance(hw, HardwarePlan) else build_plan(hw)
+    units = [_unit(hw, s) for s in hw.stages]
+    in_total = hw.input.beats * vectors
+    out_total = hw.output.beats * vectors
     in_cycles, out_cycles = [], []
     sent = cycle = 0
     while len(out_cycles) < out_total:
         if cycle >= max_cycles:
-            raise RuntimeError(f"cycle model of {df.name}: no progress after {max_cycles} cycles")
+            raise RuntimeError(f"cycle model of {hw.name}: no progress after {max_cycles} cycles")
         valids = [sent < in_total] + [u.m_valid() for u in units]
         readies = [True] * (len(units) + 1)  # readies[k] = m_ready of unit k-1 / s_ready of unit k
         for k in range(len(units) - 1, -1, -1):
@@ -201,15 +197,13 @@ class CycleModel:
     layer_cycles: tuple[int, ...]  # (MH'/PE) * (MW'/SIMD) per layer
 
 
-def cycle_model(df: Dataflow, vectors: int = 4) -> CycleModel:
+def cycle_model(hw: HardwarePlan | Dataflow, vectors: int = 4) -> CycleModel:
     """Latency of an inference entering an idle pipeline and the steady-state initiation interval
     (the gap between the last two of ``vectors`` back-to-back inferences)."""
-    stages = pipeline_stages(df)
-    in_cycles, out_cycles = simulate_cycles(df, vectors)
-    per_in, per_out = stages[0].beats_in, stages[-1].beats_out
+    hw = hw if isinstance(hw, HardwarePlan) else build_plan(hw)
+    in_cycles, out_cycles = simulate_cycles(hw, vectors)
+    per_out = hw.output.beats
     last_out = out_cycles[per_out - 1::per_out]
     latency = int(last_out[0] - in_cycles[0])
     ii = int(last_out[-1] - last_out[-2]) if vectors > 1 else latency
-    del per_in
-    return CycleModel(latency=latency, ii=ii,
-                      layer_cycles=tuple(s.plan.cycles for s in stages if s.kind == "layer"))
+    return CycleModel(latency=latency, ii=ii, layer_cycles=tuple(l.cycles for l in hw.layers))

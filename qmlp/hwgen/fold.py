@@ -7,6 +7,11 @@ PE | MH and SIMD | MW). Padding only ever rounds a dimension up to the next mult
 parallelism (pad < PE, pad < SIMD), so a padded layer does exactly the work of
 ``ceil(MH/PE) * ceil(MW/SIMD)`` cycles and never wastes a whole extra fold.
 
+Timing-aware: every candidate (PE, SIMD, pads) gets the largest ``levels_per_stage`` (adder-tree
+levels between registers) whose estimated paths (``qmlp.hwgen.timing``) meet the clock on the
+target family, and the search minimises the calibrated cost (``qmlp.hwgen.estimate``) of the
+planned unit among candidates that meet both the cycle budget and the clock.
+
 Every pass here returns a new Dataflow with ``Layer.folding``, ``Dataflow.stream`` (rule in
 docs/interfaces.md) and ``Dataflow.clock_mhz`` set.
 """
@@ -20,19 +25,24 @@ from typing import Any, Callable, Mapping
 
 from ..errors import FoldingError
 from ..ir import Dataflow, Folding, Layer, StreamFormat, replace
+from .cycles import cycle_model
+from .estimate import Features, estimate_layer, layer_cost, price, stage_features
+from .plan import StageKind, StagePlan, plan_layer, tree_levels
+from .timing import layer_paths
 
 __all__ = [
     "divisors", "parallelism_options", "fold_cycles", "target_cycles", "fold_layer", "fold",
     "apply_folding", "read_folding", "folding_config", "write_final_hw_config", "with_stream",
-    "default_target_fps",
+    "default_target_fps", "choose_levels", "slowest_fps", "DMA_FEED_FPS",
 ]
 
-# Networks with at most this many weights are folded fully parallel by default: one inference
-# per clock then costs only a few thousand LUTs and gives the lowest latency.
+# What a Zynq host can feed through one AXI DMA, vector by vector: about 1-2 M inferences/s.
+# Tiny networks (at most TINY_NETWORK_WEIGHTS weights) are folded for this rate by default;
+# anything faster would idle behind the DMA.
+DMA_FEED_FPS = 1_000_000
 TINY_NETWORK_WEIGHTS = 2048
-# Otherwise the default budget is this many clock cycles per inference (200 k inferences/s at
-# 200 MHz): far above what a host can feed through DMA one vector at a time, far below the cost
-# of a fully parallel pipeline.
+# Larger networks default to this many clock cycles per inference (200 k inferences/s at
+# 200 MHz, 100 k/s at 100 MHz): a few thousand LUTs for an MLP like the seed network.
 DEFAULT_CYCLES_PER_INFERENCE = 1000
 
 
@@ -84,27 +94,63 @@ def target_cycles(target_fps: float | str, clock_mhz: float) -> int:
     return budget
 
 
-def default_target_fps(df: Dataflow, clock_mhz: float) -> float | str:
-    """The default folding target: fully parallel for tiny networks, else 1000 cycles/inference."""
+def default_target_fps(df: Dataflow, clock_mhz: float) -> float:
+    """The default folding target: DMA_FEED_FPS for networks of at most TINY_NETWORK_WEIGHTS
+    weights, else DEFAULT_CYCLES_PER_INFERENCE cycles per inference (never above DMA_FEED_FPS)."""
     weights = sum(layer.weights.size for layer in df.layers)
     if weights <= TINY_NETWORK_WEIGHTS:
-        return "max"
-    return clock_mhz * 1e6 / DEFAULT_CYCLES_PER_INFERENCE
+        return float(DMA_FEED_FPS)
+    return min(float(DMA_FEED_FPS), clock_mhz * 1e6 / DEFAULT_CYCLES_PER_INFERENCE)
 
 
-def _layer_cost(layer: Layer, folding: Folding) -> float:
-    from .estimate import estimate_layer, layer_cost  # lazy: estimate imports this module's helpers
-    return layer_cost(estimate_layer(layer, folding))
+def slowest_fps(df: Dataflow, clock_mhz: float) -> float:
+    """Inferences/s of the slowest legal design (PE = SIMD = 1 everywhere): no folding is slower."""
+    return clock_mhz * 1e6 / max(layer.in_features * layer.out_features for layer in df.layers)
 
 
-def fold_layer(layer: Layer, budget: int, *, cost: Callable[[Layer, Folding], float] | None = None,
-               allow_padding: bool = True) -> Folding:
-    """The cheapest folding of ``layer`` whose cycles per inference are <= ``budget``.
+def choose_levels(layer: Layer, folding: Folding, *, clock_mhz: float, family: str, index: int = 0) -> Folding:
+    """``folding`` with the largest ``levels_per_stage`` whose adder-tree paths are estimated to
+    meet ``clock_mhz`` on ``family`` (fewest pipeline registers); 1 when none does."""
+    top = plan_layer(index, layer, folding).tree_levels
+    for levels in range(max(1, top), 0, -1):
+        candidate = replace(folding, levels_per_stage=levels)
+        paths = layer_paths(plan_layer(index, layer, candidate), family)
+        if all(p.fmax_mhz >= clock_mhz for p in paths if "adder" in p.what):
+            return candidate
+    return replace(folding, levels_per_stage=1)
 
-    Expects budget >= 1. Guarantees the result is legal (pads < PE/SIMD) and meets the budget;
-    ties on cost go to fewer cycles, then smaller PE. Cost defaults to the resource estimate
-    (``estimate.layer_cost``)."""
-    cost = cost or _layer_cost
+
+def _input_glue(index: int, layer: Layer, folding: Folding) -> Features:
+    """The FIFO (and, after the first layer, a width converter) in front of a layer: both grow
+    with SIMD, so the search must see them."""
+    sf = (layer.in_features + folding.pad_in) // folding.simd
+    bits = layer.in_dtype.bits
+    fifo = StagePlan(StageKind.FIFO, "q", folding.simd, folding.simd, bits, bits, sf, sf, layer.in_features,
+                     depth=max(2, sf + 1))
+    glue = stage_features(fifo)
+    if index > 0:
+        glue += stage_features(StagePlan(StageKind.DWC, "c", folding.simd, folding.simd, bits, bits, sf, sf,
+                                         layer.in_features))
+    return glue
+
+
+def _rank(index: int, layer: Layer, folding: Folding, clock_mhz: float, family: str) -> tuple[bool, float, float]:
+    """(misses the clock, cost, -fmax) of one candidate: meeting the clock first, then cost."""
+    est = estimate_layer(plan_layer(index, layer, folding), layer.weights, family)
+    glue_lut, glue_ff = price(_input_glue(index, layer, folding), family)
+    cost = layer_cost(est) + glue_lut + glue_ff / 4
+    return est.fmax_mhz < clock_mhz, cost, -est.fmax_mhz
+
+
+def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: str = "xcup", index: int = 0,
+               allow_padding: bool = True, cost: Callable[[Layer, Folding], float] | None = None) -> Folding:
+    """The cheapest folding of ``layer`` whose cycles per inference are <= ``budget`` and whose
+    estimated fmax reaches ``clock_mhz`` on ``family`` (when none reaches it: the fastest).
+
+    Expects budget >= 1. Guarantees the result is legal (pads < PE/SIMD), meets the budget and
+    carries the levels_per_stage of ``choose_levels``; ties on cost go to fewer cycles, then
+    smaller PE. ``cost`` replaces the calibrated cost and the clock check (for tests and
+    experiments)."""
     best: tuple[Any, ...] | None = None
     for pe, pad_out in parallelism_options(layer.out_features, allow_padding=allow_padding):
         out_folds = (layer.out_features + pad_out) // pe
@@ -115,8 +161,10 @@ def fold_layer(layer: Layer, budget: int, *, cost: Callable[[Layer, Folding], fl
             in_folds = (layer.in_features + pad_in) // simd
             if in_folds > max_in_folds:
                 continue
-            candidate = Folding(pe=pe, simd=simd, pad_out=pad_out, pad_in=pad_in)
-            key = (cost(layer, candidate), out_folds * in_folds, pe, simd)
+            candidate = choose_levels(layer, Folding(pe=pe, simd=simd, pad_out=pad_out, pad_in=pad_in),
+                                      clock_mhz=clock_mhz, family=family, index=index)
+            rank = (False, cost(layer, candidate), 0.0) if cost else _rank(index, layer, candidate, clock_mhz, family)
+            key = (*rank, out_folds * in_folds, pe, simd)
             if best is None or key < best[0]:
                 best = (key, candidate)
     if best is None:  # unreachable for budget >= 1: PE = MH, SIMD = MW takes one cycle
@@ -134,26 +182,27 @@ def with_stream(df: Dataflow, clock_mhz: float | None = None) -> Dataflow:
     return replace(df, stream=stream, clock_mhz=df.clock_mhz if clock_mhz is None else float(clock_mhz))
 
 
-def fold(df: Dataflow, *, target_fps: float | str, clock_mhz: float, allow_padding: bool = True) -> Dataflow:
+def fold(df: Dataflow, *, target_fps: float | str, clock_mhz: float, family: str = "xcup",
+         allow_padding: bool = True) -> Dataflow:
     """Fold every layer as cheaply as possible while meeting ``target_fps`` at ``clock_mhz``.
 
     Expects a verified IR. Guarantees the network's steady-state initiation interval, as the
-    cycle model of the RTL counts it (estimate.steady_state), is <= floor(clock_hz / target_fps);
-    ``target_fps="max"`` gives PE = MH and SIMD = MW everywhere (one inference per clock).
+    cycle model of the RTL counts it, is <= floor(clock_hz / target_fps); ``target_fps="max"``
+    gives one inference per clock. Each layer's pipeline depth is chosen for the clock on
+    ``family`` (``choose_levels``); a layer that cannot reach it is folded for the highest fmax.
 
     Each layer first gets the whole cycle budget. A folded consumer reads its input stream only
     during its first output fold, so a slow producer can stretch the network's II beyond the
     slowest layer's own cycles; when the cycle model shows that, the per-layer budget shrinks in
     proportion and the layers are folded again."""
-    from .estimate import steady_state  # lazy: estimate imports this module's users
-
     budget = target_cycles(target_fps, clock_mhz)
     layer_budget = budget
     while True:
-        layers = tuple(replace(layer, folding=fold_layer(layer, layer_budget, allow_padding=allow_padding))
-                       for layer in df.layers)
+        layers = tuple(replace(layer, folding=fold_layer(layer, layer_budget, clock_mhz=clock_mhz, family=family,
+                                                         index=i, allow_padding=allow_padding))
+                       for i, layer in enumerate(df.layers))
         folded = with_stream(replace(df, layers=layers), clock_mhz)
-        _, ii = steady_state(folded)
+        ii = cycle_model(folded).ii
         if ii <= budget:
             return folded
         if layer_budget == 1:  # not reached by the RTL (fully parallel runs at II 1); a guard
@@ -198,12 +247,14 @@ def _legal_list(n: int) -> str:
 
 
 def apply_folding(df: Dataflow, config: Mapping[str, Any], *, clock_mhz: float | None = None,
-                  source: str = "final_hw_config.json") -> Dataflow:
+                  family: str = "xcup", source: str = "final_hw_config.json") -> Dataflow:
     """Apply a FINN-style folding config ``{"Defaults": {...}, "<layer>": {"PE": n, "SIMD": m}}``.
 
     Layers missing from the config take "Defaults" (or 1). Optional ``qmlp_pad_out`` /
-    ``qmlp_pad_in`` allow a PE/SIMD that does not divide the dimension. Raises FoldingError naming
-    the layer, the broken constraint and the legal values; unknown layer names are errors too."""
+    ``qmlp_pad_in`` allow a PE/SIMD that does not divide the dimension. The pipeline depth is
+    chosen for ``clock_mhz`` on ``family`` as ``fold`` does (``choose_levels``; the IR default
+    without a clock). Raises FoldingError naming the layer, the broken constraint and the legal
+    values; unknown layer names are errors too."""
     if not isinstance(config, Mapping):
         raise FoldingError(f"{source}: expected a JSON object of layer name -> {{\"PE\": n, \"SIMD\": m}}")
     names = {layer.name for layer in df.layers}
@@ -227,7 +278,10 @@ def apply_folding(df: Dataflow, config: Mapping[str, Any], *, clock_mhz: float |
         pad_in = _int_field(where, "qmlp_pad_in", entry.get("qmlp_pad_in", 0))
         _check_parallelism(where, "PE", "MH", layer.out_features, pe, pad_out, "qmlp_pad_out")
         _check_parallelism(where, "SIMD", "MW", layer.in_features, simd, pad_in, "qmlp_pad_in")
-        layers.append(replace(layer, folding=Folding(pe=pe, simd=simd, pad_out=pad_out, pad_in=pad_in)))
+        folding = Folding(pe=pe, simd=simd, pad_out=pad_out, pad_in=pad_in)
+        if clock_mhz is not None:
+            folding = choose_levels(layer, folding, clock_mhz=clock_mhz, family=family, index=len(layers))
+        layers.append(replace(layer, folding=folding))
     return with_stream(replace(df, layers=tuple(layers)), clock_mhz)
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
-from ..errors import ConfigError, ToolError
+from ..errors import ConfigError, QmlpError, ToolError
 from ..ir import Dataflow, load, replace, save, verify
 from . import fold as folding
-from .estimate import NetworkEstimate, estimate, write_estimate_reports
+from .estimate import NetworkEstimate, estimate, summary_markdown, timing_warning, write_estimate_reports
 
 __all__ = ["CompileOptions", "BuildState", "Step", "build_steps", "run_build", "load_input"]
 
@@ -36,6 +36,7 @@ class CompileOptions:
     argmax: bool = False
     synth: bool = False
     backend: str = "native"  # native | finn
+    allow_overfit: bool = False  # build even when the estimate exceeds the part
 
     @property
     def out_dir(self) -> Path:
@@ -51,6 +52,7 @@ class BuildState:
     estimate: NetworkEstimate | None = None
     rtl_files: tuple[Path, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)  # one-line results shown after a step
+    failure: QmlpError | None = None  # raised after the output is published (a failed --synth)
 
 
 Step = Callable[[BuildState], BuildState]
@@ -94,26 +96,40 @@ def step_fold(state: BuildState) -> BuildState:
     clock = opts.clock_mhz if opts.clock_mhz is not None else state.board.clock.default_mhz
     if opts.folding is not None:
         df = folding.apply_folding(df, folding.read_folding(opts.folding), clock_mhz=clock,
-                                   source=str(opts.folding))
+                                   family=state.board.family, source=str(opts.folding))
         how = f"from {opts.folding}"
     else:
         target = opts.target_fps if opts.target_fps is not None else folding.default_target_fps(df, clock)
-        df = folding.fold(df, target_fps=target, clock_mhz=clock)
+        df = folding.fold(df, target_fps=target, clock_mhz=clock, family=state.board.family)
         how = f"target {target if target == 'max' else f'{float(target):,.0f}'} inferences/s at {clock:g} MHz"
+        if target != "max" and float(target) < folding.slowest_fps(df, clock):
+            how += (f" (below the slowest design, {folding.slowest_fps(df, clock):,.0f}/s at PE = SIMD = 1: "
+                    f"built that)")
     verify(df)
     pes = ", ".join(f"{l.name} {l.folding.pe}x{l.folding.simd}" for l in df.layers)
     return replace(state, df=df, notes=(f"{how}; PE x SIMD: {pes}",))
 
 
+def _totals(board) -> dict[str, float]:  # noqa: ANN001 - a qmlp.boards.Board
+    r = board.resources
+    return {"LUT": r.lut, "FF": r.ff, "BRAM36": r.bram36, "DSP": r.dsp}
+
+
 def step_estimate(state: BuildState) -> BuildState:
-    """Estimate cycles and resources -> report/estimate_*.json, summary.md, resources.png."""
-    est = estimate(state.df)
-    r = state.board.resources
-    totals = {"LUT": r.lut, "FF": r.ff, "BRAM36": r.bram36, "DSP": r.dsp}
-    write_estimate_reports(est, state.work_dir / "report", totals=totals, board=state.board.name)
-    return replace(state, estimate=est, notes=(
-        f"II {est.ii_cycles:g} cycles ({est.throughput_fps:,.0f}/s), latency {est.latency_cycles} cycles "
-        f"({est.latency_ns:,.0f} ns), ~{est.lut} LUT, {est.bram36:g} BRAM36",))
+    """Estimate cycles, resources and fmax -> report/estimate_*.json, summary.md, resources.png;
+    FitError (nothing written) when the estimate exceeds the part, unless --allow-overfit."""
+    from .synth import check_counts
+    est = estimate(state.df, state.board.family)
+    if not state.options.allow_overfit:
+        check_counts({"LUT": est.lut, "FF": est.ff, "BRAM36": est.bram36, "DSP": est.dsp}, state.board,
+                     "the calibrated estimate is", "lower --target-fps, pick a larger board (qmlp boards) or "
+                     "pass --allow-overfit to build it anyway")
+    write_estimate_reports(est, state.work_dir / "report", totals=_totals(state.board), board=state.board.name)
+    note = (f"II {est.ii_cycles:g} cycles ({est.throughput_fps:,.0f}/s), latency {est.latency_cycles} cycles "
+            f"({est.latency_ns:,.0f} ns), ~{est.lut} LUT, {est.bram36:g} BRAM36, fmax ~{est.fmax_mhz:.0f} MHz (est.)")
+    if est.fmax_mhz < est.clock_mhz:
+        note += f"; WARNING: {timing_warning(est)}"
+    return replace(state, estimate=est, notes=(note,))
 
 
 def step_write_ir(state: BuildState) -> BuildState:
@@ -189,12 +205,19 @@ def step_finn(state: BuildState) -> BuildState:
 
 
 def step_synth(state: BuildState) -> BuildState:
-    """Yosys synth_xilinx on rtl/ -> report/synth_resources.json; ToolError if it does not fit."""
-    from .synth import check_fit, synthesize, write_synth_report
+    """Yosys synth_xilinx on rtl/ -> report/synth_resources.json and summary.md with the Yosys
+    figures; a design that does not fit is still written, then reported as FitError."""
+    from .synth import FitError, check_fit, synthesize, write_synth_report
     result = synthesize(state.work_dir / "rtl", family=state.board.family)
-    write_synth_report(result, state.work_dir / "report" / "synth_resources.json",
-                       clock_mhz=state.df.clock_mhz, part=state.board.part)
-    check_fit(result, state.board)
+    report = state.work_dir / "report"
+    data = write_synth_report(result, report / "synth_resources.json", clock_mhz=state.df.clock_mhz,
+                              part=state.board.part)
+    (report / "summary.md").write_text(summary_markdown(state.estimate, _totals(state.board), state.board.name,
+                                                        synth=data))
+    try:
+        check_fit(result, state.board)
+    except FitError as error:
+        return replace(state, failure=error, notes=(result.one_line(),))
     return replace(state, notes=(result.one_line(),))
 
 
@@ -266,9 +289,13 @@ def run_build(options: CompileOptions, *, log: Callable[[str], None] = print,
                 raise ToolError(f"compile step '{name}' failed: {error}") from error
             note = f"  {state.notes[0]}" if state.notes else ""
             log(f"[{index}/{len(steps)}] {name:<12} {time.perf_counter() - start:6.2f} s{note}")
+            if state.failure is not None:
+                break
         _publish(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     log(f"wrote {out}/ in {time.perf_counter() - total:.2f} s")
+    if state.failure is not None:
+        raise state.failure
     return replace(state, work_dir=out)

@@ -34,7 +34,7 @@ from typing import Mapping
 from ..errors import ConfigError, QmlpError, ToolError
 
 __all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "synthesize",
-           "parse_stat", "parse_ltp", "write_synth_report", "check_fit", "fmax_estimate"]
+           "parse_stat", "parse_ltp", "write_synth_report", "check_fit", "check_counts", "fmax_estimate"]
 
 
 class FitError(QmlpError):
@@ -229,13 +229,19 @@ def write_synth_report(result: SynthResult, path: str | Path, *, clock_mhz: floa
     return data
 
 
-def check_fit(result: SynthResult, board) -> None:  # noqa: ANN001 - a qmlp.boards.Board
-    """Raise FitError naming the first resource the design over-uses on ``board``'s part."""
+def check_counts(used: Mapping[str, float], board, what: str, fix: str) -> None:  # noqa: ANN001 - a Board
+    """Raise FitError naming the first of LUT/FF/BRAM36/DSP in ``used`` that exceeds ``board``'s part."""
     r = board.resources
+    available = {"LUT": r.lut, "FF": r.ff, "BRAM36": r.bram36, "DSP": r.dsp}
+    for name, count in used.items():
+        if count > available[name]:
+            raise FitError(f"design does not fit {board.part} ({board.name}): {what} {count:,g} {name}, the part has "
+                           f"{available[name]:,}; {fix}")
+
+
+def check_fit(result: SynthResult, board) -> None:  # noqa: ANN001 - a qmlp.boards.Board
+    """Raise FitError naming the first resource the synthesized design over-uses on ``board``'s part."""
     # LUTRAM and SRLs occupy LUT sites; BRAM18s pair up into BRAM36 sites.
-    need = {"LUT": (result.lut + result.lutram, r.lut), "FF": (result.ff, r.ff),
-            "BRAM36": (result.bram36 + (result.bram18 + 1) // 2, r.bram36), "DSP": (result.dsp, r.dsp)}
-    for name, (used, available) in need.items():
-        if used > available:
-            raise FitError(f"design does not fit {board.part} ({board.name}): needs {used:,} {name}, the part has "
-                           f"{available:,}; fold more (lower --target-fps) or pick a larger board")
+    used = {"LUT": result.lut + result.lutram, "FF": result.ff,
+            "BRAM36": result.bram36 + (result.bram18 + 1) // 2, "DSP": result.dsp}
+    check_counts(used, board, "needs", "fold more (lower --target-fps) or pick a larger board")

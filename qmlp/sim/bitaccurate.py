@@ -83,18 +83,23 @@ def _count(rows: np.ndarray, acc: np.ndarray) -> np.ndarray:
 
 
 def apply_thresholds(act: Thresholds, acc: np.ndarray) -> np.ndarray:
-    """Threshold counts -> output values (``Thresholds.output_value``)."""
-    acc = np.asarray(acc, dtype=np.int64)
-    return act.output_value(_count(np.ascontiguousarray(act.values.T), acc).astype(np.int64))
+    """Accumulators (batch, channels) -> output values: counts of ``Thresholds.oriented(acc)``
+    against the thresholds, mapped by ``Thresholds.output_value``."""
+    oriented = act.oriented(np.asarray(acc, dtype=np.int64))
+    return act.output_value(_count(np.ascontiguousarray(act.values.T), oriented).astype(np.int64))
 
 
 @dataclass(frozen=True, eq=False)
 class _Kernel:
     """A layer prepared for the fast path: weights (in, out) and thresholds (steps, out) in
-    ``dtype``; activations leave as small integers (int8 counts, or int64 for many steps)."""
+    ``dtype``; activations leave as small integers (int8 counts, or int64 for many steps).
+    Negated channels (``Thresholds.negate``) have their weight columns negated here, so the
+    product is the oriented accumulator the thresholds compare with; ``sign`` turns it back
+    into the IR's accumulator where that is asked for (None: no channel negated)."""
 
     dtype: type
     weights_t: np.ndarray
+    sign: np.ndarray | None
     thresholds: np.ndarray | None
     bipolar: bool
     bias: int
@@ -110,9 +115,12 @@ def _kernel(layer: Layer) -> _Kernel:
         # thresholds lie in [acc_min, acc_max + 1], so bound + 1 must be exact as well
         dtype = np.float32 if bound + 1 < _FLOAT32_EXACT else np.float64 if bound + 1 < _FLOAT64_EXACT else np.int64
         act = layer.activation
+        negate = act is not None and bool(act.negate.any())
+        sign = np.where(act.negate, -1, 1).astype(dtype) if negate else None
         kernel = _Kernel(
             dtype=dtype,
-            weights_t=np.ascontiguousarray(layer.weights.T.astype(dtype)),
+            weights_t=np.ascontiguousarray((layer.weights.T * (1 if sign is None else sign)).astype(dtype)),
+            sign=sign,
             thresholds=None if act is None else np.ascontiguousarray(act.values.T.astype(dtype)),
             bipolar=act is not None and act.out_dtype == BIPOLAR,
             bias=0 if act is None else act.bias,
@@ -121,11 +129,13 @@ def _kernel(layer: Layer) -> _Kernel:
     return kernel
 
 
-def _layer_block(kernel: _Kernel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    acc = q.astype(kernel.dtype, copy=False) @ kernel.weights_t
+def _layer_block(kernel: _Kernel, q: np.ndarray, keep: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    """(accumulators if ``keep`` else None, output values) of one block of rows."""
+    oriented = q.astype(kernel.dtype, copy=False) @ kernel.weights_t
     if kernel.thresholds is None:
-        return acc, acc
-    count = _count(kernel.thresholds, acc)  # int8 here holds count + bias for <= 16 steps (>= -8)
+        return oriented, oriented
+    acc = None if not keep else oriented if kernel.sign is None else oriented * kernel.sign
+    count = _count(kernel.thresholds, oriented)  # int8 here holds count + bias for <= 16 steps (>= -8)
     if kernel.bipolar:
         return acc, 2 * count - 1
     if kernel.bias:
@@ -135,7 +145,7 @@ def _layer_block(kernel: _Kernel, q: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def layer_forward(layer: Layer, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One MVAU + activation: returns (accumulators, output values), int64."""
-    acc, out = _layer_block(_kernel(layer), np.asarray(q))
+    acc, out = _layer_block(_kernel(layer), np.asarray(q), keep=True)
     return acc.astype(np.int64), out.astype(np.int64)
 
 
@@ -153,7 +163,7 @@ def _run(df: Dataflow, q: np.ndarray, keep: bool) -> tuple[tuple[np.ndarray, ...
     for start in range(0, batch, CHUNK):
         block = q[start:start + CHUNK]
         for index, kernel in enumerate(kernels):
-            acc, block = _layer_block(kernel, block)
+            acc, block = _layer_block(kernel, block, keep)
             if keep:
                 accs[index][start:start + len(block)] = acc
                 acts[index][start:start + len(block)] = block

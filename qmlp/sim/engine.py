@@ -70,7 +70,10 @@ def engine_for(df: Dataflow, *, keep: bool = False) -> Engine | None:
     is not exact for it or onnxruntime is missing (on a board only numpy is installed)."""
     cache = _ENGINES.setdefault(df, {})
     if keep not in cache:
-        cache[keep] = _build(df, keep=keep) if _exact_in_float32(df) else None
+        # The graph does not model channels whose direction is negated (Thresholds.negate): such
+        # a model runs on the numpy path.
+        negated = any(l.activation is not None and bool(np.any(l.activation.negate)) for l in df.layers)
+        cache[keep] = _build(df, keep=keep) if _exact_in_float32(df) and not negated else None
     return cache[keep]
 
 

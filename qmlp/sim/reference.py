@@ -1,7 +1,7 @@
 """The float reference: qonnx ``execute_onnx`` on the original model, plus the integer levels
 each quantizer produced, mapped onto the IR's layers so they compare directly with
-``SimResult.activations`` (levels are unaffected by the IR's channel negation, and the IR's
-activation values are ``count + bias`` = the quantizer's integer level)."""
+``SimResult.activations`` (the IR's activation values are ``count + bias`` = the quantizer's
+integer level, and its accumulators are the model's: weights keep their trained sign)."""
 
 from __future__ import annotations
 
@@ -179,12 +179,10 @@ def _near_boundary(y: np.ndarray, bipolar: bool) -> np.ndarray:
     return np.abs(y - np.floor(y) - 0.5) <= TIE_TOLERANCE * np.maximum(1.0, np.abs(y))
 
 
-def _prequant_at(spec: LayerSpec, ir_weights: np.ndarray, channels: np.ndarray, acc: np.ndarray) -> np.ndarray:
-    """The float64 pre-rounding value of the reference chain at IR accumulator ``acc`` of each
-    ``channels`` entry (undoing the IR's channel negation first)."""
+def _prequant_at(spec: LayerSpec, channels: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """The float64 pre-rounding value of the reference chain at accumulator ``acc`` of each
+    ``channels`` entry."""
     original = spec.matmul.weights
-    negated = np.any(original != 0, axis=1) & np.all(ir_weights == -original, axis=1)
-    acc = np.where(negated[channels], -acc, acc)
     prequant, out = prequant_function(spec), np.empty(acc.size)
     for start in range(0, acc.size, 4096):  # every channel at every value: bound the grid's memory
         part = acc[start:start + 4096]
@@ -223,7 +221,7 @@ def compare(model: onnx.ModelProto, df: Dataflow, ref: Reference, sim: SimResult
         ties = np.zeros_like(fresh)
         if spec.out_quant is not None and fresh.any():
             rows, cols = np.nonzero(fresh)
-            y = _prequant_at(spec, layer.weights, cols, sim.accumulators[index][rows, cols])
+            y = _prequant_at(spec, cols, sim.accumulators[index][rows, cols])
             # a tie: the IR agrees with the float64 chain, and that value sits on a rounding
             # boundary, so only the float32 evaluation in the reference fell the other way
             quant = spec.out_quant

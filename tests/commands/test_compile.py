@@ -133,16 +133,49 @@ def test_target_and_folding_are_exclusive(ir_file, tmp_path, capsys):
     assert "not allowed with argument" in capsys.readouterr().err
 
 
-def test_synth_run(tmp_path):
-    """The one --synth run in CI: a small fully parallel ternary design on the ZCU104."""
+def _tiny_board(tmp_path: Path, luts: int) -> Path:
+    """The ZCU104's board file with only ``luts`` LUTs (a part the design cannot fit)."""
+    from qmlp.boards import board as boards_module
+
+    data = json.loads((Path(boards_module.__file__).parent / "data" / "zcu104.json").read_text())
+    data["name"], data["resources"]["LUT"] = "tiny", luts
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_fit_check_refuses_before_the_work(ir_file, tmp_path, capsys):
+    board = _tiny_board(tmp_path, 100)
+    out = tmp_path / "o"
+    assert main(["compile", str(ir_file), "--board", str(board), "-o", str(out), "--target-fps", "max"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(r"qmlp: error: design does not fit xczu7ev-ffvc1156-2-e \(tiny\): the calibrated estimate "
+                        r"is [\d,]+ LUT, the part has 100; lower --target-fps, pick a larger board \(qmlp boards\) "
+                        r"or pass --allow-overfit to build it anyway", err), err
+    assert not out.exists() and _leftovers(tmp_path) == []
+    assert main(["compile", str(ir_file), "--board", str(board), "-o", str(out), "--target-fps", "max",
+                 "--allow-overfit"]) == 0
+    summary = (out / "report" / "summary.md").read_text()
+    percent = float(re.search(r"^LUT +\[#+\] +([\d.]+)%  DOES NOT FIT", summary, re.M).group(1))
+    assert percent > 100  # the real share, not a bar capped at 100%
+
+
+def test_synth_run_that_does_not_fit_keeps_its_report(tmp_path, capsys):
+    """The one --synth run in CI: a small fully parallel ternary design, on a part too small for it."""
     path = tmp_path / "small.json"
     save(random_dataflow(22, widths=(8, 6, 3)), path)
     out = tmp_path / "s"
-    assert main(["compile", str(path), "-o", str(out), "--synth", "--target-fps", "max"]) == 0
+    board = _tiny_board(tmp_path, 200)
+    assert main(["compile", str(path), "-o", str(out), "--board", str(board), "--synth", "--target-fps", "max",
+                 "--allow-overfit"]) == 2
+    assert "qmlp: error: design does not fit xczu7ev-ffvc1156-2-e (tiny): needs" in capsys.readouterr().err
     data = json.loads((out / "report" / "synth_resources.json").read_text())
     assert data["part"] == "xczu7ev-ffvc1156-2-e" and data["family"] == "xcup"
     assert data["LUT"] > 0 and data["FF"] > 0 and data["DSP"] == 0 and data["BRAM36"] == 0
     assert data["logic_depth"]["cells"] >= 1 and data["fmax_is_estimate"] is True
+    summary = (out / "report" / "summary.md").read_text()
+    assert "## Yosys" in summary and f"{data['fmax_estimate_mhz']:.0f} MHz vs the 200 MHz clock" in summary
+    assert "Device use (Yosys)" in summary and "run `qmlp compile --synth`" not in summary
 
 
 def test_backend_finn_writes_a_finn_build(tmp_path, monkeypatch, capsys):
@@ -177,3 +210,13 @@ def test_default_output_directory(ir_file, tmp_path, monkeypatch):
     assert main(["compile", str(ir_file)]) == 0
     assert (tmp_path / "build" / "net" / "dataflow.json").is_file()
     assert _leftovers(tmp_path / "build") == []
+
+
+def test_a_clock_the_design_cannot_reach_is_a_warning_naming_the_path(ir_file, tmp_path, capsys):
+    out = tmp_path / "fast"
+    assert main(["compile", str(ir_file), "-o", str(out), "--clock-mhz", "400", "--target-fps", "1e6"]) == 0
+    estimate_line = next(l for l in capsys.readouterr().out.splitlines() if "] estimate" in l)
+    assert re.search(r"WARNING: estimated fmax \d+ MHz is below the 400 MHz clock: \w+, .+ \(\d+ LUT levels \+ "
+                     r"\d+ carry cells\); lower --clock-mhz or --target-fps$", estimate_line), estimate_line
+    summary = (out / "report" / "summary.md").read_text()
+    assert "**WARNING**: estimated fmax" in summary and "limited by" in summary

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from qmlp.datatypes import INT, TERNARY, UINT
+from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT
 from qmlp.frontend import import_model, load_model, lower
 from qmlp.frontend.chain import QuantStep, check_supported_ops, extract_chain
 from qmlp.frontend.lower import (accumulator_dtype, apply_post_ops, derive_thresholds, fold_output_affine,
@@ -91,15 +91,23 @@ def test_lower_input_broadcasts_the_scale():
     assert (inp.qmin, inp.qmax, inp.dtype) == (-128, 127, INT(8))
 
 
-def test_negated_int2_channel_widens_weight_type():
+def test_decreasing_int2_channel_keeps_weight_type_and_is_marked_negate():
     g = GraphBuilder()
     w = np.array([[-1.0, 0.5, -1.0], [1.0, -1.0, 0.5]])  # with scale 0.5 -> ints include -2 (non-narrow INT2)
     h = g.dense(g.quant("x", 0.1, 4, signed=False), w, 0.5, bits=2, narrow=False)
-    h = g.node("Mul", [h, g.const([1.0, -1.0])])  # channel 1 decreasing -> negated
+    h = g.node("Mul", [h, g.const([1.0, -1.0])])  # channel 1 decreasing
     y = g.quant(g.node("Relu", [h]), 0.05, 2, signed=False)
     df = lower(g.model(y, (3,), (2,)))
-    assert df.layers[0].weights.tolist() == [[-2, 1, -2], [-1, 2, -1]]  # [1, -2, 1] negated
-    assert df.layers[0].weight_dtype == INT(3)
+    verify(df)
+    layer = df.layers[0]
+    assert layer.weights.tolist() == [[-2, 1, -2], [1, -2, 1]]  # as trained: negating -2 would need INT3
+    assert layer.weight_dtype == INT(2) and layer.activation.negate.tolist() == [False, True]
+    # channel 1 at every reachable accumulator: level = clip(round(-a * 0.5 * 0.1 / 0.05), 0, 3) = clip(round(-a), 0, 3)
+    low, high = accumulator_range(layer.weights, layer.in_dtype)
+    a = np.arange(low[1], high[1] + 1)
+    acc = np.zeros((a.size, 2), np.int64)
+    acc[:, 1] = a
+    assert np.array_equal(apply_thresholds(layer.activation, acc)[:, 1], np.clip(np.round(-a * 1.0), 0, 3))
 
 
 def test_small_mlp_lowers_to_verified_ir():
@@ -121,13 +129,13 @@ def test_thresholds_equal_float_reference_at_every_accumulator_value(zoo, name):
         if layer.activation is None:
             continue
         levels = level_function(spec)
-        negated = np.any(spec.matmul.weights != 0, axis=1) & np.all(layer.weights == -spec.matmul.weights, axis=1)
+        assert np.array_equal(layer.weights, spec.matmul.weights)  # trained weights, never negated
         low, high = accumulator_range(layer.weights, layer.in_dtype)
         # every channel at once: row c walks low[c] .. high[c] (padded by repeating high[c])
         span = np.arange(int((high - low).max()) + 1)
         grid = np.minimum(low[:, None] + span[None, :], high[:, None])
         ir = apply_thresholds(layer.activation, grid.T).T
-        expected = levels(np.where(negated[:, None], -grid, grid))
+        expected = levels(grid)
         bad = np.argwhere(ir != expected)
         assert bad.size == 0, f"{name} {layer.name}: channel/offset {bad[:5].tolist()} differ"
         checked += int((high - low + 1).sum())
@@ -200,3 +208,16 @@ def test_float_chain_equals_onnx_runtime_at_every_accumulator_value(zoo, name):
         assert not np.any(differ & ~_near_boundary(y, spec.out_quant.bipolar)), \
             f"{name} {spec.matmul.node}: {int(differ.sum())} levels differ away from a rounding tie"
         in_dtype = spec.out_quant.dtype
+
+
+@pytest.mark.parametrize("name, weights", [("seed_w2a2_negbn", INT(2)), ("ternary_w2a2", TERNARY),
+                                           ("bipolar_all", BIPOLAR)])
+def test_negative_batchnorm_scales_keep_the_trained_weight_type(zoo, name, weights):
+    """Brevitas models whose BatchNorm has negative scales: the channels are marked negate and
+    every layer keeps its trained weight type (INT2 with -2 included stays INT2)."""
+    df = import_model(zoo(name))
+    assert all(layer.weight_dtype == weights for layer in df.layers)
+    negated = [int(layer.activation.negate.sum()) for layer in df.layers if layer.activation is not None]
+    assert negated[0] > 0, negated  # the BatchNorm layers (the last one may have none)
+    if weights == INT(2):
+        assert any(np.any(layer.weights == -2) for layer in df.layers)

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from qmlp.hwgen.cycles import cycle_model, simulate_cycles, tree_latency
+from qmlp.hwgen.cycles import cycle_model, simulate_cycles
+from qmlp.hwgen.plan import tree_stages
 from qmlp.ir import Folding, StreamFormat
 from qmlp.testing import random_dataflow
 
@@ -49,5 +50,6 @@ def test_single_mvau_latency_matches_the_documented_recurrence():
     assert cycle_model(df).latency == last_issue + 5
 
 
-def test_tree_latency():
-    assert [tree_latency(n) for n in (1, 2, 8, 9, 64, 65, 600)] == [0, 1, 1, 2, 2, 3, 4]
+def test_tree_stages():
+    assert [tree_stages(n, 3) for n in (1, 2, 8, 9, 64, 65, 600)] == [0, 1, 1, 2, 2, 3, 4]
+    assert [tree_stages(n, 1) for n in (1, 2, 8, 9)] == [0, 1, 3, 4]

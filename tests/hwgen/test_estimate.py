@@ -8,40 +8,44 @@ import numpy as np
 import pytest
 
 from qmlp.datatypes import INT, TERNARY, UINT
-from qmlp.hwgen.estimate import (estimate, estimate_layer, layer_latency, rom_cost, steady_state,
-                                 write_estimate_reports)
+from qmlp.hwgen.estimate import bram_count, estimate, estimate_layer, steady_state, write_estimate_reports
 from qmlp.hwgen.fold import apply_folding, fold, fold_cycles, target_cycles
+from qmlp.hwgen.plan import Memory, Storage, plan_layer
 from qmlp.ir import Folding, frozen_array, replace
 from qmlp.testing import random_dataflow
 
 
-def test_rom_cost():
-    assert rom_cost(64, 1) == (0, 0.0, "constant")
-    assert rom_cost(10, 64) == (10, 0.0, "lut")
-    assert rom_cost(10, 65) == (0, 0.5, "bram")  # one BRAM18 (18 x 1024)
-    assert rom_cost(72, 512) == (0, 1.0, "bram")
-    assert rom_cost(144, 1024) == (0, 4.0, "bram")  # 4 x (36 x 1024) BRAM36 = 8 x (18 x 1024) BRAM18
+def test_bram_count():
+    assert bram_count(Memory(Storage.LUT, 10, 64)) == 0.0
+    assert bram_count(Memory(Storage.BRAM, 10, 65)) == 0.5  # one BRAM18 (18 x 1024)
+    assert bram_count(Memory(Storage.BRAM, 72, 512)) == 1.0
+    assert bram_count(Memory(Storage.BRAM, 144, 1024)) == 4.0  # 4 x (36 x 1024) BRAM36 = 8 x (18 x 1024) BRAM18
+
+
+def _est(layer, folding):
+    return estimate_layer(plan_layer(0, layer, folding), layer.weights)
 
 
 def test_layer_cycles_and_no_dsp():
     layer = random_dataflow(1, widths=(40, 30, 4)).layers[0]
-    est = estimate_layer(layer, Folding(pe=4, simd=8, pad_out=2))
+    est = _est(layer, Folding(pe=4, simd=8, pad_out=2))
     assert est.cycles == (32 // 4) * (40 // 8) == fold_cycles(layer, Folding(pe=4, simd=8, pad_out=2))
     assert est.dsp == 0 and est.weight_storage == "lut"
-    assert layer_latency(layer, Folding(pe=4, simd=8, pad_out=2)) == 40 - 1 + 4
+    # one tree stage over 8 products: ROM register, 1 sum stage, accumulator, output register
+    assert est.latency_cycles == 40 - 1 + 4
 
 
 def test_ternary_constants_are_cheaper_and_zeros_vanish():
     ternary = random_dataflow(2, widths=(32, 16, 4), weight_dtypes=TERNARY).layers[0]
     int2 = random_dataflow(2, widths=(32, 16, 4), weight_dtypes=INT(2)).layers[0]
     full = Folding(pe=16, simd=32)
-    assert estimate_layer(ternary, full).lut < estimate_layer(int2, full).lut
+    assert _est(ternary, full).lut < _est(int2, full).lut
     zeros = replace(ternary, weights=frozen_array(np.zeros((16, 32)), np.int64))
     sparse = replace(ternary, weights=frozen_array(np.where(np.arange(32) < 4, 1, 0)[None].repeat(16, 0), np.int64))
     # an all-zero layer keeps only its threshold logic; 4 nonzero inputs per channel add 3 adders each
-    assert estimate_layer(zeros, full).lut < estimate_layer(sparse, full).lut < estimate_layer(ternary, full).lut
+    assert _est(zeros, full).lut < _est(sparse, full).lut < _est(ternary, full).lut
     folded = Folding(pe=4, simd=8)
-    assert estimate_layer(zeros, folded).lut == estimate_layer(ternary, folded).lut  # ROM-based: no weight savings
+    assert _est(zeros, folded).lut == _est(ternary, folded).lut  # ROM-based: no weight savings
 
 
 def test_fold_meets_target_in_the_cycle_model():
@@ -61,16 +65,17 @@ def test_reports(tmp_path):
     assert [p.name for p in paths] == ["estimate_layer_resources.json", "estimate_network_performance.json",
                                        "summary.md", "resources.png"]
     layers = json.loads(paths[0].read_text())
-    assert list(layers) == ["fc0", "fc1", "total"]
+    assert list(layers) == ["fc0", "fc1", "streams_and_control", "total"]
     assert set(layers["fc0"]) >= {"LUT", "FF", "BRAM_18K", "BRAM36", "URAM", "DSP", "PE", "SIMD", "MH", "MW"}
-    assert layers["total"]["LUT"] == sum(layers[n]["LUT"] for n in ("fc0", "fc1"))
+    assert layers["total"]["LUT"] == sum(layers[n]["LUT"] for n in ("fc0", "fc1", "streams_and_control"))
     perf = json.loads(paths[1].read_text())
     assert perf["max_cycles"] == max(perf["layer_cycles"].values())
     assert perf["ii_cycles"] == est.ii_cycles and perf["latency_cycles"] == est.latency_cycles
     assert perf["estimated_latency_ns"] == pytest.approx(est.latency_cycles * 10.0)
     assert perf["estimated_throughput_fps"] == pytest.approx(100e6 / est.ii_cycles)
     summary = paths[2].read_text()
-    assert "| fc0 | 10 x 20 |" in summary and "LUT    [" in summary and "pynq-z2" in summary
+    assert "| fc0 | qmlp_" in summary and "| 10 x 20 |" in summary and "LUT    [" in summary and "pynq-z2" in summary
+    assert "- fmax (estimate, xcup):" in summary and "run `qmlp compile --synth`" in summary
     assert paths[3].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

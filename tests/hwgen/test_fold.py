@@ -89,9 +89,10 @@ def test_fold_sets_stream_clock_and_stays_valid():
 
 def test_default_target():
     tiny = random_dataflow(0)
-    assert default_target_fps(tiny, 200) == "max"
+    assert default_target_fps(tiny, 200) == 1_000_000.0  # what a host can feed through the DMA
     big = random_dataflow(0, widths=(40, 256, 4))
-    assert default_target_fps(big, 200) == 200_000.0
+    assert default_target_fps(big, 200) == 200_000.0  # 1000 cycles per inference
+    assert default_target_fps(big, 2000) == 1_000_000.0  # never above the DMA rate
 
 
 def test_config_round_trip(tmp_path):

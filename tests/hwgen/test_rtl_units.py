@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT, DataType, smallest_type_for_range
-from qmlp.hwgen.emit import emit_rtl, plan_layers
+from qmlp.hwgen.emit import emit_rtl
+from qmlp.hwgen.plan import Unit, build_plan
 from qmlp.ir import (Dataflow, Folding, InputQuant, Layer, OutputDequant, StreamFormat, Thresholds,
                      accumulator_range, frozen_array, verify)
 from qmlp.sim.bitaccurate import layer_forward, run_integer
@@ -76,8 +77,8 @@ def test_mvau_unsigned_and_extreme_accumulators_with_padding_and_converters(tmp_
     w1[0], w1[1] = 7, -8
     l1 = make_layer("s", w1, INT(4), UINT(2), Folding(pe=3, simd=13))
     df = make_dataflow([l0, l1], UINT(8), StreamFormat(in_elems_per_beat=5, out_elems_per_beat=4))
-    plans = plan_layers(df)
-    assert [p.unit for p in plans] == ["qmlp_mvau", "qmlp_mvau"] and not df.layers[0].acc_dtype.signed
+    plans = build_plan(df).layers
+    assert [p.unit for p in plans] == [Unit.MVAU, Unit.MVAU] and not df.layers[0].acc_dtype.signed
     accs, _ = run_integer(df, q)
     assert accs[0][0, 0] == 255 * 15 * 11 and df.layers[0].acc_dtype == UINT(16)  # minimum width
     assert accs[0][1, 0] == 0 and accs[0][0, 1] == 0  # layer 0's unsigned extremes
@@ -102,7 +103,7 @@ def test_thresholds_on_exact_values_signed_and_bipolar_outputs(tmp_path):
     t1 = np.sort(np.stack([rng.choice(c, size=1) for c in acc1.T]), axis=1)
     l1 = make_layer("b", w1, TERNARY, INT(4), probe1.folding, t1, BIPOLAR)
     df = make_dataflow([l0, l1], INT(4), StreamFormat(17, 6))
-    assert [p.unit for p in plan_layers(df)] == ["qmlp_mvau", "qmlp_ternary_layer"]
+    assert [p.unit for p in build_plan(df).layers] == [Unit.MVAU, Unit.TERNARY]
     _, acts = run_integer(df, q)
     # the outer thresholds never / always fire: codes -7..6 of INT4, both bipolar values
     assert acts[0].min() == -7 and acts[0].max() == 6 and set(np.unique(acts[1])) == {-1, 1}
@@ -127,7 +128,7 @@ def test_no_multipliers_or_dsp_blocks_after_yosys_coarse_synthesis(tmp_path):
     folds = [Folding(3, 4), Folding(7, 9), Folding(1, 7)]
     df = replace(df, layers=tuple(replace(l, folding=f) for l, f in zip(df.layers, folds)), argmax=True,
                  stream=StreamFormat(4, 1))
-    assert {p.unit for p in plan_layers(df)} == {"qmlp_mvau", "qmlp_ternary_layer"}
+    assert {p.unit for p in build_plan(df).layers} == {Unit.MVAU, Unit.TERNARY}
     emit_rtl(df, tmp_path)
     sources = " ".join(sorted(p.name for p in tmp_path.glob("*.v")))
     script = (f"read_verilog -sv {sources}; hierarchy -check -top qmlp_top; "

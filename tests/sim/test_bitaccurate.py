@@ -102,14 +102,19 @@ def test_fast_paths_equal_a_plain_int64_model(monkeypatch, input_dtype, weights,
     import qmlp.sim.bitaccurate as bitaccurate
     from qmlp.sim.bitaccurate import simulate_outputs
     monkeypatch.setattr(bitaccurate, "CHUNK", 37)  # blocks that do not divide the batch
-    df = random_dataflow(4, widths=(40, 23, 17, 5), weight_dtypes=weights, input_dtype=input_dtype, act_dtype=act)
+    df = random_dataflow(4, widths=(40, 23, 17, 5), weight_dtypes=weights, input_dtype=input_dtype, act_dtype=act,
+                         negate=0.4)  # 40% of the channels compare -acc
+    assert df.layers[0].activation.negate.any()
     x = np.random.default_rng(1).normal(0, 200, (301, 40)).astype(np.float32)
     result = simulate(df, x)
     q = result.inputs
     for layer, acc, out in zip(df.layers, result.accumulators, result.activations):
         expected = q @ layer.weights.T
         assert acc.dtype == np.int64 and np.array_equal(acc, expected)
-        q = expected if layer.activation is None else \
-            layer.activation.output_value((expected[:, :, None] >= layer.activation.values[None]).sum(axis=2))
+        if layer.activation is not None:
+            oriented = np.where(layer.activation.negate, -expected, expected)
+            q = layer.activation.output_value((oriented[:, :, None] >= layer.activation.values[None]).sum(axis=2))
+        else:
+            q = expected
         assert out.dtype == np.int64 and np.array_equal(out, q)
     assert np.array_equal(simulate_outputs(df, x), result.outputs)

@@ -12,7 +12,8 @@ import pytest
 
 from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT
 from qmlp.hwgen.cycles import cycle_model, simulate_cycles
-from qmlp.hwgen.emit import emit_rtl, output_dtype, plan_layers
+from qmlp.hwgen.emit import emit_rtl
+from qmlp.hwgen.plan import build_plan, output_dtype
 from qmlp.ir import SCHEMA_VERSION, Folding, StreamFormat
 from qmlp.sim.bitaccurate import run_integer, simulate
 from qmlp.sim.rtl import run_beats, simulate_rtl
@@ -51,18 +52,28 @@ CONFIGS = {
     # partial folding with zero-padding on both dimensions, bipolar input and activations
     "partial_padded_bipolar_int4_int2": lambda: folded(
         random_dataflow(3, widths=(37, 29, 5), weight_dtypes=(INT(4), INT(2)), input_dtype=BIPOLAR,
-                        act_dtype=BIPOLAR),
+                        act_dtype=BIPOLAR, negate=0.4),
         [Folding(4, 5, pad_out=3, pad_in=3), Folding(2, 3, pad_out=1, pad_in=1)]),
     # fully parallel: the ternary/bipolar constant-weight units, signed 3-bit activations, 4-bit input
     "fully_parallel_ternary_bipolar": lambda: folded(
         random_dataflow(2, widths=(37, 29, 5), weight_dtypes=(TERNARY, BIPOLAR), input_dtype=UINT(4),
-                        act_dtype=INT(3)),
+                        act_dtype=INT(3), negate=0.4),
         [Folding(29, 37), Folding(5, 29)]),
     # mixed: 1-bit unsigned input, INT2 -> TERNARY -> INT8 weights, a fully parallel INT8 MVAU, argmax
     "mixed_uint1_int2_int8_argmax": lambda: folded(
         random_dataflow(4, widths=(16, 11, 8, 6), weight_dtypes=(INT(2), TERNARY, INT(8)), input_dtype=UINT(1),
                         act_dtype=INT(2)),
         [Folding(11, 4), Folding(2, 11), Folding(6, 8)], argmax=True),
+    # activations of every width from 1 to 8 bits, 40% of channels negated: comparator units
+    # (folded and constant) below 4 bits, the binary search from 4 bits on, in folded MVAUs (one
+    # and several table rows, padded rows) and fully parallel ternary layers
+    "acts_1_to_8_bits_negated": lambda: folded(
+        random_dataflow(7, widths=(14, 12, 11, 10, 9, 9, 8, 8, 7, 5),
+                        weight_dtypes=(TERNARY, INT(2), TERNARY, INT(3), TERNARY, BIPOLAR, TERNARY, INT(2), TERNARY),
+                        input_dtype=INT(8), negate=0.4,
+                        act_dtype=(BIPOLAR, UINT(2), INT(3), UINT(4), INT(5), UINT(6), INT(7), UINT(8))),
+        [Folding(3, 7), Folding(11, 4), Folding(10, 11), Folding(3, 5), Folding(9, 9), Folding(3, 3, pad_out=1),
+         Folding(1, 8), Folding(7, 2), Folding(5, 7)]),
 }
 
 
@@ -90,7 +101,7 @@ def test_random_ir_bit_exact_cycles_and_counters(name, tmp_path):
     assert np.array_equal(timing.beats.out_cycles, out_cycles)
     model = cycle_model(df, vectors=TIMING_BATCH)
     assert timing.latency[0] == model.latency
-    assert model.ii == max(p.cycles for p in plan_layers(df))  # full throughput
+    assert model.ii == max(p.cycles for p in build_plan(df).layers)  # full throughput
     completions = timing.beats.out_cycles[timing.beats.out_last]
     assert completions[-1] - completions[-2] == model.ii
 
@@ -110,7 +121,7 @@ def test_low_level_beats_api_round_trip(tmp_path):
     assert np.array_equal(labels, expected(df, q))
 
 
-ZOO_MODELS = ("ternary_w2a2", "bipolar_all")
+ZOO_MODELS = ("ternary_w2a2", "bipolar_all", "ternary_a8")
 
 
 @pytest.mark.parametrize("name", ZOO_MODELS)
@@ -139,3 +150,16 @@ def test_clear_errors_before_any_build(tmp_path):
         simulate_rtl(replace(df, stream=None), tmp_path, random_inputs(df, 2, seed=0))
     with pytest.raises(ValueError, match=r"q must be \(batch >= 1, 12\) integers"):
         simulate_rtl(df, tmp_path, np.zeros((2, 5), dtype=np.int64))
+
+
+def test_every_activation_width_uses_the_intended_threshold_unit_and_lints_clean(tmp_path):
+    from qmlp.sim.rtl import lint
+
+    df = CONFIGS["acts_1_to_8_bits_negated"]()
+    emit_rtl(df, tmp_path)
+    lint(tmp_path)  # verilator --lint-only -Wall: ToolError unless clean
+    plans = build_plan(df).layers
+    assert [(p.unit.name, p.threshold and p.threshold.unit.name, p.threshold_latency) for p in plans] == [
+        ("MVAU", "COMPARE", 0), ("MVAU", "COMPARE", 0), ("TERNARY", "COMPARE", 0), ("MVAU", "SEARCH", 4),
+        ("TERNARY", "SEARCH", 5), ("MVAU", "SEARCH", 6), ("MVAU", "SEARCH", 7), ("MVAU", "SEARCH", 8),
+        ("TERNARY", None, 0)]

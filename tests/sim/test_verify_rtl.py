@@ -79,3 +79,23 @@ def test_cli_compile_then_verify(zoo, tmp_path, capsys):
     assert main(["verify", str(out), "--samples", "300"]) == 0
     printed = capsys.readouterr().out
     assert "RTL == simulator: yes (300/300 vectors bit-exact)" in printed and "verify: PASS" in printed
+
+
+@pytest.mark.parametrize("name, weights", [("seed_w2a2_negbn", {"INT2"}), ("ternary_a8", {"TERNARY"})])
+def test_negative_batchnorm_and_8_bit_activations_compile_at_trained_width_and_verify(name, weights, zoo, tmp_path,
+                                                                                      capsys):
+    """At 100 k/s: the seed topology with negative BatchNorm scales keeps INT2 weights (not
+    INT3); the ternary MLP with 8-bit activations (255 thresholds per channel, binary-search
+    units) builds; both: reference == simulator == RTL, bit-exact."""
+    from qmlp.cli import main
+    from qmlp.ir import load
+
+    out = tmp_path / name
+    assert main(["compile", str(zoo(name)), "--board", "zcu104", "-o", str(out), "--target-fps", "100000"]) == 0
+    df = load(out / "dataflow.json")
+    assert {layer.weight_dtype.name for layer in df.layers} == weights
+    assert all(layer.activation.negate.any() for layer in df.layers[:-1])
+    capsys.readouterr()
+    assert main(["verify", str(out), "--samples", "300"]) == 0
+    printed = capsys.readouterr().out
+    assert "RTL == simulator: yes (300/300 vectors bit-exact)" in printed and "verify: PASS" in printed

@@ -8,9 +8,17 @@
 // exactly NF*SF issue cycles and the next vector's fold 0 follows immediately.
 //
 // Pipeline (all stages advance together on `en`; a full output register stalls the unit):
-//   issue -> [1] ROM word + input beat -> [2] SIMD products summed per PE
-//         -> [3] accumulator over SF beats -> [4] thresholds (or raw accumulator) = m_*
-// An output beat is valid 4 cycles after its last (sf = SF-1) issue.
+//   issue -> [1] ROM word + input beat -> [2] SIMD products summed per PE by a qmlp_adder_tree
+//         registered every LEVELS_PER_STAGE levels (SUM_LAT = max(1, its latency) registers)
+//         -> [3] accumulator over SF beats -> [+L] threshold search -> [4] thresholds (or raw
+//            accumulator) = m_*
+// An output beat is valid 3 + SUM_LAT + L cycles after its last (sf = SF-1) issue, L = SEARCH_LEVELS.
+//
+// Thresholds (STEPS > 0) live in ROMs read from $readmemh files (README "Threshold memory
+// format"): with SEARCH_LEVELS = 0, THRESHOLD_FILE.mem holds one word per output fold (PE lanes of
+// STEPS thresholds and the direction bit), read with the accumulator's last sum so the row meets
+// it in stage 4 (qmlp_threshold, one comparator per threshold); with SEARCH_LEVELS = L > 0 each
+// lane is a qmlp_threshold_search over THRESHOLD_FILE_k<k>.mem, adding L pipeline stages.
 //
 // Element encodings (KIND): 0 = UINT, 1 = INT (two's complement, also TERNARY), 2 = BIPOLAR
 // (code 1 = +1, 0 = -1). Arithmetic is modulo 2^ACC_BITS: the IR guarantees the final and
@@ -32,7 +40,12 @@ module qmlp_mvau #(
     parameter integer T_BITS = 1,
     parameter integer OUT_BITS = 8,       // must equal ACC_BITS when STEPS = 0
     parameter integer OUT_BIAS = 0,
-    parameter [MH*(STEPS > 0 ? STEPS : 1)*T_BITS-1:0] THRESHOLDS = 0,  // channel-major, step-minor
+    parameter integer SEARCH_LEVELS = 0,  // 0: a comparator per threshold; L: binary search, 2^L - 1 thresholds
+    parameter THRESHOLD_FILE = "",        // $readmemh file name without ".mem" (see above)
+    parameter THRESHOLD_ROM_STYLE = "logic",  // SEARCH_LEVELS = 0: the table ROM's rom_style
+    parameter integer SEARCH_BLOCK_FROM = 32, // search levels >= this are block-RAM ROMs
+    parameter integer LEVELS_PER_STAGE = 3,  // adder-tree levels between pipeline registers
+    parameter ROM_STYLE = "logic",  // "logic" (LUTs) or "block" (BRAM), the planner's choice
     parameter WEIGHT_FILE = ""  // $readmemh file: NF*SF words of PE*SIMD*W_BITS, see README
 ) (
     input  wire                     clk,
@@ -50,13 +63,14 @@ module qmlp_mvau #(
     localparam integer NFW = (NF > 1) ? $clog2(NF) : 1;
     localparam integer SFW = (SF > 1) ? $clog2(SF) : 1;
     localparam integer AW = (WORDS > 1) ? $clog2(WORDS) : 1;
-    localparam integer TS = (STEPS > 0 ? STEPS : 1) * T_BITS;  // threshold bits per channel
+    localparam integer TE = (STEPS > 0 ? STEPS : 1) * T_BITS + 1;  // threshold entry: STEPS thresholds + neg
+    localparam integer LAT = (STEPS > 0) ? SEARCH_LEVELS : 0;       // extra stages of the threshold search
 
     // ---- issue ----------------------------------------------------------------------------
     reg [NFW-1:0] nf;
     reg [SFW-1:0] sf;
     reg [AW-1:0] addr;
-    reg v1, v2, v3, v4;
+    reg v1, v4;
     wire en = !v4 || m_ready;
     wire fold0 = nf == {NFW{1'b0}};
     wire issue = en && (fold0 ? s_valid : 1'b1);
@@ -82,22 +96,16 @@ module qmlp_mvau #(
         if (issue && fold0) ibuf[sf] <= s_data;
     end
 
-    // ---- stage 1: weight ROM (registered read, BRAM/LUTRAM friendly) ------------------------
-    reg [PE*SIMD*W_BITS-1:0] rom [0:WORDS-1];
-    // Guarded so tools that elaborate the module with default parameters find no file to open.
-    generate
-        if (WEIGHT_FILE != "") begin : init
-            initial $readmemh(WEIGHT_FILE, rom);
-        end
-    endgenerate
+    // ---- stage 1: weight ROM (registered read; rom_style as planned) -------------------------
+    wire [PE*SIMD*W_BITS-1:0] w1;
+    qmlp_rom #(.WIDTH(PE * SIMD * W_BITS), .DEPTH(WORDS), .ADDR_BITS(AW), .FILE(WEIGHT_FILE), .STYLE(ROM_STYLE))
+        weight_rom (.clk(clk), .en(en), .addr(addr), .data(w1));
 
-    reg [PE*SIMD*W_BITS-1:0] w1;
     reg [SIMD*IN_BITS-1:0] x1;
-    reg first1, last1, first2, last2;
-    reg [NFW-1:0] nf1, nf2, nf3;
+    reg first1, last1;
+    reg [NFW-1:0] nf1, nf3;
     always @(posedge clk) begin
         if (en) begin
-            w1 <= rom[addr];
             x1 <= x0;
             first1 <= sf == {SFW{1'b0}};
             last1 <= last_sf;
@@ -106,27 +114,32 @@ module qmlp_mvau #(
     end
 
     // ---- stage 2: products and SIMD sum per PE -----------------------------------------------
-    // Products are shift-and-add over the weight bits, computed modulo 2^ACC_BITS: no `*`, so no
-    // tool maps these narrow products to DSP blocks (BIPOLAR: +-x, TERNARY/INT2: x*b0 - 2x*b1).
-    function automatic [ACC_BITS-1:0] in_value(input [IN_BITS-1:0] code);
-        // extended to IN_BITS + ACC_BITS, then only the low ACC_BITS matter (modular arithmetic)
+    // Products are shift-and-add over the weight bits on PW = IN_BITS + W_BITS + 1 bits (exact:
+    // |x * w| < 2^(PW-1)), or modulo 2^ACC_BITS when that is narrower: no `*`, so no tool maps
+    // these narrow products to DSP blocks (BIPOLAR: +-x, TERNARY/INT2: x*b0 - 2x*b1).
+    localparam integer PW = (IN_BITS + W_BITS + 1 < ACC_BITS) ? IN_BITS + W_BITS + 1 : ACC_BITS;
+    localparam integer TREE_LEVELS = (SIMD > 1) ? $clog2(SIMD) : 0;
+    localparam integer TREE_LAT = (TREE_LEVELS + LEVELS_PER_STAGE - 1) / LEVELS_PER_STAGE;
+    localparam integer SUM_LAT = (TREE_LAT > 0) ? TREE_LAT : 1;
+    function automatic [PW-1:0] in_value(input [IN_BITS-1:0] code);
+        // extended to IN_BITS + PW, then only the low PW bits matter (modular arithmetic)
         /* verilator lint_off UNUSEDSIGNAL */
-        reg [IN_BITS+ACC_BITS-1:0] wide;
+        reg [IN_BITS+PW-1:0] wide;
         /* verilator lint_on UNUSEDSIGNAL */
         begin
-            if (IN_KIND == 2) wide = code[0] ? {{(IN_BITS + ACC_BITS - 1){1'b0}}, 1'b1} : {(IN_BITS + ACC_BITS){1'b1}};
-            else if (IN_KIND == 1) wide = {{ACC_BITS{code[IN_BITS-1]}}, code};
-            else wide = {{ACC_BITS{1'b0}}, code};
-            in_value = wide[ACC_BITS-1:0];
+            if (IN_KIND == 2) wide = code[0] ? {{(IN_BITS + PW - 1){1'b0}}, 1'b1} : {(IN_BITS + PW){1'b1}};
+            else if (IN_KIND == 1) wide = {{PW{code[IN_BITS-1]}}, code};
+            else wide = {{PW{1'b0}}, code};
+            in_value = wide[PW-1:0];
         end
     endfunction
-    function automatic [ACC_BITS-1:0] times(input [ACC_BITS-1:0] x, input [W_BITS-1:0] code);
+    function automatic [PW-1:0] times(input [PW-1:0] x, input [W_BITS-1:0] code);
         integer b;
         begin
             if (W_KIND == 2) begin
                 times = code[0] ? x : -x;
             end else begin
-                times = {ACC_BITS{1'b0}};
+                times = {PW{1'b0}};
                 for (b = 0; b < W_BITS; b = b + 1) begin
                     if (code[b]) begin
                         // the top bit of a two's-complement weight weighs -2^(W_BITS-1)
@@ -138,27 +151,48 @@ module qmlp_mvau #(
         end
     endfunction
 
-    reg [PE*ACC_BITS-1:0] psum;
-    reg [ACC_BITS-1:0] lane_sum;
-    integer p, s;
-    always @* begin
-        for (p = 0; p < PE; p = p + 1) begin
-            lane_sum = {ACC_BITS{1'b0}};
-            for (s = 0; s < SIMD; s = s + 1)
-                lane_sum = lane_sum + times(in_value(x1[s*IN_BITS +: IN_BITS]), w1[(p*SIMD + s)*W_BITS +: W_BITS]);
-            psum[p*ACC_BITS +: ACC_BITS] = lane_sum;  // modulo 2^ACC_BITS, exact (see header)
+    wire [PE*ACC_BITS-1:0] psum2;
+    genvar g;
+    generate
+        for (g = 0; g < PE; g = g + 1) begin : pe_sum
+            reg [SIMD*PW-1:0] products;
+            integer s;
+            always @* begin
+                for (s = 0; s < SIMD; s = s + 1)
+                    products[s*PW +: PW] = times(in_value(x1[s*IN_BITS +: IN_BITS]), w1[(g*SIMD + s)*W_BITS +: W_BITS]);
+            end
+            if (TREE_LAT > 0) begin : tree
+                qmlp_adder_tree #(.N(SIMD), .LEAF_W(PW), .W(ACC_BITS), .LEVELS_PER_STAGE(LEVELS_PER_STAGE)) adder (
+                    .clk(clk), .en(en), .operands(products), .sum(psum2[g*ACC_BITS +: ACC_BITS])
+                );
+            end else begin : single  // SIMD = 1: the product, sign-extended, registered
+                reg [ACC_BITS-1:0] q;
+                always @(posedge clk) if (en) q <= {{(ACC_BITS - PW + 1){products[PW-1]}}, products[PW-2:0]};
+                assign psum2[g*ACC_BITS +: ACC_BITS] = q;
+            end
         end
-    end
+    endgenerate
 
-    reg [PE*ACC_BITS-1:0] psum2;
+    // The control bits travel alongside the sum: SUM_LAT registers.
+    reg [SUM_LAT-1:0] vd, firstd, lastd;
+    reg [SUM_LAT*NFW-1:0] nfd;
+    integer d;
     always @(posedge clk) begin
         if (en) begin
-            psum2 <= psum;
-            first2 <= first1;
-            last2 <= last1;
-            nf2 <= nf1;
+            firstd[0] <= first1;
+            lastd[0] <= last1;
+            nfd[0 +: NFW] <= nf1;
+            for (d = 1; d < SUM_LAT; d = d + 1) begin
+                firstd[d] <= firstd[d-1];
+                lastd[d] <= lastd[d-1];
+                nfd[d*NFW +: NFW] <= nfd[(d-1)*NFW +: NFW];
+            end
         end
     end
+    wire v2 = vd[SUM_LAT-1];
+    wire first2 = firstd[SUM_LAT-1];
+    wire last2 = lastd[SUM_LAT-1];
+    wire [NFW-1:0] nf2 = nfd[(SUM_LAT-1)*NFW +: NFW];
 
     // ---- stage 3: accumulate over the SF input folds -----------------------------------------
     reg [PE*ACC_BITS-1:0] acc;
@@ -174,28 +208,36 @@ module qmlp_mvau #(
         end
     end
 
-    // ---- stage 4: activation ----------------------------------------------------------------
+    // ---- stage 4: activation (after LAT search stages) ---------------------------------------
     wire [PE*OUT_BITS-1:0] act;
-    genvar g;
     generate
-        for (g = 0; g < PE; g = g + 1) begin : lane
-            if (STEPS > 0) begin : thr
-                // THRESHOLDS holds MH channels; fold nf3 uses channel nf3*PE + g. A mux over the
-                // folds with constant indices (a LUT ROM), no index arithmetic on nf3.
-                reg [TS-1:0] row;
-                integer f;
-                always @* begin
-                    row = THRESHOLDS[g*TS +: TS];
-                    for (f = 1; f < NF; f = f + 1)
-                        if ({{(32 - NFW){1'b0}}, nf3} == f) row = THRESHOLDS[(f*PE + g)*TS +: TS];
-                end
+        if (STEPS > 0 && SEARCH_LEVELS == 0) begin : linear
+            // One word per output fold, read with nf2 so that it is registered with acc (stage 3).
+            wire [PE*TE-1:0] row;
+            qmlp_rom #(.WIDTH(PE * TE), .DEPTH(NF), .ADDR_BITS(NFW), .FILE({THRESHOLD_FILE, ".mem"}),
+                       .STYLE(THRESHOLD_ROM_STYLE))
+                threshold_rom (.clk(clk), .en(en), .addr(nf2), .data(row));
+            for (g = 0; g < PE; g = g + 1) begin : lane
+                wire [TE-1:0] entry = row[g*TE +: TE];
                 qmlp_threshold #(
                     .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .STEPS(STEPS), .T_BITS(T_BITS),
                     .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS)
-                ) unit (.acc(acc[g*ACC_BITS +: ACC_BITS]), .thresholds(row), .code(act[g*OUT_BITS +: OUT_BITS]));
-            end else begin : raw
-                assign act[g*OUT_BITS +: OUT_BITS] = acc[g*ACC_BITS +: ACC_BITS];
+                ) unit (.acc(acc[g*ACC_BITS +: ACC_BITS]), .neg(entry[TE-1]), .thresholds(entry[TE-2:0]),
+                        .code(act[g*OUT_BITS +: OUT_BITS]));
             end
+            wire _unused_ok = &{1'b0, nf3, 1'b0};
+        end else if (STEPS > 0) begin : search
+            for (g = 0; g < PE; g = g + 1) begin : lane
+                qmlp_threshold_search #(
+                    .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .T_BITS(T_BITS), .LEVELS(SEARCH_LEVELS),
+                    .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .ROWS(NF), .LANES(PE), .LANE(g),
+                    .BLOCK_FROM(SEARCH_BLOCK_FROM), .TABLE_FILE(THRESHOLD_FILE)
+                ) unit (.clk(clk), .en(en), .acc(acc[g*ACC_BITS +: ACC_BITS]), .row(nf3),
+                        .code(act[g*OUT_BITS +: OUT_BITS]));
+            end
+        end else begin : raw
+            assign act = acc;
+            wire _unused_ok = &{1'b0, nf3, 1'b0};
         end
     endgenerate
 
@@ -204,28 +246,33 @@ module qmlp_mvau #(
         if (en) out4 <= act;
     end
 
+    // Valid bits: vsearch[0] (accumulator done) waits LAT cycles for the search, then becomes v4.
+    reg [LAT:0] vsearch;
+    wire [LAT:0] vsearch_next;
+    generate
+        if (LAT > 0) begin : delay
+            assign vsearch_next = {vsearch[LAT-1:0], v2 && last2};
+        end else begin : direct
+            assign vsearch_next = v2 && last2;
+        end
+    endgenerate
     always @(posedge clk) begin
         if (!rst_n) begin
             v1 <= 1'b0;
-            v2 <= 1'b0;
-            v3 <= 1'b0;
+            vd <= {SUM_LAT{1'b0}};
+            vsearch <= {(LAT + 1){1'b0}};
             v4 <= 1'b0;
         end else if (en) begin
             v1 <= issue;
-            v2 <= v1;
-            v3 <= v2 && last2;
-            v4 <= v3;
+            vd <= (vd << 1) | {{(SUM_LAT - 1){1'b0}}, v1};
+            vsearch <= vsearch_next;
+            v4 <= vsearch[LAT];
         end
     end
 
     assign m_data = out4;
     assign m_valid = v4;
 
-    generate
-        if (STEPS == 0) begin : no_act
-            wire _unused_ok = &{1'b0, nf3, 1'b0};
-        end
-    endgenerate
 endmodule
 
 `default_nettype wire

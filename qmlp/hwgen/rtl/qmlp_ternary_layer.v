@@ -4,7 +4,10 @@
 // cycle through a pipelined adder tree per channel, then the thresholds.
 //
 // POS / NEG are MH*MW-bit masks, bit c*MW + k set when W[c,k] = +1 / -1.
-// Latency: input register (1) + adder tree (qmlp_adder_tree LATENCY) + output register (1).
+// Thresholds: SEARCH_LEVELS = 0: constants (THRESHOLDS, NEG: channel c's direction bit) compared
+// by one qmlp_threshold per channel; SEARCH_LEVELS = L > 0: a qmlp_threshold_search per channel
+// over THRESHOLD_FILE_k<k>.mem (ROM words of MH entries, one table row), adding L stages.
+// Latency: input register (1) + adder tree (qmlp_adder_tree LATENCY) + search (L) + output register (1).
 `default_nettype none
 
 module qmlp_ternary_layer #(
@@ -19,9 +22,13 @@ module qmlp_ternary_layer #(
     parameter integer OUT_BITS = 8,
     parameter integer OUT_BIAS = 0,
     parameter integer LEVELS_PER_STAGE = 2,
+    parameter integer SEARCH_LEVELS = 0,
     parameter [MH*MW-1:0] POS = 0,
     parameter [MH*MW-1:0] NEG = 0,
-    parameter [MH*(STEPS > 0 ? STEPS : 1)*T_BITS-1:0] THRESHOLDS = 0
+    parameter [MH*(STEPS > 0 ? STEPS : 1)*T_BITS-1:0] THRESHOLDS = 0,  // channel-major, step-minor
+    parameter [MH-1:0] NEGATE = 0,        // channel c compares ~acc (see qmlp_threshold)
+    parameter THRESHOLD_FILE = "",        // SEARCH_LEVELS > 0: $readmemh prefix
+    parameter integer SEARCH_BLOCK_FROM = 32  // search levels >= this are block-RAM ROMs
 ) (
     input  wire                     clk,
     input  wire                     rst_n,
@@ -35,6 +42,8 @@ module qmlp_ternary_layer #(
     localparam integer TREE_LEVELS = (MW > 1) ? $clog2(MW) : 0;
     localparam integer TREE_LAT = (TREE_LEVELS + LEVELS_PER_STAGE - 1) / LEVELS_PER_STAGE;
     localparam integer TS = (STEPS > 0 ? STEPS : 1) * T_BITS;
+    localparam integer LAT = (STEPS > 0) ? SEARCH_LEVELS : 0;
+    localparam integer PIPE = TREE_LAT + LAT;  // valid stages between input and output registers
 
     reg vout;
     wire en = !vout || m_ready;
@@ -83,11 +92,18 @@ module qmlp_ternary_layer #(
             qmlp_adder_tree #(.N(MW), .LEAF_W(LW), .W(ACC_BITS), .LEVELS_PER_STAGE(LEVELS_PER_STAGE)) tree (
                 .clk(clk), .en(en), .operands(terms), .sum(sums[c*ACC_BITS +: ACC_BITS])
             );
-            if (STEPS > 0) begin : thr
+            if (STEPS > 0 && SEARCH_LEVELS == 0) begin : thr
                 qmlp_threshold #(
                     .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .STEPS(STEPS), .T_BITS(T_BITS),
                     .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS)
-                ) unit (.acc(sums[c*ACC_BITS +: ACC_BITS]), .thresholds(THRESHOLDS[c*TS +: TS]),
+                ) unit (.acc(sums[c*ACC_BITS +: ACC_BITS]), .neg(NEGATE[c]), .thresholds(THRESHOLDS[c*TS +: TS]),
+                        .code(act[c*OUT_BITS +: OUT_BITS]));
+            end else if (STEPS > 0) begin : search
+                qmlp_threshold_search #(
+                    .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .T_BITS(T_BITS), .LEVELS(SEARCH_LEVELS),
+                    .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .ROWS(1), .LANES(MH), .LANE(c),
+                    .BLOCK_FROM(SEARCH_BLOCK_FROM), .TABLE_FILE(THRESHOLD_FILE)
+                ) unit (.clk(clk), .en(en), .acc(sums[c*ACC_BITS +: ACC_BITS]), .row(1'b0),
                         .code(act[c*OUT_BITS +: OUT_BITS]));
             end else begin : raw
                 assign act[c*OUT_BITS +: OUT_BITS] = sums[c*ACC_BITS +: ACC_BITS];
@@ -95,12 +111,12 @@ module qmlp_ternary_layer #(
         end
     endgenerate
 
-    // Valid bits follow the data: input register, TREE_LAT tree stages, output register.
-    reg [TREE_LAT:0] vpipe;
-    wire [TREE_LAT:0] shifted_in;
+    // Valid bits follow the data: input register, TREE_LAT tree and LAT search stages, output register.
+    reg [PIPE:0] vpipe;
+    wire [PIPE:0] shifted_in;
     generate
-        if (TREE_LAT > 0) begin : deep
-            assign shifted_in = {vpipe[TREE_LAT-1:0], s_valid};
+        if (PIPE > 0) begin : deep
+            assign shifted_in = {vpipe[PIPE-1:0], s_valid};
         end else begin : shallow
             assign shifted_in = s_valid;
         end
@@ -108,11 +124,11 @@ module qmlp_ternary_layer #(
     reg [MH*OUT_BITS-1:0] out_q;
     always @(posedge clk) begin
         if (!rst_n) begin
-            vpipe <= {(TREE_LAT + 1){1'b0}};
+            vpipe <= {(PIPE + 1){1'b0}};
             vout <= 1'b0;
         end else if (en) begin
             vpipe <= shifted_in;
-            vout <= vpipe[TREE_LAT];
+            vout <= vpipe[PIPE];
         end
     end
     always @(posedge clk) begin

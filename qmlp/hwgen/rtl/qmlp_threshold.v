@@ -1,8 +1,13 @@
-// qmlp_threshold: multi-threshold activation of one channel (combinational).
-//   count = sum_i [acc >= T_i]   (T_i ascending, STEPS of them)
+// qmlp_threshold: multi-threshold activation of one channel (combinational), one comparator per
+// threshold (narrow outputs; qmlp_threshold_search serves wide ones).
+//   v     = neg ? ~acc : acc     (~acc = -acc - 1 in the accumulator's own type: same width)
+//   count = sum_i [v >= T_i]     (T_i ascending, STEPS of them)
 //   code  = (count + OUT_BIAS) mod 2^OUT_BITS
-// i.e. the two's-complement code of the IR's output value count + bias (an unsigned count
-// when the bias is 0; for BIPOLAR, OUT_BITS = 1 and bias 0, so the code is the 0/1 count).
+// i.e. the two's-complement code of the IR's output value count + bias (an unsigned count when
+// the bias is 0; for BIPOLAR, OUT_BITS = 1 and bias 0, so the code is the 0/1 count).
+// `neg` is the direction of a channel whose level falls as the accumulator grows: the IR's
+// [-acc >= T] equals [~acc >= T + acc_min + acc_max] of the accumulator type, and the emitter
+// stores those shifted thresholds, so the comparison needs no extra bit.
 // Comparisons run in a signed width one bit wider than both operands, so unsigned
 // accumulators and thresholds outside the accumulator range compare exactly.
 `default_nettype none
@@ -16,6 +21,7 @@ module qmlp_threshold #(
     parameter integer OUT_BIAS = 0
 ) (
     input  wire [ACC_BITS-1:0]       acc,
+    input  wire                      neg,
     input  wire [STEPS*T_BITS-1:0]   thresholds,
     output wire [OUT_BITS-1:0]       code
 );
@@ -24,9 +30,10 @@ module qmlp_threshold #(
     localparam integer SUMW = ((CNT > OUT_BITS) ? CNT : OUT_BITS) + 1;
     localparam signed [SUMW-1:0] BIAS = OUT_BIAS[SUMW-1:0];
 
+    wire [ACC_BITS-1:0] v = acc ^ {ACC_BITS{neg}};
     wire signed [CMP-1:0] value = ACC_SIGNED != 0
-        ? {{(CMP - ACC_BITS){acc[ACC_BITS-1]}}, acc}
-        : {{(CMP - ACC_BITS){1'b0}}, acc};
+        ? {{(CMP - ACC_BITS){v[ACC_BITS-1]}}, v}
+        : {{(CMP - ACC_BITS){1'b0}}, v};
 
     reg [SUMW-1:0] count;
     reg signed [CMP-1:0] t;

@@ -1,0 +1,444 @@
+"""The hardware plan: every hardware fact of a folded Dataflow, decided once.
+
+``build_plan(df)`` turns a folded, verified IR into frozen values: per layer the padded sizes,
+folds, the library unit (``Unit``), weight and threshold storage (``Memory``), widths, adder-tree
+pipeline depth and standalone latency; for the whole design the chain of streaming stages
+(``StagePlan``: dwc / fifo / layer / argmax, with beats and widths) and the two AXI-Stream ends.
+
+Everything downstream reads this plan and re-derives nothing: ``emit`` renders it as Verilog,
+``cycles`` steps its stage chain, ``estimate`` prices it, ``sim.rtl``, IP-XACT and the reports
+read it. Imports run one way: ir -> plan -> {estimate, cycles, emit} -> fold (the search) ->
+pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from ..datatypes import BIPOLAR, TERNARY, UINT, DataType
+from ..errors import FoldingError
+from ..ir import Dataflow, Folding, Layer
+from .thresholds import ThresholdTable, hardware_table, search_depth
+
+__all__ = [
+    "Unit", "Storage", "StageKind", "Memory", "ThresholdUnit", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
+    "HardwarePlan", "build_plan", "plan_layer", "check_folded", "weight_storage_dtype", "padded_weights",
+    "threshold_table", "output_dtype", "element_kind", "tree_levels", "tree_stages", "memory_storage",
+    "FIFO_MIN_DEPTH", "LUTROM_MAX_DEPTH", "BRAM18_WORTH_LUTS",
+]
+
+FIFO_MIN_DEPTH = 2
+# A ROM deeper than this is never built from LUTs (a LUT6 holds 64 words of one bit).
+LUTROM_MAX_DEPTH = 64
+# A deeper ROM goes to block RAM unless its LUT version is smaller than this many LUTs: below
+# that a BRAM18 would be the larger share of the device for the same bits.
+BRAM18_WORTH_LUTS = 64
+
+
+class Unit(Enum):
+    """The library unit a layer becomes (room for more kinds, e.g. shared adder graphs)."""
+
+    MVAU = "qmlp_mvau"  # folded; weights in a ROM, SIMD products summed by a pipelined tree
+    TERNARY = "qmlp_ternary_layer"  # fully parallel, weights in {-1, 0, +1} as wiring
+
+
+class Storage(Enum):
+    """How a table of constants is built."""
+
+    CONSTANT = "constant"  # one word: the values are wiring, synthesis folds them in
+    LUT = "lut"  # a ROM in LUTs (rom_style "logic")
+    BRAM = "bram"  # a ROM in block RAM (rom_style "block")
+
+
+class StageKind(Enum):
+    DWC = "dwc"
+    FIFO = "fifo"
+    LAYER = "layer"
+    ARGMAX = "argmax"
+
+
+@dataclass(frozen=True)
+class Memory:
+    kind: Storage
+    width: int  # bits per word
+    depth: int  # words
+
+    @property
+    def bits(self) -> int:
+        return self.width * self.depth
+
+
+class ThresholdUnit(Enum):
+    """How a layer's activation is built (qmlp/hwgen/rtl/README.md)."""
+
+    COMPARE = "qmlp_threshold"  # a comparator per threshold, combinational (outputs < 4 bits)
+    SEARCH = "qmlp_threshold_search"  # pipelined binary search, a comparator per level
+
+
+@dataclass(frozen=True)
+class ThresholdPlan:
+    """The activation of a layer as built: ``steps`` ascending thresholds of ``t_bits`` per
+    channel (``qmlp.hwgen.thresholds``). COMPARE: ``memories`` is one table of ``PE x (steps x
+    t_bits + 1)``-bit words, one per output fold (CONSTANT for one fold: wiring), read by all
+    lanes. SEARCH: ``memories[k]`` is level k's ROM of one lane (``NF * 2^k`` words), built once
+    per lane; ``latency`` = its levels, the extra register stages of the unit."""
+
+    unit: ThresholdUnit
+    steps: int
+    t_bits: int
+    out_bias: int
+    memories: tuple[Memory, ...]
+    lanes: int  # copies of each memory: 1 (COMPARE) or PE (SEARCH)
+    latency: int = 0
+
+    @property
+    def block_from(self) -> int:
+        """SEARCH: the first level whose ROM is block RAM (32 = none), for the RTL parameter."""
+        kinds = [m.kind for m in self.memories]
+        return kinds.index(Storage.BRAM) if Storage.BRAM in kinds else 32
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """How one layer becomes hardware."""
+
+    index: int
+    name: str
+    unit: Unit
+    mw: int  # padded input features
+    mh: int  # padded output features
+    simd: int
+    pe: int
+    in_features: int  # unpadded
+    out_features: int
+    in_bits: int
+    in_kind: int  # element_kind of the input
+    weight_dtype: DataType  # as stored (BIPOLAR with padded inputs is stored TERNARY)
+    acc_bits: int
+    acc_signed: bool
+    out_bits: int
+    weights: Memory
+    threshold: ThresholdPlan | None
+    levels_per_stage: int  # adder-tree levels between pipeline registers
+    tree_levels: int  # ceil(log2(terms)) of the per-channel adder tree
+    tree_stages: int  # register stages of that tree (0 for a single term)
+    nonzero_weights: int  # nonzero entries of the (unpadded) weight matrix
+
+    @property
+    def ident(self) -> str:
+        """Verilog-safe instance prefix (IR names may hold '/', '.', ...)."""
+        return f"l{self.index}"
+
+    @property
+    def sf(self) -> int:
+        return self.mw // self.simd
+
+    @property
+    def nf(self) -> int:
+        return self.mh // self.pe
+
+    @property
+    def cycles(self) -> int:
+        """Cycles per vector (the layer's own initiation interval)."""
+        return self.nf * self.sf
+
+    @property
+    def w_bits(self) -> int:
+        return self.weight_dtype.bits
+
+    @property
+    def w_kind(self) -> int:
+        return element_kind(self.weight_dtype)
+
+    @property
+    def steps(self) -> int:
+        return 0 if self.threshold is None else self.threshold.steps
+
+    @property
+    def t_bits(self) -> int:
+        return 1 if self.threshold is None else self.threshold.t_bits
+
+    @property
+    def threshold_latency(self) -> int:
+        """Register stages of the threshold unit (the search's levels; 0 for comparators)."""
+        return 0 if self.threshold is None else self.threshold.latency
+
+    @property
+    def sum_stages(self) -> int:
+        """MVAU: registers between the ROM word and the accumulator (the tree's, at least one)."""
+        return max(1, self.tree_stages)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the layer's first input beat to its last output beat when it runs alone
+        (input always valid, output always ready); qmlp/hwgen/rtl/README.md."""
+        extra = self.threshold_latency
+        if self.unit is Unit.TERNARY:  # input register, tree, output register
+            return 2 + self.tree_stages + extra
+        # last issue at NF*SF - 1; ROM register, sum stages, accumulator, output register
+        return self.cycles - 1 + 3 + self.sum_stages + extra
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One unit of the chain between s_axis and m_axis. ``name`` names its output stream;
+    ``elems_in``/``elems_out`` elements per beat, ``beats_in``/``beats_out`` per vector,
+    ``real`` real (unpadded) elements per output vector, ``depth`` FIFO words, ``layer`` the
+    layer index of a LAYER stage."""
+
+    kind: StageKind
+    name: str
+    elems_in: int
+    elems_out: int
+    bits_in: int
+    bits_out: int
+    beats_in: int
+    beats_out: int
+    real: int
+    depth: int = 0
+    layer: int | None = None
+
+    @property
+    def width_out(self) -> int:
+        return self.elems_out * self.bits_out
+
+    @property
+    def width_in(self) -> int:
+        return self.elems_in * self.bits_in
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """One AXI-Stream port: element type, elements per beat, beats per vector, TDATA bits."""
+
+    dtype: DataType
+    elems: int  # per beat
+    beats: int  # per vector
+    features: int  # real elements per vector
+
+    @property
+    def width(self) -> int:
+        return self.elems * self.dtype.bits
+
+    @property
+    def tdata_bits(self) -> int:
+        return 8 * -(-self.width // 8)
+
+
+@dataclass(frozen=True)
+class HardwarePlan:
+    name: str
+    clock_mhz: float | None
+    layers: tuple[LayerPlan, ...]
+    stages: tuple[StagePlan, ...]
+    input: StreamEnd
+    output: StreamEnd
+    argmax: bool
+    argmax_signed: bool  # compare the last layer's outputs as signed numbers
+
+    @property
+    def ts_depth(self) -> int:
+        """Power of two >= inferences that can be in flight: each unit holds parts of at most
+        two vectors, a layer brings three units, and a pipeline deeper than the layer's cycles
+        per vector holds one more vector per extra ``cycles`` of latency."""
+        pipelined = sum(l.latency // l.cycles for l in self.layers)
+        return 1 << (6 * (len(self.layers) + 2) + pipelined - 1).bit_length()
+
+    def layer_stage(self, index: int) -> StagePlan:
+        return next(s for s in self.stages if s.kind is StageKind.LAYER and s.layer == index)
+
+
+# --- facts -------------------------------------------------------------------------------------
+
+def element_kind(dtype: DataType) -> int:
+    """Element encoding code of the RTL library: 0 UINT, 1 two's complement, 2 BIPOLAR."""
+    if dtype == BIPOLAR:
+        return 2
+    return 1 if dtype.signed else 0
+
+
+def tree_levels(terms: int) -> int:
+    """Adder levels of a balanced binary tree over ``terms`` operands."""
+    return (terms - 1).bit_length() if terms > 1 else 0
+
+
+def tree_stages(terms: int, levels_per_stage: int) -> int:
+    """Register stages of ``qmlp_adder_tree``: one after every ``levels_per_stage`` levels and
+    one after the last level."""
+    return -(-tree_levels(terms) // levels_per_stage)
+
+
+def weight_storage_dtype(layer: Layer) -> DataType:
+    """Type of the ROM words: the weight type, except BIPOLAR layers with padded inputs are stored
+    as TERNARY, because a padding column needs weight 0 (BIPOLAR has no zero; the padded input
+    elements are code 0 = -1 for a BIPOLAR input and must not count)."""
+    if layer.weight_dtype == BIPOLAR and layer.folding is not None and layer.folding.pad_in > 0:
+        return TERNARY
+    return layer.weight_dtype
+
+
+def padded_weights(layer: Layer) -> np.ndarray:
+    """The zero-padded (MH', MW') weight matrix of a folded layer."""
+    f = layer.folding
+    w = np.zeros((layer.out_features + f.pad_out, layer.in_features + f.pad_in), dtype=np.int64)
+    w[: layer.out_features, : layer.in_features] = layer.weights
+    return w
+
+
+def threshold_table(layer: Layer, mh: int) -> ThresholdTable:
+    """The layer's thresholds as stored for ``mh`` padded channels (qmlp.hwgen.thresholds)."""
+    return hardware_table(layer.activation, layer.acc_dtype, mh)
+
+
+def memory_storage(width: int, depth: int) -> Storage:
+    """Where a ROM of ``depth`` words x ``width`` bits is built (rule in the module constants)."""
+    if width == 0 or depth <= 1:
+        return Storage.CONSTANT
+    if depth <= LUTROM_MAX_DEPTH or width * math.ceil(depth / 64) < BRAM18_WORTH_LUTS:
+        return Storage.LUT
+    return Storage.BRAM
+
+
+def output_dtype(df: Dataflow) -> DataType:
+    """Element type on m_axis (docs/interfaces.md): last layer's output, or the class index."""
+    if df.argmax:
+        return UINT(max(1, (df.layers[-1].out_features - 1).bit_length()))
+    return df.layers[-1].out_dtype
+
+
+def check_folded(df: Dataflow) -> None:
+    """Raise FoldingError unless every layer is folded legally and ``df.stream`` is set."""
+    for index, layer in enumerate(df.layers):
+        f = layer.folding
+        where = f"layer {index} ({layer.name})"
+        if f is None:
+            raise FoldingError(f"{where}: no folding set; run qmlp.hwgen.fold.fold() or apply_folding() first")
+        if (layer.out_features + f.pad_out) % f.pe or (layer.in_features + f.pad_in) % f.simd:
+            raise FoldingError(f"{where}: PE={f.pe}/SIMD={f.simd} do not divide {layer.out_features}+{f.pad_out} x "
+                               f"{layer.in_features}+{f.pad_in}; choose divisors or set the padding")
+        if not (0 <= f.pad_out < f.pe and 0 <= f.pad_in < f.simd):
+            raise FoldingError(f"{where}: padding pad_out={f.pad_out}, pad_in={f.pad_in} must be below PE/SIMD")
+    if df.stream is None:
+        raise FoldingError(f"dataflow {df.name}: stream format not set; run qmlp.hwgen.fold.with_stream() first")
+    if df.stream.in_elems_per_beat < 1 or df.stream.out_elems_per_beat < 1:
+        raise FoldingError(f"dataflow {df.name}: stream elements per beat must be >= 1, got {df.stream}")
+
+
+# --- layers ------------------------------------------------------------------------------------
+
+def _threshold_plan(layer: Layer, pe: int, mh: int, constant: bool) -> ThresholdPlan | None:
+    """``constant``: the unit takes the table as parameters (the fully parallel ternary layer)."""
+    act = layer.activation
+    if act is None:
+        return None
+    t_bits = threshold_table(layer, mh).t_bits
+    nf = mh // pe
+    bias = 0 if act.out_dtype == BIPOLAR else act.bias
+    levels = search_depth(act)
+    if levels:
+        memories = tuple(Memory(memory_storage(t_bits + (k == 0), nf << k), t_bits + (k == 0), nf << k)
+                         for k in range(levels))
+        return ThresholdPlan(ThresholdUnit.SEARCH, act.steps, t_bits, bias, memories, lanes=pe, latency=levels)
+    width = pe * (act.steps * t_bits + 1)
+    kind = Storage.CONSTANT if constant else memory_storage(width, nf)
+    return ThresholdPlan(ThresholdUnit.COMPARE, act.steps, t_bits, bias, (Memory(kind, width, nf),), lanes=1)
+
+
+def plan_layer(index: int, layer: Layer, folding: Folding | None = None) -> LayerPlan:
+    """The plan of one layer under ``folding`` (default: ``layer.folding``, which must be set).
+
+    A fully parallel layer whose weights are all in {-1, 0, +1} becomes ``Unit.TERNARY`` (adder
+    tree over its nonzero weights only); every other layer a ``Unit.MVAU``, whose ROM of
+    ``NF*SF`` words x ``PE*SIMD*w`` bits is a constant (one word), a LUT ROM or block RAM."""
+    f = folding if folding is not None else layer.folding
+    if f is None:
+        where = f"layer {index} ({layer.name})"
+        raise FoldingError(f"{where}: no folding set; run qmlp.hwgen.fold.fold() or apply_folding() first")
+    if folding is not None:
+        from ..ir import replace
+        layer = replace(layer, folding=folding)
+    mw, mh = layer.in_features + f.pad_in, layer.out_features + f.pad_out
+    unary = bool(np.all(np.abs(layer.weights) <= 1))
+    cycles = (mw // f.simd) * (mh // f.pe)
+    storage = weight_storage_dtype(layer)
+    if unary and f.pe == mh and f.simd == mw:
+        unit, weights = Unit.TERNARY, Memory(Storage.CONSTANT, 0, 1)
+    else:
+        width = f.pe * f.simd * storage.bits
+        unit, weights = Unit.MVAU, Memory(memory_storage(width, cycles), width, cycles)
+    terms = mw if unit is Unit.TERNARY else f.simd
+    return LayerPlan(
+        index=index, name=layer.name, unit=unit, mw=mw, mh=mh, simd=f.simd, pe=f.pe,
+        in_features=layer.in_features, out_features=layer.out_features,
+        in_bits=layer.in_dtype.bits, in_kind=element_kind(layer.in_dtype), weight_dtype=storage,
+        acc_bits=layer.acc_dtype.bits, acc_signed=bool(layer.acc_dtype.signed), out_bits=layer.out_dtype.bits,
+        weights=weights, threshold=_threshold_plan(layer, f.pe, mh, unit is Unit.TERNARY),
+        levels_per_stage=f.levels_per_stage,
+        tree_levels=tree_levels(terms), tree_stages=tree_stages(terms, f.levels_per_stage),
+        nonzero_weights=int(np.count_nonzero(layer.weights)),
+    )
+
+
+# --- the stage chain ---------------------------------------------------------------------------
+
+def _converter(src: StagePlan, elems: int, beats: int, name: str) -> StagePlan | None:
+    """A width converter from ``src``'s beats to ``elems`` per beat over ``beats`` beats, or None
+    when the formats already agree (padding elements then flow into zero weight columns)."""
+    if src.elems_out == elems and src.beats_out == beats:
+        return None
+    return StagePlan(StageKind.DWC, name, src.elems_out, elems, src.bits_out, src.bits_out,
+                     src.beats_out, beats, src.real)
+
+
+def _fifo(src: StagePlan, name: str) -> StagePlan:
+    # A whole vector (+1 beat) of the consumer's input fits: the producer never waits while the
+    # consumer runs its output folds nf > 0 (which take no input), and the consumer finds its next
+    # vector complete, taking one beat per cycle. This keeps II = max over layers of NF*SF.
+    return StagePlan(StageKind.FIFO, name, src.elems_out, src.elems_out, src.bits_out, src.bits_out,
+                     src.beats_out, src.beats_out, src.real, depth=max(FIFO_MIN_DEPTH, src.beats_out + 1))
+
+
+def _chain(df: Dataflow, layers: tuple[LayerPlan, ...], inp: StreamEnd, out: StreamEnd) -> tuple[StagePlan, ...]:
+    # The s_axis side as a pseudo stage named "in" (not part of the chain).
+    src = StagePlan(StageKind.FIFO, "in", inp.elems, inp.elems, inp.dtype.bits, inp.dtype.bits,
+                    inp.beats, inp.beats, inp.features)
+    stages: list[StagePlan] = []
+
+    def add(stage: StagePlan | None) -> None:
+        nonlocal src
+        if stage is not None:
+            stages.append(stage)
+            src = stage
+
+    for plan in layers:
+        add(_converter(src, plan.simd, plan.sf, f"{plan.ident}_in"))
+        add(_fifo(src, f"{plan.ident}_q"))
+        add(StagePlan(StageKind.LAYER, f"{plan.ident}_out", plan.simd, plan.pe, plan.in_bits, plan.out_bits,
+                      plan.sf, plan.nf, plan.out_features, layer=plan.index))
+    if df.argmax:
+        add(StagePlan(StageKind.ARGMAX, "result", src.elems_out, 1, src.bits_out, out.dtype.bits,
+                      src.beats_out, 1, 1))
+    # Padded output channels are zeroed (or the beat re-packed) before m_axis.
+    if (src.elems_out * src.beats_out != src.real and not df.argmax) or src.elems_out != out.elems:
+        add(StagePlan(StageKind.DWC, "result_conv", src.elems_out, out.elems, src.bits_out, src.bits_out,
+                      src.beats_out, out.beats, src.real))
+    add(_fifo(src, "result_q"))
+    return tuple(stages)
+
+
+def build_plan(df: Dataflow) -> HardwarePlan:
+    """The hardware plan of a folded Dataflow (FoldingError when it is not folded legally)."""
+    check_folded(df)
+    layers = tuple(plan_layer(i, layer) for i, layer in enumerate(df.layers))
+    e_in, e_out = df.stream.in_elems_per_beat, df.stream.out_elems_per_beat
+    out_dtype = output_dtype(df)
+    n_out = 1 if df.argmax else df.layers[-1].out_features
+    inp = StreamEnd(df.input.dtype, e_in, -(-df.input.features // e_in), df.input.features)
+    out = StreamEnd(out_dtype, e_out, -(-n_out // e_out), n_out)
+    last = df.layers[-1].out_dtype
+    return HardwarePlan(name=df.name, clock_mhz=df.clock_mhz, layers=layers, stages=_chain(df, layers, inp, out),
+                        input=inp, output=out, argmax=df.argmax, argmax_signed=bool(last.signed and last != BIPOLAR))

