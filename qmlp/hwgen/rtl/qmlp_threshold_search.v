@@ -12,7 +12,8 @@
 // row and the levels partition the table (no entry is stored twice). Level k's table is a ROM of
 // ROWS * 2^k words at address {row, p} ($readmemh file TABLE_FILE + "_k<k>.mem"); each word holds
 // LANES entries (entry LANE is this lane's), level 0's entries carry the direction bit `neg` on top
-// of the threshold. Unused entries of a word cost nothing: synthesis drops unread memory bits.
+// of the threshold. Unused entries of a word cost nothing: synthesis drops unread memory bits
+// (checked with Yosys; Vivado is expected to do the same, not checked here).
 // Levels from BLOCK_FROM on are marked rom_style "block" (block RAM), the others "logic".
 //
 // Pipeline: stage 0 registers acc/row and the level-0 entry (a registered ROM read, BRAM/LUTRAM
