@@ -3,7 +3,7 @@ line ``qmlp: error: ...`` and exits with status 2 (no traceback without --debug)
 
 from __future__ import annotations
 
-__all__ = ["QmlpError", "ModelError", "UnsupportedOpError", "FoldingError", "ToolError", "ConfigError"]
+__all__ = ["QmlpError", "ModelError", "UnsupportedOpError", "FoldingError", "ToolError", "ConfigError", "InputError"]
 
 
 class QmlpError(Exception):
@@ -30,3 +30,8 @@ class ConfigError(QmlpError):
 
 class ToolError(QmlpError):
     """An external tool (Verilator, Yosys, Vivado) is missing or failed."""
+
+
+class InputError(QmlpError, ValueError):
+    """Data read from outside (a file, a field, an array, a name) breaks a stated rule; the
+    message names the file and the field. Raised by the validation boundary, qmlp.untrusted."""

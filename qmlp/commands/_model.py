@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError
 from ..frontend import import_model
-from ..ir import Dataflow, IRError, load
+from ..ir import Dataflow, load
 
 __all__ = ["open_dataflow", "load_inputs", "save_atomic"]
 
@@ -21,10 +21,7 @@ def open_dataflow(target: str | Path) -> tuple[Dataflow, Path | None]:
         if not ir_path.is_file():
             raise ModelError(f"{target}: directory has no dataflow.json; pass MODEL.onnx or an OUT directory "
                              "written by 'qmlp compile'")
-        try:
-            return load(ir_path), target
-        except (IRError, ValueError, KeyError, TypeError) as error:
-            raise ModelError(f"{ir_path}: unreadable dataflow IR ({error}); re-run 'qmlp compile'") from None
+        return load(ir_path), target  # InputError naming the file and field
     return import_model(target), None
 
 

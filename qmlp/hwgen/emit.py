@@ -26,6 +26,7 @@ from ..datatypes import BIPOLAR, TERNARY, UINT, DataType, smallest_type_for_rang
 from ..errors import FoldingError
 from ..ir import SCHEMA_VERSION, Dataflow, Layer
 from ..packing import encode
+from ..untrusted import quote_name
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "LayerPlan", "plan_layer", "plan_layers",
            "output_dtype", "check_emittable", "emit_rtl", "render_top", "Stage", "pipeline_stages",
@@ -271,7 +272,7 @@ def _layer_instance(layer: Layer, plan: LayerPlan, src: _Stream, stages: list[St
         params += [f".SIMD({plan.simd})", f".PE({plan.pe})", f".W_BITS({storage.bits})",
                    f".W_KIND({_kind(storage)})", f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
     text = (_wires(out)
-            + f"    // {plan.ident} = {plan.name}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
+            + f"    // {plan.ident} = {quote_name(plan.name)}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
               f"PE={plan.pe} SIMD={plan.simd}, {plan.cycles} cycles/vector\n"
             + f"    {plan.unit} #(\n        " + ",\n        ".join(params) + f"\n    ) {plan.ident}_unit (\n"
             + f"        .clk(ap_clk), .rst_n(ap_rst_n), {_ports(src, 's')},\n"
@@ -383,7 +384,7 @@ def _build_top(df: Dataflow, plans: tuple[LayerPlan, ...]) -> tuple[str, list[St
         "    wire _unused_beats = &{1'b0, in_last, out_first, 1'b0};\n")
 
     header = (_stamp("//")
-              + f"// {TOP_NAME} for dataflow '{df.name}': {len(df.layers)} layers, "
+              + f"// {TOP_NAME} for dataflow '{quote_name(df.name)}': {len(df.layers)} layers, "
                 f"{n_in} x {in_dtype} in ({e_in}/beat), {vec_out} x {out_dtype} out ({e_out}/beat)\n"
               + "`default_nettype none\n\n"
               + f"module {TOP_NAME} (\n"
@@ -416,7 +417,7 @@ def emit_rtl(df: Dataflow, rtl_dir: str | Path) -> list[Path]:
             w_bits = weight_storage_dtype(layer).bits
             bits = plan.pe * plan.simd * w_bits
             files[f"{plan.ident}_weights.mem"] = (
-                _stamp("//") + f"// {plan.name}: {plan.cycles} words of PE*SIMD*{w_bits} = {bits} bits\n"
+                _stamp("//") + f"// {plan.ident} = {quote_name(plan.name)}: {plan.cycles} words of PE*SIMD*{w_bits} = {bits} bits\n"
                 + _hex_words(weight_words(layer, plan), bits))
     files[f"{TOP_NAME}.v"] = render_top(df, plans)
     out = Path(rtl_dir)

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..datatypes import BIPOLAR, TERNARY
 from ..ir import Dataflow, Folding, Layer
+from ..untrusted import quote_name
 
 __all__ = [
     "LayerEstimate", "NetworkEstimate", "estimate_layer", "layer_cost", "estimate", "rom_cost",
@@ -298,7 +299,7 @@ def _bar(value: float, total: float, width: int = 30) -> str:
 def summary_markdown(est: NetworkEstimate, totals: Mapping[str, float] | None = None,
                      board: str | None = None) -> str:
     """A readable summary: performance, a per-layer table and text bars of device use."""
-    lines = [f"# qmlp estimate: {est.name}", ""]
+    lines = [f"# qmlp estimate: {quote_name(est.name)}", ""]
     lines += [f"- clock: {est.clock_mhz:g} MHz" + (f" (board {board})" if board else ""),
               f"- initiation interval: {est.ii_cycles:g} cycles -> {est.throughput_fps:,.0f} inferences/s"
               f" (slowest layer {est.bottleneck}: {est.max_layer_cycles} cycles)",
@@ -306,7 +307,7 @@ def summary_markdown(est: NetworkEstimate, totals: Mapping[str, float] | None = 
               "| layer | MH x MW | PE | SIMD | pad out/in | cycles | latency | LUT | FF | BRAM36 | DSP | weights |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for l in est.layers:
-        lines.append(f"| {l.name} | {l.mh} x {l.mw} | {l.pe} | {l.simd} | {l.pad_out}/{l.pad_in} | {l.cycles} | "
+        lines.append(f"| {quote_name(l.name)} | {l.mh} x {l.mw} | {l.pe} | {l.simd} | {l.pad_out}/{l.pad_in} | {l.cycles} | "
                      f"{l.latency_cycles} | {l.lut} | {l.ff} | {l.bram36:g} | {l.dsp} | {l.weight_storage} |")
     lines.append(f"| **total** | | | | | {est.ii_cycles:g} (II) | {est.latency_cycles} | {est.lut} | {est.ff} | "
                  f"{est.bram36:g} | {est.dsp} | |")
@@ -336,7 +337,7 @@ def plot_layer_resources(est: NetworkEstimate, path: Path) -> None:
         ax.bar(x + offset, values, width=0.27, label=label)
     ax.set_xticks(x, names)
     ax.set_ylabel("estimated count")
-    ax.set_title(f"{est.name}: resources per layer (estimate)")
+    ax.set_title(f"{quote_name(est.name)}: resources per layer (estimate)")
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -59,11 +59,10 @@ def load_input(path: Path) -> Dataflow:
     """An ONNX model through the frontend, or an already lowered dataflow.json."""
     if not path.exists():
         raise ConfigError(f"model {path} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"model {path}: is a directory; pass a QONNX model (.onnx) or a dataflow.json")
     if path.suffix == ".json":
-        try:
-            return load(path)
-        except (ValueError, KeyError, TypeError) as error:
-            raise ConfigError(f"model {path}: not a qmlp dataflow.json ({error})") from None
+        return load(path)  # InputError naming the file and field
     from ..frontend import import_model
     return import_model(path)
 
