@@ -68,16 +68,19 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First line: a signal arriving while the command modules import (numpy, onnx: ~1 s) must
+    # still end in one line and exit 130, not a traceback.
     signal.signal(signal.SIGTERM, _terminate)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
         return int(args._module.run(args) or 0)
     except QmlpError as error:
-        if args.debug:
+        if debug:
             raise
         print(f"qmlp: error: {error}", file=sys.stderr)
         return error.exit_status

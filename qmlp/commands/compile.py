@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import ConfigError
 
 __all__ = ["add_arguments", "run", "parse_target_fps"]
 
@@ -19,8 +18,8 @@ def parse_target_fps(text: str) -> float | str:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'max'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of inferences/s")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive, finite number of inferences/s")
     return value
 
 
@@ -28,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", type=Path, help="QONNX model (.onnx) or a lowered dataflow.json")
     parser.add_argument("--board", default="zcu104", help="target board (see `qmlp boards`; default zcu104)")
     parser.add_argument("-o", "--out", type=Path, default=None, help="output directory (default build/<model stem>)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace -o even if it is a non-empty folder qmlp did not write (never one holding the model)")
     parser.add_argument("--clock-mhz", type=float, default=None, help="fabric clock (default: the board's PL clock)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--target-fps", type=parse_target_fps, default=None, metavar="N|max",
@@ -44,10 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..hwgen.pipeline import CompileOptions, run_build
 
-    if args.clock_mhz is not None and not args.clock_mhz > 0:
-        raise ConfigError(f"--clock-mhz {args.clock_mhz:g}: must be a positive frequency in MHz")
     options = CompileOptions(model=args.model, board=args.board, out=args.out, clock_mhz=args.clock_mhz,
                              target_fps=args.target_fps, folding=args.folding, argmax=args.argmax,
-                             synth=args.synth, backend=args.backend)
+                             synth=args.synth, backend=args.backend, force=args.force)
     run_build(options, log=lambda line: print(line, flush=True))
     return 0

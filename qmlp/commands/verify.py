@@ -13,7 +13,11 @@ from ..frontend import import_model, load_model
 from ..sim.bitaccurate import simulate
 from ..sim.reference import OUTPUT_RTOL, Agreement, compare, run_reference, sample_inputs
 
-__all__ = ["add_arguments", "run", "verify_model", "format_agreement"]
+__all__ = ["add_arguments", "run", "verify_model", "format_agreement", "MAX_SAMPLES"]
+
+# Vectors per run: the simulator keeps every layer's activations (~8 bytes x channels each), so
+# this bounds the memory a typo like --samples 100000000000 can ask for.
+MAX_SAMPLES = 1_000_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,8 +60,10 @@ def _verify_compiled(out_dir: Path, samples: int, seed: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {args.samples}")
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        raise ConfigError(f"--samples {args.samples}: must be between 1 and {MAX_SAMPLES:,} (run several seeds for more)")
+    if not 0 <= args.seed < 2**63:
+        raise ConfigError(f"--seed {args.seed}: must be between 0 and 2**63-1")
     target = Path(args.model)
     if target.is_dir():
         return _verify_compiled(target, args.samples, args.seed)

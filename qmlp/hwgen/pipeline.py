@@ -8,6 +8,7 @@ output directory is only replaced by a complete new one).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -21,7 +22,10 @@ from ..ir import Dataflow, load, replace, save, verify
 from . import fold as folding
 from .estimate import NetworkEstimate, estimate, write_estimate_reports
 
-__all__ = ["CompileOptions", "BuildState", "Step", "build_steps", "run_build", "load_input"]
+__all__ = ["CompileOptions", "BuildState", "Step", "build_steps", "run_build", "load_input", "MARKER"]
+
+# Written into every build: `-o DIR` replaces DIR only if it is empty or holds this file.
+MARKER = ".qmlp-build"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class CompileOptions:
     argmax: bool = False
     synth: bool = False
     backend: str = "native"  # native | finn
+    force: bool = False  # replace an output folder qmlp did not write (never one holding an input)
 
     @property
     def out_dir(self) -> Path:
@@ -195,13 +200,40 @@ def _check_options(options: CompileOptions) -> None:
         raise ConfigError("--folding and --target-fps both given; choose one")
     if options.backend not in ("native", "finn"):
         raise ConfigError(f"--backend {options.backend!r}: choose native or finn")
-    if options.clock_mhz is not None and not options.clock_mhz > 0:
-        raise ConfigError(f"--clock-mhz {options.clock_mhz:g}: must be a positive frequency in MHz")
-    out = options.out_dir.resolve()
+    if options.clock_mhz is not None and not 0 < options.clock_mhz < math.inf:
+        raise ConfigError(f"--clock-mhz {options.clock_mhz:g}: must be a positive, finite frequency in MHz")
+    _check_out_dir(options)
+
+
+def _written_by_qmlp(out: Path) -> bool:
+    """The marker, or (builds from before the marker existed) a dataflow.json beside rtl/qmlp_top.v."""
+    return (out / MARKER).is_file() or ((out / "dataflow.json").is_file() and (out / "rtl" / "qmlp_top.v").is_file())
+
+
+def _check_out_dir(options: CompileOptions) -> None:
+    """-o may replace only an empty folder or an earlier build (or anything with --force), and
+    never the current directory, a parent of it, or a folder holding an input file."""
+    shown = options.out_dir
+    out = shown.resolve()
     if out == Path.cwd().resolve() or out in Path.cwd().resolve().parents:
-        raise ConfigError(f"-o {options.out_dir}: refusing to replace the current directory or a parent")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"-o {options.out_dir}: exists and is not a directory")
+        raise ConfigError(f"-o {shown}: refusing to replace the current directory or a parent")
+    for flag, path in (("model", options.model), ("--folding", options.folding)):
+        if path is not None and out in Path(path).resolve().parents:
+            raise ConfigError(f"-o {shown}: holds the {flag} {path}; choose an output folder that does not "
+                              "contain the inputs (even --force never replaces it)")
+    if shown.is_symlink():
+        raise ConfigError(f"-o {shown}: is a symbolic link; pass the folder it points to, or another folder")
+    if not shown.exists():
+        return
+    if not shown.is_dir():
+        raise ConfigError(f"-o {shown}: exists and is not a directory")
+    try:
+        empty = next(shown.iterdir(), None) is None
+    except OSError as error:
+        raise ConfigError(f"-o {shown}: cannot be read ({error.strerror or error})") from None
+    if not (empty or options.force or _written_by_qmlp(shown)):
+        raise ConfigError(f"-o {shown}: folder is not empty and was not written by qmlp (no {MARKER}); "
+                          "choose another folder, or pass --force to replace it and everything in it")
 
 
 def _publish(work: Path, out: Path) -> None:
@@ -223,10 +255,19 @@ def run_build(options: CompileOptions, *, log: Callable[[str], None] = print,
     inside a step (filesystem, tools) becomes a one-line ToolError naming the step."""
     _check_options(options)
     out = options.out_dir
-    out.parent.mkdir(parents=True, exist_ok=True)
     work = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        (work / MARKER).write_text(f"written by qmlp {__version__} (qmlp compile); 'qmlp compile -o' may replace "
+                                   "this folder\n")
+    except OSError as error:
+        shutil.rmtree(work, ignore_errors=True)
+        blocker = next((p for p in out.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise ConfigError(f"-o {out}: {blocker} is a file, not a folder; choose another output folder") from None
+        raise ConfigError(f"-o {out}: cannot create the output folder there ({error.strerror or error})") from None
     state = BuildState(options=options, work_dir=work)
     steps = build_steps(options) if steps is None else steps
     total = time.perf_counter()
@@ -239,7 +280,10 @@ def run_build(options: CompileOptions, *, log: Callable[[str], None] = print,
                 raise ToolError(f"compile step '{name}' failed: {error}") from error
             note = f"  {state.notes[0]}" if state.notes else ""
             log(f"[{index}/{len(steps)}] {name:<12} {time.perf_counter() - start:6.2f} s{note}")
-        _publish(work, out)
+        try:
+            _publish(work, out)
+        except OSError as error:
+            raise ConfigError(f"-o {out}: cannot move the finished build into place ({error.strerror or error})") from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
