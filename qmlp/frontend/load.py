@@ -19,6 +19,8 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     Expects: a path. Guarantees: a parsed ModelProto with at least one node and exactly one
     data input and one output, or a ModelError naming the file and the fix."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory; pass the path of a QONNX model (.onnx)")
     if not path.is_file():
         raise ModelError(f"{path}: no such file; pass the path of a QONNX model exported with brevitas")
     try:
