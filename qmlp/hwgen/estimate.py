@@ -302,7 +302,7 @@ def summary_markdown(est: NetworkEstimate, totals: Mapping[str, float] | None = 
     lines = [f"# qmlp estimate: {quote_name(est.name)}", ""]
     lines += [f"- clock: {est.clock_mhz:g} MHz" + (f" (board {board})" if board else ""),
               f"- initiation interval: {est.ii_cycles:g} cycles -> {est.throughput_fps:,.0f} inferences/s"
-              f" (slowest layer {est.bottleneck}: {est.max_layer_cycles} cycles)",
+              f" (slowest layer {quote_name(est.bottleneck)}: {est.max_layer_cycles} cycles)",
               f"- latency: {est.latency_cycles} cycles = {est.latency_ns:,.1f} ns", "",
               "| layer | MH x MW | PE | SIMD | pad out/in | cycles | latency | LUT | FF | BRAM36 | DSP | weights |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
