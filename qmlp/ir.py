@@ -387,7 +387,7 @@ def from_json(data: Any, source: str = "dataflow.json") -> Dataflow:
     try:
         verify(df)
     except IRError as error:
-        raise u.InputError(f"{source}: {error}") from None
+        raise u.InputError(f"{source}: invalid IR: {error}; re-run 'qmlp compile'") from None
     return df
 
 

@@ -52,8 +52,12 @@ LIMITS = _Limits()
 
 # --- JSON ---------------------------------------------------------------------------------------
 
+class _NonFinite(Exception):
+    """NaN, Infinity or -Infinity in JSON text (Python's json accepts them by default)."""
+
+
 def _refuse_constant(token: str) -> Any:
-    raise ValueError(f"non-finite number {token} (JSON has no NaN or Infinity)")
+    raise _NonFinite(token)
 
 
 def _depth(data: Any) -> int:
@@ -81,8 +85,10 @@ def parse_json(text: str | bytes, where: str) -> Any:
         raise InputError(f"{where}: not UTF-8 text") from None
     except json.JSONDecodeError as error:
         raise InputError(f"{where}: not valid JSON (line {error.lineno}: {error.msg})") from None
-    except ValueError as error:  # NaN/Infinity, integers beyond Python's digit limit
-        raise InputError(f"{where}: {str(error).splitlines()[0]}") from None
+    except _NonFinite as error:
+        raise InputError(f"{where}: non-finite number {error} (JSON has no NaN or Infinity)") from None
+    except ValueError as error:  # an integer beyond Python's 4300-digit limit
+        raise InputError(f"{where}: number out of range ({str(error).splitlines()[0]})") from None
     if _depth(data) > LIMITS.json_depth:
         raise InputError(f"{where}: JSON nested too deeply (limit {LIMITS.json_depth} levels)")
     return data

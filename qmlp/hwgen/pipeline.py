@@ -19,6 +19,7 @@ from typing import Callable
 from .. import __version__
 from ..errors import ConfigError, ToolError
 from ..ir import Dataflow, load, replace, save, verify
+from ..untrusted import quote_name
 from . import fold as folding
 from .estimate import NetworkEstimate, estimate, write_estimate_reports
 
@@ -104,7 +105,7 @@ def step_fold(state: BuildState) -> BuildState:
         df = folding.fold(df, target_fps=target, clock_mhz=clock)
         how = f"target {target if target == 'max' else f'{float(target):,.0f}'} inferences/s at {clock:g} MHz"
     verify(df)
-    pes = ", ".join(f"{l.name} {l.folding.pe}x{l.folding.simd}" for l in df.layers)
+    pes = ", ".join(f"{quote_name(l.name)} {l.folding.pe}x{l.folding.simd}" for l in df.layers)
     return replace(state, df=df, notes=(f"{how}; PE x SIMD: {pes}",))
 
 
