@@ -87,3 +87,10 @@ def test_onnx_file_name(tmp_path, no_marker, payload):
     assert quote_name(f"m{payload}") in files[out / "rtl" / "qmlp_top.v"]
     readme = files[out / "deploy" / "README.md"]
     assert "scp -r deploy xilinx@<board>:~/m" in readme  # a plain word in the shell commands
+
+
+def test_error_lines_quote_control_characters(tmp_path, no_marker):
+    hostile = tmp_path / "m\n\x1b[2Jqmlp: error: fake.onnx"
+    result = cli("compile", hostile, "-o", tmp_path / "o")
+    assert result.status == 2 and result.err.count("\n") == 1 and "\x1b" not in result.err
+    assert "m\\n\\x1b[2Jqmlp: error: fake.onnx" in result.err
