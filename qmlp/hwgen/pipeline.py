@@ -218,6 +218,8 @@ def _check_out_dir(options: CompileOptions) -> None:
     out = shown.resolve()
     if out == Path.cwd().resolve() or out in Path.cwd().resolve().parents:
         raise ConfigError(f"-o {shown}: refusing to replace the current directory or a parent")
+    if out == Path.home().resolve() or len(out.parts) <= 2:
+        raise ConfigError(f"-o {shown}: refusing to replace the home directory or a top-level folder")
     for flag, path in (("model", options.model), ("--folding", options.folding)):
         if path is not None and out in Path(path).resolve().parents:
             raise ConfigError(f"-o {shown}: holds the {flag} {path}; choose an output folder that does not "

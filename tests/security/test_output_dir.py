@@ -68,6 +68,9 @@ def test_current_directory_and_parents(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     for out in (".", "..", str(tmp_path)):
         assert_refused(cli("compile", model, "-o", out, "--force"), "refusing to replace the current directory")
+    for out in ("/tmp", "/", os.path.expanduser("~")):
+        result = cli("compile", model, "-o", out, "--force")
+        assert result.status == 2 and "refusing to replace" in result.err
 
 
 def test_out_under_a_file_a_symlink_or_an_impossible_place(tmp_path):
