@@ -343,7 +343,8 @@ def from_json(data: Any, source: str = "dataflow.json") -> Dataflow:
     features = len(raw_scale) if isinstance(raw_scale, list) else 0
     if not 1 <= features <= u.LIMITS.features:
         raise u.InputError(f"{where}.scale: must list one scale per input feature (1..{u.LIMITS.features})")
-    scale = u.float_vector(raw_scale, f"{where}.scale", features, nonzero=True).astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused just below
+        scale = u.float_vector(raw_scale, f"{where}.scale", features, nonzero=True).astype(np.float32)
     if not np.all(np.isfinite(scale)) or np.any(scale == 0):
         raise u.InputError(f"{where}.scale: values must be nonzero and within float32")
     span = 1 << u.LIMITS.data_bits
