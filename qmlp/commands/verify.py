@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import ConfigError, ToolError
 from ..frontend import import_model, load_model
 from ..sim.bitaccurate import simulate
+from ._options import SEED_MAX, in_range
 from ..sim.reference import OUTPUT_RTOL, Agreement, compare, run_reference, sample_inputs
 
 __all__ = ["add_arguments", "run", "verify_model", "format_agreement", "MAX_SAMPLES"]
@@ -60,10 +61,8 @@ def _verify_compiled(out_dir: Path, samples: int, seed: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 1 <= args.samples <= MAX_SAMPLES:
-        raise ConfigError(f"--samples {args.samples}: must be between 1 and {MAX_SAMPLES:,} (run several seeds for more)")
-    if not 0 <= args.seed < 2**63:
-        raise ConfigError(f"--seed {args.seed}: must be between 0 and 2**63-1")
+    in_range("--samples", args.samples, 1, MAX_SAMPLES, " (run several seeds for more)")
+    in_range("--seed", args.seed, 0, SEED_MAX)
     target = Path(args.model)
     if target.is_dir():
         return _verify_compiled(target, args.samples, args.seed)

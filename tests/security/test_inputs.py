@@ -140,6 +140,21 @@ def test_verify_option_values(model, args, fragment):
     assert_refused(cli("verify", model, *args), fragment)
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (("hil", "OUT", "--seed", "-1"), "--seed -1: must be between 0 and 2**63-1"),
+    (("hil", "OUT", "--timeout", "nan"), "--timeout nan: must be between 0.001 and 86,400 seconds"),
+    (("hil", "OUT", "--large-batch", "100000000"), "--large-batch 100000000: must be between 1 and 65,536"),
+    (("hil", "OUT", "--junit", "TMP"), "is a directory; name the .xml file"),
+    (("profile", "OUT", "--runs", "100000000000"), "--runs 100000000000: must be between 1 and 10,000,000"),
+    (("profile", "OUT", "--batch", "10000000"), "--batch 10000000: must be between 1 and 65,536"),
+    (("profile", "OUT", "--seed", "-1"), "--seed -1"),
+])
+def test_hil_and_profile_option_values(tmp_path, args, fragment):
+    out = compiled(tmp_path)
+    args = [str(out) if a == "OUT" else str(tmp_path) if a == "TMP" else a for a in args]
+    assert_refused(cli(*args), fragment)
+
+
 # --- folding and board files ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, fragment", [
