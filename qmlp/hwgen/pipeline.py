@@ -18,7 +18,7 @@ from typing import Callable
 
 from .. import __version__
 from ..errors import ConfigError, ToolError
-from ..ir import Dataflow, load, replace, save, verify
+from ..ir import Dataflow, from_json, load, replace, save, to_json, verify
 from ..untrusted import quote_name
 from . import fold as folding
 from .estimate import NetworkEstimate, estimate, write_estimate_reports
@@ -88,6 +88,9 @@ def step_import(state: BuildState) -> BuildState:
     if state.options.argmax:
         df = replace(df, argmax=True)
     verify(df)
+    if state.options.model.suffix != ".json":
+        # What compile writes, `load` must read back: the lowered model within the IR's limits.
+        from_json(to_json(df), f"model {state.options.model}")
     return replace(state, df=df, notes=(f"{len(df.layers)} layers: "
                                          + " -> ".join([str(df.input.features)] + [str(l.out_features) for l in df.layers]),))
 

@@ -11,6 +11,8 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from qmlp.untrusted import LIMITS
+
 from .attack import assert_refused, cli, compiled, onnx_model
 
 
@@ -105,6 +107,23 @@ def test_wide_weights_are_refused_not_overflowed(tmp_path):
     bits.CopyFrom(numpy_helper.from_array(np.array(64.0, np.float32), bits.name))
     onnx.save(m, str(model))
     assert_refused(cli("compile", model, "-o", tmp_path / "o"), "weight type INT64 is wider than the 16 bits")
+
+
+def test_what_compile_writes_load_reads(tmp_path, monkeypatch):
+    model = onnx_model(tmp_path)
+    m = onnx.load(str(model))
+    entry = m.metadata_props.add()
+    entry.key, entry.value = "qmlp.notes", "n" * 200_000  # long provenance text is fine
+    onnx.save(m, str(model))
+    out = tmp_path / "o"
+    assert cli("compile", model, "-o", out).status == 0
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 6), np.float32))
+    assert cli("simulate", out, "--input", x, "--output", tmp_path / "y.npy").status == 0  # loads OUT/dataflow.json
+    # a model beyond the IR's limits is refused by compile, not written for `verify` to refuse
+    monkeypatch.setattr(LIMITS, "features", 4)
+    assert_refused(cli("compile", model, "-o", tmp_path / "o2"), f"model {model}: ", "one scale per input feature (1..4)")
+    assert not (tmp_path / "o2").exists()
 
 
 def test_model_that_is_a_directory_or_garbage(tmp_path):
