@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import ConfigError, ToolError
+from ..errors import ToolError
 from ..frontend import import_model, load_model
 from ..sim.bitaccurate import simulate
 from ._options import SEED_MAX, in_range
