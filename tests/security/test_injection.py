@@ -94,3 +94,15 @@ def test_error_lines_quote_control_characters(tmp_path, no_marker):
     result = cli("compile", hostile, "-o", tmp_path / "o")
     assert result.status == 2 and result.err.count("\n") == 1 and "\x1b" not in result.err
     assert "m\\n\\x1b[2Jqmlp: error: fake.onnx" in result.err
+
+
+@pytest.mark.slow
+def test_profile_plots_a_hostile_design_name(tmp_path, no_marker):
+    """Plot titles are text too: matplotlib would parse `$...$` in a raw name as mathtext and fail."""
+    ir = tmp_path / "p.json"
+    save(random_dataflow(0, name="x$\\frac{$y " + PAYLOADS[0]), ir)
+    out = tmp_path / "out"
+    assert cli("compile", ir, "-o", out).status == 0
+    result = cli("profile", out, "--no-toggle")
+    assert result.status == 0, result
+    assert (out / "report" / "profile.json").is_file()
