@@ -138,6 +138,7 @@ def test_fuzz_onnx_model(tmp_path):
         result = cli("compile", path, "-o", tmp_path / f"o{run}")
         _assert_clean(result, f"compile run {run}")
         outcomes[result.status] += 1
+        _assert_clean(cli("info", path), f"info run {run}")
         if run % 4 == 0:  # verify also runs the QONNX reference (onnxruntime) on the model
             checked = cli("verify", path, "--samples", 20)
             _assert_clean(checked if checked.status != 1 else Result(0, "", ""), f"verify run {run}")
