@@ -12,7 +12,7 @@ import sys
 from . import __version__
 from .errors import QmlpError, ToolError
 
-__all__ = ["main", "COMMANDS", "printable"]
+__all__ = ["main", "COMMANDS"]
 
 # name -> one-line help; the module qmlp.commands.<name> implements it.
 COMMANDS: dict[str, str] = {
@@ -61,12 +61,6 @@ class _Unavailable:
                         f"install qmlp with its dependencies (pip install -r requirements.txt)")
 
 
-def printable(text: str) -> str:
-    """``text`` on one line with no terminal control: a newline or an escape sequence in a file
-    or layer name quoted in a message is shown as ``\\n`` / ``\\x1b``, never acted on."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM (a killed job, a CI timeout) unwinds like Ctrl-C, so commands remove their
     # half-written output on the way out instead of dying in place.
@@ -88,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     except QmlpError as error:
         if debug:
             raise
+        from .untrusted import printable  # here, not on top: main's first line must come before numpy loads
+
         print(f"qmlp: error: {printable(str(error))}", file=sys.stderr)
         return error.exit_status
     except BrokenPipeError:  # output piped into `head` and closed early: not an error of ours

@@ -31,7 +31,7 @@ from .datatypes import DataType
 from .errors import InputError
 
 __all__ = ["InputError", "LIMITS", "read_json", "parse_json", "mapping", "field", "integer", "number",
-           "string", "dtype", "int_array", "float_vector", "finite_floats", "quote_name", "safe_ident"]
+           "string", "dtype", "int_array", "float_vector", "finite_floats", "quote_name", "safe_ident", "printable"]
 
 
 class _Limits:
@@ -246,6 +246,12 @@ def quote_name(name: str, max_chars: int = 80) -> str:
         out.append(piece)
         length += len(piece)
     return "".join(out)
+
+
+def printable(text: str) -> str:
+    """``text`` on one line with no terminal control: a newline or an escape sequence in a file
+    or layer name quoted in a message or a table is shown as ``\\n`` / ``\\x1b``, never acted on."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def safe_ident(name: str, fallback: str = "qmlp") -> str:

@@ -8,10 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from qmlp.cli import printable
 from qmlp.errors import InputError
-from qmlp.untrusted import (LIMITS, finite_floats, float_vector, int_array, integer, number, parse_json, quote_name,
-                            read_json, safe_ident)
+from qmlp.untrusted import (LIMITS, finite_floats, float_vector, int_array, integer, number, parse_json, printable,
+                            quote_name, read_json, safe_ident)
 
 
 def test_parse_json_limits():

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Dataflow
+from ..untrusted import printable
 from ._model import open_dataflow
 
 __all__ = ["add_arguments", "run", "summarize", "format_summary"]
@@ -40,12 +41,12 @@ def format_summary(summary: dict[str, Any]) -> str:
     head = ("layer", "in", "out", "weights", "in type", "acc", "out type", "zeros", "MACs", "nonzero MACs")
     rows = [head]
     for l in summary["layers"]:
-        rows.append((l["name"], str(l["in_features"]), str(l["out_features"]), l["weight_dtype"], l["in_dtype"],
+        rows.append((printable(l["name"]), str(l["in_features"]), str(l["out_features"]), l["weight_dtype"], l["in_dtype"],
                      l["acc_dtype"], l["out_dtype"], f"{l['sparsity']:.1%}", str(l["macs"]), str(l["nonzero_macs"])))
     rows.append(("total", "", "", "", "", "", "", "", str(summary["total_macs"]), str(summary["total_nonzero_macs"])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    title = (f"{summary['name']}: input {summary['input_dtype']} {tuple(summary['input_shape'])} -> "
+    title = (f"{printable(summary['name'])}: input {summary['input_dtype']} {tuple(summary['input_shape'])} -> "
              f"output {tuple(summary['output_shape'])}, {len(summary['layers'])} layers, "
              f"{summary['weight_bits']} weight bits")
     return "\n".join([title, *table])

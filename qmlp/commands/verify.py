@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import ToolError
 from ..frontend import import_model, load_model
 from ..sim.bitaccurate import simulate
+from ..untrusted import printable
 from ._options import SEED_MAX, in_range
 from ..sim.reference import OUTPUT_RTOL, Agreement, compare, run_reference, sample_inputs
 
@@ -39,7 +40,7 @@ def format_agreement(result: Agreement) -> str:
     rows = [("layer", "values", "mismatches", "rate", "ties", "propagated", "unexplained")]
     rows.append(("input", "-", str(result.input_mismatches), "-", "-", "-", str(result.input_mismatches)))
     for layer in result.layers:
-        rows.append((layer.name, str(layer.compared), str(layer.mismatches), f"{layer.rate:.3%}", str(layer.ties),
+        rows.append((printable(layer.name), str(layer.compared), str(layer.mismatches), f"{layer.rate:.3%}", str(layer.ties),
                      str(layer.propagated), str(layer.unexplained)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
