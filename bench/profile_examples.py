@@ -92,7 +92,9 @@ def render(rows: list[dict]) -> str:
             f"{r['activity']['logic_toggle']:.3f} | {r['dynamic_w'] * 1e3:.3g} mW | {_fmt_j(r['e_dyn_j'])} / "
             f"{_fmt_j(r['e_total_j'])} |")
     lines += ["", f"{SEED['name'][0].upper()}{SEED['name'][1:]}: {SEED['latency_s'] * 1e3:g} ms and {SEED['energy_j'] * 1e3:g} mJ "
-              f"per inference ({SEED['method']}). E_total includes the part's static power (an assumed "
+              f"per inference ({SEED['method']}); it applies to the CAN models only (the seed's "
+              f"{'-'.join(map(str, SEED['topology']))} topology), not to digits. Call = the driver's DMA transfers "
+              "(one MM2S + one S2MM per chunk, qmlp_tlast_batch), modelled. E_total includes the part's static power (an assumed "
               "0.6 W for the XCZU7EV) over one initiation interval; E_dyn is the accelerator's switching alone."]
     return "\n".join(lines)
 

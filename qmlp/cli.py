@@ -10,7 +10,7 @@ import signal
 import sys
 
 from . import __version__
-from .errors import QmlpError, ToolError
+from .errors import QmlpError, ToolError, did_you_mean
 
 __all__ = ["main", "COMMANDS"]
 
@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "compile": "lower, fold and generate RTL, IP, board scripts and driver for an ONNX model",
     "simulate": "run float inputs through the bit-accurate simulator (or the RTL)",
     "verify": "prove QONNX reference == simulator (== RTL for a compiled OUT)",
+    "trace": "per-layer integer ranges, clipping, unused codes and dead channels on real data",
     "info": "layers, data types, sparsity and MACs of a model",
     "train": "quantization-aware training with Brevitas, exported to QONNX",
     "hil": "hardware-in-the-loop test suite against a board or the virtual board",
@@ -71,7 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     # First line: a signal arriving while the command modules import (numpy, onnx: ~1 s) must
     # still end in one line and exit 130, not a traceback.
     signal.signal(signal.SIGTERM, _terminate)
-    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    if first is not None and first not in COMMANDS:
+        guess = did_you_mean(first, COMMANDS)
+        print(f"qmlp: error: unknown command {first!r}" + (f"; did you mean '{guess}'?" if guess else "")
+              + f" Commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -3,7 +3,10 @@ line ``qmlp: error: ...`` and exits with status 2 (no traceback without --debug)
 
 from __future__ import annotations
 
-__all__ = ["QmlpError", "ModelError", "UnsupportedOpError", "FoldingError", "ToolError", "ConfigError", "InputError"]
+from collections.abc import Iterable
+
+__all__ = ["did_you_mean", "QmlpError", "ModelError", "UnsupportedOpError", "FoldingError", "ToolError", "ConfigError",
+           "InputError"]
 
 
 class QmlpError(Exception):
@@ -35,3 +38,18 @@ class ToolError(QmlpError):
 class InputError(QmlpError, ValueError):
     """Data read from outside (a file, a field, an array, a name) breaks a stated rule; the
     message names the file and the field. Raised by the validation boundary, qmlp.untrusted."""
+
+
+def did_you_mean(text: str, names: Iterable[str]) -> str | None:
+    """The known name ``text`` most likely meant: equal ignoring case, '-' and '_' (``PYNQ-Z2``,
+    ``pynqz2``), else the closest spelling (``ultra96`` -> ``ultra96v2``), else None."""
+    import difflib
+
+    def norm(name: str) -> str:
+        return name.lower().replace("-", "").replace("_", "")
+
+    by_norm = {norm(name): name for name in names}
+    if norm(text) in by_norm:
+        return by_norm[norm(text)]
+    close = difflib.get_close_matches(norm(text), list(by_norm), n=1, cutoff=0.6)
+    return by_norm[close[0]] if close else None

@@ -71,3 +71,38 @@ def test_sigterm_during_compile_leaves_no_scratch_folder(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_misspelt_command_and_board_get_a_suggestion(capsys):
+    from qmlp.cli import main
+    from qmlp.errors import did_you_mean
+
+    assert main(["compil", "x.onnx"]) == 2
+    assert capsys.readouterr().err.startswith("qmlp: error: unknown command 'compil'; did you mean 'compile'?")
+    boards = ["kv260", "pynq-z2", "ultra96v2", "zcu104"]
+    assert [did_you_mean(name, boards) for name in ("PYNQ-Z2", "pynqz2", "ultra96", "Kv260", "nosuch")] == [
+        "pynq-z2", "pynq-z2", "ultra96v2", "kv260", None]
+    assert main(["info", "x.onnx", "--json"]) == 2  # a real command still parses (and fails on the missing file)
+
+
+def test_board_suggestion_in_the_error(capsys):
+    from qmlp.boards import get_board
+    from qmlp.errors import ConfigError
+
+    import pytest
+
+    with pytest.raises(ConfigError, match=r"unknown board 'PYNQ-Z2'; did you mean 'pynq-z2'\? known boards: "):
+        get_board("PYNQ-Z2")
+
+
+def test_torch_checkpoint_is_recognised(tmp_path):
+    import pytest
+
+    from qmlp.errors import ModelError
+    from qmlp.frontend.load import load_model
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 60)  # torch.save's zip container
+    with pytest.raises(ModelError, match="a PyTorch checkpoint, not an ONNX model; export the Brevitas model with "
+                                         r"brevitas.export.export_qonnx\("):
+        load_model(path)

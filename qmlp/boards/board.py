@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import ConfigError
+from ..errors import ConfigError, did_you_mean
 from ..untrusted import read_json
 from .ps import PS_SPECS
 
@@ -206,7 +206,9 @@ def get_board(name: str | Path) -> Board:
         return load_board_file(text)
     boards = known_boards()
     if text not in boards:
-        raise ConfigError(f"unknown board {text!r}; known boards: {', '.join(boards)} "
+        guess = did_you_mean(text, boards)
+        hint = f"did you mean {guess!r}? " if guess else ""
+        raise ConfigError(f"unknown board {text!r}; {hint}known boards: {', '.join(boards)} "
                           f"(or pass a board JSON file / add a directory to QMLP_BOARDS_PATH)")
     board = load_board_file(boards[text])
     if board.name != text:

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from .. import __version__
+from ..build import DATAFLOW
 from ..ir import Dataflow
 from ..untrusted import quote_name, safe_ident
 from .board import Board
@@ -69,7 +70,7 @@ def emit_deploy(df: Dataflow, board: Board, deploy_dir: str | Path, driver_dir: 
         shutil.rmtree(deploy_dir / "qmlp_driver")
     shutil.copytree(driver_dir / "qmlp_driver", deploy_dir / "qmlp_driver",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copyfile(driver_dir / "dataflow.json", deploy_dir / "dataflow.json")
+    shutil.copyfile(driver_dir / DATAFLOW, deploy_dir / DATAFLOW)
     (deploy_dir / "bitstream").mkdir(exist_ok=True)
     (deploy_dir / "bitstream" / "README.md").write_text(
         "Slots for qmlp.bit and qmlp.hwh, written by 'make bitstream' in OUT/vivado (Vivado needed).\n")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..build import DATAFLOW
 from ..ir import SCHEMA_VERSION, Dataflow, save
 from .board import Board
 from .stream import StreamSide, dma_stream_bytes, stream_layout
@@ -29,6 +30,8 @@ CORE_MODULES = {
     "errors.py": "errors.py",
     "untrusted.py": "untrusted.py",
     "bitaccurate.py": "sim/bitaccurate.py",
+    "engine.py": "sim/engine.py",
+    "interface.py": "interface.py",  # the register map  # imported by bitaccurate; without onnxruntime (the board) it is never used
 }
 _RELATIVE = re.compile(r"^(\s*from\s+)(\.+)(\w+)(\s+import\b)", re.M)
 
@@ -109,6 +112,6 @@ def emit_driver(df: Dataflow, board: Board, driver_dir: str | Path, *, clock_mhz
         written.append(path)
     config = package / "driver_config.json"
     config.write_text(json.dumps(driver_config(df, board, clock_mhz), indent=2) + "\n")
-    dataflow = driver_dir / "dataflow.json"
+    dataflow = driver_dir / DATAFLOW
     save(df, dataflow)
     return written + [config, dataflow]

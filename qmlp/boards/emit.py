@@ -1,5 +1,5 @@
-"""``emit_board_files(df, board, out_dir)``: OUT/vivado, OUT/driver and OUT/deploy for a folded
-Dataflow, called by ``qmlp compile`` after dataflow.json, rtl/ and ip/ are written."""
+"""``emit_board_files(df, board, out_dir)``: OUT/vivado, OUT/driver, OUT/deploy and OUT/README.md
+for a folded Dataflow, called by ``qmlp compile`` after dataflow.json, rtl/ and ip/ are written."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ..ir import Dataflow, verify
 from .board import Board, get_board
 from .deploy import emit_deploy
 from .driver import emit_driver
+from .readme import write_out_readme
 from .stream import stream_layout
 from .vivado import IP_VLNV, emit_vivado, read_ip_vlnv
 
@@ -49,4 +50,5 @@ def emit_board_files(df: Dataflow, board: Board | str, out_dir: str | Path, *,
             (work / name).rename(out_dir / name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return sorted(p for name in SUBDIRS for p in (out_dir / name).rglob("*") if p.is_file())
+    readme = write_out_readme(df, board, out_dir, clock)
+    return sorted([readme, *(p for name in SUBDIRS for p in (out_dir / name).rglob("*") if p.is_file())])

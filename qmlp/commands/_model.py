@@ -6,23 +6,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, ModelError
+from ..build import Build
+from ..errors import ConfigError
 from ..frontend import import_model
-from ..ir import Dataflow, load
+from ..ir import Dataflow
 from ..untrusted import LIMITS, finite_floats
 
 __all__ = ["open_dataflow", "load_inputs", "save_atomic"]
 
 
 def open_dataflow(target: str | Path) -> tuple[Dataflow, Path | None]:
-    """MODEL.onnx -> (lowered IR, None); OUT directory -> (OUT/dataflow.json, OUT)."""
+    """MODEL.onnx -> (lowered IR, None); OUT directory -> (its IR, OUT), through qmlp.build.Build."""
     target = Path(target)
     if target.is_dir():
-        ir_path = target / "dataflow.json"
-        if not ir_path.is_file():
-            raise ModelError(f"{target}: directory has no dataflow.json; pass MODEL.onnx or an OUT directory "
-                             "written by 'qmlp compile'")
-        return load(ir_path), target  # InputError naming the file and field
+        return Build.open(target, folded=False).dataflow, target
     return import_model(target), None
 
 
@@ -51,19 +48,23 @@ def load_inputs(path: str | Path, df: Dataflow) -> np.ndarray:
     return finite_floats(np.asarray(x), f"--input {path}")
 
 
-def save_atomic(path: str | Path, array: np.ndarray) -> None:
-    """Write a .npy so that a failure never leaves a half-written file behind."""
+def save_atomic(path: str | Path, array: np.ndarray | dict[str, np.ndarray], *, option: str = "--output") -> None:
+    """Write a .npy (or, for a dict of arrays, an .npz) so that a failure never leaves a
+    half-written file behind."""
     path = Path(path)
     if not path.parent.is_dir():
-        raise ConfigError(f"--output {path}: directory {path.parent} does not exist")
+        raise ConfigError(f"{option} {path}: directory {path.parent} does not exist")
     if path.is_dir():
-        raise ConfigError(f"--output {path}: is a directory; name the .npy file to write")
+        raise ConfigError(f"{option} {path}: is a directory; name the file to write")
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            np.save(handle, array)
+            if isinstance(array, dict):
+                np.savez(handle, **array)
+            else:
+                np.save(handle, array)
         tmp.replace(path)
     except OSError as error:
-        raise ConfigError(f"--output {path}: cannot be written ({error.strerror or error})") from None
+        raise ConfigError(f"{option} {path}: cannot be written ({error.strerror or error})") from None
     finally:
         tmp.unlink(missing_ok=True)

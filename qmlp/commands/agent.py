@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 from ..errors import ConfigError
 
 DEFAULT_PORT = 7373
+MAX_IDLE_SECONDS = 86400.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +45,6 @@ def _token(args: argparse.Namespace) -> bytes:
         return token
     path = args.workdir / "agent.token"
     if not path.exists():
-        args.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(os.urandom(32).hex() + "\n")
@@ -52,12 +53,16 @@ def _token(args: argparse.Namespace) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hil.agent import Agent, AgentConfig
+    from ..hil.agent import Agent, AgentConfig, ensure_folder, prepare_workdir
 
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port {args.port}: must be 0..65535")
-    if args.idle_timeout <= 0:
-        raise ConfigError(f"--idle-timeout {args.idle_timeout}: must be positive")
+    # socket timeouts need finite seconds; a day is far beyond any real job's silence
+    if not 0 < args.idle_timeout <= MAX_IDLE_SECONDS:
+        raise ConfigError(f"--idle-timeout {args.idle_timeout}: must be a number of seconds in (0, {MAX_IDLE_SECONDS}]")
+    if args.clock_mhz is not None and not (math.isfinite(args.clock_mhz) and args.clock_mhz > 0):
+        raise ConfigError(f"--clock-mhz {args.clock_mhz}: must be a positive number of MHz (e.g. 200)")
+    prepare_workdir(args.workdir)
     if args.backend == "pynq":
         from ..hil.pynq_backend import PynqBackend
 
@@ -69,10 +74,9 @@ def run(args: argparse.Namespace) -> int:
 
         # The agent process writes only under its work folder: the harness cache and the RTL
         # simulator's scratch files go there too (this process only, not the library default).
-        os.environ["QMLP_VERILATOR_CACHE"] = str((args.cache_dir or args.workdir / "verilator-cache").resolve())
-        scratch = args.workdir / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tempfile.tempdir = str(scratch.resolve())
+        cache = ensure_folder(args.cache_dir, "--cache-dir") if args.cache_dir else args.workdir / "verilator-cache"
+        os.environ["QMLP_VERILATOR_CACHE"] = str(cache.resolve())
+        tempfile.tempdir = str(ensure_folder(args.workdir / "tmp", "--workdir"))
         backend = SimBackend(clock_mhz=args.clock_mhz)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     config = AgentConfig(token=_token(args), workdir=args.workdir, host=args.host, port=args.port,

@@ -33,10 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from ..hil.client import open_board
     from ..hil.junit import write_junit
     from ..hil.suite import load_vectors, run_suite
-    from ..ir import load
+    from ..build import Build
 
-    if not (args.out / "dataflow.json").is_file():
-        raise ConfigError(f"{args.out}: no dataflow.json; pass the output folder of `qmlp compile`")
+    build = Build.open(args.out, folded=False)
     if args.large_batch < 1:
         raise ConfigError(f"--large-batch {args.large_batch}: must be at least 1")
     in_range("--large-batch", args.large_batch, 1, AgentConfig.max_batch, " (the agent's batch limit)")
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     in_range("--timeout", args.timeout, 0.001, 86400.0, " seconds")
     if args.junit is not None and args.junit.is_dir():
         raise ConfigError(f"--junit {args.junit}: is a directory; name the .xml file to write")
-    vectors = None if args.vectors is None else load_vectors(args.vectors, load(args.out / "dataflow.json"))
+    vectors = None if args.vectors is None else load_vectors(args.vectors, build.dataflow)
     print(f"qmlp hil: {args.out} on {args.target}", flush=True)
     with open_board(args.target, token_file=args.token_file, timeout_s=args.timeout) as board:
         report = run_suite(board, args.out, target=args.target, seed=args.seed, large_batch=args.large_batch,

@@ -23,6 +23,9 @@ def load_model(path: str | Path) -> onnx.ModelProto:
         raise ModelError(f"{path}: is a directory; pass the path of a QONNX model (.onnx)")
     if not path.is_file():
         raise ModelError(f"{path}: no such file; pass the path of a QONNX model exported with brevitas")
+    if _is_torch_checkpoint(path):
+        raise ModelError(f"{path}: a PyTorch checkpoint, not an ONNX model; export the Brevitas model with "
+                         "brevitas.export.export_qonnx(model, input_t=x, export_path='model.onnx', dynamo=False)")
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf raises several unrelated types for corrupt bytes
@@ -52,6 +55,14 @@ def check_finite_constants(model: onnx.ModelProto, where: str) -> onnx.ModelProt
             raise ModelError(f"{where}: initializer '{name}' holds {bad} NaN or infinite values; retrain or "
                              "re-export the model (qmlp refuses non-finite parameters)")
     return model
+
+
+def _is_torch_checkpoint(path: Path) -> bool:
+    """torch.save writes a zip archive (PK header) or, in the legacy format, a pickle (0x80
+    protocol byte); an ONNX file is a protobuf and starts with neither."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head == b"PK\x03\x04" or (path.suffix in (".pt", ".pth", ".ckpt") and head[:1] == b"\x80")
 
 
 def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:

@@ -54,6 +54,7 @@ class BoardClient:
     def __init__(self, host: str, port: int, token: bytes, *, timeout_s: float = 900.0,
                  connect_timeout_s: float = 10.0, limits: Limits | None = None) -> None:
         self.host, self.port = host, port
+        self._peer = f"agent {host}:{port}"  # names the other side in protocol errors
         self.timeout_s = timeout_s
         self.limits = limits or Limits(max_payload=1 << 34, frame_seconds=timeout_s, recv_seconds=60.0)
         try:
@@ -71,14 +72,17 @@ class BoardClient:
         self.dataflow: Any = None  # the loaded design's Dataflow, set by load()
 
     def _handshake(self, token: bytes, wait: float) -> None:
-        challenge = recv_frame(self._sock, self.limits, first_byte_seconds=wait)
+        # Until the agent has proved it holds the token, it gets no more room than it gives a
+        # stranger: small frames, no payload.
+        small = Limits(max_header=4096, max_payload=0, frame_seconds=wait, recv_seconds=wait)
+        challenge = recv_frame(self._sock, small, first_byte_seconds=wait, peer=self._peer)
         _raise_if_error(challenge)
         nonce = challenge.header.get("nonce")
         if challenge.header.get("type") != "challenge" or not isinstance(nonce, str):
             raise ProtocolError(f"{self.host}:{self.port} did not send a qmlp challenge")
         mine = new_nonce()
         send_frame(self._sock, {"cmd": "AUTH", "client_nonce": mine, "proof": client_proof(token, nonce, mine)})
-        reply = recv_frame(self._sock, self.limits, first_byte_seconds=wait)
+        reply = recv_frame(self._sock, small, first_byte_seconds=wait, peer=self._peer)
         _raise_if_error(reply)
         # Mutual authentication: an impostor agent cannot produce this without the token.
         if not check_proof(agent_proof(token, nonce, mine), reply.header.get("proof")):
@@ -89,7 +93,7 @@ class BoardClient:
             send_frame(self._sock, header, parts)
         except OSError as error:
             raise HilError(f"lost the agent at {self.host}:{self.port}: {error}") from None
-        reply = recv_frame(self._sock, self.limits, first_byte_seconds=self.timeout_s)
+        reply = recv_frame(self._sock, self.limits, first_byte_seconds=self.timeout_s, peer=self._peer)
         _raise_if_error(reply)
         return reply
 
@@ -101,11 +105,12 @@ class BoardClient:
 
     def load(self, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
         backend = (self.info or self.hello()).get("backend", "sim")
-        from ..ir import load as load_dataflow
+        from ..build import Build
 
-        files = design_files(Path(out_dir), backend)
+        build = Build.open(out_dir, folded=False)
+        files = design_files(build.root, backend)
         reply = dict(self.request({"cmd": "LOAD"}, [file_part(n, d) for n, d in files.items()]).header)
-        self.out_dir, self.dataflow = Path(out_dir), load_dataflow(Path(out_dir) / "dataflow.json")
+        self.out_dir, self.dataflow = build.root, build.dataflow
         return reply
 
     def run(self, x: np.ndarray | None = None, *, q: np.ndarray | None = None) -> RunReply:
@@ -167,19 +172,19 @@ def design_files(out_dir: Path, backend: str) -> dict[str, bytes]:
 
     ``sim``: dataflow.json and every file under rtl/. ``pynq``: the whole OUT/deploy folder as
     the board would hold it (driver, dataflow.json, manifest.json, bitstream/qmlp.bit + .hwh)."""
-    dataflow = out_dir / "dataflow.json"
-    if not dataflow.is_file():
-        raise ConfigError(f"{out_dir}: no dataflow.json; pass the output folder of `qmlp compile`")
+    from ..build import DATAFLOW, Build
+
+    build = Build.open(out_dir, folded=False)
     if backend == "sim":
-        root, files = out_dir, {"dataflow.json": dataflow.read_bytes()}
-        folder = out_dir / "rtl"
+        root, files = build.root, {DATAFLOW: build.dataflow_path.read_bytes()}  # the agent wants it by this name
+        folder = build.rtl_dir
     elif backend == "pynq":
-        root = folder = out_dir / "deploy"
+        root = folder = build.deploy_dir
         files = {}
         for slot in ("bitstream/qmlp.bit", "bitstream/qmlp.hwh"):
             if not (root / slot).is_file():
                 raise ConfigError(f"{root / slot}: missing; build the bitstream with `make bitstream` in "
-                                  f"{out_dir / 'vivado'} (needs Vivado), or use --target sim")
+                                  f"{build.vivado_dir} (needs Vivado), or use --target sim")
     else:
         raise ConfigError(f"agent backend {backend!r} unknown to this client (expected sim or pynq)")
     if not folder.is_dir():

@@ -10,7 +10,10 @@ The header lists the payload's parts in order (``parts``): numpy arrays (``dtype
 whitelist, ``shape``) or files (``sha256``); their ``size`` fields must add up to the payload
 length exactly. Nothing here trusts the peer: every length is bounded before a byte is read, every
 read has a deadline (a slow sender cannot hold a connection open by trickling bytes), dtypes never
-include ``object`` and shapes must match sizes.
+include ``object`` and shapes must match sizes. The part list is checked before any payload byte
+is read, buffers grow only as bytes arrive (a declared length costs nothing until it is sent), and
+a receiver can stream file parts to disk with ``recv_file`` (hash computed on the fly) instead of
+holding them in memory.
 
 Authentication is a challenge-response over HMAC-SHA256: the agent sends a random nonce, the
 client answers with ``HMAC(token, "client" | server_nonce | client_nonce)`` and the agent proves it
@@ -29,7 +32,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, BinaryIO, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -38,8 +41,9 @@ from ..errors import QmlpError
 __all__ = [
     "PROTOCOL_VERSION", "MAGIC", "PREFIX", "Limits", "Part", "Frame", "HilError", "ProtocolError",
     "FrameTooLarge", "FrameTimeout", "ConnectionClosed", "RemoteError", "encode_frame", "send_frame",
-    "recv_frame", "array_part", "file_part", "new_nonce", "client_proof", "agent_proof", "check_proof",
-    "read_token", "sha256_hex", "tune_socket", "ALLOWED_DTYPES",
+    "recv_frame", "recv_head", "recv_parts", "recv_file", "skip_payload", "PartSpec", "FrameHead", "CHUNK",
+    "array_part", "file_part", "new_nonce", "client_proof", "agent_proof", "check_proof", "read_token",
+    "sha256_hex", "tune_socket", "ALLOWED_DTYPES",
 ]
 
 PROTOCOL_VERSION = 1
@@ -171,9 +175,13 @@ def tune_socket(sock: socket.socket) -> None:
             pass
 
 
-def _recv_exact(sock: socket.socket, n: int, deadline: float, limits: Limits) -> bytes:
-    buf = bytearray(n)
-    view = memoryview(buf)
+CHUNK = 1 << 20  # bytes read per recv: the fixed part of a frame's memory cost
+
+
+def _recv_chunks(sock: socket.socket, n: int, deadline: float, limits: Limits, peer: str) -> Iterator[memoryview]:
+    """``n`` bytes as consecutive views into one reused scratch buffer of at most ``CHUNK`` bytes
+    (each view is valid until the next one is produced). Memory never depends on ``n``."""
+    scratch = bytearray(min(n, CHUNK))
     got = 0
     while got < n:
         remaining = deadline - time.monotonic()
@@ -181,22 +189,66 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float, limits: Limits) ->
             raise FrameTimeout(f"frame not complete within {limits.frame_seconds:g} s ({got} of {n} bytes)")
         sock.settimeout(min(remaining, limits.recv_seconds))
         try:
-            count = sock.recv_into(view[got:], min(n - got, 1 << 20))
+            count = sock.recv_into(scratch, min(n - got, len(scratch)))
         except socket.timeout:
             if time.monotonic() >= deadline:
                 raise FrameTimeout(f"frame not complete within {limits.frame_seconds:g} s ({got} of {n} bytes)") from None
             raise FrameTimeout(f"peer silent for {limits.recv_seconds:g} s inside a frame") from None
         except OSError as error:
-            raise ConnectionClosed(f"connection lost: {error}") from None
+            raise ConnectionClosed(f"connection to {peer} lost: {error}") from None
         if count == 0:
-            raise ConnectionClosed(f"peer closed the connection ({got} of {n} bytes of a frame received)")
+            raise ConnectionClosed(f"{peer} closed the connection ({got} of {n} bytes of a frame received)")
         got += count
-    return bytes(buf)
+        yield memoryview(scratch)[:count]
 
 
-def recv_frame(sock: socket.socket, limits: Limits, first_byte_seconds: float | None = None) -> Frame:
-    """Read one frame. ``first_byte_seconds`` bounds the wait for it to start (idle timeout);
-    after that the whole frame must arrive within ``limits.frame_seconds``."""
+def _recv_exact(sock: socket.socket, n: int, deadline: float, limits: Limits, peer: str) -> bytearray:
+    """``n`` bytes in a buffer that grows as they arrive: a declared length that is never sent
+    costs nothing."""
+    buf = bytearray()
+    for chunk in _recv_chunks(sock, n, deadline, limits, peer):
+        buf += chunk
+    return buf
+
+
+def _json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} overflows a float")
+    return value
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """One payload part as the header declares it, checked before any payload byte is read."""
+
+    name: str
+    kind: str  # "array" or "file"
+    size: int
+    dtype: str | None = None
+    shape: tuple[int, ...] = ()
+    sha256: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FrameHead:
+    """A frame whose header has arrived and whose payload (``specs``, in order) is still unread."""
+
+    header: Mapping[str, Any]
+    specs: tuple[PartSpec, ...]
+    deadline: float  # the whole frame, payload included, must have arrived by then
+    peer: str
+
+
+def recv_head(sock: socket.socket, limits: Limits, first_byte_seconds: float | None = None,
+              peer: str = "peer") -> FrameHead:
+    """Read a frame's prefix and header and check its part list. ``first_byte_seconds`` bounds
+    the wait for the frame to start (idle timeout); after that the whole frame must arrive within
+    ``limits.frame_seconds``. ``peer`` names the other side in messages ("agent 10.0.0.2:7373")."""
     wait = limits.recv_seconds if first_byte_seconds is None else first_byte_seconds
     sock.settimeout(wait)
     try:
@@ -204,11 +256,11 @@ def recv_frame(sock: socket.socket, limits: Limits, first_byte_seconds: float | 
     except socket.timeout:
         raise FrameTimeout(f"no request within {wait:g} s") from None
     except OSError as error:
-        raise ConnectionClosed(f"connection lost: {error}") from None
+        raise ConnectionClosed(f"connection to {peer} lost: {error}") from None
     if not first:
-        raise ConnectionClosed("peer closed the connection")
+        raise ConnectionClosed(f"{peer} closed the connection")
     deadline = time.monotonic() + limits.frame_seconds
-    prefix = first + _recv_exact(sock, PREFIX.size - 1, deadline, limits)
+    prefix = first + _recv_exact(sock, PREFIX.size - 1, deadline, limits, peer)
     magic, header_len, payload_len = PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise ProtocolError(f"bad magic {magic!r} (expected {MAGIC!r}): not a qmlp HIL peer")
@@ -217,7 +269,8 @@ def recv_frame(sock: socket.socket, limits: Limits, first_byte_seconds: float | 
     if payload_len > limits.max_payload:
         raise FrameTooLarge(f"payload of {payload_len} bytes exceeds the limit of {limits.max_payload}")
     try:
-        header = json.loads(_recv_exact(sock, header_len, deadline, limits).decode("utf-8"))
+        header = json.loads(_recv_exact(sock, header_len, deadline, limits, peer).decode("utf-8"),
+                            parse_constant=_json_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:  # deep nesting -> RecursionError
         raise ProtocolError(f"header is not valid JSON: {type(error).__name__}: {str(error)[:200]}") from None
     if not isinstance(header, dict):
@@ -226,26 +279,20 @@ def recv_frame(sock: socket.socket, limits: Limits, first_byte_seconds: float | 
     if not isinstance(described, list) or not all(isinstance(d, dict) for d in described):
         raise ProtocolError("header field 'parts' must be a list of objects")
     sizes = [d.get("size") for d in described]
-    if not all(isinstance(s, int) and s >= 0 for s in sizes) or sum(sizes) != payload_len:
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in sizes) or sum(sizes) != payload_len:
         raise ProtocolError(f"part sizes {sizes} do not add up to the payload length {payload_len}")
-    payload = _recv_exact(sock, payload_len, deadline, limits) if payload_len else b""
-    parts, offset = [], 0
-    for desc, size in zip(described, sizes):
-        parts.append(_decode_part(desc, payload[offset:offset + size]))
-        offset += size
-    return Frame(header=header, parts=tuple(parts))
+    return FrameHead(header=header, specs=tuple(_part_spec(d) for d in described), deadline=deadline, peer=peer)
 
 
-def _decode_part(desc: Mapping[str, Any], raw: bytes) -> Part:
-    name = desc.get("name")
+def _part_spec(desc: Mapping[str, Any]) -> PartSpec:
+    name, kind, size = desc.get("name"), desc.get("kind"), desc["size"]
     if not isinstance(name, str) or not name:
         raise ProtocolError("every part needs a non-empty string 'name'")
-    kind = desc.get("kind")
     if kind == "file":
         digest = desc.get("sha256")
         if not isinstance(digest, str):
             raise ProtocolError(f"file part {name!r} has no sha256")
-        return Part(name=name, data=raw, sha256=digest)
+        return PartSpec(name=name, kind=kind, size=size, sha256=digest)
     if kind != "array":
         raise ProtocolError(f"part {name!r}: kind must be 'array' or 'file', got {kind!r}")
     dtype, shape = desc.get("dtype"), desc.get("shape")
@@ -254,10 +301,46 @@ def _decode_part(desc: Mapping[str, Any], raw: bytes) -> Part:
     if not isinstance(shape, list) or len(shape) > 8 or not all(isinstance(s, int) and s >= 0 for s in shape):
         raise ProtocolError(f"array {name!r}: bad shape {shape!r}")
     itemsize = np.dtype(dtype).itemsize
-    if math.prod(shape) * itemsize != len(raw):
-        raise ProtocolError(f"array {name!r}: shape {shape} x {itemsize} bytes != {len(raw)} bytes sent")
-    array = np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape)
-    return Part(name=name, array=array)
+    if math.prod(shape) * itemsize != size:
+        raise ProtocolError(f"array {name!r}: shape {shape} x {itemsize} bytes != {size} bytes sent")
+    return PartSpec(name=name, kind=kind, size=size, dtype=dtype, shape=tuple(shape))
+
+
+def recv_parts(sock: socket.socket, head: FrameHead, limits: Limits) -> tuple[Part, ...]:
+    """The payload in memory, one buffer per part (no copies beyond the bytes themselves)."""
+    parts = []
+    for spec in head.specs:
+        raw = _recv_exact(sock, spec.size, head.deadline, limits, head.peer)
+        if spec.kind == "file":
+            parts.append(Part(name=spec.name, data=bytes(raw), sha256=spec.sha256))
+        else:
+            parts.append(Part(name=spec.name, array=np.frombuffer(raw, dtype=np.dtype(spec.dtype)).reshape(spec.shape)))
+    return tuple(parts)
+
+
+def recv_file(sock: socket.socket, head: FrameHead, spec: PartSpec, limits: Limits,
+              sink: BinaryIO | None) -> str:
+    """Stream the next part of the payload into ``sink`` (None: discard it) and return the
+    sha256 of the bytes received; at most one ``CHUNK`` is held in memory at a time."""
+    digest = hashlib.sha256()
+    for chunk in _recv_chunks(sock, spec.size, head.deadline, limits, head.peer):
+        digest.update(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    return digest.hexdigest()
+
+
+def skip_payload(sock: socket.socket, head: FrameHead, limits: Limits) -> None:
+    """Read and drop a payload that was refused, so the next frame starts in step."""
+    for spec in head.specs:
+        recv_file(sock, head, spec, limits, None)
+
+
+def recv_frame(sock: socket.socket, limits: Limits, first_byte_seconds: float | None = None,
+               peer: str = "peer") -> Frame:
+    """Read one whole frame into memory (``recv_head`` + ``recv_parts``)."""
+    head = recv_head(sock, limits, first_byte_seconds, peer)
+    return Frame(header=head.header, parts=recv_parts(sock, head, limits))
 
 
 # --- authentication ---------------------------------------------------------------------------
@@ -279,8 +362,9 @@ def agent_proof(token: bytes, server_nonce: str, client_nonce: str) -> str:
 
 
 def check_proof(expected: str, given: Any) -> bool:
-    """Constant-time comparison; anything that is not a string fails."""
-    return isinstance(given, str) and hmac.compare_digest(expected.encode(), given.encode())
+    """Constant-time comparison; anything that is not an ASCII string fails (a lone surrogate
+    or other non-ASCII text from the peer is a wrong proof, not an encoding error)."""
+    return isinstance(given, str) and given.isascii() and hmac.compare_digest(expected.encode(), given.encode())
 
 
 def read_token(path: str | os.PathLike[str]) -> bytes:

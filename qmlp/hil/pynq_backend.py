@@ -93,7 +93,7 @@ class PynqBackend(Backend):
 
     def run(self, q: np.ndarray) -> RunOutput:
         if self._acc is None:
-            raise BackendError("no design loaded")
+            raise BackendError("pynq board: no design loaded; send LOAD before RUN")
         before = self._acc.counters()
         start = time.perf_counter()
         try:

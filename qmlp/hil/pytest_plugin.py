@@ -63,10 +63,13 @@ def hil_out(pytestconfig: pytest.Config) -> Path:
     if value is None:
         raise pytest.UsageError("the board fixture needs a design: pass --hil-out OUT (from `qmlp compile`) "
                                 "or override the hil_out fixture")
-    out = Path(value)
-    if not (out / "dataflow.json").is_file():
-        raise pytest.UsageError(f"--hil-out {out}: no dataflow.json there; pass the output folder of `qmlp compile`")
-    return out
+    from ..build import Build
+    from ..errors import QmlpError
+
+    try:
+        return Build.open(value, folded=False).root
+    except QmlpError as error:
+        raise pytest.UsageError(f"--hil-out {error}") from None
 
 
 @pytest.fixture(scope="session")

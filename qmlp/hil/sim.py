@@ -87,7 +87,7 @@ class SimBackend(Backend):
 
     def run(self, q: np.ndarray) -> RunOutput:
         if self._df is None or self._rtl_dir is None:
-            raise BackendError("no design loaded")
+            raise BackendError("virtual board: no design loaded; send LOAD before RUN")
         start = time.perf_counter()
         try:
             result = self._engine(self._df, self._rtl_dir, q)

@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..datatypes import BIPOLAR
-from ..ir import Dataflow, load
-from ..sim.bitaccurate import dequantize_output, quantize_input, run_integer
+from ..ir import Dataflow
+from ..sim.bitaccurate import dequantize_output, fabric_run, quantize_input
 from .client import BoardClient, RunReply
 from .protocol import HilError, RemoteError
 
@@ -83,10 +83,8 @@ class _Context:
 
 
 def expected_outputs(df: Dataflow, q: np.ndarray) -> np.ndarray:
-    """What the fabric must emit for integer inputs ``q``: the last layer's values, or the class
-    index (first maximum) when the design has an argmax unit."""
-    last = run_integer(df, np.asarray(q, dtype=np.int64))[1][-1]
-    return np.argmax(last, axis=1)[:, None].astype(np.int64) if df.argmax else last
+    """What the fabric must emit for integer inputs ``q`` (``bitaccurate.fabric_run``)."""
+    return fabric_run(df, np.asarray(q, dtype=np.int64))
 
 
 def _random_q(df: Dataflow, rng: np.random.Generator, batch: int) -> np.ndarray:
@@ -326,7 +324,9 @@ def run_suite(board: BoardClient, out_dir: str | Path, *, target: str = "?", see
     ``load_vectors``) on ``board`` with the design in ``out_dir``; never raises for a failing
     case (it is recorded), so the report always covers the whole suite."""
     out_dir = Path(out_dir)
-    df = load(out_dir / "dataflow.json")
+    from ..build import Build
+
+    df = Build.open(out_dir, folded=False).dataflow
     ctx = _Context(board=board, out_dir=out_dir, df=df, rng=np.random.default_rng(seed), large_batch=large_batch,
                    reference=vectors)
     cases = list(CASES)

@@ -42,7 +42,7 @@ from ..untrusted import quote_name
 __all__ = [
     "LayerEstimate", "NetworkEstimate", "estimate_layer", "layer_cost", "estimate", "rom_cost",
     "layer_latency", "steady_state", "write_estimate_reports", "layer_resources_json",
-    "network_performance_json", "summary_markdown", "plot_layer_resources", "LUT_PER_BRAM36",
+    "network_performance_json", "summary_markdown", "plot_layer_resources", "resources_figure", "LUT_PER_BRAM36",
 ]
 
 # A BRAM36 is worth this many LUTs when ranking foldings: XCZU7EV has 230,400 LUTs and 312
@@ -323,25 +323,36 @@ def summary_markdown(est: NetworkEstimate, totals: Mapping[str, float] | None = 
 
 
 def plot_layer_resources(est: NetworkEstimate, path: Path) -> None:
-    """A PNG bar chart of LUT, FF and BRAM36 (x LUT_PER_BRAM36) per layer."""
+    """A PNG bar chart of LUT and FF per layer (left axis) and BRAM36 (right axis, own scale)."""
+    import matplotlib.pyplot as plt
+
+    fig = resources_figure(est)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def resources_figure(est: NetworkEstimate):  # noqa: ANN201 - a matplotlib Figure
+    """The figure behind ``plot_layer_resources``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [layer.name for layer in est.layers]
+    names = [quote_name(layer.name) for layer in est.layers]  # tick labels are parsed as mathtext too
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(names) + 2), 3.5))
-    for offset, label, values in ((-0.27, "LUT", [l.lut for l in est.layers]),
-                                  (0.0, "FF", [l.ff for l in est.layers]),
-                                  (0.27, f"BRAM36 x {LUT_PER_BRAM36}", [l.bram36 * LUT_PER_BRAM36 for l in est.layers])):
-        ax.bar(x + offset, values, width=0.27, label=label)
+    bars = [ax.bar(x - 0.27, [l.lut for l in est.layers], width=0.27, label="LUT"),
+            ax.bar(x, [l.ff for l in est.layers], width=0.27, label="FF")]
+    bram = ax.twinx()
+    bars.append(bram.bar(x + 0.27, [l.bram36 for l in est.layers], width=0.27, color="C2",
+                         label="BRAM36 (right axis)"))
     ax.set_xticks(x, names)
-    ax.set_ylabel("estimated count")
+    ax.set_ylabel("LUT, FF (estimate)")
+    bram.set_ylabel("BRAM36 (estimate)")
+    bram.set_ylim(0, max(1.0, max(l.bram36 for l in est.layers) * 1.15))
     ax.set_title(f"{quote_name(est.name)}: resources per layer (estimate)")
-    ax.legend(fontsize="small")
+    ax.legend(handles=bars, fontsize="small", loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def write_estimate_reports(est: NetworkEstimate, report_dir: str | Path, *,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ToolError
+from ..interface import REGISTERS
 from ..ir import Dataflow
 from ..untrusted import quote_name
 
@@ -31,15 +32,7 @@ XILINX_NS = "http://www.xilinx.com"
 _XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 TOP = "qmlp_top"
 
-# (name, offset, access, reset value or None, description) -- docs/interfaces.md
-REGISTERS = (
-    ("ID", 0x00, "read-only", 0x514D4C50, 'constant 0x514D4C50 ("QMLP")'),
-    ("VERSION", 0x04, "read-only", None, "IR schema version << 16 | number of layers"),
-    ("LAST_LATENCY", 0x08, "read-only", None, "cycles from the first input beat to the last output beat of the last inference"),
-    ("INFERENCES", 0x0C, "read-only", None, "output vectors completed since reset / clear"),
-    ("CYCLES", 0x10, "read-only", None, "free-running cycle counter (low 32 bits)"),
-    ("CTRL", 0x14, "write-only", None, "write 1 to bit 0: clear LAST_LATENCY, INFERENCES, CYCLES"),
-)
+# REGISTERS: (name, offset, access, reset value or None, description), from the one table
 
 # logical port names of the Xilinx bus definitions, by physical suffix
 _AXIS = {"tdata": "TDATA", "tvalid": "TVALID", "tready": "TREADY", "tlast": "TLAST", "tkeep": "TKEEP"}

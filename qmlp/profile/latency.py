@@ -3,9 +3,10 @@
 * **fabric**: cycles from the first input beat to the last output beat (the ``LAST_LATENCY``
   counter on a board, the RTL simulation's count on the virtual board), converted at the clock.
 * **call**: the accelerator call including the DMA. On a board it is timed around the driver's
-  DMA call; on the virtual board it is *modelled* (``model_call``): the cycle-accurate stream
-  timing, stretched where the DMA's memory port is narrower than the stream's TDATA, plus the
-  DMA's fixed costs, which are stated assumptions.
+  DMA call; on the virtual board it is *modelled* (``model_call``): the driver's DMA transfers
+  (one MM2S + one S2MM per chunk), each the cycle-accurate stream timing, stretched where the
+  DMA's memory port is narrower than the stream's TDATA, plus the DMA's fixed costs, which are
+  stated assumptions.
 * **end to end**: the call plus the driver's host work (quantize + pack, unpack + dequantize),
   timed in Python around the host steps.
 
@@ -76,25 +77,26 @@ def cycles_to_seconds(cycles: float | np.ndarray, clock_mhz: float) -> float | n
 class DmaModel:
     """What the virtual board assumes about the AXI DMA between DDR and the accelerator.
 
-    ``port_bits`` is the board's high-performance port width (DESIGN.md: 128 on the UltraScale+
-    boards, 64 on the PYNQ-Z2); the other fields are assumptions, stated in every report."""
+    It follows the generated block design and driver (docs/boards.md): each chunk of a batch is
+    one MM2S transfer and, thanks to ``qmlp_tlast_batch``, one S2MM transfer, so the fixed costs
+    are paid once per transfer, never per vector. ``port_bits`` is the board's high-performance
+    port width (DESIGN.md: 128 on the UltraScale+ boards, 64 on the PYNQ-Z2); the other fields
+    are assumptions, stated in every report."""
 
     port_bits: int = 128
-    setup_ns: float = 1000.0  # ~8 AXI-Lite register writes from the PS to start MM2S and S2MM + a completion poll
+    # 2 GPIO writes (batch size) + ~6 DMA register writes to start S2MM and MM2S + completion polls
+    setup_ns: float = 1000.0
     read_latency_ns: float = 200.0  # DDR read latency through the HP port before the first MM2S beat
     write_ns: float = 100.0  # last S2MM beat until the write response lands in DDR
-    # The qmlp driver ends every output vector with TLAST, so S2MM completes once per vector and
-    # is re-armed (a few register writes + a status poll) before the next vector can leave.
-    rearm_ns: float = 500.0
 
     def assumptions(self) -> list[str]:
         return [
             f"DMA memory port {self.port_bits} bit (board data), one transfer per PL cycle",
-            f"DMA start-up (register writes + completion poll) {self.setup_ns:g} ns (assumption)",
-            f"DDR read latency before the first input beat {self.read_latency_ns:g} ns (assumption)",
-            f"last output beat to DDR write response {self.write_ns:g} ns (assumption)",
-            f"S2MM re-armed per output vector (TLAST ends each transfer) in {self.rearm_ns:g} ns at register "
-            "level (assumption); the output stream stalls meanwhile",
+            "one MM2S and one S2MM transfer per driver chunk (qmlp_tlast_batch keeps only the chunk's last "
+            "TLAST), chunks and zero padding as the generated driver's transfer_plan",
+            f"per transfer: start-up (batch-size GPIO + DMA register writes + completion poll) {self.setup_ns:g} ns, "
+            f"DDR read latency before the first input beat {self.read_latency_ns:g} ns, last output beat to DDR "
+            f"write response {self.write_ns:g} ns (assumptions)",
             "PYNQ's Python-level DMA API overhead is not modelled (measured on a board only)",
         ]
 
@@ -104,32 +106,39 @@ class CallModel:
     """A modelled accelerator call: stream cycles at the clock plus the DMA's fixed costs."""
 
     batch: int
-    stream_cycles: int  # first input beat to last output beat, DMA beat rate included
+    transfers: int
+    vectors_sent: int  # batch + the driver's zero padding
+    stream_cycles: int  # summed over transfers: first input beat to last output beat, DMA beat rate included
     in_cycles_per_beat: int
     out_cycles_per_beat: int
     fixed_s: float
     seconds: float
 
 
-def model_call(*, fabric_cycles: int, batch: int, in_beats: int, out_beats: int, in_beat_bytes: int,
-               out_beat_bytes: int, clock_mhz: float, dma: DmaModel) -> CallModel:
-    """Model one DMA call of ``batch`` vectors.
+def model_call(*, latency_cycles: float, ii_cycles: float, plan: Sequence[tuple[int, int]], in_beats: int,
+               out_beats: int, in_beat_bytes: int, out_beat_bytes: int, clock_mhz: float,
+               dma: DmaModel) -> CallModel:
+    """Model one driver call made of the DMA transfers in ``plan``.
 
-    Expects: ``fabric_cycles`` = cycles from the first input beat to the last output beat for the
-    whole batch with one beat offered per cycle (the RTL simulation's count); ``in_beats`` /
-    ``out_beats`` per vector. Guarantees: where a beat is wider than the DMA port, every beat takes
-    ``ceil(beat / port)`` cycles and the stream stretches by the extra cycles of every beat (an
-    upper bound: the fabric may hide part of it); the DMA's fixed costs are added once per call;
-    when re-arming S2MM for each of the ``batch - 1`` later output vectors takes longer than the
-    stream, the re-arms set the pace."""
+    Expects: ``latency_cycles`` = first input beat to last output beat of one vector and
+    ``ii_cycles`` = cycles between vectors, both with one beat offered per cycle (the RTL
+    simulation's counts); ``plan`` = (vectors, vectors sent incl. zero padding) per transfer, as
+    the driver's ``transfer_plan``; ``in_beats`` / ``out_beats`` per vector. Guarantees: a
+    transfer of ``p`` vectors streams ``latency + (p - 1) * II`` cycles; where a beat is wider
+    than the DMA port, every beat takes ``ceil(beat / port)`` cycles and the stream stretches by
+    the extra cycles of every beat (an upper bound: the fabric may hide part of it); the fixed
+    costs are paid once per transfer, and transfers run one after another (the driver waits)."""
+    if not plan:
+        raise ConfigError("DMA model: the transfer plan is empty")
     port = dma.port_bits // 8
     in_cpb = max(1, math.ceil(in_beat_bytes / port))
     out_cpb = max(1, math.ceil(out_beat_bytes / port))
-    stream = int(fabric_cycles) + batch * (in_beats * (in_cpb - 1) + out_beats * (out_cpb - 1))
-    fixed = (dma.setup_ns + dma.read_latency_ns + dma.write_ns) * 1e-9
-    stream_s = float(cycles_to_seconds(stream, clock_mhz))
-    return CallModel(batch=batch, stream_cycles=stream, in_cycles_per_beat=in_cpb, out_cycles_per_beat=out_cpb,
-                     fixed_s=fixed, seconds=fixed + max(stream_s, (batch - 1) * dma.rearm_ns * 1e-9))
+    stretch = in_beats * (in_cpb - 1) + out_beats * (out_cpb - 1)
+    stream = sum(math.ceil(latency_cycles + (sent - 1) * ii_cycles) + sent * stretch for _, sent in plan)
+    fixed = len(plan) * (dma.setup_ns + dma.read_latency_ns + dma.write_ns) * 1e-9
+    return CallModel(batch=sum(n for n, _ in plan), transfers=len(plan), vectors_sent=sum(s for _, s in plan),
+                     stream_cycles=int(stream), in_cycles_per_beat=in_cpb, out_cycles_per_beat=out_cpb,
+                     fixed_s=fixed, seconds=fixed + float(cycles_to_seconds(stream, clock_mhz)))
 
 
 def time_calls(call: Callable[[], object], *, runs: int, warmup: int) -> np.ndarray:

@@ -29,7 +29,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ConfigError
-from ..ir import Dataflow, load
+from ..build import DATAFLOW
+from ..ir import Dataflow
 from ..packing import pack, unpack
 from ..sim.bitaccurate import dequantize_output, quantize_input
 from ..untrusted import quote_name
@@ -59,16 +60,9 @@ class ProfileOptions:
 
 def load_out(out_dir: Path) -> Dataflow:
     """The folded Dataflow of a compiled OUT (ConfigError naming the file otherwise)."""
-    path = out_dir / "dataflow.json"
-    if not path.is_file():
-        raise ConfigError(f"{out_dir}: no dataflow.json; pass the output folder of 'qmlp compile'")
-    try:
-        df = load(path)
-    except (ValueError, KeyError, TypeError) as error:
-        raise ConfigError(f"{path}: not a readable qmlp dataflow ({error}); recompile") from None
-    if df.stream is None or df.clock_mhz is None or any(layer.folding is None for layer in df.layers):
-        raise ConfigError(f"{path}: the dataflow is not folded (no stream format / clock); recompile with 'qmlp compile'")
-    return df
+    from ..build import Build
+
+    return Build.open(out_dir).dataflow
 
 
 def host_steps(df: Dataflow) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray], int]:
@@ -109,10 +103,10 @@ def _board_of(df: Dataflow):  # noqa: ANN202 - a qmlp.boards.Board or None
     return get_board(name)
 
 
-def _driver_host_steps(out_dir: Path) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, int], np.ndarray]] | None:
-    """The generated driver's own host work (``OUT/driver/qmlp_driver``), or None when OUT has no
-    driver. Loaded under a private module name so several OUTs can be profiled in one process;
-    its ``Accelerator`` gets a stand-in overlay because only the host arithmetic is timed here."""
+def _driver(out_dir: Path):  # noqa: ANN202 - the generated driver's Accelerator, or None
+    """The generated driver (``OUT/driver/qmlp_driver``) with a stand-in overlay, or None when OUT
+    has no driver. Loaded under a private module name so several OUTs can be profiled in one
+    process; only its host arithmetic and its DMA transfer plan are used here."""
     import hashlib as _hashlib
     import importlib.util
     import sys
@@ -131,16 +125,35 @@ def _driver_host_steps(out_dir: Path) -> tuple[Callable[[np.ndarray], np.ndarray
         spec.loader.exec_module(module)
     config = module.load_config()
     overlay = SimpleNamespace(**{config["dma_name"]: None, config["ip_name"]: None})
-    acc = module.Accelerator(root=out_dir / "driver", overlay=overlay)
+    return module.Accelerator(root=out_dir / "driver", overlay=overlay)
+
+
+def _driver_host_steps(acc) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, int], np.ndarray]]:  # noqa: ANN001
+    """The driver's own host work: float batch -> packed bytes, raw S2MM bytes -> outputs."""
 
     def to_fabric(x: np.ndarray) -> np.ndarray:
         return acc.pack(acc.quantize(x))
 
     def from_fabric(raw: np.ndarray, batch: int) -> np.ndarray:
         out = acc.unpack(raw, batch)
-        return out if config["argmax"] else acc.dequantize(out)
+        return out if acc.config["argmax"] else acc.dequantize(out)
 
     return to_fabric, from_fabric
+
+
+DEFAULT_CHUNK = 1024  # the driver's default batch_size, for an OUT without a driver
+
+
+def transfer_plan(out_dir: Path, batch: int) -> tuple[list[tuple[int, int]], str]:
+    """The DMA transfers of a driver call of ``batch`` vectors: the generated driver's own
+    ``transfer_plan`` (chunks, zero padding) when OUT has a driver, else chunks of
+    DEFAULT_CHUNK without padding; and which of the two it is."""
+    acc = _driver(out_dir)
+    if acc is not None:
+        return [(int(n), int(p)) for n, p in acc.transfer_plan(batch)], "OUT/driver/qmlp_driver transfer_plan"
+    plan = [(min(DEFAULT_CHUNK, batch - start), min(DEFAULT_CHUNK, batch - start))
+            for start in range(0, batch, DEFAULT_CHUNK)]
+    return plan, f"OUT has no driver/: chunks of {DEFAULT_CHUNK}, no padding assumed"
 
 
 def _time_host(df: Dataflow, out_dir: Path, runs: int, warmup: int, batch: int,
@@ -150,9 +163,9 @@ def _time_host(df: Dataflow, out_dir: Path, runs: int, warmup: int, batch: int,
     from ..boards.stream import stream_layout
 
     layout = stream_layout(df)
-    driver = _driver_host_steps(out_dir)
-    if driver is not None:
-        to_fabric, from_raw = driver
+    acc = _driver(out_dir)
+    if acc is not None:
+        to_fabric, from_raw = _driver_host_steps(acc)
         source = "OUT/driver/qmlp_driver (quantize + pack, unpack + dequantize)"
     else:
         to_fabric, from_beats, _ = host_steps(df)
@@ -247,36 +260,42 @@ def _measure(options: ProfileOptions, df: Dataflow, remote: bool, scratch: Path,
                      batch_cycles=None if cycles is None else int(cycles), call_batch_s=call_batch_s, trace=trace)
 
 
-def _call_layer(m: _Measured, df: Dataflow, dma: DmaModel) -> tuple[np.ndarray, str, list[str]]:
+def _call(m: _Measured, df: Dataflow, dma: DmaModel, out_dir: Path, batch: int, latency: float,
+          ii: float):  # noqa: ANN202 - a CallModel
+    """The modelled driver call of ``batch`` vectors (virtual board)."""
+    from ..boards.stream import stream_layout
+
+    layout = stream_layout(df)
+    plan, _ = transfer_plan(out_dir, batch)
+    return model_call(latency_cycles=latency, ii_cycles=ii, plan=plan, in_beats=layout.input.beats,
+                      out_beats=layout.output.beats, in_beat_bytes=layout.input.beat_bytes,
+                      out_beat_bytes=layout.output.beat_bytes, clock_mhz=float(df.clock_mhz), dma=dma)
+
+
+def _call_layer(m: _Measured, df: Dataflow, dma: DmaModel, out_dir: Path,
+                ii: float) -> tuple[np.ndarray, str, list[str]]:
     """Per-run accelerator-call seconds, how they were obtained, and the assumptions."""
     if m.call_wall_s is not None:
         return m.call_wall_s, "measured: agent timer around the driver call", [
             "timed on the board around the driver's DMA call (includes PYNQ's Python DMA overhead)"]
-    from ..boards.stream import stream_layout
-
-    layout, clock = stream_layout(df), float(df.clock_mhz)
-    median_cycles = int(np.median(m.fabric_cycles))
-    call = model_call(fabric_cycles=median_cycles, batch=1, in_beats=layout.input.beats,
-                      out_beats=layout.output.beats, in_beat_bytes=layout.input.beat_bytes,
-                      out_beat_bytes=layout.output.beat_bytes, clock_mhz=clock, dma=dma)
-    # Per run: that run's fabric time + the model's DMA stretch and fixed costs (run-independent).
+    clock = float(df.clock_mhz)
+    median_cycles = float(np.median(m.fabric_cycles))
+    call = _call(m, df, dma, out_dir, 1, median_cycles, ii)
+    _, plan_source = transfer_plan(out_dir, 1)
+    # Per run: that run's fabric time + the model's padding, DMA stretch and fixed costs (run-independent).
     extra = call.seconds - cycles_to_seconds(median_cycles, clock)
-    return m.fabric_cycles / (clock * 1e6) + extra, "modelled: RTL stream cycles + DMA model", dma.assumptions()
+    return (m.fabric_cycles / (clock * 1e6) + extra, "modelled: RTL cycles + DMA model",
+            dma.assumptions() + [f"batch-1 call sends {call.vectors_sent} vector(s) ({plan_source})"])
 
 
-def _throughput(m: _Measured, df: Dataflow, dma: DmaModel, batch: int,
-                host_batch_s: float) -> tuple[float | None, float | None, float | None]:
+def _throughput(m: _Measured, df: Dataflow, dma: DmaModel, out_dir: Path, batch: int, host_batch_s: float,
+                latency: float, ii: float | None) -> tuple[float | None, float | None, float | None]:
     """(fabric, call, end-to-end) inferences per second of one call of ``batch`` vectors."""
-    from ..boards.stream import stream_layout
-
-    layout, clock = stream_layout(df), float(df.clock_mhz)
     fabric_ips, call_s = None, m.call_batch_s
     if m.batch_cycles is not None:
-        fabric_ips = throughput(batch, cycles_to_seconds(m.batch_cycles, clock))
-        if call_s is None:
-            call_s = model_call(fabric_cycles=m.batch_cycles, batch=batch, in_beats=layout.input.beats,
-                                out_beats=layout.output.beats, in_beat_bytes=layout.input.beat_bytes,
-                                out_beat_bytes=layout.output.beat_bytes, clock_mhz=clock, dma=dma).seconds
+        fabric_ips = throughput(batch, cycles_to_seconds(m.batch_cycles, float(df.clock_mhz)))
+        if call_s is None and ii is not None:
+            call_s = _call(m, df, dma, out_dir, batch, latency, ii).seconds
     if call_s is None:
         return fabric_ips, None, None
     return fabric_ips, throughput(batch, call_s), throughput(batch, call_s + host_batch_s)
@@ -297,7 +316,10 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
     fabric_kind = "measured: LAST_LATENCY counter" + (" (board)" if remote else " (RTL simulation)")
     fabric_s = m.fabric_cycles / (clock * 1e6)
     dma = DmaModel(port_bits=int(board.dma.width_bits) if board is not None else 128)
-    call_s, call_kind, call_assumptions = _call_layer(m, df, dma)
+    latency_median = float(np.median(m.fabric_cycles))
+    measured_ii = None if remote else _measured_ii(m.batch_cycles, options.batch, latency_median)
+    # the batch-1 model needs an II only for the driver's padding vectors: measured, else estimated
+    call_s, call_kind, call_assumptions = _call_layer(m, df, dma, out_dir, float(measured_ii or est_ii or 0))
     host_all, host_n, host_source = _time_host(df, out_dir, options.runs, options.warmup, options.batch, options.seed)
     host_1 = host_all[options.warmup:]  # warm-up calls dropped here, as the agent drops its own
     e2e_s = call_s + host_1
@@ -311,15 +333,16 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
                                   f"discarded; end_to_end_s = call_s + host_s")
     files["latency_samples"] = {"path": samples_path.name, "scratch": True}
 
-    fabric_ips, call_ips, e2e_ips = _throughput(m, df, dma, options.batch, float(np.median(host_n)))
-    measured_ii = None if remote else _measured_ii(m.batch_cycles, options.batch, float(np.median(m.fabric_cycles)))
+    fabric_ips, call_ips, e2e_ips = _throughput(m, df, dma, out_dir, options.batch, float(np.median(host_n)),
+                                                latency_median, measured_ii)
     energy = _energy(options, df, board, scratch, files, m.trace, est_ii, measured_ii, remote, log)
     fabric_q = np.percentile(m.fabric_cycles, [50, 90, 99])
+    host_machine = f"this host ({platform.machine()})"
     data: dict[str, Any] = {
         "schema": report.SCHEMA, "schema_version": report.SCHEMA_VERSION, "qmlp_version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "design": {"name": df.name, "out_dir": str(out_dir), "clock_mhz": clock,
-                   "dataflow_sha256": hashlib.sha256((out_dir / "dataflow.json").read_bytes()).hexdigest(),
+                   "dataflow_sha256": hashlib.sha256((out_dir / DATAFLOW).read_bytes()).hexdigest(),
                    "board": None if board is None else board.name, "part": None if board is None else board.part},
         "target": {"kind": "board" if remote else "virtual board", "address": options.target, "engine": m.engine},
         "latency": {
@@ -328,9 +351,9 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
                                   "max": float(m.fabric_cycles.max())},
                        "estimate_cycles": est_latency},
             "call": {"kind": call_kind, "seconds": stats["call"].to_json(), "assumptions": call_assumptions},
-            "end_to_end": {"kind": "host driver work measured here + call", "seconds": stats["end_to_end"].to_json(),
+            "end_to_end": {"kind": f"call + host work timed on {host_machine}", "seconds": stats["end_to_end"].to_json(),
                            "host_seconds": stats["host"].to_json(), "host_code": host_source,
-                           "host_machine": platform.machine() + " " + platform.processor()},
+                           "host_machine": host_machine},
         },
         "throughput": {"batch": options.batch, "fabric_ips": fabric_ips, "call_ips": call_ips,
                        "end_to_end_ips": e2e_ips, "cycles": m.batch_cycles, "ii_cycles": measured_ii,
@@ -338,11 +361,15 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
         "energy": energy,
         "files": files,
     }
-    data["seed_comparison"] = report.seed_comparison(stats["end_to_end"].p50_s, energy.get("e_total_j"), energy["kind"])
+    topology = [df.input.features] + [layer.out_features for layer in df.layers]
+    data["seed_comparison"] = report.seed_comparison(
+        topology, stats["end_to_end"].p50_s, energy.get("e_total_j"), energy["kind"],
+        latency_how=f"call {'measured on the board' if remote else 'modelled'} + host work timed on {host_machine}"
+                    + ("" if remote else ", not on a board's ARM cores"))
     latency_histogram({"fabric": fabric_s, "call": call_s, "end_to_end": e2e_s}, scratch / "profile_latency.png",
                       title=f"{quote_name(df.name)}: batch-1 latency, {options.runs} runs ({options.target})",
                       labels={"fabric": f"fabric ({fabric_kind})", "call": f"accelerator call ({call_kind})",
-                              "end_to_end": "end to end (host work measured + call)"})
+                              "end_to_end": f"end to end (call + host work timed on {host_machine})"})
     return data
 
 

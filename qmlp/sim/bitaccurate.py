@@ -17,11 +17,13 @@ from ..datatypes import BIPOLAR
 from ..ir import Dataflow, InputQuant, Layer, Thresholds
 
 __all__ = ["SimResult", "quantize_input", "layer_forward", "apply_thresholds", "run_integer",
-           "dequantize_output", "simulate", "simulate_outputs", "exact_matmul", "CHUNK"]
+           "dequantize_output", "fabric_outputs", "fabric_run", "simulate", "simulate_outputs", "exact_matmul", "CHUNK",
+           "ENGINES"]
 
 _FLOAT32_EXACT = 1 << 24
 _FLOAT64_EXACT = 1 << 53
 _FEW_STEPS = 16  # up to this many thresholds: one compare pass per step; more: per-channel search
+ENGINES = ("auto", "numpy", "onnxruntime")
 CHUNK = 256  # rows per block: keeps a layer's operands in the CPU's L1/L2 caches
 
 
@@ -159,6 +161,21 @@ def _run(df: Dataflow, q: np.ndarray, keep: bool) -> tuple[tuple[np.ndarray, ...
     return (), (last,)
 
 
+def fabric_outputs(df: Dataflow, last: np.ndarray) -> np.ndarray:
+    """What the fabric's output stream carries for the last layer's values ``last`` (batch,
+    channels): the values themselves, or with the argmax unit the class index as (batch, 1),
+    ties to the lowest index like qmlp_argmax.v. The one golden definition that verify, HIL,
+    profile and the driver's self-check compare the hardware with."""
+    last = np.asarray(last, dtype=np.int64)
+    return np.argmax(last, axis=1).astype(np.int64)[:, None] if df.argmax else last
+
+
+def fabric_run(df: Dataflow, q: np.ndarray) -> np.ndarray:
+    """Integer inputs (batch, features) -> what the fabric emits (``fabric_outputs``)."""
+    _, (last,) = _run(df, np.asarray(q), keep=False)
+    return fabric_outputs(df, last)
+
+
 def dequantize_output(df: Dataflow, out: np.ndarray) -> np.ndarray:
     y = out.astype(np.float64) * df.output.scale + df.output.bias
     return y.astype(np.float32)
@@ -169,21 +186,53 @@ def _check_shape(df: Dataflow, x: np.ndarray) -> None:
         raise ValueError(f"input shape {x.shape} does not match (batch, {', '.join(map(str, df.input_shape))})")
 
 
-def simulate(df: Dataflow, x: np.ndarray) -> SimResult:
-    """Float input shaped ``(batch, *input_shape)`` -> every integer stage and the float output."""
+def _engine(df: Dataflow, x2d: np.ndarray, engine: str, keep: bool):  # noqa: ANN202 - an Engine or None
+    """The onnxruntime engine (qmlp.sim.engine) for ``engine`` "auto" or "onnxruntime", when it
+    is exact for ``df`` and the input has no NaN (whose integer value numpy leaves undefined)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if engine == "numpy" or (engine == "auto" and keep):
+        return None  # keeping every layer: numpy is as fast (measured: the int64 copies dominate)
+    from .engine import engine_for
+
+    found = engine_for(df, keep=keep)
+    if found is None or (x2d.size and np.isnan(x2d.min())):  # min propagates NaN: one pass, no temporary
+        if engine == "onnxruntime":
+            raise ValueError(f"{df.name}: the onnxruntime engine is not exact for this model or input; use engine='auto'")
+        return None
+    return found
+
+
+def simulate(df: Dataflow, x: np.ndarray, *, engine: str = "auto") -> SimResult:
+    """Float input shaped ``(batch, *input_shape)`` -> every integer stage and the float output.
+
+    ``engine``: "numpy" (the reference path in this module), "onnxruntime" (qmlp.sim.engine:
+    the same integer arithmetic as one ONNX graph, exact by construction and tested equal), or
+    "auto" (here: numpy; in ``simulate_outputs``: onnxruntime where it is exact and installed)."""
     x = np.asarray(x, dtype=np.float32)
     _check_shape(df, x)
     batch = x.shape[0]
-    q = _quantize(df.input, x.reshape(batch, -1))
-    accs, acts = _run(df, q, keep=True)
+    x2d = x.reshape(batch, -1)
+    fast = _engine(df, x2d, engine, keep=True)
+    if fast is not None:
+        q, *stages = (a.astype(np.int64) for a in fast.run(x2d))
+        accs, acts = tuple(stages[0::2]), tuple(stages[1::2])
+    else:
+        q = _quantize(df.input, x2d).astype(np.int64)
+        accs, acts = _run(df, q, keep=True)
     outputs = dequantize_output(df, acts[-1]).reshape((batch, *df.output_shape))
-    return SimResult(inputs=q.astype(np.int64), accumulators=accs, activations=acts, outputs=outputs)
+    return SimResult(inputs=q, accumulators=accs, activations=acts, outputs=outputs)
 
 
-def simulate_outputs(df: Dataflow, x: np.ndarray) -> np.ndarray:
+def simulate_outputs(df: Dataflow, x: np.ndarray, *, engine: str = "auto") -> np.ndarray:
     """``simulate(df, x).outputs`` without keeping the per-layer integers (the fast path)."""
     x = np.asarray(x, dtype=np.float32)
     _check_shape(df, x)
     batch = x.shape[0]
-    _, (last,) = _run(df, _quantize(df.input, x.reshape(batch, -1)), keep=False)
+    x2d = x.reshape(batch, -1)
+    fast = _engine(df, x2d, engine, keep=False)
+    if fast is not None:
+        last = fast.run(x2d)[0]  # float32 holding exact integers: dequantize_output takes it as is
+    else:
+        _, (last,) = _run(df, _quantize(df.input, x2d), keep=False)
     return dequantize_output(df, last).reshape((batch, *df.output_shape))

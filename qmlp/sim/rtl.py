@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import ToolError
 from ..ir import Dataflow
+from ..interface import cpp_header
 from ..packing import beat_bytes, pack, unpack
 
 __all__ = ["BeatResult", "RtlResult", "verilator_command", "build_simulator", "run_beats", "simulate_rtl",
@@ -126,6 +127,7 @@ def build_simulator(rtl_dir: str | Path) -> Path:
     digest = hashlib.sha256()
     for item in [HARNESS, *sources]:
         digest.update(item.name.encode() + b"\0" + item.read_bytes() + b"\0")
+    digest.update(cpp_header().encode())
     digest.update(" ".join(_BUILD_FLAGS).encode())
     key = digest.hexdigest()[:24]
     target = cache_dir() / key
@@ -141,6 +143,7 @@ def build_simulator(rtl_dir: str | Path) -> Path:
         for item in sources:
             shutil.copyfile(item, src_dir / item.name)
         shutil.copyfile(HARNESS, src_dir / HARNESS.name)
+        (src_dir / "qmlp_registers.h").write_text(cpp_header())
         cmd = verilator_command(*_BUILD_FLAGS, "--Mdir", str(work / "obj"), "-o", str(work / "qmlp_sim"),
                                 str(src_dir / HARNESS.name), *(str(src_dir / s.name) for s in sources))
         proc = subprocess.run(cmd, cwd=work, env=_environment(), capture_output=True, text=True)

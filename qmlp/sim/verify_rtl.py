@@ -15,17 +15,19 @@ OUT is a compiled output directory (``dataflow.json``, ``rtl/``, optionally ``mo
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..ir import Dataflow, load
-from .bitaccurate import simulate
+from ..ir import Dataflow
+from .bitaccurate import fabric_outputs, simulate
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..build import Build
 
 __all__ = ["VerifyReport", "verify_compiled", "expected_outputs", "TIMING_VECTORS"]
 
@@ -62,10 +64,8 @@ class VerifyReport:
 
 
 def expected_outputs(df: Dataflow, last_activations: np.ndarray) -> np.ndarray:
-    """What m_axis carries for the simulator's last-layer values: them, or the argmax index."""
-    if df.argmax:
-        return np.argmax(last_activations, axis=1).astype(np.int64)[:, None]
-    return last_activations
+    """What m_axis carries for the simulator's last-layer values (``bitaccurate.fabric_outputs``)."""
+    return fabric_outputs(df, last_activations)
 
 
 def _inputs(df: Dataflow, samples: int, seed: int) -> np.ndarray:
@@ -91,29 +91,28 @@ def _reference(model_path: Path, df: Dataflow, x: np.ndarray, sim) -> tuple[obje
     return compare(load_model(model_path), df, ref, sim), ""
 
 
-def verify_compiled(out_dir: str | Path, *, samples: int = 1000, seed: int = 0,
+def verify_compiled(out_dir: "str | Path | Build", *, samples: int = 1000, seed: int = 0,
                     log: Callable[[str], None] | None = print) -> VerifyReport:
     """Check a compiled OUT directory end to end; prints a per-stage summary through ``log``
     (None = silent). Raises ConfigError when OUT is not a compiled output directory."""
     from ..hwgen.cycles import cycle_model
     from .rtl import simulate_rtl
 
+    from ..build import Build
+
     say = log or (lambda _line: None)
-    out = Path(out_dir)
-    if not (out / "dataflow.json").is_file():
-        raise ConfigError(f"{out}: no dataflow.json; pass a directory written by 'qmlp compile'")
-    if not (out / "rtl" / "qmlp_top.v").is_file():
-        raise ConfigError(f"{out / 'rtl'}: no qmlp_top.v; re-run 'qmlp compile' to generate the RTL")
+    build = out_dir if isinstance(out_dir, Build) else Build.open(out_dir, folded=False)
+    rtl_dir = build.require_rtl()
     if samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {samples}")
-    df = load(out / "dataflow.json")  # InputError naming the file and field
+    df = build.dataflow
 
     start = time.monotonic()
     x = _inputs(df, samples, seed)
     sim = simulate(df, x)
     say(f"[1/4] simulator: {samples} vectors through {len(df.layers)} layers ({time.monotonic() - start:.1f} s)")
 
-    agreement, note = _reference(out / "model.onnx", df, x, sim)
+    agreement, note = _reference(build.model_path, df, x, sim)
     if agreement is None:
         say(f"[2/4] reference: skipped, {note}")
     else:
@@ -122,7 +121,7 @@ def verify_compiled(out_dir: str | Path, *, samples: int = 1000, seed: int = 0,
             f"(input mismatches {agreement.input_mismatches}; per layer {worst}) ({time.monotonic() - start:.1f} s)")
 
     say("[3/4] RTL: building / running Verilator with random back-pressure ...")
-    rtl = simulate_rtl(df, out / "rtl", sim.inputs, backpressure=True, seed=seed)
+    rtl = simulate_rtl(df, rtl_dir, sim.inputs, backpressure=True, seed=seed)
     expected = expected_outputs(df, sim.activations[-1])
     mismatches = int(np.sum(np.any(rtl.outputs != expected, axis=1)))
     say(f"[3/4] RTL == simulator: {'yes' if mismatches == 0 else 'NO'} "
@@ -130,14 +129,13 @@ def verify_compiled(out_dir: str | Path, *, samples: int = 1000, seed: int = 0,
 
     # Timing: back to back, no back-pressure; inputs repeated when fewer than TIMING_VECTORS.
     q_timing = np.resize(sim.inputs, (TIMING_VECTORS, sim.inputs.shape[1]))
-    timing = simulate_rtl(df, out / "rtl", q_timing, backpressure=False, seed=seed)
+    timing = simulate_rtl(df, rtl_dir, q_timing, backpressure=False, seed=seed)
     completions = timing.beats.out_cycles[timing.beats.out_last]
     model = cycle_model(df, vectors=TIMING_VECTORS)
     estimate = {}
-    report_file = out / "report" / "estimate_network_performance.json"
-    if report_file.is_file():
-        data = json.loads(report_file.read_text())
-        estimate = {k: data[k] for k in ("latency_cycles", "ii_cycles") if k in data}
+    performance = build.reports.performance
+    if performance is not None:
+        estimate = {"latency_cycles": performance.latency_cycles, "ii_cycles": performance.ii_cycles}
     report = VerifyReport(
         samples=samples, reference=agreement, reference_note=note, rtl_mismatches=mismatches,
         rtl_latency=int(timing.latency[0]), rtl_ii=float(completions[-1] - completions[-2]),

@@ -62,9 +62,9 @@ def test_emit_writes_three_directories_and_replaces_old_ones(out_dir):
     (out_dir / "driver").mkdir()
     (out_dir / "driver" / "stale.txt").write_text("old")
     files = emit_board_files(folded(), "kv260", out_dir)
-    assert {f.relative_to(out_dir).parts[0] for f in files} == set(SUBDIRS)
+    assert {f.relative_to(out_dir).parts[0] for f in files} == set(SUBDIRS) | {"README.md"}  # OUT/README.md too
     assert not (out_dir / "driver" / "stale.txt").exists()
-    assert sorted(p.name for p in out_dir.iterdir()) == ["deploy", "driver", "ip", "vivado"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["README.md", "deploy", "driver", "ip", "vivado"]
 
 
 def test_failed_emit_leaves_out_dir_untouched(out_dir):

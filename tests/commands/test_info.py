@@ -41,3 +41,20 @@ def test_info_json_sparsity(zoo, capsys):
 def test_info_missing_file(tmp_path, capsys):
     assert main(["info", str(tmp_path / "none.onnx")]) == 2
     assert "none.onnx: no such file" in capsys.readouterr().err
+
+
+def test_info_of_a_compiled_out_shows_folding_timing_and_resources(tmp_path, capsys):
+    from qmlp.ir import save
+    from qmlp.testing import random_dataflow
+
+    save(random_dataflow(3, widths=(16, 12, 8, 4)), tmp_path / "random.json")
+    assert main(["compile", str(tmp_path / "random.json"), "-o", str(tmp_path / "out"), "--target-fps", "100k"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    perf = json.loads((tmp_path / "out" / "report" / "estimate_network_performance.json").read_text())
+    total = json.loads((tmp_path / "out" / "report" / "estimate_layer_resources.json").read_text())["total"]
+    assert "PE x SIMD" in text.splitlines()[1]
+    assert f"II {perf['ii_cycles']:g} cycles" in text and f"latency {perf['latency_cycles']} cycles" in text
+    assert f"resources (analytical estimate): {total['LUT']:g} LUT, {total['FF']:g} FF" in text
+    assert "resources (Yosys netlist): not run; compile with --synth" in text

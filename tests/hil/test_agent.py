@@ -3,6 +3,7 @@ agent keeps serving afterwards and writes nothing outside its work folder."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 
 from qmlp.hil.agent import Refusal, safe_relative_path
 from qmlp.hil.client import BoardBusy, BoardClient
-from qmlp.hil.protocol import (MAGIC, PREFIX, HilError, Limits, RemoteError, array_part, client_proof, encode_frame,
+from qmlp.hil.protocol import (MAGIC, PREFIX, FrameTooLarge, HilError, Limits, RemoteError, array_part, client_proof, encode_frame,
                                file_part, new_nonce, recv_frame, send_frame)
 from qmlp.sim.bitaccurate import run_integer, simulate
 from qmlp import ir
@@ -273,19 +274,30 @@ def test_second_client_while_a_job_runs_gets_busy(tmp_path, design_dir):
         agent.stop()
 
 
-def test_connection_limit(tmp_path, design_dir):
+def test_connection_limit_counts_authenticated_sessions_only(tmp_path, design_dir):
+    """Silent strangers are not sessions; past max_connections token holders get BUSY at once."""
     from .conftest import make_agent
 
-    agent = make_agent(tmp_path / "w", max_connections=2)
+    agent = make_agent(tmp_path / "w", max_connections=2, busy_grace_seconds=2.0)
     try:
-        held = [raw_connect(agent)[0] for _ in range(2)]
-        extra = socket.create_connection(agent.address, timeout=5)
-        reply = recv_frame(extra, Limits(), first_byte_seconds=5)
-        assert reply.header["code"] == "BUSY" and "too many connections" in reply.header["message"]
-        for sock in held:
+        strangers = [raw_connect(agent)[0] for _ in range(3)]  # in the handshake: no session slot
+        owner = raw_authenticated(agent)  # session 1, owns the board
+        waiting, nonce = raw_connect(agent)  # session 2: authenticated, waits for the board
+        mine = new_nonce()
+        send_frame(waiting, {"cmd": "AUTH", "client_nonce": mine, "proof": client_proof(TOKEN, nonce, mine)})
+        deadline = time.monotonic() + 5
+        while agent._slots._value:  # until session 2 holds its slot
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        extra, nonce = raw_connect(agent)
+        send_frame(extra, {"cmd": "AUTH", "client_nonce": mine, "proof": client_proof(TOKEN, nonce, mine)})
+        code, message = _error(extra)
+        assert code == "BUSY" and "too many connections" in message and _closed(extra)
+        assert _error(waiting) == ("BUSY", "another client holds the board; retry when its job has finished")
+        for sock in (owner, waiting, *strangers):
             sock.close()
         deadline = time.monotonic() + 5
-        while True:  # the slots free up once the agent notices the closed sockets
+        while True:  # the board is free once the agent notices the owner's closed socket
             try:
                 _still_serves(agent, design_dir)
                 break
@@ -356,26 +368,47 @@ def test_stop_ends_idle_sessions_promptly(tmp_path):
         BoardClient(*agent.address, TOKEN, connect_timeout_s=2)
 
 
-def test_client_refuses_an_impostor_agent():
-    """An agent that does not hold the token cannot fake its proof: the client stops there."""
+def _client_against(impostor, error: type[Exception], match: str) -> None:
+    """Connect a BoardClient to a one-shot server running ``impostor(conn)``; expect ``error``."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
 
-    def impostor():
+    def serve():
         conn, _ = server.accept()
         with conn:
-            send_frame(conn, {"type": "challenge", "protocol": 1, "nonce": new_nonce()})
-            recv_frame(conn, Limits(), first_byte_seconds=5)
-            send_frame(conn, {"type": "ok", "cmd": "AUTH", "proof": "0" * 64})  # accepts anyone
+            impostor(conn)
             conn.settimeout(5)
-            conn.recv(1)
+            try:
+                conn.recv(1)
+            except OSError:
+                pass
 
-    thread = threading.Thread(target=impostor, daemon=True)
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        with pytest.raises(HilError, match="failed to prove it holds the token; refusing to talk to it"):
+        with pytest.raises(error, match=match):
             BoardClient(*server.getsockname(), TOKEN, connect_timeout_s=5)
     finally:
         thread.join(5)
         server.close()
+
+
+def test_client_refuses_an_impostor_agent():
+    """An agent that does not hold the token cannot fake its proof: the client stops there."""
+    def impostor(conn):
+        send_frame(conn, {"type": "challenge", "protocol": 1, "nonce": new_nonce()})
+        recv_frame(conn, Limits(), first_byte_seconds=5)
+        send_frame(conn, {"type": "ok", "cmd": "AUTH", "proof": "0" * 64})  # accepts anyone
+
+    _client_against(impostor, HilError, "failed to prove it holds the token; refusing to talk to it")
+
+
+def test_the_client_gives_an_unproven_agent_no_room():
+    """An impostor's challenge declaring a huge payload is refused before anything is read."""
+    def impostor(conn):
+        head = json.dumps({"type": "challenge", "nonce": "ab" * 32,
+                           "parts": [{"name": "x", "kind": "file", "size": 1 << 33, "sha256": "0" * 64}]}).encode()
+        conn.sendall(PREFIX.pack(MAGIC, len(head), 1 << 33) + head)
+
+    _client_against(impostor, FrameTooLarge, "payload of 8589934592 bytes exceeds the limit of 0")

@@ -18,7 +18,7 @@ def _error(capsys, argv):
 
 
 def test_hil_needs_a_compiled_out(capsys, tmp_path):
-    assert "no dataflow.json; pass the output folder of `qmlp compile`" in _error(capsys, ["hil", str(tmp_path)])
+    assert "no dataflow.json; pass the output folder of 'qmlp compile'" in _error(capsys, ["hil", str(tmp_path)])
 
 
 @pytest.mark.parametrize("target", ["board", "tcp://", "tcp://host", "http://h:1", "tcp://h:99999", "tcp://h:1/x"])

@@ -131,3 +131,73 @@ def test_read_token(tmp_path):
         read_token(path)
     path.write_text("  0123456789abcdef0123  \n")
     assert read_token(path) == b"0123456789abcdef0123"
+
+
+def test_file_parts_stream_to_a_sink_and_refused_payloads_can_be_skipped(pair):
+    import hashlib
+    import io
+
+    from qmlp.hil.protocol import recv_file, recv_head, skip_payload
+
+    a, b = pair
+    big = bytes(range(256)) * 9000  # 2.3 MB: several CHUNKs
+
+    def send():  # from another thread: the frames are larger than the socket buffers
+        send_frame(a, {"cmd": "LOAD"}, [file_part("rtl/a.v", big), file_part("b", b"xyz")])
+        send_frame(a, {"cmd": "LOAD"}, [file_part("skipped", b"0" * 5000)])
+        send_frame(a, {"cmd": "HELLO"})
+
+    import threading
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    head = recv_head(b, Limits())
+    assert [(s.name, s.kind, s.size) for s in head.specs] == [("rtl/a.v", "file", len(big)), ("b", "file", 3)]
+    sink = io.BytesIO()
+    assert recv_file(b, head, head.specs[0], Limits(), sink) == hashlib.sha256(big).hexdigest()
+    assert sink.getvalue() == big
+    assert recv_file(b, head, head.specs[1], Limits(), None) == hashlib.sha256(b"xyz").hexdigest()
+    skip_payload(b, recv_head(b, Limits()), Limits())
+    assert recv_frame(b, Limits()).header == {"cmd": "HELLO"}  # still in step
+    sender.join(5)
+
+
+def test_the_part_list_is_checked_before_the_payload_is_waited_for(pair):
+    a, b = pair
+    a.sendall(_raw(b'{"parts": [{"name": "x", "kind": "array", "dtype": "|O", "shape": [1], "size": 8}]}',
+                   payload_len=8))  # the 8 payload bytes never come
+    with pytest.raises(ProtocolError, match="dtype '|O' not allowed"):
+        recv_frame(b, Limits(recv_seconds=5, frame_seconds=5))
+
+
+def test_a_declared_length_is_not_allocated_before_it_arrives(pair):
+    import threading
+    import tracemalloc
+
+    a, b = pair
+    declared = 200 << 20
+    head = b'{"parts": [{"name": "q", "kind": "array", "dtype": "|u1", "shape": [%d], "size": %d}]}' % (declared, declared)
+
+    def send_one_mib_then_close():
+        a.sendall(_raw(head, payload_len=declared) + b"\0" * (1 << 20))
+        a.close()
+
+    thread = threading.Thread(target=send_one_mib_then_close)
+    tracemalloc.start()
+    try:
+        thread.start()
+        with pytest.raises(ConnectionClosed, match=r"peer closed the connection \(1048576 of 209715200 bytes"):
+            recv_frame(b, Limits(max_payload=declared))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        thread.join(5)
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB held for 1 MiB received"
+
+
+@pytest.mark.parametrize("header", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}', b'{"a": 1e999}'])
+def test_headers_hold_json_numbers_only(pair, header):
+    a, b = pair
+    a.sendall(_raw(header))
+    with pytest.raises(ProtocolError, match="not valid JSON"):
+        recv_frame(b, Limits())

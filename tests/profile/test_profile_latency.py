@@ -38,22 +38,45 @@ def test_cycles_to_seconds():
 
 def test_model_call_narrow_beats_add_only_fixed_costs():
     dma = DmaModel(port_bits=128, setup_ns=1000, read_latency_ns=200, write_ns=100)
-    call = model_call(fabric_cycles=50, batch=1, in_beats=10, out_beats=1, in_beat_bytes=4, out_beat_bytes=8,
-                      clock_mhz=200.0, dma=dma)
-    assert call.stream_cycles == 50
+    call = model_call(latency_cycles=50, ii_cycles=10, plan=[(1, 1)], in_beats=10, out_beats=1, in_beat_bytes=4,
+                      out_beat_bytes=8, clock_mhz=200.0, dma=dma)
+    assert call.stream_cycles == 50 and call.transfers == 1
     assert call.in_cycles_per_beat == call.out_cycles_per_beat == 1
     assert call.seconds == pytest.approx(1.3e-6 + 50 / 200e6)
 
 
 def test_model_call_wide_beats_stretch_the_stream():
     # 40 INT8 inputs in one 40-byte beat through a 64-bit port: 5 port cycles per beat.
-    dma = DmaModel(port_bits=64, setup_ns=0, read_latency_ns=0, write_ns=0, rearm_ns=0)
-    call = model_call(fabric_cycles=20, batch=3, in_beats=1, out_beats=1, in_beat_bytes=40, out_beat_bytes=2,
-                      clock_mhz=100.0, dma=dma)
+    dma = DmaModel(port_bits=64, setup_ns=0, read_latency_ns=0, write_ns=0)
+    call = model_call(latency_cycles=20, ii_cycles=0, plan=[(3, 3)], in_beats=1, out_beats=1, in_beat_bytes=40,
+                      out_beat_bytes=2, clock_mhz=100.0, dma=dma)
     assert call.in_cycles_per_beat == 5 and call.out_cycles_per_beat == 1
     assert call.stream_cycles == 20 + 3 * 4
     assert call.seconds == pytest.approx(32 / 100e6)
     assert any("assumption" in line for line in dma.assumptions())
+
+
+def test_model_call_pays_fixed_costs_per_transfer_not_per_vector():
+    """The block design returns a whole chunk in one S2MM transfer (qmlp_tlast_batch): 10,000
+    vectors at II 10 cost the stream plus the fixed costs of the driver's transfers only."""
+    dma = DmaModel(port_bits=128, setup_ns=1000, read_latency_ns=200, write_ns=100)
+    plan = [(1024, 1024)] * 9 + [(784, 784)]
+    call = model_call(latency_cycles=100, ii_cycles=10, plan=plan, in_beats=1, out_beats=1, in_beat_bytes=4,
+                      out_beat_bytes=4, clock_mhz=200.0, dma=dma)
+    assert call.batch == call.vectors_sent == 10_000 and call.transfers == 10
+    assert call.stream_cycles == 9 * (100 + 1023 * 10) + (100 + 783 * 10)
+    assert call.seconds == pytest.approx(10 * 1.3e-6 + call.stream_cycles / 200e6)
+    assert 10_000 / call.seconds > 15e6  # stream-bound (20 M/s at II 10), not capped near 2 M/s
+
+
+def test_model_call_counts_the_drivers_padding_vectors():
+    dma = DmaModel(port_bits=128, setup_ns=0, read_latency_ns=0, write_ns=0)
+    call = model_call(latency_cycles=100, ii_cycles=10, plan=[(1, 4)], in_beats=1, out_beats=1, in_beat_bytes=4,
+                      out_beat_bytes=4, clock_mhz=200.0, dma=dma)
+    assert call.batch == 1 and call.vectors_sent == 4 and call.stream_cycles == 130
+    with pytest.raises(ConfigError, match="transfer plan is empty"):
+        model_call(latency_cycles=1, ii_cycles=1, plan=[], in_beats=1, out_beats=1, in_beat_bytes=1,
+                   out_beat_bytes=1, clock_mhz=1.0, dma=dma)
 
 
 def test_time_calls_counts_every_call():
@@ -68,13 +91,3 @@ def test_throughput():
     assert throughput(1000, 0.5) == 2000
     with pytest.raises(ConfigError):
         throughput(0, 1.0)
-
-
-def test_model_call_per_vector_rearm_sets_the_pace_when_slower_than_the_stream():
-    dma = DmaModel(port_bits=128, setup_ns=0, read_latency_ns=0, write_ns=0, rearm_ns=500)
-    fast = model_call(fabric_cycles=1000, batch=100, in_beats=1, out_beats=1, in_beat_bytes=4, out_beat_bytes=4,
-                      clock_mhz=200.0, dma=dma)
-    assert fast.seconds == pytest.approx(99 * 500e-9)  # 5 us of stream < 49.5 us of re-arms
-    slow = model_call(fabric_cycles=100_000, batch=100, in_beats=1, out_beats=1, in_beat_bytes=4, out_beat_bytes=4,
-                      clock_mhz=200.0, dma=dma)
-    assert slow.seconds == pytest.approx(100_000 / 200e6)

@@ -79,8 +79,9 @@ def test_three_layers_and_an_energy_estimate(profiled):
     assert energy["activity"]["logic_toggle"] == details["net_rate"]
     assert energy["resources"]["source"].startswith("estimate")
     assert 0 < energy["e_dyn_j"] < energy["e_total_j"]
-    assert data["seed_comparison"]["seed"]["latency_s"] == pytest.approx(0.11e-3)
-    assert data["seed_comparison"]["seed"]["energy_j"] == pytest.approx(0.23e-3)
+    # a 16-12-8-4 network is not the seed design: no seed figures beside it
+    assert data["seed_comparison"] == {"applicable": False, "reason": "the model is 16-12-8-4, not the seed's "
+                                       "40-256-128-64-32-4: no like-for-like figures"}
     assert data["throughput"]["fabric_ips"] >= data["throughput"]["call_ips"] >= data["throughput"]["end_to_end_ips"]
 
 
@@ -181,8 +182,39 @@ def test_missing_out_is_a_one_line_error(tmp_path, capsys):
     assert "no dataflow.json; pass the output folder of 'qmlp compile'" in capsys.readouterr().err
 
 
+def test_call_model_follows_the_drivers_transfer_plan(profiled):
+    """The modelled call is the generated driver's transfers: its plan for a batch-1 call
+    (padding included) and one transfer for the batch, each with the fixed DMA costs once."""
+    from qmlp.boards.stream import stream_layout
+    from qmlp.ir import load
+    from qmlp.profile.latency import DmaModel, model_call
+    from qmlp.profile.run import _driver, transfer_plan
+
+    out, data = profiled
+    acc = _driver(out)
+    plan, source = transfer_plan(out, 64)
+    assert plan == acc.transfer_plan(64) and len(plan) == 1 and source.startswith("OUT/driver")
+    df = load(out / "dataflow.json")
+    layout, tp = stream_layout(df), data["throughput"]
+    call = model_call(latency_cycles=data["latency"]["fabric"]["cycles"]["p50"], ii_cycles=tp["ii_cycles"], plan=plan,
+                      in_beats=layout.input.beats, out_beats=layout.output.beats,
+                      in_beat_bytes=layout.input.beat_bytes, out_beat_bytes=layout.output.beat_bytes,
+                      clock_mhz=200.0, dma=DmaModel())
+    assert tp["call_ips"] == pytest.approx(64 / call.seconds, rel=1e-12)
+    assert any("transfer_plan" in a for a in data["latency"]["call"]["assumptions"])
+
+
+def test_seed_comparison_only_for_the_seed_topology():
+    from qmlp.profile.report import format_table, seed_comparison
+
+    seed = seed_comparison([40, 256, 128, 64, 32, 4], 50e-6, 1e-6, "estimate", latency_how="call modelled + host x")
+    assert seed["applicable"] and seed["latency_ratio"] == pytest.approx(0.11e-3 / 50e-6)
+    assert "ARM cores" in seed["seed"]["method"]
+    assert not seed_comparison([40, 256, 4], 50e-6, 1e-6, "estimate", latency_how="x")["applicable"]
+
+
 def test_table_shows_layers_estimate_label_and_seed_line(profiled):
-    from qmlp.profile.report import format_table
+    from qmlp.profile.report import format_table, seed_comparison
 
     _, data = profiled
     table = format_table(data)
@@ -190,5 +222,10 @@ def test_table_shows_layers_estimate_label_and_seed_line(profiled):
     assert [line.split()[0] for line in lines[2:5]] == ["fabric", "call", "end"]
     assert "modelled" in lines[3] and "measured: LAST_LATENCY" in lines[2]
     assert "energy (ESTIMATE" in table
-    assert lines[-1].startswith("seed design: 110 us / 230 uJ per inference")
+    assert "seed design" not in table  # not the seed topology
+    data = {**data, "seed_comparison": seed_comparison([40, 256, 128, 64, 32, 4], 50e-6, None, "estimate",
+                                                       latency_how="call modelled + host work timed on this host")}
+    lines = format_table(data).splitlines()
+    assert lines[-2].startswith("seed design: 110 us / 230 uJ per inference (measured on a ZCU104")
+    assert lines[-1].startswith("qmlp:        50 us end-to-end p50 (call modelled + host work timed on this host)")
     assert f"{data['latency']['fabric']['cycles']['p50']:g} (estimator {data['latency']['fabric']['estimate_cycles']})" in table

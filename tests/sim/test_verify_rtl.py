@@ -56,9 +56,15 @@ def test_tampered_weight_memory_is_caught(compiled):
 
 
 def test_not_a_compiled_directory(tmp_path):
-    with pytest.raises(ConfigError, match="no dataflow.json; pass a directory written by 'qmlp compile'"):
+    with pytest.raises(ConfigError, match="no dataflow.json; pass the output folder of 'qmlp compile'"):
         verify_compiled(tmp_path, samples=10, seed=0, log=None)
     (tmp_path / "dataflow.json").write_text("{}")
+    with pytest.raises(ConfigError, match="dataflow.json: unreadable dataflow IR"):
+        verify_compiled(tmp_path, samples=10, seed=0, log=None)
+    from qmlp.ir import save
+    from qmlp.testing import random_dataflow
+
+    save(random_dataflow(0), tmp_path / "dataflow.json")
     with pytest.raises(ConfigError, match="no qmlp_top.v; re-run 'qmlp compile'"):
         verify_compiled(tmp_path, samples=10, seed=0, log=None)
 

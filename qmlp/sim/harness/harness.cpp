@@ -10,6 +10,7 @@
 // writes RUN_DIR/output.bin (out_beats * out_bytes), in_cycles.bin / out_cycles.bin (int64
 // handshake cycle of every beat), out_last.bin (TLAST per beat), registers.txt.
 #include "Vqmlp_top.h"
+#include "qmlp_registers.h"  // generated from qmlp/interface.py by qmlp/sim/rtl.py
 #include "verilated.h"
 
 #include <cstdint>
@@ -177,10 +178,12 @@ int main(int argc, char** argv) {
         tick();
         top->s_axi_bready = 0; top->eval();
     };
-    const uint32_t id = axil_read(0x00), version = axil_read(0x04), latency = axil_read(0x08);
-    const uint32_t inferences = axil_read(0x0C), cycles = axil_read(0x10);
-    axil_write(0x14, 1);
-    const uint32_t latency_c = axil_read(0x08), inferences_c = axil_read(0x0C), cycles_c = axil_read(0x10);
+    const uint32_t id = axil_read(QMLP_REG_ID), version = axil_read(QMLP_REG_VERSION);
+    const uint32_t latency = axil_read(QMLP_REG_LAST_LATENCY);
+    const uint32_t inferences = axil_read(QMLP_REG_INFERENCES), cycles = axil_read(QMLP_REG_CYCLES);
+    axil_write(QMLP_REG_CTRL, 1);
+    const uint32_t latency_c = axil_read(QMLP_REG_LAST_LATENCY), inferences_c = axil_read(QMLP_REG_INFERENCES);
+    const uint32_t cycles_c = axil_read(QMLP_REG_CYCLES);
 
     write_file(dir + "/output.bin", output);
     write_file(dir + "/in_cycles.bin", in_cycles);

@@ -13,15 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from ._core import bitaccurate, ir, packing, untrusted
+from ._core import bitaccurate, interface, ir, packing, untrusted
 from ._core.datatypes import DataType
 
 __all__ = ["Accelerator", "DriverError", "REGISTERS", "load_config"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# Byte offsets of qmlp_top's AXI-Lite registers (docs/interfaces.md); CTRL bit 0 clears counters.
-REGISTERS = {"ID": 0x00, "VERSION": 0x04, "LAST_LATENCY": 0x08, "INFERENCES": 0x0C, "CYCLES": 0x10, "CTRL": 0x14}
-ID_VALUE = 0x514D4C50  # "QMLP"
+# Byte offsets of qmlp_top's AXI-Lite registers, from the compiler's one table (qmlp/interface.py,
+# bundled in _core); CTRL bit 0 clears counters.
+REGISTERS = interface.offsets()
+ID_VALUE = interface.ID_VALUE
 
 
 class DriverError(RuntimeError):
@@ -212,7 +213,7 @@ class Accelerator:
     def identify(self) -> dict[str, int]:
         """Check that the loaded bitstream is this design: ID and VERSION registers."""
         ident, version = self.read_register("ID"), self.read_register("VERSION")
-        expected = (int(self.config["schema_version"]) << 16) | len(self.dataflow.layers)
+        expected = interface.version_value(self.config["schema_version"], len(self.dataflow.layers))
         if ident != ID_VALUE:
             raise DriverError(f"ID register reads 0x{ident:08X}, not 0x{ID_VALUE:08X}: the overlay is not a qmlp design")
         if version != expected:
@@ -234,10 +235,7 @@ class Accelerator:
         else:
             q = rng.integers(quant.qmin, quant.qmax + 1, size=(samples, self.input.elems))
         hw = self.execute(q)
-        _, acts = bitaccurate.run_integer(self.dataflow, q)
-        expected = acts[-1]
-        if self.config["argmax"]:
-            expected = np.argmax(expected, axis=1)[:, None]
+        expected = bitaccurate.fabric_run(self.dataflow, q)  # the compiler's golden model, bundled
         return int(np.sum(np.any(hw != expected, axis=1)))
 
     def close(self) -> None:
