@@ -25,6 +25,7 @@ FOLDERS = (  # (entry, what it is for); the layout is qmlp.build.Build's
     ("report/", "estimates (`summary.md`, `estimate_*.json`, `resources.png`), Yosys counts with --synth, "
                 "`qmlp profile` / `qmlp trace` results"),
     ("intermediate/", "the IR after each compile step and the build's progress (`--stop-after` / `--start-from`)"),
+    (".qmlp-build", "marker: this folder is a qmlp build, which a later `qmlp compile -o` may replace"),
 )
 
 

@@ -128,7 +128,7 @@ def test_what_compile_writes_load_reads(tmp_path, monkeypatch):
 
 def test_model_that_is_a_directory_or_garbage(tmp_path):
     assert_refused(cli("compile", tmp_path, "-o", tmp_path / "o"), f"model {tmp_path}: is a directory")
-    assert_refused(cli("info", tmp_path), "directory has no dataflow.json")
+    assert_refused(cli("info", tmp_path), "no dataflow.json")
     garbage = tmp_path / "g.onnx"
     garbage.write_bytes(b"\x08\x07" + bytes(range(256)) * 4)
     assert_refused(cli("compile", garbage, "-o", tmp_path / "o"), "not a readable ONNX model")
@@ -147,7 +147,7 @@ def test_compile_option_values(model, tmp_path, args, fragment):
 
 def test_target_fps_inf_is_an_argument_error(model, tmp_path):
     result = cli("compile", model, "-o", tmp_path / "o", "--target-fps", "inf")
-    assert result.status == 2 and "must be a positive, finite number" in result.err and "Traceback" not in result.err
+    assert result.status == 2 and "target rate 'inf'" in result.err and "Traceback" not in result.err
 
 
 @pytest.mark.parametrize("args, fragment", [
