@@ -20,7 +20,7 @@ import numpy as np
 
 from .build import DATAFLOW, Build
 from .errors import ConfigError
-from .ir import Dataflow, IRError
+from .ir import Dataflow
 
 if TYPE_CHECKING:  # pragma: no cover
     from .sim.bitaccurate import SimResult
@@ -124,10 +124,7 @@ def load(path: str | Path) -> Model:
 
         if not path.is_file():
             raise ConfigError(f"model {path} does not exist")
-        try:
-            return Model(dataflow=load_ir(path), path=path)
-        except (IRError, ValueError, KeyError, TypeError) as error:
-            raise ConfigError(f"model {path}: not a qmlp dataflow.json ({error})") from None
+        return Model(dataflow=load_ir(path), path=path)  # untrusted: InputError naming the file and field
     from .frontend import import_model
 
     return Model(dataflow=import_model(path), path=path)
@@ -137,7 +134,7 @@ def compile(model: Model | str | Path | None = None, *, board: str = "zcu104",  
             out: str | Path | None = None, target_fps: str | float | None = None, clock_mhz: float | None = None,
             folding: str | Path | None = None, argmax: bool = False, synth: bool = False, backend: str = "native",
             stop_after: str | None = None, start_from: str | Path | None = None,
-            allow_overfit: bool = False, log: Callable[[str], None] | None = None) -> Build:
+            allow_overfit: bool = False, force: bool = False, log: Callable[[str], None] | None = None) -> Build:
     """Compile ``model`` (a Model or a path to .onnx / dataflow.json) for ``board`` into ``out``
     (default ``build/<model name>``) exactly as ``qmlp compile`` does; returns the Build.
     ``target_fps``: inferences/s as a number or ``"10k"``, ``"1.5M"``, ``"max"`` (None: the
@@ -148,7 +145,8 @@ def compile(model: Model | str | Path | None = None, *, board: str = "zcu104",  
     folder then holds what the steps so far wrote. ``start_from`` (an OUT folder) continues such
     a build with its remaining steps and its saved options; the other arguments except ``out``,
     ``stop_after`` and ``log`` are ignored then. ``allow_overfit`` builds a design whose
-    calibrated estimate exceeds the board's part (FitError otherwise)."""
+    calibrated estimate exceeds the board's part (FitError otherwise). ``force`` replaces a
+    non-empty ``out`` that qmlp did not write (never one holding the model)."""
     from . import pipeline_steps
     from .hwgen.pipeline import CompileOptions, run_build
 
@@ -163,7 +161,7 @@ def compile(model: Model | str | Path | None = None, *, board: str = "zcu104",  
             options = CompileOptions(model=source, board=board, out=Path(out) if out is not None else default_out,
                                      clock_mhz=clock_mhz, target_fps=None if target_fps is None else parse_rate(target_fps),
                                      folding=None if folding is None else Path(folding), argmax=argmax, synth=synth,
-                                     backend=backend, allow_overfit=allow_overfit)
+                                     backend=backend, allow_overfit=allow_overfit, force=force)
             steps = None
         state = run_build(options, log=log or (lambda line: None),
                           steps=pipeline_steps.recorded(options, steps, stop_after))

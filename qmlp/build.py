@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .errors import ConfigError
-from .ir import Dataflow, IRError, load
+from .ir import Dataflow, load
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import Model
@@ -121,10 +121,7 @@ class Build:
         ir_path = root / DATAFLOW
         if not root.is_dir() or not ir_path.is_file():
             raise ConfigError(f"{root}: no {DATAFLOW}; pass the output folder of 'qmlp compile'")
-        try:
-            df = load(ir_path)
-        except (IRError, ValueError, KeyError, TypeError) as error:
-            raise ConfigError(f"{ir_path}: unreadable dataflow IR ({error}); re-run 'qmlp compile'") from None
+        df = load(ir_path)  # untrusted: InputError naming the file and the field
         if folded and (df.stream is None or df.clock_mhz is None or any(l.folding is None for l in df.layers)):
             raise ConfigError(f"{ir_path}: the dataflow is not folded (no stream format / clock); "
                               "recompile with 'qmlp compile'")

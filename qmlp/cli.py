@@ -70,25 +70,30 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First line: a signal arriving while the command modules import (numpy, onnx: ~1 s) must
+    # still end in one line and exit 130, not a traceback.
     signal.signal(signal.SIGTERM, _terminate)
     argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
     first = next((arg for arg in argv if not arg.startswith("-")), None)
     if first is not None and first not in COMMANDS:
         guess = did_you_mean(first, COMMANDS)
         print(f"qmlp: error: unknown command {first!r}" + (f"; did you mean '{guess}'?" if guess else "")
               + f" Commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
         return int(args._module.run(args) or 0)
     except QmlpError as error:
-        if args.debug:
+        if debug:
             raise
-        print(f"qmlp: error: {error}", file=sys.stderr)
+        from .untrusted import printable  # here, not on top: main's first line must come before numpy loads
+
+        print(f"qmlp: error: {printable(str(error))}", file=sys.stderr)
         return error.exit_status
     except BrokenPipeError:  # output piped into `head` and closed early: not an error of ours
         sys.stderr.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["did_you_mean", "QmlpError", "ModelError", "UnsupportedOpError", "FoldingError", "ToolError", "ConfigError"]
+__all__ = ["did_you_mean", "QmlpError", "ModelError", "UnsupportedOpError", "FoldingError", "ToolError", "ConfigError",
+           "InputError"]
 
 
 class QmlpError(Exception):
@@ -32,6 +33,11 @@ class ConfigError(QmlpError):
 
 class ToolError(QmlpError):
     """An external tool (Verilator, Yosys, Vivado) is missing or failed."""
+
+
+class InputError(QmlpError, ValueError):
+    """Data read from outside (a file, a field, an array, a name) breaks a stated rule; the
+    message names the file and the field. Raised by the validation boundary, qmlp.untrusted."""
 
 
 def did_you_mean(text: str, names: Iterable[str]) -> str | None:

@@ -24,12 +24,14 @@ with ``dataclasses.replace``. Semantics, exactly (see DESIGN.md "IR semantics"):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from . import untrusted as u
 from .datatypes import BIPOLAR, DataType
 
 __all__ = [
@@ -265,27 +267,59 @@ def _layer_to_json(layer: Layer) -> dict[str, Any]:
     return data
 
 
-def _negate_from_json(value: Any, name: Any) -> np.ndarray:
-    if not isinstance(value, list) or not all(isinstance(v, bool) for v in value):
-        raise IRError(f"layer {name!r}: activation.negate must be a list of true/false, one per channel")
+def _negate_from_json(value: Any, where: str, channels: int) -> np.ndarray:
+    if not isinstance(value, list) or len(value) != channels or not all(isinstance(v, bool) for v in value):
+        raise u.InputError(f"{where}: must be a list of {channels} true/false values, one per channel")
     return frozen_array(value, bool)
 
 
-def _layer_from_json(data: Mapping[str, Any]) -> Layer:
+def _folding_from_json(data: Any, where: str) -> Folding | None:
+    if data is None:
+        return None
+    data = u.mapping(data, where)
+    extra = sorted(set(data) - {"pe", "simd", "pad_out", "pad_in", "levels_per_stage"})
+    if extra:
+        raise u.InputError(f"{where}: unknown field '{extra[0]}' (pe, simd, pad_out, pad_in, levels_per_stage)")
+    n = u.LIMITS.features
+    return Folding(pe=u.integer(u.field(data, "pe", where), f"{where}.pe", 1, n),
+                   simd=u.integer(u.field(data, "simd", where), f"{where}.simd", 1, n),
+                   pad_out=u.integer(data.get("pad_out", 0), f"{where}.pad_out", 0, n),
+                   pad_in=u.integer(data.get("pad_in", 0), f"{where}.pad_in", 0, n),
+                   levels_per_stage=u.integer(data.get("levels_per_stage", 3), f"{where}.levels_per_stage", 1, 64))
+
+
+def _layer_from_json(data: Any, where: str, features: int) -> Layer:
+    """One entry of ``layers``; ``features`` = inputs it receives (weights must have that many columns)."""
+    data = u.mapping(data, where)
+    bits = u.LIMITS.data_bits
+    weight_dtype = u.dtype(u.field(data, "weight_dtype", where), f"{where}.weight_dtype", bits)
+    span = 1 << bits
+    weights = u.int_array(u.field(data, "weights", where), f"{where}.weights", (None, features), -span, span)
+    out_features = weights.shape[0]
+    if not 1 <= out_features <= u.LIMITS.features:
+        raise u.InputError(f"{where}.weights: {out_features} rows; a layer has 1..{u.LIMITS.features} outputs")
     act = data.get("activation")
+    thresholds = None
+    if act is not None:
+        aw = f"{where}.activation"
+        act = u.mapping(act, aw)
+        out_dtype = u.dtype(u.field(act, "out_dtype", aw), f"{aw}.out_dtype", bits)
+        int64 = np.iinfo(np.int64)
+        values = u.int_array(u.field(act, "thresholds", aw), f"{aw}.thresholds", (out_features, None),
+                             int(int64.min), int(int64.max))
+        negate = act.get("negate")  # absent in schema version 1: no channel negated
+        thresholds = Thresholds(values=frozen_array(values, np.int64), out_dtype=out_dtype,
+                                bias=u.integer(u.field(act, "bias", aw), f"{aw}.bias", -span, span),
+                                negate=None if negate is None else _negate_from_json(negate, f"{aw}.negate",
+                                                                                     out_features))
     return Layer(
-        name=data["name"],
-        weights=frozen_array(data["weights"], np.int64),
-        weight_dtype=DataType.parse(data["weight_dtype"]),
-        in_dtype=DataType.parse(data["in_dtype"]),
-        acc_dtype=DataType.parse(data["acc_dtype"]),
-        activation=None if act is None else Thresholds(
-            values=frozen_array(act["thresholds"], np.int64).reshape(len(data["weights"]), -1),
-            out_dtype=DataType.parse(act["out_dtype"]),
-            bias=int(act["bias"]),
-            negate=None if "negate" not in act else _negate_from_json(act["negate"], data.get("name")),
-        ),
-        folding=None if data.get("folding") is None else Folding(**data["folding"]),
+        name=u.string(u.field(data, "name", where), f"{where}.name"),
+        weights=frozen_array(weights, np.int64),
+        weight_dtype=weight_dtype,
+        in_dtype=u.dtype(u.field(data, "in_dtype", where), f"{where}.in_dtype", bits),
+        acc_dtype=u.dtype(u.field(data, "acc_dtype", where), f"{where}.acc_dtype", 64),
+        activation=thresholds,
+        folding=_folding_from_json(data.get("folding"), f"{where}.folding"),
     )
 
 
@@ -317,32 +351,123 @@ def to_json(df: Dataflow) -> dict[str, Any]:
     }
 
 
-def from_json(data: Mapping[str, Any]) -> Dataflow:
+def _shape(value: Any, where: str, features: int) -> tuple[int, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= 8:
+        raise u.InputError(f"{where}: must be a list of 1..8 dimensions")
+    dims = tuple(u.integer(d, f"{where}[{i}]", 1, u.LIMITS.features) for i, d in enumerate(value))
+    if math.prod(dims) != features:
+        raise u.InputError(f"{where}: {list(dims)} holds {math.prod(dims)} values, the layers need {features}")
+    return dims
+
+
+def _stream_from_json(data: Any, where: str, layers: tuple[Layer, ...], argmax: bool) -> StreamFormat | None:
+    """Elements per beat, at most one (padded) vector per beat: a beat width comes from the data."""
+    if data is None:
+        return None
+    data = u.mapping(data, where)
+    first, last = layers[0], layers[-1]
+    in_max = first.in_features + (first.folding.pad_in if first.folding else 0)
+    out_max = 1 if argmax else last.out_features + (last.folding.pad_out if last.folding else 0)
+    return StreamFormat(
+        in_elems_per_beat=u.integer(u.field(data, "in_elems_per_beat", where), f"{where}.in_elems_per_beat", 1, in_max),
+        out_elems_per_beat=u.integer(u.field(data, "out_elems_per_beat", where), f"{where}.out_elems_per_beat",
+                                     1, out_max))
+
+
+def _pre_from_json(data: Any, where: str, features: int) -> tuple[PreOp, ...]:
+    """The optional input preprocessing: a short list of {op, const} with finite constants."""
+    if not isinstance(data, list) or len(data) > 8:
+        raise u.InputError(f"{where}: must be a list of at most 8 {{op, const}} entries")
+    ops = []
+    for index, raw in enumerate(data):
+        at = f"{where}[{index}]"
+        raw = u.mapping(raw, at)
+        op = u.field(raw, "op", at)
+        if op not in PRE_OPS:
+            raise u.InputError(f"{at}.op: must be one of {', '.join(PRE_OPS)}")
+        raw_const = u.field(raw, "const", at)
+        size = len(raw_const) if isinstance(raw_const, list) and len(raw_const) in (1, features) else features
+        const = u.float_vector(raw_const, f"{at}.const", size)
+        ops.append(PreOp(op, frozen_array(const, np.float32)))
+    return tuple(ops)
+
+
+def _weight_budget(layers: tuple[Layer, ...], where: str) -> None:
+    total = 0
+    for layer in layers:
+        f = layer.folding or Folding()
+        total += (layer.out_features + f.pad_out) * (layer.in_features + f.pad_in)
+    if total > u.LIMITS.weights:
+        raise u.InputError(f"{where}: {total:,} weights (padding included), more than the {u.LIMITS.weights:,} "
+                           "qmlp handles")
+
+
+def from_json(data: Any, source: str = "dataflow.json") -> Dataflow:
+    """Build a Dataflow from parsed JSON of untrusted origin.
+
+    Every field is checked for type, range, finiteness and size (``qmlp.untrusted.LIMITS``), then
+    every IR invariant (``verify``); any violation is one InputError naming ``source`` and the field."""
+    data = u.mapping(data, source)
     if data.get("schema") != "qmlp.dataflow":
-        raise IRError("not a qmlp dataflow document (missing schema: qmlp.dataflow)")
+        raise u.InputError(f"{source}: not a qmlp dataflow document (missing schema: qmlp.dataflow)")
     if data.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
-        raise IRError(f"dataflow schema version {data.get('schema_version')} not supported "
-                      f"(this qmlp reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
-    inp = data["input"]
-    return Dataflow(
-        name=data["name"],
-        input=InputQuant(
-            dtype=DataType.parse(inp["dtype"]), scale=frozen_array(inp["scale"], np.float32),
-            qmin=int(inp["qmin"]), qmax=int(inp["qmax"]),
-            pre=tuple(PreOp(str(op["op"]), frozen_array(op["const"], np.float32)) for op in inp.get("pre", ())),
-        ),
-        layers=tuple(_layer_from_json(layer) for layer in data["layers"]),
-        output=OutputDequant(
-            scale=frozen_array(data["output"]["scale"], np.float64),
-            bias=frozen_array(data["output"]["bias"], np.float64),
-        ),
-        input_shape=tuple(data["input_shape"]),
-        output_shape=tuple(data["output_shape"]),
-        argmax=bool(data.get("argmax", False)),
-        stream=None if data.get("stream") is None else StreamFormat(**data["stream"]),
-        clock_mhz=data.get("clock_mhz"),
-        metadata=dict(data.get("metadata", {})),
+        raise u.InputError(f"{source}: dataflow schema version {u.field(data, 'schema_version', source, None)!r} "
+                           f"not supported (this qmlp reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
+    where = f"{source}: input"
+    inp = u.mapping(u.field(data, "input", source), where)
+    in_dtype = u.dtype(u.field(inp, "dtype", where), f"{where}.dtype", u.LIMITS.data_bits)
+    raw_scale = u.field(inp, "scale", where)
+    features = len(raw_scale) if isinstance(raw_scale, list) else 0
+    if not 1 <= features <= u.LIMITS.features:
+        raise u.InputError(f"{where}.scale: must list one scale per input feature (1..{u.LIMITS.features})")
+    with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused just below
+        scale = u.float_vector(raw_scale, f"{where}.scale", features, nonzero=True).astype(np.float32)
+    if not np.all(np.isfinite(scale)) or np.any(scale == 0):
+        raise u.InputError(f"{where}.scale: values must be nonzero and within float32")
+    span = 1 << u.LIMITS.data_bits
+    input_quant = InputQuant(dtype=in_dtype, scale=frozen_array(scale, np.float32),
+                             qmin=u.integer(u.field(inp, "qmin", where), f"{where}.qmin", -span, span),
+                             qmax=u.integer(u.field(inp, "qmax", where), f"{where}.qmax", -span, span),
+                             pre=_pre_from_json(inp.get("pre", []), f"{where}.pre", features))
+    raw_layers = u.field(data, "layers", source)
+    if not isinstance(raw_layers, list) or not 1 <= len(raw_layers) <= u.LIMITS.layers:
+        raise u.InputError(f"{source}: layers: must be a list of 1..{u.LIMITS.layers} layers")
+    layers: list[Layer] = []
+    for index, raw in enumerate(raw_layers):
+        layers.append(_layer_from_json(raw, f"{source}: layers[{index}]", features))
+        features = layers[-1].out_features
+    _weight_budget(tuple(layers), f"{source}: layers")
+    where = f"{source}: output"
+    out = u.mapping(u.field(data, "output", source), where)
+    argmax = u.field(data, "argmax", source, False)
+    if not isinstance(argmax, bool):
+        raise u.InputError(f"{source}: argmax: must be true or false")
+    clock = u.field(data, "clock_mhz", source, None)
+    metadata = u.mapping(u.field(data, "metadata", source, {}), f"{source}: metadata")
+    for key, value in metadata.items():  # provenance text: any length the file size allows
+        if not isinstance(value, str):
+            raise u.InputError(f"{source}: metadata.{u.quote_name(key)}: must be a string")
+    df = Dataflow(
+        name=u.string(u.field(data, "name", source), f"{source}: name"),
+        input=input_quant,
+        layers=tuple(layers),
+        output=OutputDequant(scale=frozen_array(u.float_vector(u.field(out, "scale", where), f"{where}.scale",
+                                                               features, nonzero=True), np.float64),
+                             bias=frozen_array(u.float_vector(u.field(out, "bias", where), f"{where}.bias",
+                                                              features), np.float64)),
+        input_shape=_shape(u.field(data, "input_shape", source), f"{source}: input_shape", input_quant.features),
+        output_shape=_shape(u.field(data, "output_shape", source), f"{source}: output_shape",
+                            features),
+        argmax=argmax,
+        stream=_stream_from_json(u.field(data, "stream", source, None), f"{source}: stream", tuple(layers), argmax),
+        clock_mhz=None if clock is None else u.number(clock, f"{source}: clock_mhz", positive=True),
+        metadata=dict(metadata),
     )
+    try:
+        verify(df)
+    except IRError as error:
+        raise u.InputError(f"{source}: invalid IR: {error}; re-run 'qmlp compile'") from None
+    return df
 
 
 def save(df: Dataflow, path: str | Path) -> None:
@@ -350,4 +475,5 @@ def save(df: Dataflow, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> Dataflow:
-    return from_json(json.loads(Path(path).read_text()))
+    """Read a dataflow.json written by qmlp (or anyone): InputError naming the file and field."""
+    return from_json(u.read_json(path, "dataflow"), str(path))

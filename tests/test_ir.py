@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT
+from qmlp.errors import InputError
 from qmlp.frontend import import_model
 from qmlp.ir import (SCHEMA_VERSION, Folding, IRError, StreamFormat, accumulator_range, frozen_array,
                      from_json, load, save, to_json, verify)
@@ -41,9 +42,9 @@ def test_round_trip_of_lowered_zoo_model_keeps_float_bits(zoo, tmp_path):
 def test_schema_checks():
     data = to_json(random_dataflow(0))
     assert data["schema_version"] == SCHEMA_VERSION
-    with pytest.raises(IRError, match="not a qmlp dataflow document"):
+    with pytest.raises(InputError, match="not a qmlp dataflow document"):
         from_json({**data, "schema": "other"})
-    with pytest.raises(IRError, match=r"schema version 99 not supported"):
+    with pytest.raises(InputError, match=r"schema version 99 not supported"):
         from_json({**data, "schema_version": 99})
 
 

@@ -6,7 +6,6 @@ built-in one); then the files shipped in ``qmlp/boards/data``."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConfigError, did_you_mean
+from ..untrusted import read_json
 from .ps import PS_SPECS
 
 __all__ = ["Clock", "DmaPort", "Resources", "Board", "BOARD_SCHEMA_VERSION", "BUILTIN_DIR",
@@ -178,15 +178,7 @@ def parse_board(data: Any, source: str) -> Board:
 def load_board_file(path: str | Path) -> Board:
     """Read and validate one board JSON file."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"board file {path}: not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"board file {path}: cannot be read ({error})") from None
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"board file {path}: not valid JSON (line {error.lineno}: {error.msg})") from None
-    return parse_board(data, str(path))
+    return parse_board(read_json(path, "board file"), str(path))  # InputError: size, depth, syntax
 
 
 def board_dirs() -> list[Path]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from .. import __version__
 from ..build import DATAFLOW
 from ..ir import Dataflow
+from ..untrusted import quote_name, safe_ident
 from .board import Board
 
 __all__ = ["out_readme", "write_out_readme"]
@@ -24,11 +25,12 @@ FOLDERS = (  # (entry, what it is for); the layout is qmlp.build.Build's
     ("report/", "estimates (`summary.md`, `estimate_*.json`, `resources.png`), Yosys counts with --synth, "
                 "`qmlp profile` / `qmlp trace` results"),
     ("intermediate/", "the IR after each compile step and the build's progress (`--stop-after` / `--start-from`)"),
+    (".qmlp-build", "marker: this folder is a qmlp build, which a later `qmlp compile -o` may replace"),
 )
 
 
 def out_readme(df: Dataflow, board: Board, clock_mhz: float) -> str:
-    name = df.name
+    name, folder = quote_name(df.name), safe_ident(df.name)  # names are data: quoted text, a plain word in commands
     lines = [f"# {name}: compiled by qmlp {__version__} for {board.name} ({board.part}) at {clock_mhz:g} MHz", "",
              "| entry | what it is for |", "|---|---|"]
     lines += [f"| `{entry}` | {text} |" for entry, text in FOLDERS]
@@ -42,8 +44,8 @@ def out_readme(df: Dataflow, board: Board, clock_mhz: float) -> str:
         "    cd vivado && make block_design   # quicker: stop after the block design",
         "", f"## Run on the {board.name}", "",
         "Copy `deploy/` (after `make bitstream`) to the board's PYNQ image and run there as root:", "",
-        f"    scp -r deploy xilinx@<board>:~/{name}",
-        f"    ssh xilinx@<board>; sudo -s; cd ~/{name}",
+        f"    scp -r deploy xilinx@<board>:~/{folder}",
+        f"    ssh xilinx@<board>; sudo -s; cd ~/{folder}",
         "    python3 -m qmlp_driver.check --selftest 1000   # file hashes, then 1000 random vectors bit-exact",
         "    python3 -m qmlp_driver --input x.npy --output y.npy",
         "", "From the host, against the board: start `qmlp agent` there, then `qmlp hil . --target tcp://<board>:PORT` "

@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "synth_clk_period_ns, folding_config_file, stop_step); options given here win")
     parser.add_argument("--board", default=None, help="target board (see `qmlp boards`; default zcu104)")
     parser.add_argument("-o", "--out", type=Path, default=None, help="output directory (default build/<model stem>)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace -o even if it is a non-empty folder qmlp did not write (never one holding the model)")
     parser.add_argument("--clock-mhz", type=float, default=None, help="fabric clock (default: the board's PL clock)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--target-fps", type=parse_target_fps, default=None, metavar="N|max",
@@ -60,13 +62,12 @@ def run(args: argparse.Namespace) -> int:
     from ..compile_config import read_config
 
     given = {key: getattr(args, key) for key in ("model", "board", "out", "clock_mhz", "target_fps", "folding",
-                                                 "argmax", "synth", "backend", "stop_after", "allow_overfit")}
+                                                 "argmax", "synth", "backend", "stop_after", "allow_overfit",
+                                                 "force")}
     config = read_config(args.config) if args.config is not None else {}
     options = {**DEFAULTS, **config, **{k: v for k, v in given.items() if v is not None}}
     if args.target_fps is not None or args.folding is not None:  # the command line's choice replaces the file's
         options["target_fps"], options["folding"] = args.target_fps, args.folding
-    if options.get("clock_mhz") is not None and not options["clock_mhz"] > 0:
-        raise ConfigError(f"--clock-mhz {options['clock_mhz']:g}: must be a positive frequency in MHz")
     if options.get("model") is None and args.start_from is None:
         raise ConfigError("compile needs MODEL (an .onnx or dataflow.json), the 'model' key of --config, "
                           "or --start-from OUT")

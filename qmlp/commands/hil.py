@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
+from ._options import SEED_MAX, in_range
 
 DEFAULT_TARGET = "sim"
 
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..hil.agent import AgentConfig
     from ..hil.client import open_board
     from ..hil.junit import write_junit
     from ..hil.suite import load_vectors, run_suite
@@ -36,6 +38,11 @@ def run(args: argparse.Namespace) -> int:
     build = Build.open(args.out, folded=False)
     if args.large_batch < 1:
         raise ConfigError(f"--large-batch {args.large_batch}: must be at least 1")
+    in_range("--large-batch", args.large_batch, 1, AgentConfig.max_batch, " (the agent's batch limit)")
+    in_range("--seed", args.seed, 0, SEED_MAX)
+    in_range("--timeout", args.timeout, 0.001, 86400.0, " seconds")
+    if args.junit is not None and args.junit.is_dir():
+        raise ConfigError(f"--junit {args.junit}: is a directory; name the .xml file to write")
     vectors = None if args.vectors is None else load_vectors(args.vectors, build.dataflow)
     print(f"qmlp hil: {args.out} on {args.target}", flush=True)
     with open_board(args.target, token_file=args.token_file, timeout_s=args.timeout) as board:

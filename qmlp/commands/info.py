@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..ir import Dataflow
+from ..untrusted import printable
 from ._model import open_dataflow
 
 __all__ = ["add_arguments", "run", "summarize", "format_summary"]
@@ -44,14 +45,14 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("PE x SIMD",) if folded else ())
     rows = [head]
     for l in summary["layers"]:
-        rows.append((l["name"], str(l["in_features"]), str(l["out_features"]), l["weight_dtype"], l["in_dtype"],
+        rows.append((printable(l["name"]), str(l["in_features"]), str(l["out_features"]), l["weight_dtype"], l["in_dtype"],
                      l["acc_dtype"], l["out_dtype"], f"{l['sparsity']:.1%}", str(l["macs"]), str(l["nonzero_macs"]))
                     + ((f"{l['pe']} x {l['simd']}",) if folded else ()))
     rows.append(("total", "", "", "", "", "", "", "", str(summary["total_macs"]), str(summary["total_nonzero_macs"]))
                 + (("",) if folded else ()))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    title = (f"{summary['name']}: input {summary['input_dtype']} {tuple(summary['input_shape'])} -> "
+    title = (f"{printable(summary['name'])}: input {summary['input_dtype']} {tuple(summary['input_shape'])} -> "
              f"output {tuple(summary['output_shape'])}, {len(summary['layers'])} layers, "
              f"{summary['weight_bits']} weight bits")
     return "\n".join([title, *table, *_build_lines(summary.get("build"))])
@@ -65,7 +66,7 @@ def _build_lines(build: dict[str, Any] | None) -> list[str]:
     perf = build.get("performance")
     if perf:
         lines.append(f"timing (cycle model) at {perf['clock_mhz']:g} MHz: II {perf['ii_cycles']:g} cycles = "
-                     f"{perf['throughput_fps']:,.0f} inferences/s (slowest layer {perf['bottleneck']}), latency "
+                     f"{perf['throughput_fps']:,.0f} inferences/s (slowest layer {printable(str(perf['bottleneck']))}), latency "
                      f"{perf['latency_cycles']} cycles = {perf['latency_cycles'] / perf['clock_mhz']:.2f} us")
     est = build.get("estimate_resources")
     if est:

@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
+from ._options import SEED_MAX, in_range
+
+MAX_RUNS = 10_000_000  # batch-1 latency runs: hours on a board, far longer on the virtual board
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.warmup < 0:
         raise ConfigError(f"--warmup {args.warmup}: must be >= 0")
+    from ..hil.agent import AgentConfig
+
+    in_range("--runs", args.runs, 1, MAX_RUNS)
+    if args.batch >= 1:  # below 1: ProfileOptions says so
+        in_range("--batch", args.batch, 1, AgentConfig.max_batch, " (the agent's batch limit)")
+    in_range("--warmup", args.warmup, 0, MAX_RUNS)
+    in_range("--seed", args.seed, 0, SEED_MAX)
     options = ProfileOptions(out_dir=args.out, target=args.target, power=args.power, runs=args.runs,
                              warmup=args.warmup, batch=args.batch, token_file=args.token_file,
                              measure_activity=not args.no_toggle, seed=args.seed)

@@ -8,12 +8,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import ConfigError, ToolError
+from ..errors import ToolError
 from ..frontend import import_model, load_model
 from ..sim.bitaccurate import simulate
+from ..untrusted import printable
+from ._options import SEED_MAX, in_range
 from ..sim.reference import OUTPUT_RTOL, Agreement, compare, run_reference, sample_inputs
 
-__all__ = ["add_arguments", "run", "verify_model", "format_agreement"]
+__all__ = ["add_arguments", "run", "verify_model", "format_agreement", "MAX_SAMPLES"]
+
+# Vectors per run: the simulator keeps every layer's activations (~8 bytes x channels each), so
+# this bounds the memory a typo like --samples 100000000000 can ask for.
+MAX_SAMPLES = 1_000_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +40,7 @@ def format_agreement(result: Agreement) -> str:
     rows = [("layer", "values", "mismatches", "rate", "ties", "propagated", "unexplained")]
     rows.append(("input", "-", str(result.input_mismatches), "-", "-", "-", str(result.input_mismatches)))
     for layer in result.layers:
-        rows.append((layer.name, str(layer.compared), str(layer.mismatches), f"{layer.rate:.3%}", str(layer.ties),
+        rows.append((printable(layer.name), str(layer.compared), str(layer.mismatches), f"{layer.rate:.3%}", str(layer.ties),
                      str(layer.propagated), str(layer.unexplained)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
@@ -56,8 +62,8 @@ def _verify_compiled(out_dir: Path, samples: int, seed: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {args.samples}")
+    in_range("--samples", args.samples, 1, MAX_SAMPLES, " (run several seeds for more)")
+    in_range("--seed", args.seed, 0, SEED_MAX)
     target = Path(args.model)
     if target.is_dir():
         return _verify_compiled(target, args.samples, args.seed)

@@ -11,7 +11,7 @@ from pathlib import Path
 import onnx
 
 from ..ir import Dataflow, IRError, verify
-from ..errors import ModelError
+from ..errors import ModelError, QmlpError
 from .chain import SUPPORTED_OPS, Chain, check_supported_ops, extract_chain
 from .constant_fold import fold_constants
 from .load import load_model
@@ -40,7 +40,17 @@ def to_chain(model: onnx.ModelProto, name: str | None = None) -> Chain:
 
 def lower(model: onnx.ModelProto, name: str | None = None) -> Dataflow:
     """Run the lowering passes on a loaded model and verify the result."""
-    df = lower_chain(to_chain(model, name))
+    try:
+        df = lower_chain(to_chain(model, name))
+    except (ValueError, TypeError, IndexError, KeyError, RecursionError, OverflowError) as error:
+        if isinstance(error, QmlpError):
+            raise
+        # A graph the passes did not expect (mismatched shapes, missing inputs, a cycle): the
+        # model is untrusted input, so say so in one line instead of a traceback.
+        reason = str(error).splitlines()[0][:200] if str(error) else ""
+        raise ModelError(f"model '{name or model.graph.name}': the graph could not be lowered ({type(error).__name__}: "
+                         f"{reason}); it is malformed or uses a pattern qmlp does not know: check it with "
+                         "onnx.checker.check_model and re-export it") from error
     try:
         verify(df)
     except IRError as error:  # a lowering bug, but say which model triggered it

@@ -14,6 +14,7 @@ import onnx
 
 from ..datatypes import BIPOLAR, INT, TERNARY, UINT, DataType, smallest_type_for_range
 from ..errors import ModelError, UnsupportedOpError
+from ..untrusted import LIMITS
 from .graph import GraphView, attribute, node_label
 from .load import graph_outputs
 
@@ -148,8 +149,8 @@ def _quant_attrs(node: onnx.NodeProto, graph: GraphView) -> tuple[np.ndarray, in
     scale = _check_scale(node, graph.require_const(node, 1, "scale"))
     _check_zero_point(node, graph.require_const(node, 2, "zero-point"))
     bits_value = np.asarray(graph.require_const(node, 3, "bit width")).ravel()
-    if bits_value.size != 1 or bits_value[0] != np.round(bits_value[0]) or bits_value[0] < 1:
-        raise ModelError(f"{node_label(node)}: bit width must be one positive integer, got {bits_value.tolist()}")
+    if bits_value.size != 1 or bits_value[0] != np.round(bits_value[0]) or not 1 <= bits_value[0] <= 64:
+        raise ModelError(f"{node_label(node)}: bit width must be one integer in 1..64, got {bits_value.tolist()}")
     rounding = str(attribute(node, "rounding_mode", "ROUND")).upper()
     if rounding not in _ROUNDING:
         raise ModelError(f"{node_label(node)}: rounding_mode {rounding} is not supported; qmlp lowers ROUND "
@@ -347,6 +348,9 @@ def _matmul(node: onnx.NodeProto, walker: _Walker, tensor: str) -> MatMulStep:
     else:
         transposed = False
     ints, scale, dtype = quantized_weight(graph, node.input[1], node)
+    if dtype.bits > LIMITS.data_bits:
+        raise ModelError(f"{node_label(node)}: weight type {dtype} is wider than the {LIMITS.data_bits} bits qmlp "
+                         "supports; quantize the weights to fewer bits")
     if ints.ndim != 2:
         raise ModelError(f"{node_label(node)}: weight has shape {ints.shape}; qmlp needs a 2-D weight matrix")
     if not transposed:  # stored (in, out): make it (out, in)
@@ -395,7 +399,11 @@ def _batchnorm(node: onnx.NodeProto, walker: _Walker) -> BatchNormStep:
     g = walker.graph
     params = [_channel_const(node, g.require_const(node, i, what), walker, what)
               for i, what in enumerate(("scale", "bias", "mean", "variance"), start=1)]
-    return BatchNormStep(node.name, node.output[0], *params, float(attribute(node, "epsilon", 1e-5)))
+    epsilon = float(attribute(node, "epsilon", 1e-5))
+    if not (np.isfinite(epsilon) and epsilon >= 0 and np.all(params[3] + epsilon > 0)):
+        raise ModelError(f"{node_label(node)}: variance + epsilon must be positive (a running variance is never "
+                         f"negative), got variance min {params[3].min():g}, epsilon {epsilon:g}; re-export the model")
+    return BatchNormStep(node.name, node.output[0], *params, epsilon)
 
 
 def _check_reshape(node: onnx.NodeProto, walker: _Walker) -> None:

@@ -28,7 +28,7 @@ def attribute(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
     for attr in node.attribute:
         if attr.name == name:
             value = onnx.helper.get_attribute_value(attr)
-            return value.decode() if isinstance(value, bytes) else value
+            return value.decode(errors="replace") if isinstance(value, bytes) else value  # untrusted bytes
     return default
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
+from onnx import numpy_helper
 
 from ..errors import ModelError
 
-__all__ = ["load_model", "graph_inputs", "graph_outputs", "check_single_io"]
+__all__ = ["load_model", "graph_inputs", "graph_outputs", "check_single_io", "check_finite_constants"]
 
 
 def load_model(path: str | Path) -> onnx.ModelProto:
@@ -17,6 +19,8 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     Expects: a path. Guarantees: a parsed ModelProto with at least one node and exactly one
     data input and one output, or a ModelError naming the file and the fix."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory; pass the path of a QONNX model (.onnx)")
     if not path.is_file():
         raise ModelError(f"{path}: no such file; pass the path of a QONNX model exported with brevitas")
     if _is_torch_checkpoint(path):
@@ -30,6 +34,26 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     if not model.graph.node:
         raise ModelError(f"{path}: ONNX graph has no nodes; is this really an exported model?")
     check_single_io(model, str(path))
+    check_finite_constants(model, str(path))
+    return model
+
+
+def check_finite_constants(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
+    """Expects a ModelProto. Guarantees every float initializer and Constant value is finite
+    (else ModelError naming the tensor): NaN weights or BatchNorm statistics would otherwise
+    lower to thresholds computed from NaN."""
+    tensors = [(init.name, init) for init in model.graph.initializer]
+    tensors += [(node.output[0] if node.output else node.name, attr.t) for node in model.graph.node
+                if node.op_type == "Constant" for attr in node.attribute if attr.name == "value"]
+    for name, tensor in tensors:
+        try:
+            values = numpy_helper.to_array(tensor)
+        except Exception as exc:  # onnx raises several types for inconsistent tensor data
+            raise ModelError(f"{where}: initializer '{name}' cannot be read ({type(exc).__name__}); re-export the model") from None
+        if values.dtype.kind in "fc" and not np.all(np.isfinite(values)):
+            bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+            raise ModelError(f"{where}: initializer '{name}' holds {bad} NaN or infinite values; retrain or "
+                             "re-export the model (qmlp refuses non-finite parameters)")
     return model
 
 

@@ -21,6 +21,7 @@ from ..packing import encode
 from .plan import (HardwarePlan, LayerPlan, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan,
                    padded_weights, threshold_table)
 from .thresholds import linear_words, search_words
+from ..untrusted import quote_name
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top", "weight_words", "hex_words",
            "threshold_files"]
@@ -113,7 +114,7 @@ def threshold_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
         tables = {f"{stem}.mem": linear_words(table, plan.pe)}
     else:
         tables = {f"{stem}_k{k}.mem": words for k, words in enumerate(search_words(table, plan.pe))}
-    return {name: _stamp("//") + f"// {plan.name}: {len(words)} words of {bits} bits\n" + hex_words(words, bits)
+    return {name: _stamp("//") + f"// {quote_name(plan.name)}: {len(words)} words of {bits} bits\n" + hex_words(words, bits)
             for name, (words, bits) in tables.items()}
 
 
@@ -145,7 +146,7 @@ def _stage_text(df: Dataflow, hw: HardwarePlan, stage: StagePlan, src: str) -> s
         return _wires(stage) + _instance("qmlp_argmax", params, "argmax_unit", src, stage.name)
     plan = hw.layers[stage.layer]
     layer = df.layers[stage.layer]
-    comment = (f"    // {plan.ident} = {plan.name}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
+    comment = (f"    // {plan.ident} = {quote_name(plan.name)}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
                f"PE={plan.pe} SIMD={plan.simd}, {plan.cycles} cycles/vector, latency {plan.latency}\n")
     return _wires(stage) + comment + _instance(plan.unit.value, _layer_params(layer, plan), f"{plan.ident}_unit",
                                                src, stage.name)
@@ -191,7 +192,7 @@ def render_top(df: Dataflow, hw: HardwarePlan) -> str:
         "    wire _unused_beats = &{1'b0, in_last, out_first, 1'b0};\n")
 
     header = (_stamp("//")
-              + f"// {TOP_NAME} for dataflow '{df.name}': {len(df.layers)} layers, "
+              + f"// {TOP_NAME} for dataflow '{quote_name(df.name)}': {len(df.layers)} layers, "
                 f"{inp.features} x {inp.dtype} in ({inp.elems}/beat), {out.features} x {out.dtype} out ({out.elems}/beat)\n"
               + "`default_nettype none\n\n"
               + f"module {TOP_NAME} (\n"
@@ -224,7 +225,7 @@ def emit_rtl(df: Dataflow, rtl_dir: str | Path, hw: HardwarePlan | None = None) 
         if plan.unit is Unit.MVAU:
             bits = plan.weights.width
             files[f"{plan.ident}_weights.mem"] = (
-                _stamp("//") + f"// {plan.name}: {plan.cycles} words of PE*SIMD*{plan.w_bits} = {bits} bits\n"
+                _stamp("//") + f"// {quote_name(plan.name)}: {plan.cycles} words of PE*SIMD*{plan.w_bits} = {bits} bits\n"
                 + hex_words(weight_words(layer, plan), bits))
         files.update(threshold_files(layer, plan))
     files[f"{TOP_NAME}.v"] = render_top(df, hw)

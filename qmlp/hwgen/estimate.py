@@ -29,6 +29,7 @@ from ..ir import Dataflow
 from .calibration import CALIBRATION_DIR, load_calibration
 from .plan import HardwarePlan, LayerPlan, Memory, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan
 from .timing import TimingEstimate, design_timing, layer_paths
+from ..untrusted import quote_name
 
 __all__ = [
     "Features", "LayerEstimate", "NetworkEstimate", "Coefficients", "coefficients", "layer_features",
@@ -444,18 +445,18 @@ def summary_markdown(est: NetworkEstimate, totals: Mapping[str, float] | None = 
                      board: str | None = None, synth: Mapping[str, Any] | None = None) -> str:
     """A readable summary: performance, timing, a per-layer table and text bars of device use;
     with ``synth`` (the synth_resources.json data) also the Yosys counts and fmax vs clock."""
-    lines = [f"# qmlp estimate: {est.name}", ""]
+    lines = [f"# qmlp estimate: {quote_name(est.name)}", ""]
     critical = est.timing.critical
     timing = (f"- fmax (estimate, {est.family}): {est.fmax_mhz:.0f} MHz, limited by {critical.where}: {critical.what}"
               + ("" if est.fmax_mhz >= est.clock_mhz else f"\n\n**WARNING**: {timing_warning(est)}"))
     lines += [f"- clock: {est.clock_mhz:g} MHz" + (f" (board {board})" if board else ""),
               f"- initiation interval: {est.ii_cycles:g} cycles -> {est.throughput_fps:,.0f} inferences/s"
-              f" (slowest layer {est.bottleneck}: {est.max_layer_cycles} cycles)",
+              f" (slowest layer {quote_name(est.bottleneck)}: {est.max_layer_cycles} cycles)",
               f"- latency: {est.latency_cycles} cycles = {est.latency_ns:,.1f} ns", timing, "",
               "| layer | unit | MH x MW | PE | SIMD | pad out/in | cycles | latency | LUT | FF | BRAM36 | DSP | weights | fmax est. |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for l in est.layers:
-        lines.append(f"| {l.name} | {l.unit} | {l.mh} x {l.mw} | {l.pe} | {l.simd} | {l.pad_out}/{l.pad_in} | {l.cycles} | "
+        lines.append(f"| {quote_name(l.name)} | {l.unit} | {l.mh} x {l.mw} | {l.pe} | {l.simd} | {l.pad_out}/{l.pad_in} | {l.cycles} | "
                      f"{l.latency_cycles} | {l.lut} | {l.ff} | {l.bram36:g} | {l.dsp} | {l.weight_storage} | "
                      f"{l.fmax_mhz:.0f} |")
     lines.append(f"| streams + control | | | | | | | | {est.glue_lut} | {est.glue_ff} | 0 | 0 | | |")
@@ -500,7 +501,7 @@ def resources_figure(est: NetworkEstimate):  # noqa: ANN201 - a matplotlib Figur
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [layer.name for layer in est.layers]
+    names = [quote_name(layer.name) for layer in est.layers]  # tick labels are parsed as mathtext too
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(names) + 2), 3.5))
     bars = [ax.bar(x - 0.27, [l.lut for l in est.layers], width=0.27, label="LUT"),
@@ -512,7 +513,7 @@ def resources_figure(est: NetworkEstimate):  # noqa: ANN201 - a matplotlib Figur
     ax.set_ylabel("LUT, FF (estimate)")
     bram.set_ylabel("BRAM36 (estimate)")
     bram.set_ylim(0, max(1.0, max(l.bram36 for l in est.layers) * 1.15))
-    ax.set_title(f"{est.name}: resources per layer (estimate)")
+    ax.set_title(f"{quote_name(est.name)}: resources per layer (estimate)")
     ax.legend(handles=bars, fontsize="small", loc="upper right")
     fig.tight_layout()
     return fig

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..errors import FoldingError
+from ..untrusted import read_json
 from ..ir import Dataflow, Folding, Layer, StreamFormat, replace
 from .cycles import cycle_model
 from .estimate import Features, estimate_layer, layer_cost, price, stage_features
@@ -286,14 +287,9 @@ def apply_folding(df: Dataflow, config: Mapping[str, Any], *, clock_mhz: float |
 
 
 def read_folding(path: str | Path) -> dict[str, Any]:
-    """Load a final_hw_config.json, with a one-line error for a missing or malformed file."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FoldingError(f"--folding: {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise FoldingError(f"--folding: {path} is not valid JSON ({error})") from None
+    """Load a final_hw_config.json: InputError (one line) for a missing, oversized, too deeply
+    nested or malformed file; apply_folding checks the content."""
+    return read_json(path, "--folding")
 
 
 def folding_config(df: Dataflow) -> dict[str, Any]:

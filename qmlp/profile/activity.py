@@ -124,7 +124,7 @@ def register_signals(rtl_dir: str | Path) -> frozenset[tuple[str, str]]:
     """{(file name, signal name)} of every signal a flip-flop drives, from Yosys after ``proc``.
 
     Raises ToolError when Yosys is missing or cannot read the design."""
-    from ..hwgen.synth import find_yosys
+    from ..hwgen.synth import find_yosys, yosys_environment
 
     rtl_dir = Path(rtl_dir)
     with tempfile.TemporaryDirectory(prefix="qmlp-regs-") as tmp:
@@ -135,7 +135,7 @@ def register_signals(rtl_dir: str | Path) -> frozenset[tuple[str, str]]:
         reads = " ".join(f'"{p.name}"' for p in sorted(work.iterdir()) if p.suffix in (".v", ".sv"))
         script = f"read_verilog -defer {reads}; hierarchy -top qmlp_top; proc; opt_clean; write_json regs.json"
         proc = subprocess.run([*find_yosys(), "-q", "-p", script], cwd=work, capture_output=True, text=True,
-                              timeout=600)
+                              timeout=600, env=yosys_environment(work))
         if proc.returncode != 0 or not (work / "regs.json").is_file():
             first = next((l for l in (proc.stderr + proc.stdout).splitlines() if "ERROR" in l), "no output")
             raise ToolError(f"yosys could not read {rtl_dir} to find its registers: {first.strip()}")

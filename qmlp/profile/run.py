@@ -33,6 +33,7 @@ from ..build import DATAFLOW
 from ..ir import Dataflow
 from ..packing import pack, unpack
 from ..sim.bitaccurate import dequantize_output, quantize_input
+from ..untrusted import quote_name
 from . import report
 from .energy import MIN_PHASE_SECONDS, RailTrace, energy_per_inference, phase_stats, read_rail_csv, write_rail_csv
 from .latency import MIN_RUNS, DmaModel, cycles_to_seconds, latency_stats, model_call, throughput, time_calls
@@ -366,7 +367,7 @@ def _profile(options: ProfileOptions, df: Dataflow, board, scratch: Path, log: C
         latency_how=f"call {'measured on the board' if remote else 'modelled'} + host work timed on {host_machine}"
                     + ("" if remote else ", not on a board's ARM cores"))
     latency_histogram({"fabric": fabric_s, "call": call_s, "end_to_end": e2e_s}, scratch / "profile_latency.png",
-                      title=f"{df.name}: batch-1 latency, {options.runs} runs ({options.target})",
+                      title=f"{quote_name(df.name)}: batch-1 latency, {options.runs} runs ({options.target})",
                       labels={"fabric": f"fabric ({fabric_kind})", "call": f"accelerator call ({call_kind})",
                               "end_to_end": f"end to end (call + host work timed on {host_machine})"})
     return data
@@ -476,7 +477,7 @@ def _energy(options: ProfileOptions, df: Dataflow, board, scratch: Path, files: 
                  "the means are less certain" for name, phase in (("idle", idle), ("active", active))
                  if phase.seconds < MIN_PHASE_SECONDS]
         files["rail_trace"] = {"path": trace_info["path"].name, "scratch": True}
-        power_trace_plot(trace, scratch / "profile_power.png", title=f"{df.name}: rails, idle then batch-{options.batch} burst")
+        power_trace_plot(trace, scratch / "profile_power.png", title=f"{quote_name(df.name)}: rails, idle then batch-{options.batch} burst")
         return {"kind": "measured", "rails": list(result.rails), "settle_s": settle, "p_idle_w": result.p_idle_w,
                 "p_active_w": result.p_active_w, "e_dyn_j": result.e_dyn_j, "e_total_j": result.e_total_j,
                 "e_dyn_stderr_j": result.e_dyn_stderr_j, "inferences": result.inferences,

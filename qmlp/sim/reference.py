@@ -103,7 +103,8 @@ def run_reference(model: str | Path | onnx.ModelProto, x: np.ndarray) -> Referen
         chunk = x[start:start + CHUNK]
         if chunk.shape[0] not in wrappers:
             wrappers[chunk.shape[0]] = _batched_model(proto, chunk.shape[0])
-        context = execute_onnx(wrappers[chunk.shape[0]], {chain.input_name: chunk}, return_full_exec_context=True)
+        context = _execute(execute_onnx, wrappers[chunk.shape[0]], {chain.input_name: chunk},
+                           "model" if isinstance(model, onnx.ModelProto) else str(model))
         inputs.append(_levels(context, in_quant))
         outputs.append(np.asarray(context[chain.output_name], dtype=np.float32))
         for index, spec in enumerate(specs):
@@ -111,6 +112,20 @@ def run_reference(model: str | Path | onnx.ModelProto, x: np.ndarray) -> Referen
                                else _raw_accumulators(context, spec))
     return Reference(inputs=np.concatenate(inputs), activations=tuple(np.concatenate(a) for a in acts),
                      outputs=np.concatenate(outputs))
+
+
+def _execute(execute_onnx, model, feed: dict, where: str) -> dict:
+    """execute_onnx, with a failure inside qonnx/onnxruntime (a graph the frontend accepts but
+    onnxruntime cannot run, e.g. a BatchNorm statistic given as a scalar) as one ModelError."""
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(4)  # its C++ log line would break the one-line error
+    try:
+        return execute_onnx(model, feed, return_full_exec_context=True)
+    except Exception as error:  # onnxruntime raises its own pybind types (Fail, InvalidArgument, ...)
+        reason = (str(error).splitlines() or [""])[0][-200:]
+        raise ModelError(f"{where}: the QONNX reference (qonnx execute_onnx) cannot run this model ({type(error).__name__}: "
+                         f"{reason}); check it with onnx.checker.check_model and re-export it") from error
 
 
 # --- inputs that exercise the whole quantizer, and the DESIGN.md agreement rule ---------------

@@ -10,7 +10,7 @@ import pytest
 from qmlp.boards import get_board, known_boards, load_board_file
 from qmlp.boards.board import BUILTIN_DIR
 from qmlp.cli import main
-from qmlp.errors import ConfigError
+from qmlp.errors import ConfigError, InputError
 
 FACTS = {  # DESIGN.md "Boards (facts)"
     "zcu104": ("xczu7ev-ffvc1156-2-e", "zynq_ultra_ps_e", 200.0, 128, "pl_clk0"),
@@ -91,7 +91,7 @@ def test_bad_board_file_names_file_and_field(tmp_path, mutate, message):
 
 def test_broken_json_and_name_mismatch(tmp_path, monkeypatch):
     (tmp_path / "broken.json").write_text("{ not json")
-    with pytest.raises(ConfigError, match=r"broken.json: not valid JSON \(line 1"):
+    with pytest.raises(InputError, match=r"^board file .*broken.json: not valid JSON \(line 1"):
         load_board_file(tmp_path / "broken.json")
     data = _zcu104_data()
     (tmp_path / "other.json").write_text(json.dumps(data))

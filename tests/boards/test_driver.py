@@ -118,6 +118,10 @@ def test_bad_input_shapes_are_refused(out_dir, load_driver):
         acc.predict(np.zeros((2, 5), np.float32))
     with pytest.raises(ValueError, match=r"integer input outside INT8"):
         acc.execute(np.full((1, 12), 300))
+    x = np.zeros((2, 12), np.float32)
+    x[1, 3] = np.nan
+    with pytest.raises(ValueError, match=r"^input: 1 values are NaN or infinite .* first at index \[1, 3\]"):
+        acc.predict(x)
 
 
 def test_driver_runs_without_qmlp_installed(out_dir):

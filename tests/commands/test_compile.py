@@ -61,6 +61,7 @@ def test_folding_file_and_rebuild_replaces_output(ir_file, tmp_path):
     folding = tmp_path / "f.json"
     folding.write_text(json.dumps({"fc0": {"PE": 3, "SIMD": 4}, "fc1": {"PE": 2, "qmlp_pad_out": 1}}))
     (tmp_path / "o").mkdir()
+    (tmp_path / "o" / pipeline.MARKER).write_text("an earlier build")
     (tmp_path / "o" / "stale.txt").write_text("old build")
     assert main(["compile", str(ir_file), "-o", str(out), "--folding", str(folding), "--clock-mhz", "150",
                  "--board", "pynq-z2", "--argmax"]) == 0
@@ -104,7 +105,8 @@ def test_failing_step_leaves_nothing(ir_file, tmp_path, monkeypatch):
 @pytest.mark.parametrize("extra, message", [
     (["--board", "nosuch"], "qmlp: error: unknown board 'nosuch'; known boards: "),
     (["--target-fps", "5e8"], "qmlp: error: --target-fps 5e+08 exceeds one inference per clock at 200 MHz"),
-    (["--clock-mhz", "-3"], "qmlp: error: --clock-mhz -3: must be a positive frequency in MHz"),
+    (["--clock-mhz", "-3"], "qmlp: error: --clock-mhz -3: must be a positive, finite frequency in MHz"),
+    (["--clock-mhz", "inf"], "qmlp: error: --clock-mhz inf: must be a positive, finite frequency in MHz"),
     (["--folding", "FOLD"], "qmlp: error: FOLD: layer fc1: PE=2 does not divide MH=7 (legal PE: 1, 7; "
                             "or set qmlp_pad_out=1 to zero-pad)"),
 ])

@@ -23,7 +23,7 @@ def test_verify_exit_1_on_disagreement(zoo, capsys, monkeypatch):
 
 def test_verify_rejects_zero_samples(zoo, capsys):
     assert main(["verify", str(zoo("ternary_w2a2")), "--samples", "0"]) == 2
-    assert "qmlp: error: --samples must be at least 1, got 0" in capsys.readouterr().err
+    assert "qmlp: error: --samples 0: must be between 1 and 1,000,000" in capsys.readouterr().err
 
 
 def test_verify_directory_delegates_to_rtl_check(tmp_path, monkeypatch):

@@ -87,7 +87,7 @@ def test_activation_bit_width(bits):
 
 
 def test_input_bit_width_zero():
-    with pytest.raises(ModelError, match=r"bit width must be one positive integer, got \[0.0\]"):
+    with pytest.raises(ModelError, match=r"bit width must be one integer in 1..64, got \[0.0\]"):
         lower(small_mlp(in_bits=0))
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qmlp.datatypes import INT, TERNARY, UINT
-from qmlp.errors import FoldingError
+from qmlp.errors import FoldingError, InputError
 from qmlp.hwgen.fold import (apply_folding, default_target_fps, divisors, fold, fold_cycles, fold_layer,
                              folding_config, parallelism_options, read_folding, target_cycles,
                              write_final_hw_config)
@@ -148,11 +148,11 @@ def test_apply_folding_errors(config, message):
 
 
 def test_read_folding_errors(tmp_path):
-    with pytest.raises(FoldingError, match=r"^--folding: .*nope.json does not exist$"):
+    with pytest.raises(InputError, match=r"^--folding .*nope.json: no such file$"):
         read_folding(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(FoldingError, match=r"^--folding: .*bad.json is not valid JSON"):
+    with pytest.raises(InputError, match=r"^--folding .*bad.json: not valid JSON"):
         read_folding(bad)
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"fc0": {"PE": 1}}))

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from qmlp.errors import ConfigError
+from qmlp.errors import ConfigError, InputError
 from qmlp.hwgen.emit import emit_rtl
 from qmlp.ir import save
 from qmlp.sim.verify_rtl import verify_compiled
@@ -59,7 +59,7 @@ def test_not_a_compiled_directory(tmp_path):
     with pytest.raises(ConfigError, match="no dataflow.json; pass the output folder of 'qmlp compile'"):
         verify_compiled(tmp_path, samples=10, seed=0, log=None)
     (tmp_path / "dataflow.json").write_text("{}")
-    with pytest.raises(ConfigError, match="dataflow.json: unreadable dataflow IR"):
+    with pytest.raises(InputError, match=r"dataflow.json: not a qmlp dataflow document"):
         verify_compiled(tmp_path, samples=10, seed=0, log=None)
     from qmlp.ir import save
     from qmlp.testing import random_dataflow

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import bitaccurate, interface, ir, packing
+from ._core import bitaccurate, interface, ir, packing, untrusted
 from ._core.datatypes import DataType
 
 __all__ = ["Accelerator", "DriverError", "REGISTERS", "load_config"]
@@ -90,8 +90,9 @@ class Accelerator:
 
     # --- host-side arithmetic (exactly the compiler's) -------------------------------------
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Float input (batch, *input_shape) -> the integers the fabric receives."""
-        x = np.asarray(x, dtype=np.float32)
+        """Float input (batch, *input_shape) -> the integers the fabric receives. NaN and
+        infinities are refused (InputError, a ValueError), as by ``qmlp simulate`` and the agent."""
+        x = untrusted.finite_floats(np.asarray(x), "input")
         shape = tuple(self.dataflow.input_shape)
         if x.shape[1:] != shape:
             raise ValueError(f"input shape {x.shape} does not match (batch, {', '.join(map(str, shape))})")
