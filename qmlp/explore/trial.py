@@ -144,7 +144,8 @@ def estimate_designs(model: Path, trial_key: str, targets: tuple[Target, ...]) -
                                "reason": ""}
         with tempfile.TemporaryDirectory(prefix="qmlp-est-") as tmp:
             options = CompileOptions(model=model, board=target.board, out=Path(tmp) / "out",
-                                     clock_mhz=target.clock_mhz, target_fps=target.fps)
+                                     clock_mhz=target.clock_mhz, target_fps=target.fps,
+                                     allow_overfit=True)  # a design that does not fit is a row with its reason
             steps = [step for step in build_steps(options) if step[0] in ("board", "import", "fold", "estimate")]
             try:
                 with _stage(row, "estimate"):
