@@ -1,0 +1,143 @@
+"""cmvm graph building against brute force: every output is the dot product, every node's range
+is exact (attained, and held by its width), on random matrices of every weight type, odd sizes,
+zero rows and columns, and every input kind."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from qmlp.hwgen.cmvm import build_graph, csd_digits, evaluate
+from qmlp.hwgen.cmvm.digits import digit_counts
+from qmlp.hwgen.cmvm.graph import coefficients, range_width, signed_width
+from qmlp.hwgen.cmvm.rows import row_tree
+
+# (weights low, high) per weight type; (input low, high) per input type
+WEIGHTS = {"ternary": (-1, 1), "bipolar": None, "int2": (-2, 1), "int3": (-4, 3), "int4": (-8, 7)}
+INPUTS = {"uint2": (0, 3), "int4": (-8, 7), "bipolar": (-1, 1), "int8": (-128, 127), "uint1": (0, 1)}
+
+
+def random_matrix(rng, kind: str, shape: tuple[int, int]) -> np.ndarray:
+    if WEIGHTS[kind] is None:
+        return rng.choice([-1, 1], size=shape)
+    lo, hi = WEIGHTS[kind]
+    w = rng.integers(lo, hi + 1, size=shape)
+    w[rng.random(shape) < 0.2] = 0
+    return w
+
+
+def check_graph(w: np.ndarray, lo: int, hi: int, rng, **options) -> None:
+    n = w.shape[1]
+    g = build_graph(w, [lo] * n, [hi] * n, **options)
+    # random inputs plus the corners of the input box
+    x = rng.integers(lo, hi + 1, size=(200, n))
+    if lo == -1 and hi == 1:  # BIPOLAR values: never 0 in practice, but the box includes it
+        x = np.where(x == 0, 1, x)
+    x = np.vstack([x, np.full((1, n), lo), np.full((1, n), hi)])
+    values, out = evaluate(g, x)
+    assert np.array_equal(out, x @ w.T)
+    lows = np.array([node.lo for node in g.nodes])
+    highs = np.array([node.hi for node in g.nodes])
+    assert np.all(values >= lows) and np.all(values <= highs)
+    # the exact extremes are attained: the input picking lo/hi by each coefficient's sign
+    coef = coefficients(g)
+    x_max = np.where(coef > 0, hi, lo)
+    x_min = np.where(coef > 0, lo, hi)
+    reach_max = evaluate(g, x_max)[0][np.arange(len(g.nodes)), np.arange(len(g.nodes))]
+    reach_min = evaluate(g, x_min)[0][np.arange(len(g.nodes)), np.arange(len(g.nodes))]
+    assert np.array_equal(reach_max, highs) and np.array_equal(reach_min, lows)
+    for node in g.nodes:  # each width holds its range and is the minimum that does
+        w_ = node.width
+        if node.signed:
+            assert -(1 << (w_ - 1)) <= node.lo and node.hi < (1 << (w_ - 1))
+        else:
+            assert node.hi < (1 << w_) and (w_ == 1 or node.hi >= (1 << (w_ - 1)))
+    for c, op in enumerate(g.outputs):
+        assert (op is None) == (not np.any(w[c]))
+
+
+@pytest.mark.parametrize("wkind", sorted(WEIGHTS))
+@pytest.mark.parametrize("ikind", sorted(INPUTS))
+def test_outputs_and_exact_ranges(wkind, ikind):
+    rng = np.random.default_rng(hash((wkind, ikind)) % 2**32)
+    shape = tuple(int(v) for v in rng.integers(1, 23, size=2))
+    w = random_matrix(rng, wkind, shape)
+    lo, hi = INPUTS[ikind]
+    check_graph(w, lo, hi, rng)
+
+
+@pytest.mark.parametrize("height", [0, 1, 3])
+def test_zero_rows_columns_and_row_differences(height):
+    rng = np.random.default_rng(height)
+    w = random_matrix(rng, "int3", (17, 13))
+    w[[0, 5, 16]] = 0
+    w[:, [2, 12]] = 0
+    w[7] = w[8]  # identical rows: the difference is empty
+    w[9] = -w[10]
+    check_graph(w, -8, 7, rng, row_height=height)
+    check_graph(w, 0, 3, rng, row_height=height, cse=False)
+
+
+def test_sharing_reduces_adders_and_tiny_graphs_are_optimal():
+    rng = np.random.default_rng(3)
+    w = random_matrix(rng, "ternary", (32, 48))
+    shared = build_graph(w, [0] * 48, [3] * 48)
+    plain = build_graph(w, [0] * 48, [3] * 48, cse=False)
+    assert len(plain.adders) == np.count_nonzero(w) - np.count_nonzero(np.any(w, axis=1))
+    assert len(shared.adders) < 0.75 * len(plain.adders)
+    # x0 + x1 used by three rows: one shared adder, then one add per row that needs more
+    g = build_graph(np.array([[1, 1, 0], [1, 1, 1], [1, 1, -1], [0, 0, 1]]), [0] * 3, [3] * 3)
+    assert len(g.adders) == 3
+    assert g.depth == 2
+
+
+def test_brute_force_ranges_on_a_tiny_box():
+    """Enumerate every input of a 3-input box: node min/max equal the recorded lo/hi."""
+    w = np.array([[3, -2, 1], [-3, 1, 0], [2, 2, -1], [0, 0, 0]])
+    g = build_graph(w, [-2, 0, -1], [1, 3, 2])
+    box = np.array(list(itertools.product(range(-2, 2), range(0, 4), range(-1, 3))))
+    values, out = evaluate(g, box)
+    assert np.array_equal(out, box @ w.T)
+    assert [(n.lo, n.hi) for n in g.nodes] == list(zip(values.min(axis=0).tolist(), values.max(axis=0).tolist()))
+
+
+def test_csd_digits_and_widths():
+    for v in range(-300, 301):
+        digits = csd_digits(v)
+        assert sum(s << e for e, s in digits) == v
+        shifts = [e for e, _ in digits]
+        assert all(b - a >= 2 for a, b in zip(shifts, shifts[1:]))  # canonical: no adjacent digits
+    assert csd_digits(7) == [(0, -1), (3, 1)]
+    assert digit_counts(np.array([[0, 1, -2, 3, 7, -8]])).tolist() == [[0, 1, 1, 2, 2, 1]]
+    assert [signed_width(*r) for r in [(0, 0), (-1, 0), (-4, 3), (-5, 3), (0, 4)]] == [1, 1, 3, 4, 4]
+    assert [range_width(*r) for r in [(0, 0), (0, 1), (0, 6), (0, 8), (-1, 6)]] == [1, 1, 3, 4, 4]
+
+
+def test_row_tree_respects_height_and_order():
+    rng = np.random.default_rng(5)
+    base = random_matrix(rng, "ternary", (1, 40))
+    w = np.repeat(base, 12, axis=0)
+    flips = rng.random(w.shape) < 0.1
+    w[flips] = -w[flips]
+    for height in (0, 1, 2, 4):
+        parent, order = row_tree(w, height)
+        assert sorted(order) == list(range(12))
+        seen = set()
+        for j in order:
+            assert parent[j] == -1 or parent[j] in seen
+            seen.add(j)
+        depth = {}
+        for j in order:
+            depth[j] = 0 if parent[j] < 0 else depth[parent[j]] + 1
+        assert max(depth.values()) <= height
+    assert row_tree(w, 0)[0] == [-1] * 12
+    assert sum(p >= 0 for p in row_tree(w, 2)[0]) >= 9  # near-copies start from a sibling
+
+
+def test_bad_arguments_are_value_errors():
+    with pytest.raises(ValueError, match="integer matrix"):
+        build_graph(np.ones((2, 2)), [0, 0], [1, 1])
+    with pytest.raises(ValueError, match="lo <= hi"):
+        build_graph(np.ones((2, 2), dtype=np.int64), [0, 2], [1, 1])
