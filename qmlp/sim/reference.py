@@ -206,7 +206,7 @@ def _prequant_at(spec: LayerSpec, channels: np.ndarray, acc: np.ndarray) -> np.n
     return out
 
 
-def _inner_tie(spec: LayerSpec, ir_weights: np.ndarray, channels: np.ndarray, acc: np.ndarray,
+def _inner_tie(spec: LayerSpec, channels: np.ndarray, acc: np.ndarray,
                reference_level: np.ndarray) -> np.ndarray:
     """A tie at a quantizer inside the layer (requant.py: QuantReLU then QuantIdentity): nudging
     its pre-rounding values by TIE_TOLERANCE levels, down or up, gives the reference's level."""
@@ -215,7 +215,7 @@ def _inner_tie(spec: LayerSpec, ir_weights: np.ndarray, channels: np.ndarray, ac
     found = np.zeros(acc.shape, dtype=bool)
     for nudge in (-TIE_TOLERANCE, TIE_TOLERANCE):
         post = tuple(replace(op, nudge=nudge) if isinstance(op, RequantStep) else op for op in spec.post)
-        y = _prequant_at(replace(spec, post=post), ir_weights, channels, acc)
+        y = _prequant_at(replace(spec, post=post), channels, acc)
         found |= spec.out_quant.levels(y, 1.0) == reference_level
     return found
 
@@ -248,7 +248,7 @@ def compare(model: onnx.ModelProto, df: Dataflow, ref: Reference, sim: SimResult
                 above = np.clip(np.floor(y) + 1, quant.qmin, quant.qmax)
                 agrees &= (other == below) | (other == above)
             ties[rows, cols] = agrees & (_near_boundary(y, quant.bipolar)
-                                         | _inner_tie(spec, layer.weights, cols, sim.accumulators[index][rows, cols],
+                                         | _inner_tie(spec, cols, sim.accumulators[index][rows, cols],
                                                       other))
         layers.append(LayerAgreement(layer.name, differ.size, int(differ.sum()), int(propagated.sum()),
                                      int(ties.sum()), int((fresh & ~ties).sum())))

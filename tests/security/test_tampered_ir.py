@@ -65,7 +65,7 @@ VARIANTS = [
     ("binary garbage", _raw("\udcff\x00\x01"), "dataflow.json"),
     ("deep nesting", _raw("[" * 100_000 + "]" * 100_000), "nested too deeply"),
     ("schema", _drop("schema"), "not a qmlp dataflow document"),
-    ("schema version", _set("schema_version", 2), "schema version 2 not supported"),
+    ("schema version", _set("schema_version", 3), "schema version 3 not supported"),
     ("name type", _set("name", 123), "name: must be a string"),
     ("name length", _set("name", "n" * 10_000), "name: must have 1..256 characters"),
     ("NaN scale", _literal_scale("NaN"), "non-finite number NaN"),
