@@ -317,16 +317,18 @@ def run_build(options: CompileOptions, *, log: Callable[[str], None] = print,
         work.mkdir()
         (work / MARKER).write_text(f"written by qmlp {__version__} (qmlp compile); 'qmlp compile -o' may replace "
                                    "this folder\n")
-    except OSError as error:
+    except BaseException as error:  # a signal between mkdir and the build's own try: leave no scratch
         shutil.rmtree(work, ignore_errors=True)
+        if not isinstance(error, OSError):
+            raise
         blocker = next((p for p in out.parents if p.exists()), None)
         if blocker is not None and not blocker.is_dir():
             raise ConfigError(f"-o {out}: {blocker} is a file, not a folder; choose another output folder") from None
         raise ConfigError(f"-o {out}: cannot create the output folder there ({error.strerror or error})") from None
-    state = BuildState(options=options, work_dir=work)
-    steps = build_steps(options) if steps is None else steps
-    total = time.perf_counter()
     try:
+        state = BuildState(options=options, work_dir=work)
+        steps = build_steps(options) if steps is None else steps
+        total = time.perf_counter()
         for index, (name, step) in enumerate(steps, 1):
             start = time.perf_counter()
             try:
