@@ -8,7 +8,7 @@ from .datatypes import BIPOLAR, INT, TERNARY, UINT, DataType, smallest_type_for_
 from .ir import (Dataflow, Folding, InputQuant, Layer, OutputDequant, StreamFormat, Thresholds, accumulator_range,
                  frozen_array, replace)
 
-__all__ = ["random_dataflow", "random_weights", "SWEEP_KINDS", "sweep_dataflow"]
+__all__ = ["random_dataflow", "random_weights", "SWEEP_KINDS", "sweep_dataflow", "wait_for"]
 
 # (weight, input, activation) types of the calibration sweep's design kinds (bench/calibrate.py)
 SWEEP_KINDS: dict[str, tuple[DataType, DataType, DataType]] = {
@@ -88,3 +88,15 @@ def sweep_dataflow(seed: int, widths: tuple[int, ...], kind: str, foldings: tupl
     folds = [Folding(*f) for f in foldings]
     layers = tuple(replace(layer, folding=f) for layer, f in zip(df.layers, folds))
     return replace(df, layers=layers, stream=StreamFormat(folds[0].simd, folds[-1].pe), clock_mhz=clock_mhz)
+
+
+def wait_for(predicate, what: str, timeout: float = 60.0, interval: float = 0.01) -> None:
+    """Poll ``predicate`` until it holds; AssertionError naming ``what`` after ``timeout`` seconds.
+    For states of another process (its /proc entry, files it writes) that offer no event to wait on."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)

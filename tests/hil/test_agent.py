@@ -18,6 +18,7 @@ from qmlp.hil.protocol import (MAGIC, PREFIX, FrameTooLarge, HilError, Limits, R
                                file_part, new_nonce, recv_frame, send_frame)
 from qmlp.sim.bitaccurate import run_integer, simulate
 from qmlp import ir
+from qmlp.testing import wait_for
 
 from .conftest import TOKEN, files_under, raw_authenticated, raw_connect
 
@@ -285,10 +286,7 @@ def test_connection_limit_counts_authenticated_sessions_only(tmp_path, design_di
         waiting, nonce = raw_connect(agent)  # session 2: authenticated, waits for the board
         mine = new_nonce()
         send_frame(waiting, {"cmd": "AUTH", "client_nonce": mine, "proof": client_proof(TOKEN, nonce, mine)})
-        deadline = time.monotonic() + 5
-        while agent._slots._value:  # until session 2 holds its slot
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_for(lambda: not agent._slots._value, "session 2 to hold its slot", timeout=5)
         extra, nonce = raw_connect(agent)
         send_frame(extra, {"cmd": "AUTH", "client_nonce": mine, "proof": client_proof(TOKEN, nonce, mine)})
         code, message = _error(extra)

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,6 +20,7 @@ import pytest
 
 from hil.conftest import TOKEN, design_dir, raw_authenticated  # noqa: F401  (design_dir is a fixture)
 from qmlp.hil.protocol import MAGIC, PREFIX, Limits, recv_frame
+from qmlp.testing import wait_for
 
 MIB = 1 << 20
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/PID/status (Linux)")
@@ -98,16 +98,13 @@ def test_a_declared_length_is_not_held_before_its_bytes_arrive(tmp_path, design_
         head = json.dumps({"cmd": "LOAD", "parts": parts}).encode()
         sock.sendall(PREFIX.pack(MAGIC, len(head), len(dataflow) + declared) + head + dataflow + b"\0" * MIB)
         designs = agent.workdir / "designs"
-        deadline = time.monotonic() + 10
-        while sum(p.stat().st_size for p in designs.glob(".incoming-*/rtl/blob.mem")) < MIB:
-            assert time.monotonic() < deadline, "the agent never wrote the 1 MiB it was sent"
-            time.sleep(0.01)
+        wait_for(lambda: sum(p.stat().st_size for p in designs.glob(".incoming-*/rtl/blob.mem")) >= MIB,
+                 "the agent to write the 1 MiB it was sent", timeout=10)
         held = _status_mib(agent.pid, "VmRSS") - base
         print(f"agent VmRSS {base:.1f} MiB before, +{held:.1f} MiB while 1 MiB of a declared 200 MiB has arrived")
         sock.close()
-        while list(designs.glob(".incoming-*")):  # the partial upload is removed once the client is gone
-            assert time.monotonic() < deadline + 10
-            time.sleep(0.01)
+        # the partial upload is removed once the client is gone
+        wait_for(lambda: not list(designs.glob(".incoming-*")), "the partial upload to be removed", timeout=20)
     assert held < 8, f"agent holds {held:.1f} MiB more while 1 MiB of a 200 MiB upload arrived"
 
 

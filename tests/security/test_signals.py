@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from qmlp.testing import wait_for
 
 from .attack import ir_file
 
@@ -30,11 +31,7 @@ def _catches_sigterm(pid: int) -> bool:
 
 
 def _wait_for(predicate, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)  # polling /proc: the event has no other handle
+    wait_for(predicate, what, timeout, interval=0.001)  # polling /proc: the event has no other handle
 
 
 def _start(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.Popen:
