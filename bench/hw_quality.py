@@ -60,33 +60,66 @@ RATES = {"10k": 1e4, "100k": 1e5, "1M": 1e6, "5M": 5e6}
 # priority order: the headline rows first (a partial run still answers the main questions)
 CASES = tuple(
     [Case(f"seed-{src}-{rate}", src, RATES[rate], 200, "zcu104") for rate in ("100k",) for src in ("w2a2", "ternary")]
-    + [Case("unsw-1M", "unsw", 1e6, 100, "pynq-z2"), Case("seed-negbn-100k", "negbn", 1e5, 200, "zcu104")]
+    + [Case("unsw-1M", "unsw", 1e6, 100, "pynq-z2"), Case("seed-negbn-100k", "negbn", 1e5, 200, "zcu104"),
+       Case("seed-ternary-a8-100k", "ternary-a8", 1e5, 200, "zcu104")]
     + [Case(f"seed-{src}-{rate}", src, RATES[rate], 200, "zcu104") for rate in ("10k", "1M", "5M")
        for src in ("w2a2", "ternary", "negbn")])
+# Brevitas models with random weights (tests/zoo.py): negative BatchNorm scales; ternary weights
+# with 8-bit activations (the "When are 1.58 bits enough?" / BitNet-style setting)
+ZOO = {"negbn": dict(widths=(40, 256, 128, 64, 32, 4), input="int8", weights="int2", acts="relu2",
+                     negative_gamma=True, seed=7),
+       "ternary-a8": dict(widths=(40, 256, 128, 64, 32, 4), input="int8", weights="ternary", acts="relu8", seed=5)}
 
 
-def source_dataflow(source: str) -> Dataflow:
-    """The unfolded IR of a case's network."""
-    if source == "unsw":
+def source_model(source: str, work: Path) -> Path | None:
+    """The QONNX model of a case's network (None for the random-weight UNSW IR)."""
+    if source in ("w2a2", "ternary"):
+        return ROOT / "examples" / f"can_ids_{source}.onnx"
+    if source in ZOO:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from zoo import ZooSpec, export, make_network
+
+        spec = ZooSpec(**ZOO[source])
+        return export(make_network(spec), spec, work / f"seed_{source}.onnx")
+    return None
+
+
+def source_dataflow(source: str, model: Path | None) -> Dataflow:
+    """The unfolded IR of a case's network (``model``: its ``source_model``)."""
+    if model is None:
         return random_dataflow(2024, widths=(600, 64, 64, 64, 1), weight_dtypes=INT(2), input_dtype=BIPOLAR,
                                act_dtype=UINT(2), name="unsw_mlp")
     from qmlp.frontend import import_model
-    if source in ("w2a2", "ternary"):
-        return import_model(ROOT / "examples" / f"can_ids_{source}.onnx")
-    sys.path.insert(0, str(ROOT / "tests"))
-    from zoo import ZooSpec, export, make_network
-
-    spec = ZooSpec((40, 256, 128, 64, 32, 4), "int8", "int2", "relu2", negative_gamma=True, seed=7)
-    with tempfile.TemporaryDirectory() as tmp:
-        return import_model(export(make_network(spec), spec, Path(tmp) / "seed_negbn.onnx"))
+    return import_model(model)
 
 
-def run_case(case: Case, *, synth: bool, timeout: float) -> dict:
+def finn_estimate(case: Case, model: Path | None, work: Path) -> dict | None:
+    """FINN's own folding and estimate (finn-plus in .venv-finn, Vivado-free steps) for the same
+    model, rate and clock; None without a FINN environment or a QONNX model."""
+    from qmlp.boards.finn import finn_python, write_finn_build
+    from qmlp.boards.finn_report import read_finn_estimate
+
+    if model is None or finn_python() is None:
+        return None
+    build = write_finn_build(model, case.board, work / "finn", clock_mhz=case.clock_mhz, target_fps=case.target_fps,
+                             log=lambda line: None)
+    if build.error:
+        return {"error": build.error[:200]}
+    est = read_finn_estimate(build.directory / "output" / "report")
+    mvau = sum(layer.lut for layer in est.mvaus())
+    return {"lut": est.lut, "lut_mvau": mvau, "bram18": est.bram18, "dsp": est.dsp, "ii": est.max_cycles,
+            "fps": est.throughput_fps}
+
+
+def run_case(case: Case, *, synth: bool, finn: bool, timeout: float) -> dict:
     from qmlp.hwgen.synth import synthesize
 
     board = get_board(case.board)
-    df = fold(source_dataflow(case.source), target_fps=case.target_fps, clock_mhz=case.clock_mhz,
-              family=board.family)
+    with tempfile.TemporaryDirectory(prefix=f"qmlp-bench-{case.name}-src-") as tmp:
+        model = source_model(case.source, Path(tmp))
+        df = fold(source_dataflow(case.source, model), target_fps=case.target_fps, clock_mhz=case.clock_mhz,
+                  family=board.family)
+        finn_row = finn_estimate(case, model, Path(tmp)) if finn else None
     est = estimate(df, board.family)
     row = {
         "case": case.name, "source": case.source, "board": case.board, "family": board.family,
@@ -99,6 +132,8 @@ def run_case(case: Case, *, synth: bool, timeout: float) -> dict:
                      "bram36": est.bram36, "dsp": est.dsp, "throughput_fps": est.throughput_fps,
                      "fmax_mhz": est.fmax_mhz, "critical": f"{est.timing.critical.where}: {est.timing.critical.what}"},
     }
+    if finn_row is not None:
+        row["finn"] = finn_row
     if synth:
         with tempfile.TemporaryDirectory(prefix=f"qmlp-bench-{case.name}-") as tmp:
             emit_rtl(df, Path(tmp))
@@ -125,9 +160,19 @@ def _sites(s: dict) -> int:
     return s["lut"] + s["lutram"]
 
 
+def _finn_lut(row: dict) -> float | None:
+    """FINN's LUT estimate for the row: this run's, else DESIGN.md's for the trained seed at 100 k/s."""
+    if "lut" in row.get("finn", {}):
+        return row["finn"]["lut"]
+    if row["case"] in ("seed-w2a2-100k", "seed-ternary-100k"):
+        return FINN_SEED_100K[0]
+    return None
+
+
 def render(rows: list[dict]) -> str:
     lines = [SECTION, "",
-             "Produced by one run of `bench/hw_quality.py` on this shared 2-core machine, Yosys 0.70 (yowasp), the seed-w2a2-5M row by a second invocation (`--only seed-w2a2-5M`; results: `bench/results/hw_quality.json`). "
+             "Produced by one run of `bench/hw_quality.py` on this shared 2-core machine, Yosys 0.70 (yowasp) "
+             "(results: `bench/results/hw_quality.json`). "
              "Each design is folded by qmlp for the target throughput and clock on the board's family "
              "(timing-aware: adder trees registered for the clock), planned, estimated and emitted as "
              "`qmlp compile` does, then synthesized whole (AXI-Stream top, converters, FIFOs, AXI-Lite "
@@ -137,10 +182,14 @@ def render(rows: list[dict]) -> str:
              "(qmlp/hwgen/timing.py), *Yosys* from the netlist's register-to-register depth "
              "(qmlp/hwgen/synth.py) — both estimates, no timing analysis exists for these parts. Latency "
              "and II: the RTL cycle model. Sources: w2a2 / ternary = the trained examples; negbn = a "
-             "Brevitas w2a2 model with random weights and negative BatchNorm scales (tests/zoo.py); unsw = "
-             "random INT2 weights, bipolar inputs.", "",
-             "| case | board @ MHz | target/s | folding PE x SIMD (levels) | LUT | FF | BRAM36 | DSP | est/Yosys LUT | est/Yosys FF | latency cycles | II cycles | achieved/s | fmax est. | fmax Yosys |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Brevitas w2a2 model with random weights and negative BatchNorm scales (tests/zoo.py); ternary-a8 = "
+             "a Brevitas model of the seed topology with ternary weights and 8-bit ReLU activations, random "
+             "weights (tests/zoo.py); unsw = random INT2 weights, bipolar inputs. **FINN** = finn-plus 1.6.1's "
+             "own estimate (its folding for the same model, rate and clock, run in .venv-finn through "
+             "step_generate_estimate_reports; it includes FINN's INT8 input quantizer as thresholds, which "
+             "qmlp does on the host; the MVAU-only share in parentheses).", "",
+             "| case | board @ MHz | target/s | folding PE x SIMD (levels) | LUT | FF | BRAM36 | DSP | est/Yosys LUT | est/Yosys FF | FINN est. LUT (MVAUs) | LUT / FINN | latency cycles | II cycles | achieved/s | fmax est. | fmax Yosys |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         s, e = row.get("synth", {}), row["estimate"]
         folding = ", ".join(f"{pe}x{simd}({lv})" for pe, simd, _, _, lv in row["folding"].values())
@@ -149,6 +198,12 @@ def render(rows: list[dict]) -> str:
                      f"{e['lut'] / _sites(s):.2f}", f"{e['ff'] / max(1, s['ff']):.2f}"]
         else:
             cells = [f"not synthesized{': ' + s['error'][:50] if 'error' in s else ''}", "", "", "", "", ""]
+        finn = _finn_lut(row)
+        if finn is None:
+            cells += ["–", "–"]
+        else:
+            mvau = row.get("finn", {}).get("lut_mvau", FINN_SEED_100K[1])
+            cells += [f"{finn:,.0f} ({mvau:,.0f})", f"{_sites(s) / finn:.2f}x" if "lut" in s else "–"]
         lines.append(f"| {row['case']} | {row['board']} @ {row['clock_mhz']:g} | {row['target_fps']:,.0f} | {folding} | "
                      + " | ".join(cells)
                      + f" | {_fmt(e['latency_cycles'])} | {_fmt(e['ii_cycles'])} | {e['throughput_fps']:,.0f} | "
@@ -165,8 +220,9 @@ def render(rows: list[dict]) -> str:
             checks.append(("0 DSP", f"{s['dsp']}", s["dsp"] == 0))
             if row["case"].endswith("-100k") and row["source"] != "unsw":
                 checks.append(("<= 2,000 Yosys LUT at 100 k/s", f"{_sites(s):,}", _sites(s) <= 2000))
-                finn, finn_mvau = FINN_SEED_100K
-                checks.append((f"<= 0.5x FINN's estimate ({finn:,} LUT)", f"{_sites(s) / finn:.2f}x",
+            finn = _finn_lut(row)
+            if finn is not None and row["source"] != "unsw":
+                checks.append((f"<= 0.5x FINN's estimate ({finn:,.0f} LUT)", f"{_sites(s) / finn:.2f}x",
                                _sites(s) <= 0.5 * finn))
             if row["source"] == "unsw":
                 checks.append((f"<= 3,617 LUT (0.5x FINN's {FINN_UNSW_LUT:,})", f"{_sites(s):,}", _sites(s) <= 3617))
@@ -180,8 +236,8 @@ def calibration_summary() -> list[str]:
     """The cost model's standing on its held-out calibration designs (from the calibration files)."""
     from qmlp.hwgen.calibration import load_calibration
 
-    lines = ["", "Cost model calibration (`bench/calibrate.py`, records in `bench/results/calibration_<family>.json`, "
-             "coefficients in `qmlp/hwgen/calibration/<family>.json`):", ""]
+    lines = ["", "Cost model calibration (`bench/calibrate.py`, records in `bench/results/calibration_units.json`, "
+             "coefficients in `qmlp/hwgen/calibration/<family>.json`; held-out designs synthesized flattened):", ""]
     for family in ("xcup", "xc7"):
         data = load_calibration(family)
         checks = data.get("check", [])
@@ -190,7 +246,9 @@ def calibration_summary() -> list[str]:
         inside = sum(c["within_band"] for c in checks)
         lines.append(f"- {family}: {data.get('source', '')}. Held-out designs: {inside} of {len(checks)} within "
                      f"+-25% on both LUT and FF; LUT ratio {min(lut):.2f}-{max(lut):.2f}, FF ratio "
-                     f"{min(ff):.2f}-{max(ff):.2f}; BRAM exact on all. Timing: {data.get('timing', {}).get('source', '')}.")
+                     f"{min(ff):.2f}-{max(ff):.2f}; BRAM exact: "
+                     f"{'all' if all(c['estimate']['bram36'] == c['yosys']['bram36'] for c in checks) else '**not all**'}. "
+                     f"Timing: {data.get('timing', {}).get('source', '')}.")
     return lines
 
 
@@ -246,6 +304,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="case names (default: all)")
     parser.add_argument("--no-synth", action="store_true")
+    parser.add_argument("--no-finn", action="store_true", help="skip FINN's estimates (.venv-finn, `make finn`)")
     parser.add_argument("--timeout", type=float, default=1800, help="Yosys time limit per design, seconds")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     parser.add_argument("--render-only", action="store_true", help="rewrite the section from the saved results")
@@ -255,9 +314,10 @@ def main() -> int:
         if args.render_only or (args.only and case.name not in args.only):
             continue
         start = time.perf_counter()
-        row = run_case(case, synth=not args.no_synth, timeout=args.timeout)
-        if "synth" not in row and "synth" in old.get(case.name, {}):
-            row["synth"] = old[case.name]["synth"]
+        row = run_case(case, synth=not args.no_synth, finn=not args.no_finn, timeout=args.timeout)
+        for key in ("synth", "finn"):  # keep what this invocation did not redo
+            if key not in row and key in old.get(case.name, {}):
+                row[key] = old[case.name][key]
         old[case.name] = row
         if not args.no_write:  # save as we go: the big designs take many minutes each
             RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from .thresholds import linear_words, search_words
 from ..untrusted import quote_name
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top", "weight_words", "hex_words",
-           "threshold_files"]
+           "threshold_files", "instance_name"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
@@ -132,24 +132,35 @@ def _layer_params(layer: Layer, plan: LayerPlan) -> list[str]:
     return params
 
 
+def instance_name(hw: HardwarePlan, stage: StagePlan) -> str:
+    """The name of ``stage``'s instance in ``qmlp_top`` (per-unit synthesis reports use it)."""
+    if stage.kind is StageKind.DWC:
+        return f"{stage.name}_u"
+    if stage.kind is StageKind.FIFO:
+        return f"{stage.name}_fifo"
+    if stage.kind is StageKind.ARGMAX:
+        return "argmax_unit"
+    return f"{hw.layers[stage.layer].ident}_unit"
+
+
 def _stage_text(df: Dataflow, hw: HardwarePlan, stage: StagePlan, src: str) -> str:
+    name = instance_name(hw, stage)
     if stage.kind is StageKind.DWC:
         params = [f".BITS({stage.bits_in})", f".A({stage.elems_in})", f".B({stage.elems_out})", f".N({stage.real})",
                   f".IN_BEATS({stage.beats_in})", f".OUT_BEATS({stage.beats_out})"]
-        return _wires(stage) + _instance("qmlp_dwc", params, f"{stage.name}_u", src, stage.name)
+        return _wires(stage) + _instance("qmlp_dwc", params, name, src, stage.name)
     if stage.kind is StageKind.FIFO:
         params = [f".WIDTH({stage.width_in})", f".DEPTH({stage.depth})"]
-        return _wires(stage) + _instance("qmlp_fifo", params, f"{stage.name}_fifo", src, stage.name)
+        return _wires(stage) + _instance("qmlp_fifo", params, name, src, stage.name)
     if stage.kind is StageKind.ARGMAX:
         params = [f".BITS({stage.bits_in})", f".SIGNED({int(hw.argmax_signed)})", f".E({stage.elems_in})",
                   f".N({hw.layers[-1].out_features})", f".BEATS({stage.beats_in})", f".IDX_BITS({stage.bits_out})"]
-        return _wires(stage) + _instance("qmlp_argmax", params, "argmax_unit", src, stage.name)
+        return _wires(stage) + _instance("qmlp_argmax", params, name, src, stage.name)
     plan = hw.layers[stage.layer]
     layer = df.layers[stage.layer]
     comment = (f"    // {plan.ident} = {quote_name(plan.name)}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
                f"PE={plan.pe} SIMD={plan.simd}, {plan.cycles} cycles/vector, latency {plan.latency}\n")
-    return _wires(stage) + comment + _instance(plan.unit.value, _layer_params(layer, plan), f"{plan.ident}_unit",
-                                               src, stage.name)
+    return _wires(stage) + comment + _instance(plan.unit.value, _layer_params(layer, plan), name, src, stage.name)
 
 
 def render_top(df: Dataflow, hw: HardwarePlan) -> str:

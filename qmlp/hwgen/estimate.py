@@ -61,7 +61,8 @@ class Features:
     mux_bits: float = 0.0  # 2:1 selects (input buffer vs stream, stream converter shifts)
     lutram_cells: float = 0.0  # RAM32M/RAM64M cells of small read/write memories (FIFOs, input buffers)
     reg_bits: float = 0.0  # flip-flops of data registers
-    control: float = 0.0  # fixed control (counters, handshakes), per unit
+    control: float = 0.0  # fixed control (counters, handshakes), per layer unit and for qmlp_control
+    glue_units: float = 0.0  # fixed handshake logic per FIFO, width converter or argmax
 
     def __add__(self, other: "Features") -> "Features":
         return Features(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -73,9 +74,19 @@ class Features:
 FEATURE_NAMES = tuple(f.name for f in fields(Features))
 
 
+# Structural defaults (one LUT per adder/product/compare bit, one FF per register bit): the
+# price of a feature a calibration file does not name (a family without a file, a feature added
+# after the last calibration run).
+_DEFAULT_LUT = {"adder_bits": 1, "const_adder_bits": 1, "product_bits": 1, "small_product_bits": 0.5, "rom_luts": 1,
+                "compare_bits": 1, "const_compare_bits": 0.5, "mux_bits": 1, "lutram_cells": 1, "control": 20,
+                "glue_units": 10}
+_DEFAULT_FF = {"reg_bits": 1, "control": 20, "glue_units": 10}
+
+
 @dataclass(frozen=True)
 class Coefficients:
-    """LUT and FF per unit of each feature, for one family (fitted by bench/calibrate.py)."""
+    """LUT and FF per unit of each feature, for one family (fitted by bench/calibrate.py); a
+    feature the fit did not see is priced by the structural defaults."""
 
     family: str
     lut: Mapping[str, float]
@@ -83,19 +94,13 @@ class Coefficients:
     source: str = ""
 
     def lut_of(self, f: Features) -> float:
-        return sum(self.lut.get(n, 0.0) * v for n, v in zip(FEATURE_NAMES, f.vector()))
+        return sum(self.lut.get(n, _DEFAULT_LUT.get(n, 0.0)) * v for n, v in zip(FEATURE_NAMES, f.vector()))
 
     def ff_of(self, f: Features) -> float:
-        return sum(self.ff.get(n, 0.0) * v for n, v in zip(FEATURE_NAMES, f.vector()))
+        return sum(self.ff.get(n, _DEFAULT_FF.get(n, 0.0)) * v for n, v in zip(FEATURE_NAMES, f.vector()))
 
 
-# Structural defaults (one LUT per adder/product/compare bit, one FF per register bit) for a
-# family without a calibration file.
-_DEFAULT = Coefficients("default", lut={"adder_bits": 1, "const_adder_bits": 1, "product_bits": 1,
-                                        "small_product_bits": 0.5, "rom_luts": 1, "compare_bits": 1,
-                                        "const_compare_bits": 0.5, "mux_bits": 1, "lutram_cells": 1,
-                                        "control": 20},
-                        ff={"reg_bits": 1, "control": 20}, source="structural defaults (uncalibrated)")
+_DEFAULT = Coefficients("default", lut=_DEFAULT_LUT, ff=_DEFAULT_FF, source="structural defaults (uncalibrated)")
 
 
 @lru_cache(maxsize=None)
@@ -174,7 +179,9 @@ def _threshold_features(p: LayerPlan) -> Features:
     cmp_bits = p.pe * t.steps * compare
     if t.memories[0].kind is Storage.CONSTANT:
         return out + Features(const_compare_bits=cmp_bits)
-    return out + Features(compare_bits=cmp_bits, rom_luts=_rom_luts(t.memories[0]))
+    # a LUT ROM's registered read is fabric FFs (block RAM registers inside)
+    read_regs = t.memories[0].width if t.memories[0].kind is Storage.LUT else 0
+    return out + Features(compare_bits=cmp_bits, rom_luts=_rom_luts(t.memories[0]), reg_bits=read_regs)
 
 
 def _threshold_bram(p: LayerPlan) -> float:
@@ -192,10 +199,22 @@ def _const_sum_features(p: LayerPlan, weights: np.ndarray, leaf: int) -> Feature
     return Features(const_adder_bits=adder, reg_bits=regs)
 
 
+def _bits(n: int) -> int:
+    """Width of a counter over ``n`` values (the RTL's ``n > 1 ? $clog2(n) : 1``)."""
+    return max(1, (n - 1).bit_length())
+
+
+def _mvau_control_regs(p: LayerPlan) -> int:
+    """qmlp_mvau's control registers: fold counters and ROM address, the fold index and the
+    first/last/valid flags carried through the adder tree's stages, the search's valid chain."""
+    nfw, sum_lat = _bits(p.nf), max(1, p.tree_stages)
+    return nfw * (3 + sum_lat) + _bits(p.sf) + _bits(p.nf * p.sf) + 3 * sum_lat + p.threshold_latency + 5
+
+
 def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
     pw = min(p.acc_bits, p.in_bits + p.w_bits + 1)
     in_word = p.simd * p.in_bits
-    f = Features(reg_bits=in_word + p.pe * p.acc_bits + 8, control=1,
+    f = Features(reg_bits=in_word + p.pe * p.acc_bits + _mvau_control_regs(p), control=1,
                  mux_bits=in_word if p.sf > 1 else 0, lutram_cells=_lutram_cells(in_word, p.sf) if p.sf > 1 else 0)
     if p.weights.kind is Storage.CONSTANT:  # one word: the weights are wiring
         f += _const_sum_features(p, weights, pw)
@@ -238,12 +257,12 @@ def stage_features(stage: StagePlan) -> Features:
     """Structural counts of a dwc / fifo / argmax stage (layers: ``layer_features``)."""
     if stage.kind is StageKind.FIFO:
         return Features(lutram_cells=_lutram_cells(stage.width_in, stage.depth),
-                        reg_bits=2 * stage.depth.bit_length() + 2, control=1)
+                        reg_bits=2 * stage.depth.bit_length() + 2, glue_units=1)
     if stage.kind is StageKind.DWC:
         cap = stage.elems_in + 3 * stage.elems_out - 1
-        return Features(mux_bits=cap * stage.bits_in, reg_bits=cap * stage.bits_in, control=1)
+        return Features(mux_bits=cap * stage.bits_in, reg_bits=cap * stage.bits_in, glue_units=1)
     if stage.kind is StageKind.ARGMAX:
-        return Features(compare_bits=stage.bits_in + 1, reg_bits=2 * (stage.bits_in + 8), control=1)
+        return Features(compare_bits=stage.bits_in + 1, reg_bits=2 * (stage.bits_in + 8), glue_units=1)
     return Features()
 
 
