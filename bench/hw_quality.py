@@ -4,11 +4,14 @@ Cases (issue 12): the seed topology 40-256-128-64-32-4 -- the trained examples
 (examples/can_ids_w2a2.onnx, examples/can_ids_ternary.onnx) and a Brevitas w2a2 model with random
 weights and negative BatchNorm scales (tests/zoo.py) -- at 10 k, 100 k, 1 M and 5 M inferences/s
 at 200 MHz on the ZCU104, and FINN's UNSW-NB15 MLP 600-64-64-64-1 (random INT2 weights, bipolar
-inputs, UINT2 activations) at 1 M/s on the PYNQ-Z2 at 100 MHz. Each is compiled the way
+inputs, UINT2 activations) at 1 M/s on the PYNQ-Z2 at 100 MHz, and a ternary-weight 8-bit-activation
+MLP of the seed topology (Brevitas, random weights) at 100 k/s. Each is compiled the way
 ``qmlp compile`` does it (fold for the target on the board's family, plan, estimate, emit) and
 synthesized by Yosys ``synth_xilinx`` for that family. Latency and II are the RTL cycle model
 (``qmlp.hwgen.cycles``, which the tests check cycle for cycle against Verilator). Results go to
-``bench/results/hw_quality.json`` and the "Hardware quality" section of BENCHMARKS.md.
+``bench/results/hw_quality.json`` and the "Hardware quality" section of BENCHMARKS.md. Where a FINN
+environment exists (.venv-finn, ``make finn``), FINN's own folding and estimate for the same model,
+rate and clock is recorded beside each row (about 40 s per row).
 
     python bench/hw_quality.py                  # all cases, in priority order (Yosys: long)
     python bench/hw_quality.py --only seed-w2a2-100k --no-synth
@@ -57,13 +60,15 @@ class Case:
 
 
 RATES = {"10k": 1e4, "100k": 1e5, "1M": 1e6, "5M": 5e6}
-# priority order: the headline rows first (a partial run still answers the main questions)
+# priority order: the headline rows first, then one row per rate (a partial run still answers the
+# main questions), then the other models at 10 k, 1 M and 5 M/s
+_SEED_RATES = [Case(f"seed-{src}-{rate}", src, RATES[rate], 200, "zcu104") for rate in ("10k", "1M", "5M")
+               for src in ("w2a2", "ternary", "negbn")]
 CASES = tuple(
-    [Case(f"seed-{src}-{rate}", src, RATES[rate], 200, "zcu104") for rate in ("100k",) for src in ("w2a2", "ternary")]
+    [Case(f"seed-{src}-100k", src, RATES["100k"], 200, "zcu104") for src in ("w2a2", "ternary")]
     + [Case("unsw-1M", "unsw", 1e6, 100, "pynq-z2"), Case("seed-negbn-100k", "negbn", 1e5, 200, "zcu104"),
        Case("seed-ternary-a8-100k", "ternary-a8", 1e5, 200, "zcu104")]
-    + [Case(f"seed-{src}-{rate}", src, RATES[rate], 200, "zcu104") for rate in ("10k", "1M", "5M")
-       for src in ("w2a2", "ternary", "negbn")])
+    + sorted(_SEED_RATES, key=lambda case: (case.source != "w2a2", case.target_fps == 5e6)))
 # Brevitas models with random weights (tests/zoo.py): negative BatchNorm scales; ternary weights
 # with 8-bit activations (the "When are 1.58 bits enough?" / BitNet-style setting)
 ZOO = {"negbn": dict(widths=(40, 256, 128, 64, 32, 4), input="int8", weights="int2", acts="relu2",

@@ -59,6 +59,7 @@ class Features:
     compare_bits: float = 0.0  # threshold comparator bits against a table word
     const_compare_bits: float = 0.0  # comparator bits against a constant
     mux_bits: float = 0.0  # 2:1 selects (input buffer vs stream, stream converter shifts)
+    shift_bits: float = 0.0  # width converter: buffer bits x input elements each may come from
     lutram_cells: float = 0.0  # RAM32M/RAM64M cells of small read/write memories (FIFOs, input buffers)
     reg_bits: float = 0.0  # flip-flops of data registers
     control: float = 0.0  # fixed control (counters, handshakes), per layer unit and for qmlp_control
@@ -78,7 +79,8 @@ FEATURE_NAMES = tuple(f.name for f in fields(Features))
 # price of a feature a calibration file does not name (a family without a file, a feature added
 # after the last calibration run).
 _DEFAULT_LUT = {"adder_bits": 1, "const_adder_bits": 1, "product_bits": 1, "small_product_bits": 0.5, "rom_luts": 1,
-                "compare_bits": 1, "const_compare_bits": 0.5, "mux_bits": 1, "lutram_cells": 1, "control": 20,
+                "compare_bits": 1, "const_compare_bits": 0.5, "mux_bits": 1, "shift_bits": 0.25, "lutram_cells": 1,
+                "control": 20,
                 "glue_units": 10}
 _DEFAULT_FF = {"reg_bits": 1, "control": 20, "glue_units": 10}
 
@@ -149,11 +151,11 @@ def bram_count(memory: Memory) -> float:
 
 
 def _lutram_cells(width: int, depth: int) -> float:
-    """Distributed-RAM cells of a ``depth`` x ``width`` memory: RAM32M holds 32 x 6 bits, RAM64M
-    64 x 3 bits (deeper: one RAM64M column per 64 words)."""
+    """Distributed-RAM cells of a ``depth`` x ``width`` memory as Yosys maps it: RAM32M16 holds
+    32 x 14 bits, RAM64M8 64 x 7 bits (deeper: one RAM64M8 column per 64 words)."""
     if depth <= 32:
-        return math.ceil(width / 6)
-    return math.ceil(width / 3) * math.ceil(depth / 64)
+        return math.ceil(width / 14)
+    return math.ceil(width / 7) * math.ceil(depth / 64)
 
 
 def _rom_luts(memory: Memory) -> float:
@@ -259,8 +261,12 @@ def stage_features(stage: StagePlan) -> Features:
         return Features(lutram_cells=_lutram_cells(stage.width_in, stage.depth),
                         reg_bits=2 * stage.depth.bit_length() + 2, glue_units=1)
     if stage.kind is StageKind.DWC:
+        # a buffer of CAP elements, shifted down by a beat and appended to at any fill level
+        # 0..CAP-A: each buffer bit selects among min(A, CAP-A+1) input elements
         cap = stage.elems_in + 3 * stage.elems_out - 1
-        return Features(mux_bits=cap * stage.bits_in, reg_bits=cap * stage.bits_in, glue_units=1)
+        sources = min(stage.elems_in, cap - stage.elems_in + 1)
+        return Features(mux_bits=cap * stage.bits_in, shift_bits=cap * stage.bits_in * sources,
+                        reg_bits=cap * stage.bits_in, glue_units=1)
     if stage.kind is StageKind.ARGMAX:
         return Features(compare_bits=stage.bits_in + 1, reg_bits=2 * (stage.bits_in + 8), glue_units=1)
     return Features()
