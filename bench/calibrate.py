@@ -50,6 +50,7 @@ from qmlp.testing import sweep_dataflow  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "calibration_units.json"
 BAND = 0.25
 MIN_ROW = 300  # relative errors of small units are taken against this many LUT/FF: they matter little in a design
+TOTAL_WEIGHT = 2.0  # a design total's relative error counts this much more than one unit's
 CONTROL = "control"  # the rows of qmlp_control, both beat counters and qmlp_top's own glue
 SEED = (40, 256, 128, 64, 32, 4)
 UNSW = (600, 64, 64, 64, 1)
@@ -88,14 +89,14 @@ DESIGNS = (
     Design("ternary-a8-small", "xcup", "ternary-a8", (32, 64, 32, 10), ((2, 8, 2), (8, 8, 2), (1, 4, 1)),
            held_out=True),
     Design("small-int2-par", "xcup", "int2", (24, 16, 4), ((16, 24, 3), (4, 16, 2)), held_out=True),
+    Design("small-ternary-a4", "xcup", "ternary-a4", (40, 32, 8), ((32, 40, 2), (2, 4, 2))),
+    Design("small-int4", "xcup", "int4", (48, 32, 8), ((2, 6, 2), (8, 32, 2))),
     Design("unsw-simd300", "xc7", "int2-bin", UNSW, ((2, 300, 3), (1, 64, 3), (1, 64, 3), (1, 64, 3)), held_out=True),
     Design("seed-int2-100k", "xcup", "int2", SEED, ((4, 2, 1), (2, 9, 2), (2, 4, 2), (1, 2, 1), (1, 1, 1))),
-    Design("small-ternary-a4", "xcup", "ternary-a4", (40, 32, 8), ((32, 40, 2), (2, 4, 2))),
     Design("seed-int2-1M-simd", "xcup", "int2", SEED, ((2, 40, 2), (4, 64, 2), (2, 32, 2), (1, 16, 2), (1, 1, 1))),
     Design("seed-ternary-5M-simd", "xcup", "ternary", SEED, ((8, 40, 2), (8, 128, 2), (4, 64, 2), (2, 32, 2), (1, 8, 2))),
     Design("ternary-a8-mid", "xcup", "ternary-a8", (64, 128, 64, 10), ((8, 16, 2), (4, 32, 2), (1, 8, 2))),
     Design("small-bipolar", "xcup", "bipolar", (64, 48, 16, 4), ((6, 8, 2), (2, 48, 3), (4, 4, 1))),
-    Design("small-int4", "xcup", "int4", (48, 32, 8), ((2, 6, 2), (8, 32, 2))),
     Design("seed-int2a2-1M-mid", "xcup", "int2-a2", SEED, ((8, 20, 2), (16, 16, 2), (8, 16, 2), (4, 8, 2), (1, 4, 1)),
            held_out=True),
     Design("unsw-1M", "xc7", "int2-bin", UNSW, ((1, 600, 4), (4, 16, 4), (4, 16, 4), (1, 1, 1))),
@@ -156,6 +157,7 @@ def synth_design(design: Design, flat: bool, timeout: float) -> dict[str, Any]:
 # (clock enables live in the FF) almost no LUT; an adder bit is a LUT plus its carry share.
 PRIORS = {
     "lut": {"rom_luts": (0.9, 1.3), "adder_bits": (0.9, 1.8), "const_adder_bits": (0.3, 1.5),
+            "const_mvau_bits": (0.3, 3.0),
             "small_product_bits": (0.3, 1.5), "product_bits": (0.5, 3.0), "reg_bits": (0.0, 0.3),
             "compare_bits": (0.3, 2.5), "const_compare_bits": (0.1, 1.5)},
     "ff": {"reg_bits": (0.85, 1.15)},
@@ -163,15 +165,16 @@ PRIORS = {
 
 
 def minimax_fit(x: np.ndarray, y: np.ndarray, priors: dict[str, tuple[float, float]] | None = None,
-                floor: float = MIN_ROW) -> tuple[np.ndarray, float]:
+                floor: float = MIN_ROW, weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Non-negative coefficients c (each within its ``priors`` range, by feature name) minimising
-    max |x c - y| / max(y, floor) (a linear program): the band the model must hold is a relative
-    one, so the fit minimises exactly that."""
+    max weight * |x c - y| / max(y, floor) (a linear program): the band the model must hold is a
+    relative one, so the fit minimises exactly that."""
     from scipy.optimize import linprog
 
     n, k = x.shape
-    a = x / np.maximum(y, floor)[:, None]
-    b = y / np.maximum(y, floor)
+    scale = (np.ones(n) if weight is None else weight) / np.maximum(y, floor)
+    a = x * scale[:, None]
+    b = y * scale
     cost = np.r_[np.zeros(k), 1.0]
     a_ub = np.r_[np.c_[a, -np.ones(n)], np.c_[-a, -np.ones(n)]]
     b_ub = np.r_[b, -b]
@@ -181,7 +184,8 @@ def minimax_fit(x: np.ndarray, y: np.ndarray, priors: dict[str, tuple[float, flo
 
 
 def training_rows(records: dict[str, Any], family: str) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
-    """(features, {"lut": .., "ff": ..}, row labels) of every unit of the family's training designs."""
+    """(features, {"lut": .., "ff": ..}, row labels) of every unit of the family's training designs
+    and of each such design as a whole (label ``<design>/total``)."""
     x, y, labels = [], {"lut": [], "ff": []}, []
     for design in DESIGNS:
         units = records.get(design.name, {}).get("units", {}).get("units")
@@ -193,6 +197,11 @@ def training_rows(records: dict[str, Any], family: str) -> tuple[np.ndarray, dic
             y["lut"].append(counts["lut_sites"])
             y["ff"].append(counts["ff"])
             labels.append(f"{design.name}/{name}")
+        # the whole design too: the band is defined on totals, where unit errors must not pile up
+        x.append(list(np.sum([features[name] for name in units], axis=0)))
+        y["lut"].append(sum(c["lut_sites"] for c in units.values()))
+        y["ff"].append(sum(c["ff"] for c in units.values()))
+        labels.append(f"{design.name}/total")
     return np.array(x, dtype=float), {k: np.array(v, dtype=float) for k, v in y.items()}, labels
 
 
@@ -204,7 +213,8 @@ def fit(records: dict[str, Any], family: str, base: dict[str, Any] | None = None
     coeffs, worst = {}, {}
     for key in ("lut", "ff"):
         if base is None:
-            solution, worst[key] = minimax_fit(x, y[key], PRIORS[key])
+            weight = np.array([TOTAL_WEIGHT if label.endswith("/total") else 1.0 for label in labels])
+            solution, worst[key] = minimax_fit(x, y[key], PRIORS[key], weight=weight)
         else:
             vector = np.array([base[key][n] for n in est_mod.FEATURE_NAMES])
             scale, worst[key] = minimax_fit((x @ vector)[:, None], y[key])
@@ -220,7 +230,7 @@ def fit(records: dict[str, Any], family: str, base: dict[str, Any] | None = None
     return {"family": family, "lut": coeffs["lut"], "ff": coeffs["ff"],
             "source": f"bench/calibrate.py: per-unit minimax fit {'of one scale on the xcup coefficients ' if base else ''}"
                       f"on {len(labels)} units of {units} Yosys synth_xilinx runs that keep each unit's hierarchy "
-                      f"(worst training-unit error LUT {worst['lut']:.0%}, FF {worst['ff']:.0%})",
+                      f"(worst weighted training error LUT {worst['lut']:.0%}, FF {worst['ff']:.0%})",
             "check": check}
 
 
@@ -292,6 +302,7 @@ def main() -> int:
             y = record["yosys"]
             record["estimate"] = {"lut_sites": e.lut, "ff": e.ff, "bram36": e.bram36}
             record["within_band"] = abs(e.lut / y["lut_sites"] - 1) <= BAND and abs(e.ff / y["ff"] - 1) <= BAND
+            record["bram_exact"] = e.bram36 == y["bram36"]
         out.write_text(json.dumps(coeffs, indent=1) + "\n")
         print(f"{family}: {coeffs['source']}")
         for r in report(records, family):

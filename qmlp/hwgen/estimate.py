@@ -52,7 +52,8 @@ class Features:
     """Structural counts of one piece of hardware, read from the plan (the cost model's inputs)."""
 
     adder_bits: float = 0.0  # adder widths of the SIMD trees and accumulators (operands from ROM words)
-    const_adder_bits: float = 0.0  # adder widths of constant-weight trees (fully parallel units)
+    const_adder_bits: float = 0.0  # adder widths of constant-weight trees (the ternary unit)
+    const_mvau_bits: float = 0.0  # the same count for an MVAU whose weights are one ROM word (wiring)
     product_bits: float = 0.0  # lane products from ROM weights that need adders: (w-1 or 1) x PW bits each
     small_product_bits: float = 0.0  # lane products of <= 6 input bits: each bit one LUT6, no carry
     rom_luts: float = 0.0  # LUT-ROM / constant-mux LUT6 equivalents (bits x ceil(words / 64))
@@ -78,7 +79,7 @@ FEATURE_NAMES = tuple(f.name for f in fields(Features))
 # Structural defaults (one LUT per adder/product/compare bit, one FF per register bit): the
 # price of a feature a calibration file does not name (a family without a file, a feature added
 # after the last calibration run).
-_DEFAULT_LUT = {"adder_bits": 1, "const_adder_bits": 1, "product_bits": 1, "small_product_bits": 0.5, "rom_luts": 1,
+_DEFAULT_LUT = {"adder_bits": 1, "const_adder_bits": 1, "const_mvau_bits": 1, "product_bits": 1, "small_product_bits": 0.5, "rom_luts": 1,
                 "compare_bits": 1, "const_compare_bits": 0.5, "mux_bits": 1, "shift_bits": 0.25, "lutram_cells": 1,
                 "control": 20,
                 "glue_units": 10}
@@ -219,7 +220,10 @@ def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
     f = Features(reg_bits=in_word + p.pe * p.acc_bits + _mvau_control_regs(p), control=1,
                  mux_bits=in_word if p.sf > 1 else 0, lutram_cells=_lutram_cells(in_word, p.sf) if p.sf > 1 else 0)
     if p.weights.kind is Storage.CONSTANT:  # one word: the weights are wiring
-        f += _const_sum_features(p, weights, pw)
+        const = _const_sum_features(p, weights, pw)
+        # products, negations and the SIMD tree of qmlp_mvau on constants: priced apart from the
+        # ternary unit's bare adder graph
+        f += Features(const_mvau_bits=const.const_adder_bits, reg_bits=const.reg_bits)
     else:
         bits, regs = _tree(p.simd, pw, p.acc_bits, p.levels_per_stage)
         # a LUT ROM's read register is fabric FFs; block RAM has its own output register
