@@ -28,7 +28,7 @@ __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top",
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
-                 "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_ternary_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
+                 "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_popcount.v", "qmlp_ternary_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
 TOP_NAME = "qmlp_top"
 # rom_style attribute per storage kind (read by Yosys' memory_libmap and by Vivado)
 _ROM_STYLE = {Storage.CONSTANT: "logic", Storage.LUT: "logic", Storage.BRAM: "block"}
@@ -95,7 +95,7 @@ def _threshold_params(layer: Layer, plan: LayerPlan) -> list[str]:
         return params + [f".SEARCH_LEVELS({t.latency})", f".SEARCH_BLOCK_FROM({t.block_from})",
                          f'.THRESHOLD_FILE("{_threshold_file(plan)}")']
     if plan.unit is Unit.TERNARY:  # constants: synthesis folds them into the compares
-        table = threshold_table(layer, plan.mh)
+        table = threshold_table(layer, plan.mh, plan.unit)
         return params + [f".THRESHOLDS({_pack_vector(table.values.reshape(-1), plan.t_bits)})",
                          f".NEGATE({_pack_vector(table.neg.astype(np.int64), 1)})"]
     return params + [f'.THRESHOLD_ROM_STYLE("{_ROM_STYLE[t.memories[0].kind]}")',
@@ -108,7 +108,7 @@ def threshold_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
     t = plan.threshold
     if t is None or (t.unit is ThresholdUnit.COMPARE and plan.unit is Unit.TERNARY):
         return {}
-    table = threshold_table(layer, plan.mh)
+    table = threshold_table(layer, plan.mh, plan.unit)
     stem = _threshold_file(plan)
     if t.unit is ThresholdUnit.COMPARE:
         tables = {f"{stem}.mem": linear_words(table, plan.pe)}
@@ -129,6 +129,8 @@ def _layer_params(layer: Layer, plan: LayerPlan) -> list[str]:
     else:
         params += [f".SIMD({plan.simd})", f".PE({plan.pe})", f".W_BITS({plan.w_bits})", f".W_KIND({plan.w_kind})",
                    f'.ROM_STYLE("{_ROM_STYLE[plan.weights.kind]}")', f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
+    if plan.unit is Unit.POPCOUNT:
+        params.append(".POPCOUNT(1)")
     return params
 
 
@@ -148,7 +150,7 @@ def _stage_text(df: Dataflow, hw: HardwarePlan, stage: StagePlan, src: str) -> s
     layer = df.layers[stage.layer]
     comment = (f"    // {plan.ident} = {quote_name(plan.name)}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
                f"PE={plan.pe} SIMD={plan.simd}, {plan.cycles} cycles/vector, latency {plan.latency}\n")
-    return _wires(stage) + comment + _instance(plan.unit.value, _layer_params(layer, plan), f"{plan.ident}_unit",
+    return _wires(stage) + comment + _instance(plan.unit.module, _layer_params(layer, plan), f"{plan.ident}_unit",
                                                src, stage.name)
 
 
@@ -222,7 +224,7 @@ def emit_rtl(df: Dataflow, rtl_dir: str | Path, hw: HardwarePlan | None = None) 
     hw = build_plan(df) if hw is None else hw
     files: dict[str, str] = {}
     for layer, plan in zip(df.layers, hw.layers):
-        if plan.unit is Unit.MVAU:
+        if plan.unit is not Unit.TERNARY:  # a weight ROM
             bits = plan.weights.width
             files[f"{plan.ident}_weights.mem"] = (
                 _stamp("//") + f"// {quote_name(plan.name)}: {plan.cycles} words of PE*SIMD*{plan.w_bits} = {bits} bits\n"

@@ -27,7 +27,9 @@ import numpy as np
 
 from ..ir import Dataflow
 from .calibration import CALIBRATION_DIR, load_calibration
+from ..packing import encode
 from .plan import HardwarePlan, LayerPlan, Memory, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan
+from .popcount import popcount_planes
 from .timing import TimingEstimate, design_timing, layer_paths
 from ..untrusted import quote_name
 
@@ -55,6 +57,7 @@ class Features:
     const_adder_bits: float = 0.0  # adder widths of constant-weight trees (fully parallel units)
     product_bits: float = 0.0  # lane products from ROM weights that need adders: (w-1 or 1) x PW bits each
     small_product_bits: float = 0.0  # lane products of <= 6 input bits: each bit one LUT6, no carry
+    popcount_bits: float = 0.0  # (input, weight bit) pairs counted by qmlp_popcount (priced whole: its counts and tree)
     rom_luts: float = 0.0  # LUT-ROM / constant-mux LUT6 equivalents (bits x ceil(words / 64))
     compare_bits: float = 0.0  # threshold comparator bits against a table word
     const_compare_bits: float = 0.0  # comparator bits against a constant
@@ -104,7 +107,10 @@ def coefficients(family: str) -> Coefficients:
     data = load_calibration(family)
     if "lut" not in data:
         return _DEFAULT
-    return Coefficients(family, lut=data["lut"], ff=data["ff"], source=data.get("source", ""))
+    # qmlp_popcount is priced from its own sweep (bench/popcount_sweep.py)
+    pop = load_calibration("popcount").get(family, {"lut": {}, "ff": {}})
+    return Coefficients(family, lut={**data["lut"], **pop["lut"]}, ff={**data["ff"], **pop["ff"]},
+                        source=data.get("source", ""))
 
 
 # --- structure ------------------------------------------------------------------------------
@@ -215,6 +221,26 @@ def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
     return f + _threshold_features(p)
 
 
+def _popcount_features(p: LayerPlan, weights: np.ndarray) -> Features:
+    """The MVAU shell (input buffer, weight ROM, accumulator, activation) around one
+    qmlp_popcount per PE; with a single (constant) weight word synthesis keeps only the pairs
+    whose weight bit is 1 (AND planes) — every pair for XNOR."""
+    in_word = p.simd * p.in_bits
+    f = Features(reg_bits=in_word + p.pe * p.acc_bits + 8, control=1,
+                 mux_bits=in_word if p.sf > 1 else 0, lutram_cells=_lutram_cells(in_word, p.sf) if p.sf > 1 else 0)
+    planes = popcount_planes(p.weight_dtype)
+    if p.weights.kind is Storage.CONSTANT and planes == p.w_bits:
+        codes = encode(np.asarray(weights, dtype=np.int64), p.weight_dtype).astype(np.int64)
+        pairs = sum(int(((codes >> b) & 1).sum()) for b in range(p.w_bits))
+    else:
+        pairs = p.pe * p.simd * planes
+    word_regs = p.weights.width if p.weights.kind is Storage.LUT else 0
+    f += Features(popcount_bits=pairs, reg_bits=word_regs, rom_luts=_rom_luts(p.weights))
+    if p.sf > 1:
+        f += Features(adder_bits=p.pe * p.acc_bits)
+    return f + _threshold_features(p)
+
+
 def _ternary_features(p: LayerPlan, weights: np.ndarray) -> Features:
     leaf = min(p.in_bits + 2, p.acc_bits)
     # a -1 weight makes its adder a subtractor: no extra logic
@@ -226,6 +252,7 @@ def _ternary_features(p: LayerPlan, weights: np.ndarray) -> Features:
 UNIT_FEATURES: dict[Unit, Callable[[LayerPlan, np.ndarray], Features]] = {
     Unit.MVAU: _mvau_features,
     Unit.TERNARY: _ternary_features,
+    Unit.POPCOUNT: _popcount_features,
 }
 
 
