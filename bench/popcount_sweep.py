@@ -4,9 +4,11 @@ Each point synthesizes one qmlp_popcount (rtl/qmlp_popcount.v) alone, its ports 
 with Yosys ``synth_xilinx -family <f>`` (qmlp.hwgen.synth) and records LUT sites and FF. The
 cost model's feature is ``popcount_bits`` = SIMD x bit planes, the (input, weight bit) pairs the
 unit counts (qmlp.hwgen.estimate); its LUT and FF per pair are fitted through the origin by least
-squares per family.
+squares per family; its FF are the structural register count ``popcount_regs``
+(qmlp.hwgen.popcount.popcount_registers), whose FF per register bit is fitted the same way.
 
-    python bench/popcount_sweep.py            # both families, ~5 minutes on 2 cores
+    python bench/popcount_sweep.py              # both families, ~10 minutes on 2 cores
+    python bench/popcount_sweep.py --fit-only   # refit from the recorded points
 
 Writes ``bench/results/popcount_sweep.json`` (the points) and
 ``qmlp/hwgen/calibration/popcount.json`` (the coefficients the estimator loads).
@@ -28,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from qmlp.datatypes import BIPOLAR, INT, TERNARY, DataType  # noqa: E402
 from qmlp.hwgen.emit import LIBRARY_DIR  # noqa: E402
 from qmlp.hwgen.plan import element_kind  # noqa: E402
-from qmlp.hwgen.popcount import popcount_planes  # noqa: E402
+from qmlp.hwgen.popcount import popcount_planes, popcount_registers  # noqa: E402
 from qmlp.hwgen.synth import synthesize  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "popcount_sweep.json"
@@ -58,28 +60,35 @@ def run() -> list[dict]:
                 shutil.copy2(LIBRARY_DIR / "qmlp_popcount.v", tmp)
                 Path(tmp, "sweep_top.v").write_text(_top(simd, storage, levels, acc_bits))
                 r = synthesize(tmp, family=family, top="sweep_top", timeout=900)
-            pairs = simd * popcount_planes(storage)
             points.append({"family": family, "simd": simd, "weights": str(storage), "levels_per_stage": levels,
-                           "popcount_bits": pairs, "lut_sites": r.lut + r.lutram, "ff": r.ff, "yosys": r.yosys})
+                           "popcount_bits": simd * popcount_planes(storage),
+                           "popcount_regs": popcount_registers(simd, storage, levels, acc_bits),
+                           "lut_sites": r.lut + r.lutram, "ff": r.ff, "yosys": r.yosys})
             print(json.dumps(points[-1]), flush=True)
     return points
 
 
 def fit(points: list[dict]) -> dict:
     out = {"source": "bench/popcount_sweep.py: least squares through the origin of Yosys synth_xilinx LUT sites and "
-                     "FF of qmlp_popcount alone per (input, weight bit) pair counted"}
+                     "FF of qmlp_popcount alone per (input, weight bit) pair counted and per register bit"}
+
+    def slope(rows: list[dict], feature: str, target: str) -> float:
+        x = np.array([p[feature] for p in rows], dtype=float)
+        return round(float(x @ np.array([p[target] for p in rows], dtype=float) / (x @ x)), 4)
+
     for family in FAMILIES:
         rows = [p for p in points if p["family"] == family]
-        x = np.array([p["popcount_bits"] for p in rows], dtype=float)
-        lut = float(x @ np.array([p["lut_sites"] for p in rows]) / (x @ x))
-        ff = float(x @ np.array([p["ff"] for p in rows]) / (x @ x))
-        out[family] = {"lut": {"popcount_bits": round(lut, 4)}, "ff": {"popcount_bits": round(ff, 4)}}
+        out[family] = {"lut": {"popcount_bits": slope(rows, "popcount_bits", "lut_sites")},
+                       "ff": {"popcount_regs": slope(rows, "popcount_regs", "ff")}}
     return out
 
 
 def main() -> None:
-    points = run()
-    RESULTS.write_text(json.dumps({"points": points}, indent=1) + "\n")
+    if "--fit-only" in sys.argv[1:]:
+        points = json.loads(RESULTS.read_text())["points"]
+    else:
+        points = run()
+        RESULTS.write_text(json.dumps({"points": points}, indent=1) + "\n")
     COEFFICIENTS.write_text(json.dumps(fit(points), indent=1) + "\n")
     print(COEFFICIENTS.read_text())
 

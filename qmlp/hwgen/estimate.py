@@ -29,7 +29,7 @@ from ..ir import Dataflow
 from .calibration import CALIBRATION_DIR, load_calibration
 from ..packing import encode
 from .plan import HardwarePlan, LayerPlan, Memory, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan
-from .popcount import popcount_planes
+from .popcount import popcount_planes, popcount_registers
 from .timing import TimingEstimate, design_timing, layer_paths
 from ..untrusted import quote_name
 
@@ -57,7 +57,8 @@ class Features:
     const_adder_bits: float = 0.0  # adder widths of constant-weight trees (fully parallel units)
     product_bits: float = 0.0  # lane products from ROM weights that need adders: (w-1 or 1) x PW bits each
     small_product_bits: float = 0.0  # lane products of <= 6 input bits: each bit one LUT6, no carry
-    popcount_bits: float = 0.0  # (input, weight bit) pairs counted by qmlp_popcount (priced whole: its counts and tree)
+    popcount_bits: float = 0.0  # (input, weight bit) pairs counted by qmlp_popcount (its LUTs: counts and tree)
+    popcount_regs: float = 0.0  # qmlp_popcount's pipeline flip-flops (structural, qmlp.hwgen.popcount)
     rom_luts: float = 0.0  # LUT-ROM / constant-mux LUT6 equivalents (bits x ceil(words / 64))
     compare_bits: float = 0.0  # threshold comparator bits against a table word
     const_compare_bits: float = 0.0  # comparator bits against a constant
@@ -235,7 +236,8 @@ def _popcount_features(p: LayerPlan, weights: np.ndarray) -> Features:
     else:
         pairs = p.pe * p.simd * planes
     word_regs = p.weights.width if p.weights.kind is Storage.LUT else 0
-    f += Features(popcount_bits=pairs, reg_bits=word_regs, rom_luts=_rom_luts(p.weights))
+    regs = p.pe * popcount_registers(p.simd, p.weight_dtype, p.levels_per_stage, p.acc_bits)
+    f += Features(popcount_bits=pairs, popcount_regs=regs, reg_bits=word_regs, rom_luts=_rom_luts(p.weights))
     if p.sf > 1:
         f += Features(adder_bits=p.pe * p.acc_bits)
     return f + _threshold_features(p)

@@ -24,7 +24,8 @@ import numpy as np
 from ..datatypes import BIPOLAR, DataType, smallest_type_for_range
 from ..ir import Layer, Thresholds, frozen_array
 
-__all__ = ["GROUP", "PopcountForm", "popcount_form", "popcount_levels", "popcount_planes", "popcount_value"]
+__all__ = ["GROUP", "PopcountForm", "popcount_form", "popcount_levels", "popcount_planes", "popcount_registers",
+           "popcount_value"]
 
 GROUP = 3  # (input, weight bit) pairs counted by one LUT6 per count bit: the tree's leaves
 
@@ -51,6 +52,23 @@ def popcount_levels(simd: int, storage: DataType) -> int:
     groups = -(-simd // GROUP)
     combine = popcount_planes(storage) > 1 or (storage != BIPOLAR and storage.signed)
     return 1 + (groups - 1).bit_length() + int(combine)
+
+
+def popcount_registers(simd: int, storage: DataType, levels_per_stage: int, acc_bits: int) -> int:
+    """Flip-flops of one qmlp_popcount: per plane the nodes of every registered level (after each
+    ``levels_per_stage`` levels and after the last), plus the combined sum when there is one."""
+    levels = popcount_levels(simd, storage)
+    count_bits = simd.bit_length()
+    tree = (-(-simd // GROUP) - 1).bit_length()
+    regs, nodes, width = 0, -(-simd // GROUP), min(2, count_bits)
+    for level in range(1, 2 + tree):  # the leaf counts (1), the pairwise tree (2 .. 1 + tree)
+        if level > 1:
+            nodes, width = -(-nodes // 2), min(count_bits, width + 1)
+        if level % levels_per_stage == 0 or level == levels:
+            regs += popcount_planes(storage) * nodes * width
+    if levels > 1 + tree:  # the plane combination, the last level: always registered
+        regs += acc_bits
+    return regs
 
 
 def popcount_value(weights: np.ndarray, codes: np.ndarray, xnor: bool) -> np.ndarray:
