@@ -35,10 +35,11 @@ from qmlp.hwgen.synth import synthesize  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "popcount_sweep.json"
 COEFFICIENTS = ROOT / "qmlp" / "hwgen" / "calibration" / "popcount.json"
-# (SIMD, weight type, levels per stage): sizes from a small folded layer to UNSW's 600 inputs
+# (SIMD, weight type, levels per stage): sizes from a small folded layer to UNSW's 600 inputs, at
+# the depths the plan uses (at most qmlp.hwgen.popcount.MAX_LEVELS_PER_STAGE)
 POINTS: tuple[tuple[int, DataType, int], ...] = (
-    (16, INT(2), 2), (64, TERNARY, 3), (200, INT(2), 4), (600, INT(2), 4), (600, INT(2), 2),
-    (64, BIPOLAR, 3), (301, BIPOLAR, 4), (45, INT(4), 3),
+    (16, INT(2), 2), (64, TERNARY, 2), (200, INT(2), 2), (600, INT(2), 2), (600, INT(2), 1),
+    (64, BIPOLAR, 2), (301, BIPOLAR, 2), (45, INT(4), 1),
 )
 FAMILIES = ("xc7", "xcup")
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..datatypes import BIPOLAR, TERNARY, UINT, DataType
 from ..errors import FoldingError
 from ..ir import Dataflow, Folding, Layer
-from .popcount import popcount_form, popcount_levels
+from .popcount import MAX_LEVELS_PER_STAGE as POPCOUNT_LEVELS_PER_STAGE, popcount_form, popcount_levels
 from .thresholds import ThresholdTable, hardware_table, search_depth
 
 __all__ = [
@@ -130,7 +130,7 @@ class LayerPlan:
     out_bits: int
     weights: Memory
     threshold: ThresholdPlan | None
-    levels_per_stage: int  # adder-tree levels between pipeline registers
+    levels_per_stage: int  # adder-tree levels between pipeline registers (POPCOUNT: at most its MAX_LEVELS_PER_STAGE)
     tree_levels: int  # ceil(log2(terms)) of the per-channel adder tree
     tree_stages: int  # register stages of that tree (0 for a single term)
     nonzero_weights: int  # nonzero entries of the (unpadded) weight matrix
@@ -391,16 +391,18 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None) -> Laye
         width = f.pe * f.simd * storage.bits
         unit = Unit.POPCOUNT if uses_popcount(layer) else Unit.MVAU
         weights = Memory(memory_storage(width, cycles), width, cycles)
-    acc = popcount_form(layer, storage).acc if unit is Unit.POPCOUNT else layer.acc_dtype
-    levels = popcount_levels(f.simd, storage) if unit is Unit.POPCOUNT else tree_levels(mw if unit is Unit.TERNARY else f.simd)
+    acc, per_stage = layer.acc_dtype, f.levels_per_stage
+    levels = tree_levels(mw if unit is Unit.TERNARY else f.simd)
+    if unit is Unit.POPCOUNT:
+        acc, levels = popcount_form(layer, storage).acc, popcount_levels(f.simd, storage)
+        per_stage = min(per_stage, POPCOUNT_LEVELS_PER_STAGE)
     return LayerPlan(
         index=index, name=layer.name, unit=unit, mw=mw, mh=mh, simd=f.simd, pe=f.pe,
         in_features=layer.in_features, out_features=layer.out_features,
         in_bits=layer.in_dtype.bits, in_kind=element_kind(layer.in_dtype), weight_dtype=storage,
         acc_bits=acc.bits, acc_signed=bool(acc.signed), out_bits=layer.out_dtype.bits,
         weights=weights, threshold=_threshold_plan(layer, f.pe, mh, unit),
-        levels_per_stage=f.levels_per_stage,
-        tree_levels=levels, tree_stages=-(-levels // f.levels_per_stage),
+        levels_per_stage=per_stage, tree_levels=levels, tree_stages=-(-levels // per_stage),
         nonzero_weights=int(np.count_nonzero(layer.weights)),
     )
 

@@ -19,7 +19,7 @@ from qmlp.hwgen.emit import LIBRARY_DIR, emit_rtl, hex_words
 from qmlp.hwgen.estimate import layer_features
 from qmlp.hwgen.fold import fold, with_stream
 from qmlp.hwgen.plan import Unit, build_plan, element_kind, plan_layer, weight_storage_dtype
-from qmlp.hwgen.popcount import popcount_form, popcount_levels, popcount_planes, popcount_value
+from qmlp.hwgen.popcount import MAX_LEVELS_PER_STAGE, popcount_form, popcount_levels, popcount_planes, popcount_value
 from qmlp.hwgen.thresholds import hardware_table, table_count
 from qmlp.ir import Folding
 from qmlp.packing import encode
@@ -63,6 +63,10 @@ def test_thresholds_on_the_count_agree_with_the_ir_for_every_input(wtype, pad_in
     assert np.all(ours[:, 11:] == 0)
 
 
+def df_layer0():
+    return small_bipolar_network().layers[0]
+
+
 def test_plan_uses_popcount_for_bipolar_inputs_with_an_activation():
     hw = build_plan(small_bipolar_network())
     assert [p.unit for p in hw.layers] == [Unit.POPCOUNT, Unit.POPCOUNT, Unit.MVAU]
@@ -71,6 +75,9 @@ def test_plan_uses_popcount_for_bipolar_inputs_with_an_activation():
     assert l1.weight_dtype == BIPOLAR and l1.tree_levels == popcount_levels(9, BIPOLAR) == 3  # leaves, 2 adds, no combine
     assert not l1.acc_signed and l1.acc_bits == 4  # matches of 9: UINT4
     assert Unit.POPCOUNT.module == Unit.MVAU.module == "qmlp_mvau"
+    # the unit registers at least every MAX_LEVELS_PER_STAGE levels (fewer LUTs), whatever the clock allows
+    deep = plan_layer(0, df_layer0(), Folding(pe=3, simd=13, levels_per_stage=7))
+    assert deep.levels_per_stage == MAX_LEVELS_PER_STAGE == 2 and deep.tree_stages == -(-deep.tree_levels // 2)
     # fully parallel and unary: the constant-weight ternary layer still wins
     df = random_dataflow(1, widths=(6, 4, 2), weight_dtypes=TERNARY, input_dtype=BIPOLAR)
     assert plan_layer(0, df.layers[0], Folding(pe=4, simd=6)).unit is Unit.TERNARY
