@@ -157,3 +157,9 @@ def test_unsw_shaped_network_bit_exact_under_backpressure(tmp_path):
     assert build_plan(df).layers[0].unit is Unit.POPCOUNT
     q = np.random.default_rng(2).choice([-1, 1], size=(40, 600))
     _through_rtl(df, q, tmp_path)
+
+
+def test_fold_records_the_depth_the_unit_uses():
+    df = random_dataflow(2024, widths=(600, 64, 1), weight_dtypes=INT(2), input_dtype=BIPOLAR, act_dtype=UINT(2))
+    df = fold(df, target_fps=1e6, clock_mhz=100, family="xc7")
+    assert df.layers[0].folding.levels_per_stage == build_plan(df).layers[0].levels_per_stage == MAX_LEVELS_PER_STAGE
