@@ -41,6 +41,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import __version__
+from ..build import DATAFLOW
 from ..datatypes import BIPOLAR
 from ..errors import QmlpError
 from ..ir import Dataflow, from_json, verify
@@ -519,7 +520,7 @@ class Agent:
         try:
             digests = self._receive_files(conn, head, paths, incoming)
             self._check_manifest(incoming, digests)
-            df = self._parse_dataflow((incoming / "dataflow.json").read_bytes())
+            df = self._parse_dataflow((incoming / DATAFLOW).read_bytes())
             for needed in self.backend.required_files(df):
                 folder = needed.endswith("/")
                 if not any(str(p) == needed or (folder and str(p).startswith(needed)) for p in paths):
@@ -547,9 +548,9 @@ class Agent:
     def _check_upload_sizes(self, specs: tuple[PartSpec, ...]) -> None:
         """Files the agent reads back into memory have a size limit, checked before any byte arrives."""
         sizes = {spec.name: spec.size for spec in specs}
-        if "dataflow.json" not in sizes:
+        if DATAFLOW not in sizes:
             raise Refusal("BAD_DESIGN", "LOAD without dataflow.json: upload OUT/dataflow.json with the design")
-        limits = {"dataflow.json": self.config.max_dataflow_bytes,
+        limits = {DATAFLOW: self.config.max_dataflow_bytes,
                   **{name: self.config.max_small_file_bytes for name in _SMALL_FILES}}
         for name, limit in limits.items():
             if sizes.get(name, 0) > limit:
