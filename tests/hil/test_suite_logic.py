@@ -145,7 +145,7 @@ def test_reference_vectors_case_and_its_input_checks(tmp_path, design_dir):
     assert report.passed and report.results[3].name == "reference_vectors"
     assert report.results[3].message == ("30 vectors bit-exact, argmax agrees with the reference on 30/30, "
                                          "max |y - reference| 0, accuracy 90.00%")
-    bad = [("nox.npz", {"q": x}, "no array 'x'"), ("shape.npz", {"x": x[:, :3]}, "is not NaN-free floats shaped"),
+    bad = [("nox.npz", {"q": x}, "no array 'x'"), ("shape.npz", {"x": x[:, :3]}, "is not floats shaped"),
            ("rows.npz", {"x": x, "y": labels[:5]}, "'y' has 5 rows but 'x' has 30")]
     for name, arrays, message in bad:
         np.savez(tmp_path / name, **arrays)
