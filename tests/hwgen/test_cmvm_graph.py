@@ -156,6 +156,11 @@ def test_adder_lut_matches_single_adders_measured_with_yosys():
     assert adder_lut((-128, 127, 0), (0, 3, 0), False) == 2
     assert adder_lut((0, 255, 0), (-4, 3, 0), False) == 8
     assert adder_lut(u6, u6, True) == 7
+    s8 = (-128, 127, 0)
+    assert adder_lut(s8, s8, False) == 8
+    assert adder_lut(s8, s8, True) == 9
+    assert adder_lut(s8, (-128, 127, 1), False) == 8
+    assert adder_lut((-2048, 2047, 0), s8, False) == 12
 
 
 @pytest.mark.parametrize("wkind", ["ternary", "int2", "int4"])

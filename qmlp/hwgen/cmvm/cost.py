@@ -5,10 +5,11 @@
   only where *both* operands are non-constant: below an operand's shift its bits are zero, and
   above a plain-binary (unsigned) operand's top bit they are zero too, so the chain passes the
   other operand through; a two's-complement operand's sign extension is not constant, so it
-  costs a LUT on every bit up to the adder's top. A subtrahend that is plain binary and ends
-  below the top turns into constant ones there: one LUT more (``adder_lut``). Measured on single
-  adders (Yosys 0.70, xcup): 6u+6u 6, 6s-6s 7, 6u+(6u<<2) 4, 8u+2u 2, 8u-2u 3, 8s+2u 2,
-  8u+3s 8, 6u-6u 7 LUT; negating an output costs no LUT (carry chain alone).
+  costs a LUT on every bit up to the adder's top, except that the top bit of a sum of two sign
+  extensions comes out of the carry chain. A subtrahend that is plain binary and ends below the
+  top turns into constant ones there: one LUT more (``adder_lut``). Measured on single adders
+  (Yosys 0.70, xcup): 6u+6u 6, 6s-6s 7, 6u+(6u<<2) 4, 8u+2u 2, 8u-2u 3, 8s+2u 2, 8u+3s 8,
+  6u-6u 7, 8s+8s 8, 8s-8s 9, 8s+(8s<<1) 8, 12s+8s 12 LUT; negating an output costs no LUT.
 * ``ff``: the pipeline registers and delay lines the schedule places inside the graph.
 """
 
@@ -42,7 +43,10 @@ def adder_lut(a: tuple[int, int, int], b: tuple[int, int, int], subtract: bool) 
         return shift, top if lo < 0 else min(top, shift + range_width(lo, hi))
 
     (a0, a1), (b0, b1) = span(alo, ahi, sa), span(blo, bhi, sb)
-    extra = 1 if subtract and blo >= 0 and b1 < top else 0
+    if subtract:
+        extra = 1 if blo >= 0 and b1 < top else 0
+    else:  # two sign extensions: the top bit comes out of the carry chain
+        extra = -1 if a1 == b1 == top else 0
     return max(1, min(a1, b1) - max(a0, b0) + extra)
 
 
