@@ -192,8 +192,11 @@ class _Builder:
     def sum_tree(self, terms: list[tuple[int, int, int]], depth: int) -> tuple[int, int, int]:
         """Sum ``terms`` (sig, shift, sign) in at most ``depth`` adder levels, which the caller
         guarantees fit (Kraft: ``sum 2^level <= 2^depth``). Greedy: the narrowest term first,
-        with the partner that makes the cheapest adder (``merge_cost``), among partners that
-        keep the Kraft sum within the budget; merging the two shallowest always does."""
+        with the partner that makes the cheapest adder (``merge_cost``), the deepest of equal
+        cost (a narrow term joins a deep sum: a chain, where a plain-binary add costs only the
+        narrow operand's bits; 5 % fewer LUTs on the seed's fc2/fc3 than the narrowest), among
+        partners that keep the Kraft sum within the budget; merging the two shallowest always
+        does."""
         cap = 1 << depth
         kraft = sum(1 << self.level[t[0]] for t in terms)
         terms = list(terms)
@@ -207,7 +210,7 @@ class _Builder:
                     lq = self.level[terms[q][0]]
                     grown = kraft - (1 << li) - (1 << lq) + (1 << (1 + max(li, lq)))
                     if grown <= cap:
-                        key = (self.merge_cost(terms[i], terms[q]), q)
+                        key = (self.merge_cost(terms[i], terms[q]), -lq, q)
                         if best is None or key < best[0]:
                             best = (key, q, grown)
                 if best:
