@@ -34,6 +34,7 @@ from .rows import row_tree
 __all__ = ["build_graph"]
 
 Term = tuple[int, int]  # (signal, shift); the sign is the value in the row's dict
+SignedTerm = tuple[int, int, int]  # (signal, shift, sign) while a row is summed
 Pattern = tuple[int, int, int, int]  # (base signal, other signal, shift difference >= 0, relative sign)
 
 
@@ -154,17 +155,25 @@ class _Builder:
         lo, hi = lo << shift, hi << shift
         return (lo, hi) if sign > 0 else (-hi, -lo)
 
+    def kraft(self, terms: Sequence[SignedTerm]) -> int:
+        """``sum 2^level`` of the terms: they fit a sum tree of depth ``D`` iff it is ``<= 2^D``."""
+        return sum(1 << self.level[t[0]] for t in terms)
+
+    @staticmethod
+    def least_depth(kraft: int) -> int:
+        """The smallest depth whose tree holds terms of Kraft sum ``kraft``."""
+        return max(0, (kraft - 1).bit_length())
+
     def row_depths(self, order: list[int]) -> list[int]:
         """Depth budget per row: the graph's minimum depth (every row as shallow as it can be),
         lowered where a child row (built on this row's output) would not fit.
 
         A row whose terms sit at levels ``l_i`` fits a sum tree of depth ``D`` iff
         ``sum 2^l_i <= 2^D`` (Kraft), so depths follow from level sums alone."""
-        kraft = [sum(1 << self.level[sig] for sig, _ in terms) for terms in self.rows]
+        kraft = [self.kraft(list(terms)) for terms in self.rows]
         least = [0] * len(self.rows)
         for j in order:  # parents first: a parent's output joins its children's terms
-            k = kraft[j] + ((1 << least[self.parent[j]]) if self.parent[j] >= 0 else 0)
-            least[j] = max(0, (k - 1).bit_length())
+            least[j] = self.least_depth(kraft[j] + ((1 << least[self.parent[j]]) if self.parent[j] >= 0 else 0))
         budget = [max(least, default=0)] * len(self.rows)
         for j in reversed(order):  # children first: leave room for the parent's output
             p = self.parent[j]
@@ -173,7 +182,7 @@ class _Builder:
                 budget[p] = min(budget[p], max(least[p], room.bit_length() - 1))
         return [max(b, l) for b, l in zip(budget, least)]
 
-    def merge_cost(self, u: tuple[int, int, int], v: tuple[int, int, int]) -> int:
+    def merge_cost(self, u: SignedTerm, v: SignedTerm) -> int:
         """LUTs of the adder that sums terms ``u`` and ``v`` (``cost.adder_lut``)."""
         if u[2] < 0 < v[2]:
             u, v = v, u
@@ -181,7 +190,7 @@ class _Builder:
         (alo, ahi), (blo, bhi) = self.bounds[u[0]], self.bounds[v[0]]
         return adder_lut((alo, ahi, u[1] - m), (blo, bhi, v[1] - m), u[2] != v[2])
 
-    def add(self, u: tuple[int, int, int], v: tuple[int, int, int]) -> tuple[int, int, int]:
+    def add(self, u: SignedTerm, v: SignedTerm) -> SignedTerm:
         """One adder for the sum of terms ``u`` and ``v`` (sig, shift, sign); the new term."""
         (s1, e1, g1), (s2, e2, g2) = u, v
         if g1 < 0 < g2:  # the positive term is the minuend
@@ -189,7 +198,7 @@ class _Builder:
         m = min(e1, e2)
         return self.new_signal(Operand(s1, e1 - m), Operand(s2, e2 - m, g1 != g2), "sum"), m, g1
 
-    def sum_tree(self, terms: list[tuple[int, int, int]], depth: int) -> tuple[int, int, int]:
+    def sum_tree(self, terms: list[SignedTerm], depth: int) -> SignedTerm:
         """Sum ``terms`` (sig, shift, sign) in at most ``depth`` adder levels, which the caller
         guarantees fit (Kraft: ``sum 2^level <= 2^depth``). Greedy: the narrowest term first,
         with the partner that makes the cheapest adder (``merge_cost``), the deepest of equal
@@ -197,9 +206,7 @@ class _Builder:
         narrow operand's bits; 5 % fewer LUTs on the seed's fc2/fc3 than the narrowest), among
         partners that keep the Kraft sum within the budget; merging the two shallowest always
         does."""
-        cap = 1 << depth
-        kraft = sum(1 << self.level[t[0]] for t in terms)
-        terms = list(terms)
+        cap, kraft, terms = 1 << depth, self.kraft(terms), list(terms)
         while len(terms) > 1:
             terms.sort(key=lambda t: (max(map(abs, self.term_bounds(*t))), self.level[t[0]]))
             pick = None
@@ -241,12 +248,9 @@ class _Builder:
             pos = [t for t in terms if self.term_bounds(*t)[0] >= 0]
             neg = [t for t in terms if t not in pos and self.term_bounds(*t)[1] <= 0]
             rest = [t for t in terms if t not in pos and t not in neg]
-            least = lambda ts: max(0, (sum(1 << self.level[t[0]] for t in ts) - 1).bit_length())
-            split = pos and neg and (1 << least(pos)) + (1 << least(neg)) + sum(
-                1 << self.level[t[0]] for t in rest) <= 1 << depths[j]
-            if split:
-                lp, ln = least(pos), least(neg)
-                if not rest and lp != ln:  # the shallower side may use the spare levels
+            lp, ln = self.least_depth(self.kraft(pos)), self.least_depth(self.kraft(neg))
+            if pos and neg and (1 << lp) + (1 << ln) + self.kraft(rest) <= 1 << depths[j]:
+                if not rest:  # the shallower side may use the spare levels
                     lp = ln = max(lp, ln)
                 p = self.sum_tree(pos, lp)
                 n = self.sum_tree([(sig, e, -g) for sig, e, g in neg], ln)
