@@ -4,7 +4,8 @@
 // that PE | MH and SIMD | MW). The input vector arrives as SF = MW/SIMD beats of SIMD
 // elements; the output leaves as NF = MH/PE beats of PE elements. Work is issued one
 // (nf, sf) pair per cycle, nf outer: during fold nf = 0 the beats come from the input stream
-// and are also stored in the input buffer, which folds nf > 0 reread. So a vector takes
+// and are also stored in the input buffer, which folds nf > 0 reread (SF = 1: the stage-1
+// input register itself holds the beat, no buffer and no select). So a vector takes
 // exactly NF*SF issue cycles and the next vector's fold 0 follows immediately.
 //
 // Pipeline (all stages advance together on `en`; a full output register stalls the unit):
@@ -83,9 +84,6 @@ module qmlp_mvau #(
     wire last_nf = nf == NF[NFW-1:0] - 1'b1 || NF == 1;
     assign s_ready = en && fold0;
 
-    reg [SIMD*IN_BITS-1:0] ibuf [0:SF-1];
-    wire [SIMD*IN_BITS-1:0] x0 = fold0 ? s_data : ibuf[sf];
-
     always @(posedge clk) begin
         if (!rst_n) begin
             nf <= {NFW{1'b0}};
@@ -97,21 +95,28 @@ module qmlp_mvau #(
             addr <= (last_sf && last_nf) ? {AW{1'b0}} : addr + 1'b1;
         end
     end
-    always @(posedge clk) begin
-        if (issue && fold0) ibuf[sf] <= s_data;
-    end
-
     // ---- stage 1: weight ROM (registered read; rom_style as planned) -------------------------
     wire [PE*SIMD*W_BITS-1:0] w1;
     qmlp_rom #(.WIDTH(PE * SIMD * W_BITS), .DEPTH(WORDS), .ADDR_BITS(AW), .FILE(WEIGHT_FILE), .STYLE(ROM_STYLE))
         weight_rom (.clk(clk), .en(en), .addr(addr), .data(w1));
 
     reg [SIMD*IN_BITS-1:0] x1;
+    generate
+        if (SF > 1) begin : buffered
+            reg [SIMD*IN_BITS-1:0] ibuf [0:SF-1];
+            always @(posedge clk) begin
+                if (issue && fold0) ibuf[sf] <= s_data;
+                if (en) x1 <= fold0 ? s_data : ibuf[sf];
+            end
+        end else begin : held  // one beat per vector: x1 itself holds it through the folds nf > 0
+            always @(posedge clk) if (issue && fold0) x1 <= s_data;
+        end
+    endgenerate
+
     reg first1, last1;
     reg [NFW-1:0] nf1, nf3;
     always @(posedge clk) begin
         if (en) begin
-            x1 <= x0;
             first1 <= sf == {SFW{1'b0}};
             last1 <= last_sf;
             nf1 <= nf;
