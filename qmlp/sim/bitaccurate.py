@@ -8,6 +8,7 @@ int64 round trips; results handed out are int64. Nothing here approximates."""
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..datatypes import BIPOLAR
 from ..ir import Dataflow, InputQuant, Layer, Thresholds
+from .engine import engine_for
 
 __all__ = ["SimResult", "quantize_input", "layer_forward", "apply_thresholds", "run_integer",
            "dequantize_output", "fabric_outputs", "fabric_run", "simulate", "simulate_outputs", "exact_matmul", "CHUNK",
@@ -189,8 +191,9 @@ def fabric_run(df: Dataflow, q: np.ndarray) -> np.ndarray:
 
 
 def dequantize_output(df: Dataflow, out: np.ndarray) -> np.ndarray:
-    y = out.astype(np.float64) * df.output.scale + df.output.bias
-    return y.astype(np.float32)
+    """The host's ``y = acc * scale[c] + bias[c]``: in float64 (``out`` of any integer or float
+    dtype holding exact integers is promoted exactly), rounded once to float32."""
+    return (out * df.output.scale + df.output.bias).astype(np.float32)
 
 
 def _check_shape(df: Dataflow, x: np.ndarray) -> None:
@@ -205,10 +208,8 @@ def _engine(df: Dataflow, x2d: np.ndarray, engine: str, keep: bool):  # noqa: AN
         raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
     if engine == "numpy" or (engine == "auto" and keep):
         return None  # keeping every layer: numpy is as fast (measured: the int64 copies dominate)
-    from .engine import engine_for
-
     found = engine_for(df, keep=keep)
-    if found is None or (x2d.size and np.isnan(x2d.min())):  # min propagates NaN: one pass, no temporary
+    if found is None or (x2d.size and math.isnan(x2d.min())):  # min propagates NaN: one pass, no temporary
         if engine == "onnxruntime":
             raise ValueError(f"{df.name}: the onnxruntime engine is not exact for this model or input; use engine='auto'")
         return None
@@ -224,7 +225,7 @@ def simulate(df: Dataflow, x: np.ndarray, *, engine: str = "auto") -> SimResult:
     x = np.asarray(x, dtype=np.float32)
     _check_shape(df, x)
     batch = x.shape[0]
-    x2d = x.reshape(batch, -1)
+    x2d = np.ascontiguousarray(x.reshape(batch, -1))
     fast = _engine(df, x2d, engine, keep=True)
     if fast is not None:
         q, *stages = (a.astype(np.int64) for a in fast.run(x2d))
@@ -237,14 +238,15 @@ def simulate(df: Dataflow, x: np.ndarray, *, engine: str = "auto") -> SimResult:
 
 
 def simulate_outputs(df: Dataflow, x: np.ndarray, *, engine: str = "auto") -> np.ndarray:
-    """``simulate(df, x).outputs`` without keeping the per-layer integers (the fast path)."""
+    """``simulate(df, x).outputs`` without keeping the per-layer integers: the fast path, so the
+    per-call work here is kept to a few array operations."""
     x = np.asarray(x, dtype=np.float32)
     _check_shape(df, x)
     batch = x.shape[0]
-    x2d = x.reshape(batch, -1)
+    x2d = x if x.ndim == 2 and x.flags.c_contiguous else np.ascontiguousarray(x.reshape(batch, -1))
     fast = _engine(df, x2d, engine, keep=False)
-    if fast is not None:
-        last = fast.run(x2d)[0]  # float32 holding exact integers: dequantize_output takes it as is
-    else:
-        _, (last,) = _run(df, _quantize(df.input, x2d), keep=False)
-    return dequantize_output(df, last).reshape((batch, *df.output_shape))
+    if fast is None:
+        y = dequantize_output(df, _run(df, _quantize(df.input, x2d), keep=False)[1][0])
+    else:  # float32 holding exact integers (dequantize_output takes it as is) or already dequantized
+        y = fast.run(x2d)[0] if fast.dequantized else dequantize_output(df, fast.run(x2d)[0])
+    return y if len(df.output_shape) == 1 else y.reshape((batch, *df.output_shape))
