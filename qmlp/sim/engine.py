@@ -47,6 +47,7 @@ _INT8_WEIGHT = 63  # |weight| bound for exact sums in every x86 int8 kernel (see
 CHUNK = 1024
 SMALL_ROWS = 8  # up to this many rows: the small-batch graph, through bound buffers (Engine.run)
 MAX_STEPS = 16  # thresholds per channel as indicator columns; beyond, the numpy path's search is faster
+_MAX_UNIT = 16  # weight multiples tried for a staircase line (_unit_line)
 _TABLE_LIMIT = 1 << 20  # entries of the output lookup table (4 MiB of float32)
 _SLACK = 2.0 ** -20  # relative error a staircase line must tolerate (float32 rounding is 2^-24)
 
@@ -182,35 +183,57 @@ def _line_holds(plateaus: list[tuple[int, int, int]], scale: np.float32, add: in
     return True
 
 
-def _integer_line(values: np.ndarray, lo: int, hi: int, steps: int) -> tuple[np.float32, int] | None:
-    """(M > 0, integer C) with ``clip(round((a + C) * M), 0, steps)`` == the threshold count of
-    ``values`` (ascending) for every integer ``a`` in [lo, hi], proven by ``_line_holds``; None
-    when no such line exists among the candidates. For each candidate C (near the line through
-    the first and last transitions) the plateaus bound M from both sides: a plateau with count
-    v > 0 starting at s needs M * (s + C) > v - 1/2, one with v < steps ending at e needs
-    M * (e + C) < v + 1/2."""
-    plateaus = _plateaus(values, lo, hi)
+def _integer_line(values: np.ndarray, lo: int, hi: int, steps: int, unit: int = 1) -> tuple[np.float32, int] | None:
+    """(M > 0, integer C) with ``clip(round((unit * a + C) * M), 0, steps)`` == the threshold
+    count of ``values`` (ascending) for every integer ``a`` in [lo, hi], proven by
+    ``_line_holds``; None when no such line exists among the candidates. ``unit`` > 1 (weights
+    times ``unit``) makes C finer. For each candidate C (near the line through the first and last
+    transitions) the plateaus bound M from both sides: a plateau with count v > 0 starting at s
+    needs M * (s + C) > v - 1/2, one with v < steps ending at e needs M * (e + C) < v + 1/2."""
+    plateaus = [(unit * s, unit * e, v) for s, e, v in _plateaus(values, lo, hi)]
     if len(plateaus) == 1:  # a constant count: 0 (below every threshold) or steps (above all)
         count = plateaus[0][2]
-        line = (np.float32(1), -hi - 1) if count == 0 else (np.float32(steps), 1 - lo) if count == steps else None
+        line = (np.float32(1), -unit * hi - 1) if count == 0 else (np.float32(steps), 1 - unit * lo) if count == steps else None
         return line if line is not None and _line_holds(plateaus, *line, steps) else None
-    first, last = plateaus[1][0], plateaus[-1][0]  # where the count first and last rises
-    rise = plateaus[-1][2] - plateaus[1][2]
-    per_step = (last - first) / rise if rise else float(plateaus[1][1] - first + 1)
-    centre = int(round(per_step * (plateaus[1][2] - 0.5) - first + 0.5))
-    adds = centre + np.array(sorted(range(-64, 65), key=abs))
-    starts = np.array([s for s, _, v in plateaus if v > 0])[None, :] + adds[:, None]
-    above = np.array([v - 0.5 for _, _, v in plateaus if v > 0])[None, :]
-    ends = np.array([e for _, e, v in plateaus if v < steps])[None, :] + adds[:, None]
-    below = np.array([v + 0.5 for _, _, v in plateaus if v < steps])[None, :]
-    # M > above / start needs start > 0 (above >= 1/2); M < below / end binds only where end > 0
-    with np.errstate(divide="ignore"):
-        low = np.where(starts > 0, above / np.maximum(starts, 1), np.inf).max(axis=1, initial=0.0)
-        high = np.where(ends > 0, below / np.maximum(ends, 1), np.inf).min(axis=1, initial=np.inf)
-    for k in np.nonzero(low < high)[0][:8]:
+    starts = np.array([s for s, _, v in plateaus if v > 0], dtype=np.float64)
+    above = np.array([v - 0.5 for _, _, v in plateaus if v > 0])
+    ends = np.array([e for _, e, v in plateaus if v < steps], dtype=np.float64)
+    below = np.array([v + 0.5 for _, _, v in plateaus if v < steps])
+    # candidate offsets: for slopes M from flat to steep, C must lie in
+    # (max(above / M - start), min(below / M - end)); take integers at and between those ends
+    slopes = np.geomspace(0.25 / (plateaus[-1][1] - plateaus[0][0] + 1), 2.0 * steps, 96)[:, None]
+    c_low = (above / slopes - starts).max(axis=1, initial=-np.inf)
+    c_high = (below / slopes - ends).min(axis=1, initial=np.inf)
+    ok = c_low < c_high
+    mid = np.where(np.isfinite(c_low + c_high), (c_low + c_high) / 2, np.where(np.isfinite(c_low), c_low + 1, c_high - 1))
+    candidates = np.concatenate([np.floor(mid[ok]), np.ceil(mid[ok]), np.ceil(c_low[ok] + 1e-9), np.floor(c_high[ok] - 1e-9)])
+    # and every integer near the line through the first and last rise
+    (first, _, v_first), (last, _, v_last) = plateaus[1], plateaus[-1]
+    per_step = (last - first) / (v_last - v_first) if v_last > v_first else 1.0 / max(v_first - plateaus[0][2], 1)
+    centre = round(per_step * (v_first - 0.5) - first + 0.5)
+    near = centre + np.arange(-64 * unit, 64 * unit + 1)
+    adds = np.unique(np.concatenate([candidates[np.isfinite(candidates)], near])).astype(np.int64)
+    # for each C the plateaus bound M: M > above / (start + C) needs start + C > 0 (above >= 1/2);
+    # M < below / (end + C) binds only where end + C > 0
+    shifted_starts, shifted_ends = starts[None, :] + adds[:, None], ends[None, :] + adds[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = np.where(shifted_starts > 0, above / np.maximum(shifted_starts, 1), np.inf).max(axis=1, initial=0.0)
+        high = np.where(shifted_ends > 0, below / np.maximum(shifted_ends, 1), np.inf).min(axis=1, initial=np.inf)
+    feasible = np.nonzero(low < high)[0]
+    for k in feasible[np.argsort(-(np.log(high[feasible]) - np.log(low[feasible])))][:8]:  # widest first
         scale = np.float32(np.sqrt(low[k] * high[k]) if np.isfinite(high[k]) else 2 * low[k])
         if scale > 0 and _line_holds(plateaus, scale, int(adds[k]), steps):
             return scale, int(adds[k])
+    return None
+
+
+def _unit_line(values: np.ndarray, lo: int, hi: int, steps: int, most: int) -> tuple[int, np.float32, int] | None:
+    """(unit, M, C) of ``_integer_line`` with the smallest ``unit`` in 1..``most`` that has a
+    line (thresholds of BatchNorm + a uniform quantizer: about 1 in 5 channels need unit > 1)."""
+    for unit in range(1, min(most, _MAX_UNIT) + 1):
+        line = _integer_line(values, lo, hi, steps, unit)
+        if line is not None:
+            return unit, *line
     return None
 
 
@@ -261,6 +284,8 @@ def _graph(df: Dataflow, *, keep: bool, requantize: bool) -> tuple[bytes, tuple[
     otherwise float32 QGemm sums then a QuantizeLinear (the same arithmetic, about 1.5 us less
     per call at batch 1: measured, bench/sim_throughput.py)."""
     from onnx import TensorProto, helper, numpy_helper
+
+    from .bitaccurate import _partial_sum_bound
 
     nodes, inits = [], []
 
@@ -346,12 +371,16 @@ def _graph(df: Dataflow, *, keep: bool, requantize: bool) -> tuple[bytes, tuple[
             continue
         # the thresholds compare sign * acc: negate those channels' weights and shift
         low, high = accumulator_range(sign[:, None] * w, layer.in_dtype)
-        lines = [_integer_line(act.values[c], int(low[c]), int(high[c]), act.steps) for c in range(layer.out_features)]
+        # the largest weight multiple per channel: int8 without splitting, sums still below 2^24
+        most = np.minimum(_INT8_WEIGHT // np.maximum(np.abs(weights_t).max(axis=0), 1),
+                          (_FLOAT32_EXACT - 1) // (2 * (_partial_sum_bound(layer) + 1)))
+        lines = [_unit_line(act.values[c], int(low[c]), int(high[c]), act.steps, int(most[c]))
+                 for c in range(layer.out_features)]
         step_scale, step_offset = _affine(act)
         if all(line is not None for line in lines):
-            scale = np.array([m for m, _ in lines], np.float32)
-            add = sign * shift + np.array([c for _, c in lines])
-            raw = qgemm(f"l{i}", cols, weights_t * sign, add, scale)
+            unit, scale, line_add = (np.array(v) for v in zip(*lines))
+            add = unit * sign * shift + line_add
+            raw = qgemm(f"l{i}", cols, weights_t * (unit * sign), add, scale.astype(np.float32))
             name = node("Clip", [raw, const(f"l{i}_lo", 0, np.uint8), const(f"l{i}_hi", act.steps, np.uint8)], f"l{i}_u8")
             channel, const_count = np.arange(layer.out_features), np.zeros(layer.out_features, np.int64)
             kinds.append("staircase")
