@@ -270,7 +270,10 @@ def _build(df: Dataflow, *, keep: bool) -> Engine | None:
     graphs = [_graph(df, keep=keep, requantize=requantize) for requantize in ((True,) if keep else (True, False))]
     if graphs[0] is None:
         return None
-    sessions = [ort.InferenceSession(g[0], sess_options=options, providers=["CPUExecutionProvider"]) for g in graphs]
+    sessions = [ort.InferenceSession(graphs[0][0], sess_options=options, providers=["CPUExecutionProvider"])]
+    if len(graphs) > 1:
+        options.enable_cpu_mem_arena = False  # small tensors: plain allocations are quicker (~0.5 us a call)
+        sessions.append(ort.InferenceSession(graphs[1][0], sess_options=options, providers=["CPUExecutionProvider"]))
     _, outputs, kinds, dequantized = graphs[0]
     return Engine(session=sessions[0], outputs=outputs, activations=kinds, dequantized=dequantized,
                   small_session=sessions[1] if len(sessions) > 1 else None)
@@ -297,20 +300,24 @@ def _graph(df: Dataflow, *, keep: bool, requantize: bool) -> tuple[bytes, tuple[
         nodes.append(helper.make_node(op, inputs, [output], domain=domain or None, **attrs))
         return output
 
-    def operands(tag: str, cols: _Columns, weights_t: np.ndarray) -> tuple[str, str]:
-        """(A, B) of an int8 GEMM computing ``cols`` times integer ``weights_t`` (columns, out):
-        B stacks ``_split``'s pieces, A repeats ``cols`` once per piece."""
+    def operands(tag: str, cols: _Columns, weights_t: np.ndarray, shape: tuple[int, ...] = ()) -> tuple[str, str, str]:
+        """(A, B, B's zero point shaped ``shape``) of an 8-bit GEMM computing ``cols`` times integer
+        ``weights_t`` (columns, out): B stacks ``_split``'s pieces, A repeats ``cols`` once per
+        piece. The large-batch graph stores B as int8; the small-batch one as uint8 ``w + 128``
+        with zero point 128 (the u8 x u8 kernel: about 0.15 us less per layer at batch 1, much
+        slower on large batches here)."""
         pieces = _split(weights_t)
         a = cols.name if len(pieces) == 1 else node("Concat", [cols.name] * len(pieces), f"{tag}_rep", axis=1)
-        return a, const(f"{tag}_w", np.concatenate(pieces), np.int8)
+        w, zp, dtype = (np.concatenate(pieces), 0, np.int8) if requantize else (np.concatenate(pieces) + np.int64(128), 128, np.uint8)
+        return a, const(f"{tag}_w", w, dtype), const(f"{tag}_wzp", np.full(shape, zp), dtype)
 
     def qgemm(tag: str, cols: _Columns, weights_t: np.ndarray, add: np.ndarray, scale: np.ndarray | None) -> str:
         """``cols`` times integer ``weights_t`` (columns, out) plus integer ``add``: float32 sums
         (``scale`` None) or uint8 ``clip(round((sum + add) * scale), 0, 255)``."""
-        a, b = operands(tag, cols, weights_t)
         out_scale = scale if scale is not None else np.float32(1)
+        a, b, b_zp = operands(tag, cols, weights_t, np.shape(out_scale))
         inputs = [a, const(f"{tag}_one", 1), const(f"{tag}_azp", cols.zp, np.uint8), b, const(f"{tag}_ws", out_scale),
-                  const(f"{tag}_wzp", np.zeros(np.shape(out_scale)), np.int8), const(f"{tag}_c", add, np.int32)]
+                  b_zp, const(f"{tag}_c", add, np.int32)]
         if scale is not None and requantize:
             inputs += [const(f"{tag}_ys", 1), const(f"{tag}_yzp", 0, np.uint8)]
         out = node("QGemm", inputs, f"{tag}_out", domain="com.microsoft")
@@ -331,8 +338,8 @@ def _graph(df: Dataflow, *, keep: bool, requantize: bool) -> tuple[bytes, tuple[
             return None
         grid = np.minimum(low[:, None] + np.arange(span)[None, :], high[:, None])  # (channels, span)
         table = dequantize_output(df, grid.T).T.ravel()  # entry c * span + (acc - low[c])
-        a, b = operands("out", cols, weights_t)
-        sums = node("MatMulInteger", [a, b, const("out_azp", cols.zp, np.uint8), const("out_wzp", 0, np.int8)], "out_sums")
+        a, b, b_zp = operands("out", cols, weights_t)
+        sums = node("MatMulInteger", [a, b, const("out_azp", cols.zp, np.uint8), b_zp], "out_sums")
         base = np.arange(len(low)) * span - low + shift
         index = node("Add", [sums, const("out_base", base, np.int32)], "out_index")
         return node("Gather", [const("out_table", table), index], "y", axis=0)
