@@ -5,27 +5,36 @@ The graph does the arithmetic of ``qmlp.sim.bitaccurate`` in 8-bit integers end 
 
 * the input quantizer is one ``QuantizeLinear`` to uint8 (x / scale, round half to even,
   saturate: MLAS divides, so this is QONNX's ``Quant`` bit for bit), with a zero point for
-  signed inputs and a ``Clip`` for ranges narrower than 8 bits; BIPOLAR is a ``Where``;
-* each layer is one ``QGemm`` (onnxruntime's u8 x s8 GEMM, exact int32 sums, weights prepacked)
-  whose output stage requantizes: ``uint8 = clip(round_half_even(float32(acc + C[c]) * M[c]))``,
-  then one uint8 ``Clip``. Two exact ways to use it for a multi-threshold activation:
+  signed inputs and a ``Clip`` for ranges narrower than 8 bits; BIPOLAR is a ``Where``; the
+  model's preprocessing ops run first, in float32 like numpy;
+* each layer is one ``QGemm`` (onnxruntime's 8-bit GEMM: exact int32 sums) whose output stage
+  rounds: ``uint8 = clip(round_half_even(float32(acc + C[c]) * M[c]), 0, 255)``, then one
+  uint8 ``Clip``. Two exact ways to use it for a multi-threshold activation:
 
   - **staircase**: one column per channel, when the channel's thresholds are one rounded line
-    ``round(M * (acc + C))`` with an integer ``C`` (``_integer_line``; thresholds from BatchNorm
-    + a uniform quantizer, i.e. every trained model we have, almost always are);
-  - **indicators** otherwise: one column per threshold, ``M = 1`` and ``C = 1 - T``, clipped
-    to 0/1: ``[acc >= T]`` in integers, no rounding anywhere.
+    ``round(M * (unit * acc + C))`` with integers ``unit`` (the channel's weights times it) and
+    ``C`` (``_unit_line``; BatchNorm + a uniform quantizer of up to 4 bits, i.e. every trained
+    model we have, always are in our tests);
+  - **indicators** otherwise (up to MAX_STEPS thresholds): one column per threshold, ``M = 1``
+    and ``C = 1 - T``, clipped to 0/1: ``[acc >= T]`` in integers, no rounding anywhere.
 
   The next layer's GEMM reads those uint8 columns with its weights repeated per column (and
-  multiplied by the activation's scale); the activation's offsets move into its integer ``C``.
+  multiplied by the activation's scale); the activation's offsets move into its integer ``C``;
+* the last layer's int32 sums index a table of ``bitaccurate.dequantize_output`` over every
+  reachable accumulator, so the graph hands out the host's float32 outputs.
+
+Up to SMALL_ROWS rows a second form of the same graph runs (float32 QGemm sums, then a
+QuantizeLinear: the same arithmetic; weights as uint8 + 128 with zero point 128), through
+buffers that stay bound: its fixed cost per call is lower, its GEMMs slower on large batches.
 
 Exactness, decided here once: every accumulator, ``C`` and threshold is an integer below 2^24,
-so ``float32(acc + C)`` is exact (``_exact_in_float32``); the weights stay within +-63 so every
-x86 int8 kernel sums exactly (``_split``); a staircase line is kept only if the rounding of
-``(acc + C) * M`` gives every count right at both ends of every plateau, both as float32 and with
-a relative error of 2^-20 either way (``_line_holds``); rounding is monotone, so the ends
-prove every value between. ``tests/sim/test_engine.py`` checks the engine against the numpy
-path bit for bit; bench/sim_throughput.py measures it."""
+so ``float32(acc + C)`` is exact (``_exact_in_float32``, and ``most`` in ``_graph``); weights
+stay within +-63 (``_split``), so every x86 8-bit kernel sums exactly, even those adding pairs
+of u8 x s8 products in saturating int16; a staircase line is kept only if rounding
+``(unit * acc + C) * M`` gives every count right at both ends of every plateau, both in float32
+and with a relative error of 2^-20 either way (``_line_holds``): rounding is monotone, so the
+ends prove every value between. ``tests/sim/test_engine.py`` checks the engine against the numpy
+path bit for bit; bench/sim_throughput.py measures it against onnxruntime on the QCDQ export."""
 
 from __future__ import annotations
 
