@@ -390,10 +390,13 @@ def _graph(df: Dataflow, *, keep: bool, requantize: bool) -> tuple[bytes, tuple[
         # the largest weight multiple per channel: int8 without splitting, sums still below 2^24
         most = np.minimum(_INT8_WEIGHT // np.maximum(np.abs(weights_t).max(axis=0), 1),
                           (_FLOAT32_EXACT - 1) // (2 * (_partial_sum_bound(layer) + 1)))
-        lines = [_unit_line(act.values[c], int(low[c]), int(high[c]), act.steps, int(most[c]))
-                 for c in range(layer.out_features)]
+        lines = []
+        for c in range(layer.out_features):  # stops at the first channel without a line
+            lines.append(_unit_line(act.values[c], int(low[c]), int(high[c]), act.steps, int(most[c])))
+            if lines[-1] is None:
+                break
         step_scale, step_offset = _affine(act)
-        if all(line is not None for line in lines):
+        if lines[-1] is not None:
             unit, scale, line_add = (np.array(v) for v in zip(*lines))
             add = unit * sign * shift + line_add
             raw = qgemm(f"l{i}", cols, weights_t * (unit * sign), add, scale.astype(np.float32))

@@ -161,6 +161,15 @@ def test_concurrent_batch_1_predictions_are_right():
     assert bad == []
 
 
+def test_output_without_the_lookup_table_is_dequantized_on_the_host(monkeypatch):
+    """A last layer whose accumulator ranges make the dequantization table too large hands out
+    its float32 accumulators; ``dequantize_output`` then runs in numpy, with the same result."""
+    df = random_dataflow(2, widths=(14, 10, 5))
+    monkeypatch.setattr(engine, "_TABLE_LIMIT", 0)
+    assert engine.engine_for(df).dequantized is False
+    _assert_engine_equals_numpy(df, _wide_inputs(df, 300, 2))
+
+
 def test_engine_refuses_models_where_float32_is_not_exact():
     df = random_dataflow(0, widths=(12, 9, 3))
     wide = replace(df.layers[0], weights=np.full_like(df.layers[0].weights, 1 << 20), weight_dtype=INT(24))
