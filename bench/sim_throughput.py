@@ -183,8 +183,9 @@ def report(rows, checks) -> str:
         f"{', '.join(engine.activations)}): a QuantizeLinear input quantizer, per layer one u8 x s8 QGemm whose "
         "output stage rounds each channel's threshold staircase as one line (an integer offset and a float32 slope, "
         "proven at both ends of every plateau) and a uint8 Clip, the output dequantized by a table lookup; up to "
-        f"{SMALL_ROWS} rows a variant with float32 QGemm sums and a QuantizeLinear through bound buffers (less "
-        f"fixed cost per call), from {CHUNK + 1} rows blocks of {CHUNK} rows. `simulate` also hands out int64 copies "
+        f"{SMALL_ROWS} rows a variant (float32 QGemm sums then a QuantizeLinear, u8 x u8 GEMMs, no memory arena) "
+        f"through bound buffers, which costs less per call; from {CHUNK + 1} rows, blocks of {CHUNK} rows (their "
+        "scratch stays in the caches; onnxruntime QCDQ runs a batch in one call). `simulate` also hands out int64 copies "
         "of every layer's accumulators and activations, hence its lower rate. "
         "Reproduce: `.venv/bin/python -m bench.sim_throughput`.",
     ]
