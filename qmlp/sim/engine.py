@@ -182,8 +182,11 @@ def _plateaus(values: np.ndarray, lo: int, hi: int) -> list[tuple[int, int, int]
 
 def _line_holds(plateaus: list[tuple[int, int, int]], scale: np.float32, add: int, steps: int) -> bool:
     """Does ``clip(round_half_even((a + add) * scale), 0, steps)`` give every plateau's count at
-    both of its ends, in float32 and with any relative error up to _SLACK?"""
+    both of its ends, in float32 and with any relative error up to _SLACK? (Every value between
+    the extreme ends must also convert to float32 exactly.)"""
     ends = np.array([[s, e] for s, e, _ in plateaus], dtype=np.int64) + add
+    if np.abs(ends).max() >= _FLOAT32_EXACT:
+        return False
     want = np.array([[c, c] for _, _, c in plateaus])
     exact = ends.astype(np.float64) * np.float64(scale)  # exact: 24-bit scale times an integer < 2^24
     for value in (ends.astype(np.float32) * scale, exact * (1 - _SLACK), exact * (1 + _SLACK)):
@@ -294,7 +297,7 @@ def _graph(df: Dataflow, *, keep: bool, requantize: bool) -> tuple[bytes, tuple[
     the quantized input and every layer's accumulators and output values as float32 outputs.
     ``requantize``: each layer's rounding inside the QGemm (fastest from a few dozen rows on);
     otherwise float32 QGemm sums then a QuantizeLinear (the same arithmetic, about 1.5 us less
-    per call at batch 1: measured, bench/sim_throughput.py)."""
+    per call at batch 1, slower from ~16 rows: measured here on the seed topology)."""
     from onnx import TensorProto, helper, numpy_helper
 
     from .bitaccurate import _partial_sum_bound
@@ -388,8 +391,8 @@ def _graph(df: Dataflow, *, keep: bool, requantize: bool) -> tuple[bytes, tuple[
         # the thresholds compare sign * acc: negate those channels' weights and shift
         low, high = accumulator_range(sign[:, None] * w, layer.in_dtype)
         # the largest weight multiple per channel: int8 without splitting, sums still below 2^24
-        most = np.minimum(_INT8_WEIGHT // np.maximum(np.abs(weights_t).max(axis=0), 1),
-                          (_FLOAT32_EXACT - 1) // (2 * (_partial_sum_bound(layer) + 1)))
+        most = np.maximum(1, np.minimum(_INT8_WEIGHT // np.maximum(np.abs(weights_t).max(axis=0), 1),
+                                        (_FLOAT32_EXACT - 1) // (2 * (_partial_sum_bound(layer) + 1))))
         lines = []
         for c in range(layer.out_features):  # stops at the first channel without a line
             lines.append(_unit_line(act.values[c], int(low[c]), int(high[c]), act.steps, int(most[c])))

@@ -85,20 +85,36 @@ def test_staircase_layers_of_1_to_8_bit_activations_are_exact(bits):
     rng = np.random.default_rng(bits)
     for act_type in (UINT(bits), INT(bits)) if bits > 1 else (UINT(1),):
         df = random_dataflow(bits, widths=(17, 24, 11, 3), weight_dtypes=INT(3), act_dtype=act_type, negate=0.3)
-        layers = []
-        for layer in df.layers:
-            if layer.activation is not None:
-                low, high = accumulator_range(layer.activation.negate[:, None] * -2 * layer.weights + layer.weights,
-                                              layer.in_dtype)
-                values = _line_thresholds(rng, low, high, layer.activation.steps, integer_spacing=bits > 4)
-                layer = replace(layer, activation=replace(layer.activation, values=frozen_array(values, np.int64)))
-            layers.append(layer)
+        df = _with_line_thresholds(df, rng, integer_spacing=bits > 4)
         quant = replace(df.input, scale=frozen_array(np.full(17, 0.05), np.float32),
                         pre=(PreOp("Sub", frozen_array(rng.normal(0, 1, 17), np.float32)),
                              PreOp("Div", frozen_array([1.7], np.float32))))
-        df = replace(df, layers=tuple(layers), input=quant)
+        df = replace(df, input=quant)
         assert engine.engine_for(df).activations == ("staircase", "staircase", "none")
         _assert_engine_equals_numpy(df, _wide_inputs(df, 2000, bits))
+
+
+def _with_line_thresholds(df, rng, integer_spacing: bool = False):
+    """``df`` with every activation's thresholds replaced by ``_line_thresholds`` over the range
+    its (oriented) accumulator can reach."""
+    from qmlp.ir import frozen_array
+
+    layers = []
+    for layer in df.layers:
+        if layer.activation is not None:
+            sign = np.where(layer.activation.negate, -1, 1)
+            low, high = accumulator_range(sign[:, None] * layer.weights, layer.in_dtype)
+            values = _line_thresholds(rng, low, high, layer.activation.steps, integer_spacing)
+            layer = replace(layer, activation=replace(layer.activation, values=frozen_array(values, np.int64)))
+        layers.append(layer)
+    return replace(df, layers=tuple(layers))
+
+
+def test_staircase_with_weights_beyond_int8_pieces():
+    """INT8 weights (beyond +-63) split into int8 pieces and still take one line per channel."""
+    df = _with_line_thresholds(random_dataflow(3, widths=(9, 12, 5), weight_dtypes=INT(8)), np.random.default_rng(3))
+    assert engine.engine_for(df).activations == ("staircase", "none")
+    _assert_engine_equals_numpy(df, _wide_inputs(df, 1000, 3))
 
 
 def test_staircase_line_is_exact_on_every_reachable_accumulator():
