@@ -226,3 +226,21 @@ def test_trained_models_take_the_staircase_path_and_stay_exact(name):
         for a, b in zip(ref.accumulators + ref.activations, fast.accumulators + fast.activations):
             assert np.array_equal(a, b)
         assert np.array_equal(simulate_outputs(df, data, engine="numpy"), simulate_outputs(df, data, engine="onnxruntime"))
+
+
+def test_predict_accepts_huge_finite_inputs_and_refuses_non_finite_ones():
+    """``Model.predict``'s finiteness check is one sum of squares for float32 input: values whose
+    squares overflow (1e30) are still finite and predicted like numpy does; inf and NaN are refused."""
+    from qmlp.api import Model
+    from qmlp.errors import InputError
+
+    df = random_dataflow(5, widths=(8, 6, 3))
+    model = Model(dataflow=df)
+    x = _wide_inputs(df, 20, 5)[7:]  # no infinities
+    x[0, 1], x[1, 2] = 1e30, -3e38
+    with np.errstate(over="ignore"):  # the numpy path's x / scale overflows to -inf, then clips
+        assert np.array_equal(model.predict(x), simulate_outputs(df, x, engine="numpy"))
+    for bad in (np.inf, np.nan):
+        x[2, 3] = bad
+        with pytest.raises(InputError, match=r"first at index \[2, 3\]"):
+            model.predict(x)
