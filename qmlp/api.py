@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .build import DATAFLOW, Build
+from .build import DATAFLOW, Build, float_inputs
 from .errors import ConfigError
 from .ir import Dataflow
+from .sim.bitaccurate import predict_checked
 
 if TYPE_CHECKING:  # pragma: no cover
     from .sim.bitaccurate import SimResult
@@ -75,9 +76,7 @@ class Model:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Float inputs ``(batch, *input_shape)`` -> float32 outputs ``(batch, *output_shape)``,
         bit-accurate (the values qonnx ``execute_onnx`` gives)."""
-        from .sim.bitaccurate import simulate_outputs
-
-        return simulate_outputs(self.dataflow, self._inputs(x))
+        return predict_checked(self.dataflow, self._inputs(x), finite=True)
 
     def simulate(self, x: np.ndarray) -> "SimResult":
         """Every integer stage: quantized inputs, per-layer accumulators and output values."""
@@ -107,11 +106,7 @@ class Model:
         return verify_model(self.path, samples, seed)
 
     def _inputs(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        if x.shape[1:] != self.input_shape or x.shape[0] < 1:
-            raise ConfigError(f"model {self.name}: input shape {x.shape} does not match "
-                              f"(batch, {', '.join(map(str, self.input_shape))})")
-        return x
+        return float_inputs(self.dataflow, x, f"model {self.name}")
 
 
 def load(path: str | Path) -> Model:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..interface import ADDR_BITS, DATA_BITS, VERILOG_HEADER, verilog_header, version_value
 from ..ir import SCHEMA_VERSION, Dataflow, Layer
 from ..packing import encode
 from .plan import (HardwarePlan, LayerPlan, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan,
@@ -28,7 +29,7 @@ __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top",
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
-                 "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_ternary_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
+                 "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_popcount.v", "qmlp_ternary_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
 TOP_NAME = "qmlp_top"
 # rom_style attribute per storage kind (read by Yosys' memory_libmap and by Vivado)
 _ROM_STYLE = {Storage.CONSTANT: "logic", Storage.LUT: "logic", Storage.BRAM: "block"}
@@ -95,7 +96,7 @@ def _threshold_params(layer: Layer, plan: LayerPlan) -> list[str]:
         return params + [f".SEARCH_LEVELS({t.latency})", f".SEARCH_BLOCK_FROM({t.block_from})",
                          f'.THRESHOLD_FILE("{_threshold_file(plan)}")']
     if plan.unit is Unit.TERNARY:  # constants: synthesis folds them into the compares
-        table = threshold_table(layer, plan.mh)
+        table = threshold_table(layer, plan.mh, plan.unit)
         return params + [f".THRESHOLDS({_pack_vector(table.values.reshape(-1), plan.t_bits)})",
                          f".NEGATE({_pack_vector(table.neg.astype(np.int64), 1)})"]
     return params + [f'.THRESHOLD_ROM_STYLE("{_ROM_STYLE[t.memories[0].kind]}")',
@@ -108,7 +109,7 @@ def threshold_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
     t = plan.threshold
     if t is None or (t.unit is ThresholdUnit.COMPARE and plan.unit is Unit.TERNARY):
         return {}
-    table = threshold_table(layer, plan.mh)
+    table = threshold_table(layer, plan.mh, plan.unit)
     stem = _threshold_file(plan)
     if t.unit is ThresholdUnit.COMPARE:
         tables = {f"{stem}.mem": linear_words(table, plan.pe)}
@@ -129,6 +130,8 @@ def _layer_params(layer: Layer, plan: LayerPlan) -> list[str]:
     else:
         params += [f".SIMD({plan.simd})", f".PE({plan.pe})", f".W_BITS({plan.w_bits})", f".W_KIND({plan.w_kind})",
                    f'.ROM_STYLE("{_ROM_STYLE[plan.weights.kind]}")', f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
+    if plan.unit is Unit.POPCOUNT:
+        params.append(".POPCOUNT(1)")
     return params
 
 
@@ -160,7 +163,7 @@ def _stage_text(df: Dataflow, hw: HardwarePlan, stage: StagePlan, src: str) -> s
     layer = df.layers[stage.layer]
     comment = (f"    // {plan.ident} = {quote_name(plan.name)}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
                f"PE={plan.pe} SIMD={plan.simd}, {plan.cycles} cycles/vector, latency {plan.latency}\n")
-    return _wires(stage) + comment + _instance(plan.unit.value, _layer_params(layer, plan), name, src, stage.name)
+    return _wires(stage) + comment + _instance(plan.unit.module, _layer_params(layer, plan), name, src, stage.name)
 
 
 def render_top(df: Dataflow, hw: HardwarePlan) -> str:
@@ -181,7 +184,7 @@ def render_top(df: Dataflow, hw: HardwarePlan) -> str:
     body.append(f"    assign m_axis_tdata = {data};\n    assign m_axis_tvalid = {src}_valid;\n"
                 f"    assign {src}_ready = m_axis_tready;\n")
 
-    version = (SCHEMA_VERSION << 16) | len(hw.layers)
+    version = version_value(SCHEMA_VERSION, len(hw.layers))
     body.append(
         "    // Inference boundaries on the two streams drive the AXI-Lite counters.\n"
         "    wire in_first, in_last, out_first, out_last;\n"
@@ -213,13 +216,13 @@ def render_top(df: Dataflow, hw: HardwarePlan) -> str:
               + f"    output wire [{out.tdata_bits - 1}:0] m_axis_tdata,\n"
               + "    output wire        m_axis_tvalid,\n    input  wire        m_axis_tready,\n"
               + "    output wire        m_axis_tlast,\n"
-              + "    input  wire [5:0]  s_axi_awaddr,\n    input  wire        s_axi_awvalid,\n"
-              + "    output wire        s_axi_awready,\n    input  wire [31:0] s_axi_wdata,\n"
+              + f"    input  wire [{ADDR_BITS - 1}:0]  s_axi_awaddr,\n    input  wire        s_axi_awvalid,\n"
+              + f"    output wire        s_axi_awready,\n    input  wire [{DATA_BITS - 1}:0] s_axi_wdata,\n"
               + "    input  wire [3:0]  s_axi_wstrb,\n    input  wire        s_axi_wvalid,\n"
               + "    output wire        s_axi_wready,\n    output wire [1:0]  s_axi_bresp,\n"
               + "    output wire        s_axi_bvalid,\n    input  wire        s_axi_bready,\n"
-              + "    input  wire [5:0]  s_axi_araddr,\n    input  wire        s_axi_arvalid,\n"
-              + "    output wire        s_axi_arready,\n    output wire [31:0] s_axi_rdata,\n"
+              + f"    input  wire [{ADDR_BITS - 1}:0]  s_axi_araddr,\n    input  wire        s_axi_arvalid,\n"
+              + f"    output wire        s_axi_arready,\n    output wire [{DATA_BITS - 1}:0] s_axi_rdata,\n"
               + "    output wire [1:0]  s_axi_rresp,\n    output wire        s_axi_rvalid,\n"
               + "    input  wire        s_axi_rready\n);\n")
     return header + "\n".join(body) + "endmodule\n\n`default_nettype wire\n"
@@ -227,18 +230,20 @@ def render_top(df: Dataflow, hw: HardwarePlan) -> str:
 
 def emit_rtl(df: Dataflow, rtl_dir: str | Path, hw: HardwarePlan | None = None) -> list[Path]:
     """Write the Verilog for ``df`` into ``rtl_dir``: library files, ``qmlp_top.v``, one
-    ``<layer>_weights.mem`` per ROM-based layer and the threshold tables (``threshold_files``). ``hw`` defaults to ``build_plan(df)``, which
+    ``<layer>_weights.mem`` per ROM-based layer, the threshold tables (``threshold_files``) and
+    the register map header (``qmlp_registers.vh``, from qmlp.interface). ``hw`` defaults to ``build_plan(df)``, which
     raises FoldingError for an unfolded IR (nothing is written then). Returns the written paths,
     top last."""
     hw = build_plan(df) if hw is None else hw
     files: dict[str, str] = {}
     for layer, plan in zip(df.layers, hw.layers):
-        if plan.unit is Unit.MVAU:
+        if plan.unit is not Unit.TERNARY:  # a weight ROM
             bits = plan.weights.width
             files[f"{plan.ident}_weights.mem"] = (
                 _stamp("//") + f"// {quote_name(plan.name)}: {plan.cycles} words of PE*SIMD*{plan.w_bits} = {bits} bits\n"
                 + hex_words(weight_words(layer, plan), bits))
         files.update(threshold_files(layer, plan))
+    files[VERILOG_HEADER] = verilog_header()  # the register map, included by qmlp_control.v
     files[f"{TOP_NAME}.v"] = render_top(df, hw)
     out = Path(rtl_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,9 @@ import numpy as np
 
 from ..ir import Dataflow
 from .calibration import CALIBRATION_DIR, load_calibration
+from ..packing import encode
 from .plan import HardwarePlan, LayerPlan, Memory, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan
+from .popcount import popcount_planes, popcount_registers
 from .timing import TimingEstimate, design_timing, layer_paths
 from ..untrusted import quote_name
 
@@ -56,6 +58,8 @@ class Features:
     const_mvau_bits: float = 0.0  # the same count for an MVAU whose weights are one ROM word (wiring)
     product_bits: float = 0.0  # lane products from ROM weights that need adders: (w-1 or 1) x PW bits each
     small_product_bits: float = 0.0  # lane products of <= 6 input bits: each bit one LUT6, no carry
+    popcount_bits: float = 0.0  # (input, weight bit) pairs counted by qmlp_popcount (its LUTs: counts and tree)
+    popcount_regs: float = 0.0  # qmlp_popcount's pipeline flip-flops (structural, qmlp.hwgen.popcount)
     rom_luts: float = 0.0  # LUT-ROM / constant-mux LUT6 equivalents (bits x ceil(words / 64))
     compare_bits: float = 0.0  # threshold comparator bits against a table word
     const_compare_bits: float = 0.0  # comparator bits against a constant
@@ -79,10 +83,9 @@ FEATURE_NAMES = tuple(f.name for f in fields(Features))
 # Structural defaults (one LUT per adder/product/compare bit, one FF per register bit): the
 # price of a feature a calibration file does not name (a family without a file, a feature added
 # after the last calibration run).
-_DEFAULT_LUT = {"adder_bits": 1, "const_adder_bits": 1, "const_mvau_bits": 1, "product_bits": 1, "small_product_bits": 0.5, "rom_luts": 1,
-                "compare_bits": 1, "const_compare_bits": 0.5, "mux_bits": 1, "shift_bits": 0.25, "lutram_cells": 1,
-                "control": 20,
-                "glue_units": 10}
+_DEFAULT_LUT = {"adder_bits": 1, "const_adder_bits": 1, "const_mvau_bits": 1, "product_bits": 1,
+                "small_product_bits": 0.5, "rom_luts": 1, "compare_bits": 1, "const_compare_bits": 0.5, "mux_bits": 1,
+                "shift_bits": 0.25, "lutram_cells": 1, "control": 20, "glue_units": 10}
 _DEFAULT_FF = {"reg_bits": 1, "control": 20, "glue_units": 10}
 
 
@@ -112,7 +115,10 @@ def coefficients(family: str) -> Coefficients:
     data = load_calibration(family)
     if "lut" not in data:
         return _DEFAULT
-    return Coefficients(family, lut=data["lut"], ff=data["ff"], source=data.get("source", ""))
+    # qmlp_popcount is priced from its own sweep (bench/popcount_sweep.py)
+    pop = load_calibration("popcount").get(family, {"lut": {}, "ff": {}})
+    return Coefficients(family, lut={**data["lut"], **pop["lut"]}, ff={**data["ff"], **pop["ff"]},
+                        source=data.get("source", ""))
 
 
 # --- structure ------------------------------------------------------------------------------
@@ -240,6 +246,27 @@ def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
     return f + _threshold_features(p)
 
 
+def _popcount_features(p: LayerPlan, weights: np.ndarray) -> Features:
+    """The MVAU shell (input buffer, weight ROM, accumulator, activation) around one
+    qmlp_popcount per PE; with a single (constant) weight word synthesis keeps only the pairs
+    whose weight bit is 1 (AND planes) — every pair for XNOR."""
+    in_word = p.simd * p.in_bits
+    f = Features(reg_bits=in_word + p.pe * p.acc_bits + 8, control=1,
+                 mux_bits=in_word if p.sf > 1 else 0, lutram_cells=_lutram_cells(in_word, p.sf) if p.sf > 1 else 0)
+    planes = popcount_planes(p.weight_dtype)
+    if p.weights.kind is Storage.CONSTANT and planes == p.w_bits:
+        codes = encode(np.asarray(weights, dtype=np.int64), p.weight_dtype).astype(np.int64)
+        pairs = sum(int(((codes >> b) & 1).sum()) for b in range(p.w_bits))
+    else:
+        pairs = p.pe * p.simd * planes
+    word_regs = p.weights.width if p.weights.kind is Storage.LUT else 0
+    regs = p.pe * popcount_registers(p.simd, p.weight_dtype, p.levels_per_stage, p.acc_bits)
+    f += Features(popcount_bits=pairs, popcount_regs=regs, reg_bits=word_regs, rom_luts=_rom_luts(p.weights))
+    if p.sf > 1:
+        f += Features(adder_bits=p.pe * p.acc_bits)
+    return f + _threshold_features(p)
+
+
 def _ternary_features(p: LayerPlan, weights: np.ndarray) -> Features:
     leaf = min(p.in_bits + 2, p.acc_bits)
     # a -1 weight makes its adder a subtractor: no extra logic
@@ -251,6 +278,7 @@ def _ternary_features(p: LayerPlan, weights: np.ndarray) -> Features:
 UNIT_FEATURES: dict[Unit, Callable[[LayerPlan, np.ndarray], Features]] = {
     Unit.MVAU: _mvau_features,
     Unit.TERNARY: _ternary_features,
+    Unit.POPCOUNT: _popcount_features,
 }
 
 

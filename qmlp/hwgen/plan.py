@@ -22,12 +22,13 @@ import numpy as np
 from ..datatypes import BIPOLAR, TERNARY, UINT, DataType
 from ..errors import FoldingError
 from ..ir import Dataflow, Folding, Layer
+from .popcount import MAX_LEVELS_PER_STAGE as POPCOUNT_LEVELS_PER_STAGE, popcount_form, popcount_levels
 from .thresholds import ThresholdTable, hardware_table, search_depth
 
 __all__ = [
     "Unit", "Storage", "StageKind", "Memory", "ThresholdUnit", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
     "HardwarePlan", "build_plan", "plan_layer", "check_folded", "weight_storage_dtype", "padded_weights",
-    "threshold_table", "output_dtype", "element_kind", "tree_levels", "tree_stages", "memory_storage",
+    "threshold_table", "uses_popcount", "output_dtype", "element_kind", "tree_levels", "tree_stages", "memory_storage",
     "FIFO_MIN_DEPTH", "LUTROM_MAX_DEPTH", "BRAM18_WORTH_LUTS",
 ]
 
@@ -44,6 +45,12 @@ class Unit(Enum):
 
     MVAU = "qmlp_mvau"  # folded; weights in a ROM, SIMD products summed by a pipelined tree
     TERNARY = "qmlp_ternary_layer"  # fully parallel, weights in {-1, 0, +1} as wiring
+    POPCOUNT = "qmlp_popcount"  # a qmlp_mvau for BIPOLAR inputs: bit-plane popcounts, no products
+
+    @property
+    def module(self) -> str:
+        """The Verilog module a layer of this unit instantiates."""
+        return Unit.MVAU.value if self is Unit.POPCOUNT else self.value
 
 
 class Storage(Enum):
@@ -123,7 +130,7 @@ class LayerPlan:
     out_bits: int
     weights: Memory
     threshold: ThresholdPlan | None
-    levels_per_stage: int  # adder-tree levels between pipeline registers
+    levels_per_stage: int  # adder-tree levels between pipeline registers (POPCOUNT: at most its MAX_LEVELS_PER_STAGE)
     tree_levels: int  # ceil(log2(terms)) of the per-channel adder tree
     tree_stages: int  # register stages of that tree (0 for a single term)
     nonzero_weights: int  # nonzero entries of the (unpadded) weight matrix
@@ -289,9 +296,19 @@ def padded_weights(layer: Layer) -> np.ndarray:
     return w
 
 
-def threshold_table(layer: Layer, mh: int) -> ThresholdTable:
-    """The layer's thresholds as stored for ``mh`` padded channels (qmlp.hwgen.thresholds)."""
+def threshold_table(layer: Layer, mh: int, unit: Unit) -> ThresholdTable:
+    """The layer's thresholds as stored for ``mh`` padded channels (qmlp.hwgen.thresholds); a
+    POPCOUNT unit compares its count ``P``, with the row constants folded in (qmlp.hwgen.popcount)."""
+    if unit is Unit.POPCOUNT:
+        form = popcount_form(layer, weight_storage_dtype(layer))
+        return hardware_table(form.thresholds, form.acc, mh)
     return hardware_table(layer.activation, layer.acc_dtype, mh)
+
+
+def uses_popcount(layer: Layer) -> bool:
+    """A folded layer with BIPOLAR inputs and an activation (the row constant goes into the
+    thresholds, so a raw last layer keeps the MVAU)."""
+    return layer.in_dtype == BIPOLAR and layer.activation is not None
 
 
 def memory_storage(width: int, depth: int) -> Storage:
@@ -330,12 +347,13 @@ def check_folded(df: Dataflow) -> None:
 
 # --- layers ------------------------------------------------------------------------------------
 
-def _threshold_plan(layer: Layer, pe: int, mh: int, constant: bool) -> ThresholdPlan | None:
-    """``constant``: the unit takes the table as parameters (the fully parallel ternary layer)."""
+def _threshold_plan(layer: Layer, pe: int, mh: int, unit: Unit) -> ThresholdPlan | None:
+    """A TERNARY unit takes the table as parameters (constants)."""
     act = layer.activation
     if act is None:
         return None
-    t_bits = threshold_table(layer, mh).t_bits
+    constant = unit is Unit.TERNARY
+    t_bits = threshold_table(layer, mh, unit).t_bits
     nf = mh // pe
     bias = 0 if act.out_dtype == BIPOLAR else act.bias
     levels = search_depth(act)
@@ -352,8 +370,10 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None) -> Laye
     """The plan of one layer under ``folding`` (default: ``layer.folding``, which must be set).
 
     A fully parallel layer whose weights are all in {-1, 0, +1} becomes ``Unit.TERNARY`` (adder
-    tree over its nonzero weights only); every other layer a ``Unit.MVAU``, whose ROM of
-    ``NF*SF`` words x ``PE*SIMD*w`` bits is a constant (one word), a LUT ROM or block RAM."""
+    tree over its nonzero weights only); every other layer a ``Unit.MVAU``, or a
+    ``Unit.POPCOUNT`` for BIPOLAR inputs with an activation (``uses_popcount``: its accumulator
+    is the count ``P``, qmlp.hwgen.popcount), whose ROM of ``NF*SF`` words x ``PE*SIMD*w`` bits is
+    a constant (one word), a LUT ROM or block RAM."""
     f = folding if folding is not None else layer.folding
     if f is None:
         where = f"layer {index} ({layer.name})"
@@ -369,16 +389,20 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None) -> Laye
         unit, weights = Unit.TERNARY, Memory(Storage.CONSTANT, 0, 1)
     else:
         width = f.pe * f.simd * storage.bits
-        unit, weights = Unit.MVAU, Memory(memory_storage(width, cycles), width, cycles)
-    terms = mw if unit is Unit.TERNARY else f.simd
+        unit = Unit.POPCOUNT if uses_popcount(layer) else Unit.MVAU
+        weights = Memory(memory_storage(width, cycles), width, cycles)
+    acc, per_stage = layer.acc_dtype, f.levels_per_stage
+    levels = tree_levels(mw if unit is Unit.TERNARY else f.simd)
+    if unit is Unit.POPCOUNT:
+        acc, levels = popcount_form(layer, storage).acc, popcount_levels(f.simd, storage)
+        per_stage = min(per_stage, POPCOUNT_LEVELS_PER_STAGE)
     return LayerPlan(
         index=index, name=layer.name, unit=unit, mw=mw, mh=mh, simd=f.simd, pe=f.pe,
         in_features=layer.in_features, out_features=layer.out_features,
         in_bits=layer.in_dtype.bits, in_kind=element_kind(layer.in_dtype), weight_dtype=storage,
-        acc_bits=layer.acc_dtype.bits, acc_signed=bool(layer.acc_dtype.signed), out_bits=layer.out_dtype.bits,
-        weights=weights, threshold=_threshold_plan(layer, f.pe, mh, unit is Unit.TERNARY),
-        levels_per_stage=f.levels_per_stage,
-        tree_levels=tree_levels(terms), tree_stages=tree_stages(terms, f.levels_per_stage),
+        acc_bits=acc.bits, acc_signed=bool(acc.signed), out_bits=layer.out_dtype.bits,
+        weights=weights, threshold=_threshold_plan(layer, f.pe, mh, unit),
+        levels_per_stage=per_stage, tree_levels=levels, tree_stages=-(-levels // per_stage),
         nonzero_weights=int(np.count_nonzero(layer.weights)),
     )
 
