@@ -115,7 +115,9 @@ def _activation_path(p: LayerPlan, family: str) -> Path | None:
 def _graph_paths(p: LayerPlan, family: str) -> list[Path]:
     """One path per stage of a CONST layer's adder graph: its adder levels at the widest node of
     each level; the first stage also holds the FIFO's read multiplexer, the last the threshold
-    comparators (qmlp/hwgen/cmvm/schedule.py places the registers for that)."""
+    comparators (qmlp/hwgen/cmvm/schedule.py places the registers for that). The per-level
+    margin fitted on the MVAU's trees does not apply: the graph's stages were measured on their
+    own Yosys netlists (schedule.py)."""
     graph, sched = p.graph.graph, p.graph.schedule
     widest: dict[int, int] = {}
     for node in graph.adders:
@@ -131,7 +133,7 @@ def _graph_paths(p: LayerPlan, family: str) -> list[Path]:
             widths += [max(p.acc_bits, t.t_bits) + 1, p.out_bits + 1]
             luts += count
             what += f" + {t.steps}-step compare + count"
-        paths.append(_path(p.name, what, family, luts, widths))
+        paths.append(_path(p.name, what, family, luts, widths, tree=False))
     return paths
 
 
