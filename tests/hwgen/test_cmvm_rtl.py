@@ -153,3 +153,22 @@ def test_adder_graphs_synthesize_out_of_context_and_add_up(tmp_path):
     assert split.parts == tuple(parts) and "out of context" in split.one_line()
     assert 0 < shell.lut < split.lut and split.dsp == 0
     assert abs(split.lut - flat.lut) <= 0.1 * flat.lut and abs(split.ff - flat.ff) <= 0.1 * flat.ff
+
+
+@pytest.mark.parametrize("name", ["ternary_a8", pytest.param("int2_uint4_bias_dynamo", marks=pytest.mark.slow)])
+def test_zoo_models_fully_parallel_verify(name, zoo, tmp_path, capsys):
+    """Brevitas models with negative BatchNorm scales, 8-bit (binary search) and 3-bit activations,
+    compiled at --target-fps max: QONNX reference == simulator == RTL, bit-exact."""
+    from qmlp.cli import main
+    from qmlp.ir import load
+
+    out = tmp_path / name
+    assert main(["compile", str(zoo(name)), "--board", "zcu104", "-o", str(out), "--target-fps", "max",
+                 "--allow-overfit"]) == 0
+    df = load(out / "dataflow.json")
+    assert {p.unit for p in build_plan(df).layers} == {Unit.CONST}
+    assert all(layer.activation.negate.any() for layer in df.layers[:-1])
+    capsys.readouterr()
+    assert main(["verify", str(out), "--samples", "300"]) == 0
+    printed = capsys.readouterr().out
+    assert "RTL == simulator: yes (300/300 vectors bit-exact)" in printed and "verify: PASS" in printed
