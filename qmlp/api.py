@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .build import DATAFLOW, Build
+from .build import DATAFLOW, Build, float_inputs
 from .errors import ConfigError
 from .ir import Dataflow
 
@@ -107,11 +107,7 @@ class Model:
         return verify_model(self.path, samples, seed)
 
     def _inputs(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        if x.shape[1:] != self.input_shape or x.shape[0] < 1:
-            raise ConfigError(f"model {self.name}: input shape {x.shape} does not match "
-                              f"(batch, {', '.join(map(str, self.input_shape))})")
-        return x
+        return float_inputs(self.dataflow, x, f"model {self.name}")
 
 
 def load(path: str | Path) -> Model:

@@ -16,14 +16,25 @@ import numpy as np
 
 from .errors import ConfigError
 from .ir import Dataflow, load
+from .untrusted import finite_floats
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import Model
     from .sim.verify_rtl import VerifyReport
 
-__all__ = ["Build", "Performance", "Reports", "DATAFLOW"]
+__all__ = ["Build", "Performance", "Reports", "DATAFLOW", "float_inputs"]
 
 DATAFLOW = "dataflow.json"  # the one spelling of the IR's file name inside OUT
+
+
+def float_inputs(df: Dataflow, x: np.ndarray, where: str) -> np.ndarray:
+    """Float inputs handed to the Python API, checked like ``--input``: shaped ``(batch, *input
+    shape)`` with batch >= 1, then qmlp's one rule for non-finite numbers (NaN, inf, beyond float32:
+    refused, ``untrusted.finite_floats``). Returns float32."""
+    x = np.asarray(x)
+    if x.ndim != len(df.input_shape) + 1 or x.shape[1:] != tuple(df.input_shape) or x.shape[0] < 1:
+        raise ConfigError(f"{where}: input shape {x.shape} does not match (batch, {', '.join(map(str, df.input_shape))})")
+    return finite_floats(x, f"{where}: x")
 
 
 @dataclass(frozen=True)
@@ -158,7 +169,7 @@ class Build:
         from .sim.bitaccurate import dequantize_output, quantize_input, simulate_outputs
 
         df = self.dataflow
-        x = np.asarray(x, dtype=np.float32)
+        x = float_inputs(df, x, f"build {self.root}")
         if level == "ir":
             return simulate_outputs(df, x)
         if level != "rtl":

@@ -1,17 +1,21 @@
-"""qmlp_top's AXI-Lite register map as data: the one table the IP-XACT description
-(qmlp/hwgen/ipxact.py), the board driver (bundled in its _core), and the C++ simulation harness
-(a generated header, qmlp/sim/rtl.py) read their addresses from. qmlp_control.v decodes the same
-addresses; tests/test_interface.py checks its decode against this table."""
+"""qmlp_top's AXI-Lite register map as data: the one table every consumer reads its addresses
+from. The Verilog gets them from a generated header (``qmlp_registers.vh``, written into OUT/rtl
+by qmlp/hwgen/emit.py and included by qmlp_control.v), the C++ simulation harness from
+``qmlp_registers.h`` (qmlp/sim/rtl.py), the IP-XACT description from ``REGISTERS``
+(qmlp/hwgen/ipxact.py), the board driver from this module bundled into its _core.
+tests/test_interface.py simulates qmlp_control under a permuted table to prove it."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Register", "REGISTERS", "ID_VALUE", "ADDR_BITS", "DATA_BITS", "offsets", "version_value", "cpp_header"]
+__all__ = ["Register", "REGISTERS", "ID_VALUE", "ADDR_BITS", "DATA_BITS", "VERILOG_HEADER", "offsets",
+           "version_value", "cpp_header", "verilog_header"]
 
 ID_VALUE = 0x514D4C50  # "QMLP"
 ADDR_BITS = 6  # s_axi_awaddr / s_axi_araddr width of qmlp_top
 DATA_BITS = 32
+VERILOG_HEADER = "qmlp_registers.vh"  # the name qmlp_control.v includes
 
 
 class Register(NamedTuple):
@@ -48,4 +52,18 @@ def cpp_header() -> str:
     lines = ["// Generated from qmlp/interface.py; do not edit.", "#pragma once", "#include <cstdint>"]
     lines += [f"constexpr uint32_t QMLP_REG_{reg.name} = 0x{reg.offset:02X};" for reg in REGISTERS]
     lines.append(f"constexpr uint32_t QMLP_ID_VALUE = 0x{ID_VALUE:08X}u;")
+    return "\n".join(lines) + "\n"
+
+
+def verilog_header() -> str:
+    """``qmlp_registers.vh`` for qmlp_control.v: address and data widths, the ID constant and each
+    register's byte offset as ``QMLP_REG_<NAME>`` (macros, so that port widths can use them too)."""
+    lines = ["// qmlp_top's AXI-Lite register map, generated from qmlp/interface.py; do not edit.",
+             "`ifndef QMLP_REGISTERS_VH", "`define QMLP_REGISTERS_VH",
+             f"`define QMLP_ADDR_BITS {ADDR_BITS}", f"`define QMLP_DATA_BITS {DATA_BITS}",
+             f"`define QMLP_ID_VALUE {DATA_BITS}'h{ID_VALUE:08X}"]
+    for reg in REGISTERS:
+        lines += [f"// {reg.name}, {reg.access}: {reg.description}",
+                  f"`define QMLP_REG_{reg.name} {ADDR_BITS}'h{reg.offset:02X}"]
+    lines.append("`endif")
     return "\n".join(lines) + "\n"

@@ -45,7 +45,7 @@ MESSAGE_HELPERS = {
 # (RemoteError is raised as ``(BoardBusy if ... else RemoteError)(code, message)`` in
 # qmlp/hil/client.py: its text is the agent's Refusal message, covered through MESSAGE_HELPERS.)
 DYNAMIC_MESSAGES: dict[tuple[str, str], str] = {
-    ("qmlp/hil/agent.py", "str(error)"): "forwards a ProtocolError/NoRails/BackendError text, each covered at its raise site",
+    ("qmlp/hil/agent.py", "str(error)"): "forwards a ProtocolError/NoRails/BackendError/InputError text, each covered at its raise site",
     ("qmlp/hil/agent.py", "str(refusal)"): "forwards a Refusal text, covered at its Refusal(...) call",
 }
 

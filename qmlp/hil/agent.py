@@ -25,7 +25,6 @@ user. Everything without the token is refused before it costs more than a 4 KiB 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -41,9 +40,11 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import __version__
+from ..build import DATAFLOW
 from ..datatypes import BIPOLAR
 from ..errors import QmlpError
 from ..ir import Dataflow, from_json, verify
+from ..untrusted import InputError, finite_floats, parse_json
 from ..sim.bitaccurate import dequantize_output, quantize_input
 from .backend import Backend, BackendError, NoRails
 from .protocol import (PROTOCOL_VERSION, Frame, FrameHead, Limits, Part, PartSpec, ProtocolError, agent_proof,
@@ -519,7 +520,7 @@ class Agent:
         try:
             digests = self._receive_files(conn, head, paths, incoming)
             self._check_manifest(incoming, digests)
-            df = self._parse_dataflow((incoming / "dataflow.json").read_bytes())
+            df = self._parse_dataflow((incoming / DATAFLOW).read_bytes())
             for needed in self.backend.required_files(df):
                 folder = needed.endswith("/")
                 if not any(str(p) == needed or (folder and str(p).startswith(needed)) for p in paths):
@@ -547,9 +548,9 @@ class Agent:
     def _check_upload_sizes(self, specs: tuple[PartSpec, ...]) -> None:
         """Files the agent reads back into memory have a size limit, checked before any byte arrives."""
         sizes = {spec.name: spec.size for spec in specs}
-        if "dataflow.json" not in sizes:
+        if DATAFLOW not in sizes:
             raise Refusal("BAD_DESIGN", "LOAD without dataflow.json: upload OUT/dataflow.json with the design")
-        limits = {"dataflow.json": self.config.max_dataflow_bytes,
+        limits = {DATAFLOW: self.config.max_dataflow_bytes,
                   **{name: self.config.max_small_file_bytes for name in _SMALL_FILES}}
         for name, limit in limits.items():
             if sizes.get(name, 0) > limit:
@@ -585,10 +586,10 @@ class Agent:
         expected: dict[str, str] = {}
         if "manifest.json" in digests:
             try:
-                manifest = json.loads((folder / "manifest.json").read_bytes().decode("utf-8"))
+                manifest = parse_json((folder / "manifest.json").read_bytes(), "manifest.json")
                 listed = manifest["files"] if manifest.get("schema") == "qmlp.deploy" else {}
                 expected.update({str(k): str(v) for k, v in dict(listed).items()})
-            except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+            except (InputError, ValueError, KeyError, TypeError, AttributeError) as error:
                 raise Refusal("BAD_DESIGN", f"manifest.json is unreadable: {type(error).__name__}: {str(error)[:200]}") from None
         if "bitstream/SHA256SUMS" in digests:
             text = (folder / "bitstream" / "SHA256SUMS").read_bytes().decode("utf-8", "replace")
@@ -606,12 +607,11 @@ class Agent:
 
     @staticmethod
     def _parse_dataflow(data: bytes) -> Dataflow:
-        """The uploaded IR, or Refusal(BAD_DESIGN) with one line for anything malformed."""
+        """The uploaded IR, or Refusal(BAD_DESIGN) with one line for anything malformed: read and
+        checked exactly as the CLI reads OUT/dataflow.json (``untrusted.parse_json``: size, depth,
+        no NaN/Infinity; ``ir.from_json`` field by field; ``ir.verify``)."""
         try:
-            document = json.loads(data.decode("utf-8"))
-            if not isinstance(document, dict):
-                raise ValueError(f"the document is a JSON {type(document).__name__}, not an object")
-            df = from_json(document)
+            df = from_json(parse_json(data, DATAFLOW), DATAFLOW)
             verify(df)
         except Exception as error:  # untrusted input: whatever the loader trips on is a refusal
             text = " ".join(str(error).split())[:300]
@@ -645,9 +645,11 @@ class Agent:
                 raise Refusal("BAD_INPUT", f"'x' must be float32/float64, got {x.dtype}")
             if x.shape[1:] != tuple(df.input_shape) and x.shape[1:] != (features,):
                 raise Refusal("BAD_INPUT", f"'x' shape {x.shape} != (batch, {', '.join(map(str, df.input_shape))})")
-            if np.isnan(x).any():
-                raise Refusal("BAD_INPUT", "'x' contains NaN; the input quantizer has no code for NaN")
-            with np.errstate(over="ignore"):  # x / scale overflowing to inf clips to qmax, as in QONNX
+            try:  # qmlp's one rule for non-finite inputs, as `qmlp simulate` and the driver apply it
+                x = finite_floats(x, "'x'")
+            except InputError as error:
+                raise Refusal("BAD_INPUT", str(error)) from None
+            with np.errstate(over="ignore"):  # a finite x / scale overflowing to inf clips to qmax, as in QONNX
                 return quantize_input(df.input, x.reshape(batch, features)), True
         if q.dtype.kind not in "iu" or q.shape != (batch, features):
             raise Refusal("BAD_INPUT", f"'q' must be integers shaped (batch, {features}), got {q.dtype} {q.shape}")

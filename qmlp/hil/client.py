@@ -199,14 +199,14 @@ def parse_target(target: str) -> tuple[str, int] | None:
     """``sim`` -> None; ``tcp://HOST:PORT`` -> (host, port); anything else: ConfigError."""
     if target == "sim":
         return None
-    parsed = urlparse(target)
-    try:
-        port = parsed.port
+    try:  # urlparse itself refuses an unclosed IPv6 bracket, .port a non-number
+        parsed = urlparse(target)
+        host, port = parsed.hostname, parsed.port
     except ValueError:
-        port = None
-    if parsed.scheme != "tcp" or not parsed.hostname or port is None or parsed.path not in ("", "/"):
+        parsed, host, port = None, None, None
+    if parsed is None or parsed.scheme != "tcp" or not host or port is None or parsed.path not in ("", "/"):
         raise ConfigError(f"--target {target!r}: expected 'sim' or 'tcp://HOST:PORT' (e.g. tcp://192.168.2.99:7070)")
-    return parsed.hostname, port
+    return host, port
 
 
 @contextmanager

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..datatypes import BIPOLAR
 from ..ir import Dataflow
+from ..untrusted import finite_floats
 from ..sim.bitaccurate import dequantize_output, fabric_run, quantize_input
 from .client import BoardClient, RunReply
 from .protocol import HilError, RemoteError
@@ -308,9 +309,10 @@ def load_vectors(path: str | Path, df: Dataflow) -> dict[str, np.ndarray]:
     if "x" not in arrays:
         raise ConfigError(f"--vectors {path}: no array 'x' (float inputs, one row per sample)")
     x = arrays["x"]
-    if x.ndim < 2 or int(np.prod(x.shape[1:])) != df.input.features or x.dtype.kind != "f" or np.isnan(x).any():
-        raise ConfigError(f"--vectors {path}: 'x' {x.dtype} {x.shape} is not NaN-free floats shaped "
+    if x.ndim < 2 or int(np.prod(x.shape[1:])) != df.input.features or x.dtype.kind != "f":
+        raise ConfigError(f"--vectors {path}: 'x' {x.dtype} {x.shape} is not floats shaped "
                           f"(samples, {', '.join(map(str, df.input_shape))})")
+    finite_floats(x, f"--vectors {path}: 'x'")  # qmlp's one rule: NaN and infinities are refused
     for key in ("expected", "y"):
         if key in arrays and len(arrays[key]) != len(x):
             raise ConfigError(f"--vectors {path}: '{key}' has {len(arrays[key])} rows but 'x' has {len(x)}")

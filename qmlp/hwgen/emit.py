@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..interface import ADDR_BITS, DATA_BITS, VERILOG_HEADER, verilog_header, version_value
 from ..ir import SCHEMA_VERSION, Dataflow, Layer
 from ..packing import encode
 from .cmvm import render_graph_module
@@ -184,7 +185,7 @@ def render_top(df: Dataflow, hw: HardwarePlan) -> str:
     body.append(f"    assign m_axis_tdata = {data};\n    assign m_axis_tvalid = {src}_valid;\n"
                 f"    assign {src}_ready = m_axis_tready;\n")
 
-    version = (SCHEMA_VERSION << 16) | len(hw.layers)
+    version = version_value(SCHEMA_VERSION, len(hw.layers))
     body.append(
         "    // Inference boundaries on the two streams drive the AXI-Lite counters.\n"
         "    wire in_first, in_last, out_first, out_last;\n"
@@ -216,13 +217,13 @@ def render_top(df: Dataflow, hw: HardwarePlan) -> str:
               + f"    output wire [{out.tdata_bits - 1}:0] m_axis_tdata,\n"
               + "    output wire        m_axis_tvalid,\n    input  wire        m_axis_tready,\n"
               + "    output wire        m_axis_tlast,\n"
-              + "    input  wire [5:0]  s_axi_awaddr,\n    input  wire        s_axi_awvalid,\n"
-              + "    output wire        s_axi_awready,\n    input  wire [31:0] s_axi_wdata,\n"
+              + f"    input  wire [{ADDR_BITS - 1}:0]  s_axi_awaddr,\n    input  wire        s_axi_awvalid,\n"
+              + f"    output wire        s_axi_awready,\n    input  wire [{DATA_BITS - 1}:0] s_axi_wdata,\n"
               + "    input  wire [3:0]  s_axi_wstrb,\n    input  wire        s_axi_wvalid,\n"
               + "    output wire        s_axi_wready,\n    output wire [1:0]  s_axi_bresp,\n"
               + "    output wire        s_axi_bvalid,\n    input  wire        s_axi_bready,\n"
-              + "    input  wire [5:0]  s_axi_araddr,\n    input  wire        s_axi_arvalid,\n"
-              + "    output wire        s_axi_arready,\n    output wire [31:0] s_axi_rdata,\n"
+              + f"    input  wire [{ADDR_BITS - 1}:0]  s_axi_araddr,\n    input  wire        s_axi_arvalid,\n"
+              + f"    output wire        s_axi_arready,\n    output wire [{DATA_BITS - 1}:0] s_axi_rdata,\n"
               + "    output wire [1:0]  s_axi_rresp,\n    output wire        s_axi_rvalid,\n"
               + "    input  wire        s_axi_rready\n);\n")
     return header + "\n".join(body) + "endmodule\n\n`default_nettype wire\n"
@@ -249,6 +250,9 @@ def layer_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
 
 
 def _write(rtl_dir: str | Path, files: dict[str, str]) -> list[Path]:
+    """The library files, the register map header (``qmlp_registers.vh``, from qmlp.interface,
+    included by qmlp_control.v) and ``files`` into ``rtl_dir``."""
+    files = {VERILOG_HEADER: verilog_header(), **files}
     out = Path(rtl_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -262,8 +266,9 @@ def _write(rtl_dir: str | Path, files: dict[str, str]) -> list[Path]:
 
 
 def emit_rtl(df: Dataflow, rtl_dir: str | Path, hw: HardwarePlan | None = None) -> list[Path]:
-    """Write the Verilog for ``df`` into ``rtl_dir``: library files, ``qmlp_top.v`` and every
-    layer's ``layer_files`` (adder graphs, weight and threshold memories). ``hw`` defaults to
+    """Write the Verilog for ``df`` into ``rtl_dir``: library files, the register map header,
+    ``qmlp_top.v`` and every layer's ``layer_files`` (adder graphs, weight and threshold
+    memories). ``hw`` defaults to
     ``build_plan(df)``, which raises FoldingError for an unfolded IR (nothing is written then).
     Returns the written paths, top last."""
     hw = build_plan(df) if hw is None else hw

@@ -195,6 +195,9 @@ def component_xml(df: Dataflow, ports: list[Port], files: list[str]) -> ET.Eleme
             _sub(f, "name", name)
             if name.endswith((".v", ".sv")):
                 _sub(f, "fileType", "systemVerilogSource" if name.endswith(".sv") else "verilogSource")
+            elif name.endswith(".vh"):  # `include'd (the register map): Vivado adds its folder to the include path
+                _sub(f, "fileType", "verilogSource")
+                _sub(f, "isIncludeFile", "true")
             else:  # $readmemh data, needed beside the sources at synthesis and simulation
                 _sub(f, "fileType", "unknown")
                 _sub(f, "userFileType", "memory_init")

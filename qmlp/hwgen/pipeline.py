@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
+from ..build import DATAFLOW
 from ..errors import ConfigError, QmlpError, ToolError
 from ..ir import Dataflow, from_json, load, replace, save, to_json, verify
 from ..untrusted import quote_name
@@ -143,7 +144,7 @@ def step_estimate(state: BuildState) -> BuildState:
 def step_write_ir(state: BuildState) -> BuildState:
     """Write dataflow.json, final_hw_config.json and a copy of the source model (model.onnx)."""
     df = replace(state.df, metadata={**state.df.metadata, "qmlp_version": __version__, "board": state.board.name})
-    save(df, state.work_dir / "dataflow.json")
+    save(df, state.work_dir / DATAFLOW)
     folding.write_final_hw_config(df, state.work_dir / "final_hw_config.json")
     if state.options.model.suffix != ".json":
         shutil.copyfile(state.options.model, state.work_dir / "model.onnx")
@@ -265,7 +266,7 @@ def _check_options(options: CompileOptions) -> None:
 
 def _written_by_qmlp(out: Path) -> bool:
     """The marker, or (builds from before the marker existed) a dataflow.json beside rtl/qmlp_top.v."""
-    return (out / MARKER).is_file() or ((out / "dataflow.json").is_file() and (out / "rtl" / "qmlp_top.v").is_file())
+    return (out / MARKER).is_file() or ((out / DATAFLOW).is_file() and (out / "rtl" / "qmlp_top.v").is_file())
 
 
 def _check_out_dir(options: CompileOptions) -> None:

@@ -174,6 +174,7 @@ def find_verilator() -> Path:
 
 def _build(rtl_dir: Path) -> Path:
     sources = sorted(p for p in rtl_dir.iterdir() if p.suffix in (".v", ".sv"))
+    headers = sorted(p for p in rtl_dir.iterdir() if p.suffix == ".vh")  # `include files (the register map)
     flags = ["--cc", "--exe", "--build", "-j", "2", "--coverage-toggle", "--coverage-max-width",
              str(COVERAGE_MAX_WIDTH), "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "qmlp_top",
              "-CFLAGS", "-std=c++20 -O1", "-o", "qmlp_toggle",
@@ -181,7 +182,7 @@ def _build(rtl_dir: Path) -> Path:
              # design large enough to be split into several C++ files fails to compile without it.
              "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
     digest = hashlib.sha256(" ".join(flags).encode() + HARNESS.read_bytes())
-    for path in sources:
+    for path in [*sources, *headers]:
         digest.update(path.name.encode() + path.read_bytes())
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qmlp" / "toggle" / digest.hexdigest()[:20]
     binary = cache / "obj_dir" / "qmlp_toggle"
@@ -190,7 +191,8 @@ def _build(rtl_dir: Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix="build-", dir=cache.parent if cache.parent.exists() else None))
     try:
         env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-        cmd = [str(find_verilator()), *flags, *[str(p) for p in sources], str(HARNESS), "--Mdir", str(work / "obj_dir")]
+        cmd = [str(find_verilator()), *flags, f"-I{rtl_dir}", *[str(p) for p in sources], str(HARNESS),
+               "--Mdir", str(work / "obj_dir")]
         proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
             lines = (proc.stderr + proc.stdout).strip().splitlines()

@@ -193,6 +193,9 @@ def profile(options: ProfileOptions, *, log: Callable[[str], None] = print) -> d
         raise ConfigError(f"--runs {options.runs}: the latency distribution needs at least {MIN_RUNS} runs")
     if options.batch < 1:
         raise ConfigError(f"--batch {options.batch}: must be >= 1")
+    from ..hil.client import parse_target
+
+    parse_target(options.target)  # a malformed --target fails before any work
     out_dir = Path(options.out_dir)
     df = load_out(out_dir)
     board = _board_of(df)

@@ -19,7 +19,8 @@ from ..errors import ConfigError
 from .datasets import Dataset, load_dataset
 from .model import ModelSpec, build_float_mlp, build_mlp, load_float_weights
 from .recipes import get_recipe
-from .training import History, TrainConfig, accuracy, confusion_matrix, predict, set_threads, train_model
+from .training import (History, TrainConfig, accuracy, check_samples, confusion_matrix, predict, set_threads,
+                       train_model)
 
 __all__ = ["TrainOptions", "TrainOutcome", "run_training", "training_data", "plot_history", "format_confusion"]
 
@@ -217,6 +218,7 @@ def run_training(opts: TrainOptions, log=print) -> TrainOutcome:
     started = time.monotonic()
     set_threads(opts.threads)
     data = training_data(opts)
+    check_samples(len(data.y_train), f"dataset {data.name}")  # before any model is built
     spec = ModelSpec(data.features, opts.hidden, data.classes, weights=opts.weights, acts=opts.acts,
                      input_bits=opts.input_bits, input_signed=data.input_signed, input_max=data.input_max)
     log(f"dataset {data.name}: {len(data.y_train)} train / {len(data.y_test)} test samples, "

@@ -12,8 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 __all__ = ["TrainConfig", "EpochStats", "History", "train_model", "predict", "accuracy", "confusion_matrix",
-           "set_threads"]
+           "set_threads", "min_samples", "check_samples"]
 
 
 @dataclass(frozen=True)
@@ -71,19 +73,45 @@ def confusion_matrix(y: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarra
     return out
 
 
+def _held_out(n: int, val_fraction: float) -> int:
+    """Rows of ``n`` held out for early stopping (at least one)."""
+    return max(1, int(n * val_fraction))
+
+
+def min_samples(val_fraction: float = TrainConfig.val_fraction) -> int:
+    """The fewest training rows ``train_model`` can learn from: the held-out rows plus one
+    BatchNorm batch of two (a batch of one is skipped)."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction {val_fraction}: must be in [0, 1)")
+    n = 3
+    while n - _held_out(n, val_fraction) < 2:
+        n += 1
+    return n
+
+
+def check_samples(n: int, what: str, val_fraction: float = TrainConfig.val_fraction) -> None:
+    """ConfigError naming ``what`` and the minimum unless ``n`` training rows are enough."""
+    need = min_samples(val_fraction)
+    if n < need:
+        raise ConfigError(f"{what}: {n} training sample(s); training needs at least {need} "
+                          f"({_held_out(need, val_fraction)} held out for early stopping, 2 for a BatchNorm batch)")
+
+
 def train_model(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, desc: str = "train") -> History:
     """Train ``model`` in place; on return it holds the weights of the best validation epoch.
 
     Expects float32 ``x`` (n, features) and int64 labels ``y``. A seeded ``val_fraction`` of the
     rows is held out for early stopping: training ends after ``patience`` epochs without a better
-    validation accuracy. The learning rate follows a cosine from ``lr`` to 0 over ``epochs``."""
+    validation accuracy. The learning rate follows a cosine from ``lr`` to 0 over ``epochs``.
+    Fewer than ``min_samples(cfg.val_fraction)`` rows: ConfigError (nothing could be learnt)."""
     from tqdm import tqdm
 
+    check_samples(len(y), desc, cfg.val_fraction)
     start = time.monotonic()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(len(y))
-    n_val = max(1, int(len(y) * cfg.val_fraction))
+    n_val = _held_out(len(y), cfg.val_fraction)
     val, fit = order[:n_val], order[n_val:]
     xt, yt = torch.from_numpy(np.ascontiguousarray(x[fit])), torch.from_numpy(y[fit])
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -109,11 +109,16 @@ def _sources(rtl_dir: Path) -> list[Path]:
     return sources
 
 
+def _headers(rtl_dir: Path) -> list[Path]:
+    """The `include files beside the sources (the register map, qmlp_registers.vh)."""
+    return sorted(rtl_dir.glob("*.vh"))
+
+
 def lint(rtl_dir: str | Path) -> str:
     """``verilator --lint-only -Wall`` on the emitted design; returns the output, raises ToolError
     with the warnings when it is not clean."""
     rtl_dir = Path(rtl_dir)
-    cmd = verilator_command("--lint-only", "-Wall", "--top-module", "qmlp_top", *map(str, _sources(rtl_dir)))
+    cmd = verilator_command("--lint-only", "-Wall", "--top-module", "qmlp_top", f"-I{rtl_dir}", *map(str, _sources(rtl_dir)))
     proc = subprocess.run(cmd, cwd=rtl_dir, env=_environment(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise ToolError(f"{rtl_dir}: verilator lint failed:\n{proc.stdout}{proc.stderr}")
@@ -123,9 +128,9 @@ def lint(rtl_dir: str | Path) -> str:
 def build_simulator(rtl_dir: str | Path) -> Path:
     """Build (or reuse) the Verilator harness for the design in ``rtl_dir``; returns the binary."""
     rtl_dir = Path(rtl_dir)
-    sources = _sources(rtl_dir)
+    sources, headers = _sources(rtl_dir), _headers(rtl_dir)
     digest = hashlib.sha256()
-    for item in [HARNESS, *sources]:
+    for item in [HARNESS, *sources, *headers]:
         digest.update(item.name.encode() + b"\0" + item.read_bytes() + b"\0")
     digest.update(cpp_header().encode())
     digest.update(" ".join(_BUILD_FLAGS).encode())
@@ -140,11 +145,11 @@ def build_simulator(rtl_dir: str | Path) -> Path:
     try:
         src_dir = work / "src"
         src_dir.mkdir()
-        for item in sources:
+        for item in [*sources, *headers]:
             shutil.copyfile(item, src_dir / item.name)
         shutil.copyfile(HARNESS, src_dir / HARNESS.name)
         (src_dir / "qmlp_registers.h").write_text(cpp_header())
-        cmd = verilator_command(*_BUILD_FLAGS, "--Mdir", str(work / "obj"), "-o", str(work / "qmlp_sim"),
+        cmd = verilator_command(*_BUILD_FLAGS, f"-I{src_dir}", "--Mdir", str(work / "obj"), "-o", str(work / "qmlp_sim"),
                                 str(src_dir / HARNESS.name), *(str(src_dir / s.name) for s in sources))
         proc = subprocess.run(cmd, cwd=work, env=_environment(), capture_output=True, text=True)
         if proc.returncode != 0:

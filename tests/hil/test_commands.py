@@ -21,9 +21,18 @@ def test_hil_needs_a_compiled_out(capsys, tmp_path):
     assert "no dataflow.json; pass the output folder of 'qmlp compile'" in _error(capsys, ["hil", str(tmp_path)])
 
 
-@pytest.mark.parametrize("target", ["board", "tcp://", "tcp://host", "http://h:1", "tcp://h:99999", "tcp://h:1/x"])
+BAD_TARGETS = ["board", "tcp://", "tcp://host", "http://h:1", "tcp://h:99999", "tcp://h:1/x", "tcp://[::1",
+               "tcp://[::1:7373", "tcp://::1]:7373", "tcp://[zz]:1"]
+
+
+@pytest.mark.parametrize("target", BAD_TARGETS)
 def test_hil_rejects_bad_targets(capsys, design_dir, target):
     assert f"--target {target!r}: expected 'sim' or 'tcp://HOST:PORT'" in _error(capsys, ["hil", str(design_dir), "--target", target])
+
+
+@pytest.mark.parametrize("target", ["tcp://[::1", "board"])
+def test_profile_rejects_bad_targets(capsys, design_dir, target):
+    assert f"--target {target!r}: expected 'sim' or 'tcp://HOST:PORT'" in _error(capsys, ["profile", str(design_dir), "--target", target])
 
 
 def test_hil_tcp_needs_a_token_file_and_a_reachable_agent(capsys, design_dir, write_token):

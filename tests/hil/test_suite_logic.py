@@ -13,9 +13,9 @@ from qmlp import ir
 from qmlp.datatypes import BIPOLAR, INT, UINT
 from qmlp.hil.agent import Agent, AgentConfig
 from qmlp.hil.client import BoardClient
-from qmlp.hil.junit import to_junit_xml, write_junit
+from qmlp.hil.junit import to_junit_xml, write_junit, xml_text
 from qmlp.hil.sim import EngineRun, SimBackend
-from qmlp.hil.suite import boundary_inputs, expected_outputs, run_suite
+from qmlp.hil.suite import CaseResult, SuiteReport, boundary_inputs, expected_outputs, run_suite
 from qmlp.sim.bitaccurate import quantize_input
 from qmlp.testing import random_dataflow
 
@@ -145,7 +145,7 @@ def test_reference_vectors_case_and_its_input_checks(tmp_path, design_dir):
     assert report.passed and report.results[3].name == "reference_vectors"
     assert report.results[3].message == ("30 vectors bit-exact, argmax agrees with the reference on 30/30, "
                                          "max |y - reference| 0, accuracy 90.00%")
-    bad = [("nox.npz", {"q": x}, "no array 'x'"), ("shape.npz", {"x": x[:, :3]}, "is not NaN-free floats shaped"),
+    bad = [("nox.npz", {"q": x}, "no array 'x'"), ("shape.npz", {"x": x[:, :3]}, "is not floats shaped"),
            ("rows.npz", {"x": x, "y": labels[:5]}, "'y' has 5 rows but 'x' has 30")]
     for name, arrays, message in bad:
         np.savez(tmp_path / name, **arrays)
@@ -154,3 +154,19 @@ def test_reference_vectors_case_and_its_input_checks(tmp_path, design_dir):
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(ConfigError, match="not a readable .npz"):
         load_vectors(tmp_path / "junk.npz", df)
+
+
+def test_junit_is_well_formed_whatever_the_names_hold(tmp_path):
+    hostile = "".join(map(chr, range(32))) + " ]]> & <x/> \"'\ud800\ufffe"
+    report = SuiteReport(target=f"tcp://{hostile}", design=hostile, board={"board": hostile}, results=(
+        CaseResult(hostile, "fail", 0.5, message=hostile, detail=hostile),
+        CaseResult("ok" + hostile, "pass", 0.1, vectors=3, message=hostile)))
+    root = ET.parse(write_junit(report, tmp_path / "hil.xml")).getroot()  # expat refuses any ill-formed byte
+    case = root.find("testcase/failure")
+    shown = "\\x00\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08\t\n\\x0b\\x0c\r\\x0e"
+    assert case.get("message").startswith(shown)
+    assert case.text == xml_text(hostile).replace("\r", "\n")  # XML reads a raw CR in text as LF
+    assert case.get("message").endswith(" ]]> & <x/> \"'\\ud800\\ufffe")
+    assert [c.get("name") for c in root.findall("testcase")] == [xml_text(r.name) for r in report.results]
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["board"] == xml_text(hostile) and "\\x1f" in props["target"]

@@ -85,3 +85,33 @@ def test_failure_while_writing_leaves_no_files(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         pipeline.run_training(opts, log=lambda *_: None)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("rows", [1, 2])
+def test_too_few_training_samples_name_the_minimum(tmp_path, capsys, rows):
+    data = tmp_path / "tiny.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, x_train=rng.normal(size=(rows, 4)), y_train=np.arange(rows) % 2,
+             x_test=rng.normal(size=(3, 4)), y_test=np.array([0, 1, 0]))
+    out = tmp_path / "out" / "m.onnx"
+    out.parent.mkdir()
+    assert main(["train", "--dataset", "npz", "--data", str(data), "--epochs", "1", "--no-progress", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"qmlp: error: dataset tiny: {rows} training sample(s); training needs at least 3 "
+                   "(1 held out for early stopping, 2 for a BatchNorm batch)"]
+    assert list(out.parent.iterdir()) == []
+
+
+def test_minimum_is_what_the_loop_needs():
+    from qmlp.errors import ConfigError
+    from qmlp.quantize.model import ModelSpec, build_mlp
+    from qmlp.quantize.training import TrainConfig, min_samples, train_model
+
+    assert [min_samples(f) for f in (0.0, 0.1, 0.5, 0.7)] == [3, 3, 3, 4]
+    spec = ModelSpec(4, (4,), 2, weights="ternary", acts=2, input_bits=8, input_signed=True, input_max=1.0)
+    rng = np.random.default_rng(0)
+    cfg = TrainConfig(epochs=1, batch_size=2, progress=False, val_fraction=0.7)
+    with pytest.raises(ConfigError, match="train: 3 training sample"):
+        train_model(build_mlp(spec), rng.normal(size=(3, 4)).astype(np.float32), np.array([0, 1, 0]), cfg)
+    history = train_model(build_mlp(spec), rng.normal(size=(4, 4)).astype(np.float32), np.array([0, 1, 0, 1]), cfg)
+    assert len(history.epochs) == 1 and np.isfinite(history.epochs[0].loss)

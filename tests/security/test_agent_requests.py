@@ -119,6 +119,23 @@ def test_malformed_dataflow_json_is_one_line_bad_design(agent, design_dir, docum
     assert sorted(p.name for p in (agent.workdir / "designs").iterdir()) == [loaded]  # no partial upload kept
 
 
+@pytest.mark.parametrize("extra, says", [
+    (b"NaN", "non-finite number NaN (JSON has no NaN or Infinity)"),
+    (b"-Infinity", "non-finite number -Infinity"),
+    (b"[" * 65 + b"]" * 65, "JSON nested too deeply (limit 64 levels)"),
+])
+def test_dataflow_json_is_read_with_the_clis_bounds(agent, design_dir, extra, says):
+    """Even where ir.from_json looks at nothing (an unknown key), the upload is parsed as the CLI
+    parses OUT/dataflow.json: untrusted.parse_json."""
+    text = (design_dir / "dataflow.json").read_bytes().rstrip()
+    assert text.endswith(b"}")
+    with BoardClient(*agent.address, TOKEN, timeout_s=10) as client:
+        error = _request(client, {"cmd": "LOAD"}, [file_part("dataflow.json", text[:-1] + b',"notes":' + extra + b"}"),
+                                                  file_part("rtl/qmlp_top.v", b"module m; endmodule\n")])
+    assert error.code == "BAD_DESIGN" and error.remote_message.startswith("dataflow.json is not a valid qmlp dataflow")
+    assert says in error.remote_message and "\n" not in error.remote_message
+
+
 def test_tampered_dataflow_variants_are_refused(agent, design_dir):
     good = json.loads((design_dir / "dataflow.json").read_text())
     variants = []
@@ -194,3 +211,18 @@ def test_a_broken_work_folder_is_a_storage_refusal_and_the_session_goes_on(agent
         assert error.code == "STORAGE" and "cannot create an upload folder" in error.remote_message
         assert str(agent.workdir) not in error.remote_message
         assert client.load(design_dir)["files"] == 2  # the refused payload was drained
+
+
+@pytest.mark.parametrize("bad, shown", [(np.inf, "inf"), (-np.inf, "-inf"), (np.nan, "nan"), (1e300, "1e+300")])
+def test_agent_refuses_non_finite_x_like_the_cli(agent, design_dir, bad, shown):
+    """qmlp's one rule (docs/troubleshooting.md "Non-finite inputs"): refused, never clipped."""
+    n = ir.load(design_dir / "dataflow.json").input.features
+    x = np.zeros((2, n), np.float64)
+    x[1, 3] = bad
+    with BoardClient(*agent.address, TOKEN, timeout_s=10) as client:
+        client.load(design_dir)
+        error = _request(client, {"cmd": "RUN"}, [array_part("x", x)])
+        assert error.code == "BAD_INPUT"
+        assert error.remote_message == (f"'x': 1 values are NaN or infinite (or beyond float32), first at index [1, 3] "
+                                        f"({shown}); the input quantizer has no code for them")
+        assert client.run(x=np.zeros((2, n), np.float32)).out.shape[0] == 2  # the session goes on

@@ -53,6 +53,30 @@ def test_simulate_refuses_bad_inputs(model, tmp_path, values, fragment):
         assert not (tmp_path / "y.npy").exists()
 
 
+@pytest.mark.parametrize("bad, shown", [(np.inf, "inf"), (-np.inf, "-inf"), (np.nan, "nan"), (1e300, "1e+300")])
+def test_one_rule_for_non_finite_inputs_at_every_entry(model, tmp_path, bad, shown):
+    """NaN, +-inf and numbers beyond float32 are refused wherever floats enter (docs/troubleshooting.md
+    "Non-finite inputs"): the CLI (above), the Python API and the HIL vector file; the agent in
+    tests/security/test_agent_requests.py. Nothing clips them."""
+    import qmlp
+    from qmlp.errors import InputError
+    from qmlp.hil.suite import load_vectors
+
+    x = np.zeros((3, 6), np.float64)
+    x[2, 4] = bad
+    fragment = f"1 values are NaN or infinite (or beyond float32), first at index [2, 4] ({shown})"
+    out = compiled(tmp_path, model)
+    loaded, build = qmlp.load(model), qmlp.Build.open(out)
+    for where, call in ((f"model {loaded.name}: x", loaded.predict), (f"model {loaded.name}: x", loaded.trace),
+                        (f"model {loaded.name}: x", loaded.simulate), (f"build {out}: x", build.predict)):
+        with pytest.raises(InputError) as refused:
+            call(x)
+        assert str(refused.value) == f"{where}: {fragment}; the input quantizer has no code for them"
+    np.savez(tmp_path / "v.npz", x=x)
+    with pytest.raises(InputError, match=rf"--vectors {tmp_path / 'v.npz'}: 'x': 1 values are NaN"):
+        load_vectors(tmp_path / "v.npz", build.dataflow)
+
+
 def test_simulate_refuses_pickles_folders_and_folder_outputs(model, tmp_path):
     pickled = tmp_path / "p.npy"
     np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)

@@ -1,15 +1,11 @@
-// qmlp_control: AXI4-Lite slave with the qmlp_top register map (docs/interfaces.md) and the
-// hardware counters behind it.
-//   0x00 ID            0x514D4C50 ("QMLP")
-//   0x04 VERSION       schema version << 16 | number of layers
-//   0x08 LAST_LATENCY  cycles from the first input beat to the last output beat of the most
-//                      recently finished inference (difference of the two handshake cycles)
-//   0x0C INFERENCES    output vectors completed since reset / clear
-//   0x10 CYCLES        free-running cycle counter (low 32 bits)
-//   0x14 CTRL          write 1 to bit 0: clear LAST_LATENCY, INFERENCES, CYCLES
+// qmlp_control: AXI4-Lite slave with the qmlp_top register map and the hardware counters
+// behind it. The addresses, widths and the ID constant come from qmlp_registers.vh, which the
+// emitter generates from the one table in qmlp/interface.py (docs/interfaces.md lists the map);
+// here each register name is bound to the counter it reads or the action it triggers.
 // Several inferences can be in flight, so the start cycle of each one is queued in a small
 // FIFO (TS_DEPTH entries, a bound on inferences in flight computed by the emitter) stamped
 // from a counter that CTRL never clears.
+`include "qmlp_registers.vh"
 `default_nettype none
 
 module qmlp_control #(
@@ -20,25 +16,25 @@ module qmlp_control #(
     input  wire        rst_n,
     input  wire        start,   // first input beat of an inference accepted this cycle
     input  wire        done,    // last output beat of an inference accepted this cycle
-    input  wire [5:0]  s_axi_awaddr,
+    input  wire [`QMLP_ADDR_BITS-1:0] s_axi_awaddr,
     input  wire        s_axi_awvalid,
     output wire        s_axi_awready,
-    input  wire [31:0] s_axi_wdata,
+    input  wire [`QMLP_DATA_BITS-1:0] s_axi_wdata,
     input  wire [3:0]  s_axi_wstrb,
     input  wire        s_axi_wvalid,
     output wire        s_axi_wready,
     output wire [1:0]  s_axi_bresp,
     output wire        s_axi_bvalid,
     input  wire        s_axi_bready,
-    input  wire [5:0]  s_axi_araddr,
+    input  wire [`QMLP_ADDR_BITS-1:0] s_axi_araddr,
     input  wire        s_axi_arvalid,
     output wire        s_axi_arready,
-    output wire [31:0] s_axi_rdata,
+    output wire [`QMLP_DATA_BITS-1:0] s_axi_rdata,
     output wire [1:0]  s_axi_rresp,
     output wire        s_axi_rvalid,
     input  wire        s_axi_rready
 );
-    localparam [31:0] ID = 32'h514D_4C50;
+    localparam integer AW = `QMLP_ADDR_BITS;
     localparam integer TW = $clog2(TS_DEPTH);
 
     // ---- counters --------------------------------------------------------------------------
@@ -82,7 +78,9 @@ module qmlp_control #(
     assign s_axi_wready = write;
     assign s_axi_bvalid = bvalid;
     assign s_axi_bresp = 2'b00;
-    assign clear = write && s_axi_awaddr[5:2] == 4'h5 && s_axi_wstrb[0] && s_axi_wdata[0];
+    // registers are word-aligned: the two low address bits are ignored
+    wire [AW-1:0] waddr = {s_axi_awaddr[AW-1:2], 2'b00};
+    assign clear = write && waddr == `QMLP_REG_CTRL && s_axi_wstrb[0] && s_axi_wdata[0];
     always @(posedge clk) begin
         if (!rst_n) bvalid <= 1'b0;
         else if (write) bvalid <= 1'b1;
@@ -91,7 +89,8 @@ module qmlp_control #(
 
     // ---- AXI4-Lite read --------------------------------------------------------------------
     reg rvalid;
-    reg [31:0] rdata;
+    reg [`QMLP_DATA_BITS-1:0] rdata;
+    wire [AW-1:0] raddr = {s_axi_araddr[AW-1:2], 2'b00};
     assign s_axi_arready = !rvalid;
     assign s_axi_rvalid = rvalid;
     assign s_axi_rdata = rdata;
@@ -103,19 +102,19 @@ module qmlp_control #(
     end
     always @(posedge clk) begin
         if (s_axi_arvalid && !rvalid) begin
-            case (s_axi_araddr[5:2])
-                4'h0: rdata <= ID;
-                4'h1: rdata <= VERSION;
-                4'h2: rdata <= last_latency;
-                4'h3: rdata <= inferences;
-                4'h4: rdata <= cycles;
-                default: rdata <= 32'd0;
+            case (raddr)
+                `QMLP_REG_ID:           rdata <= `QMLP_ID_VALUE;
+                `QMLP_REG_VERSION:      rdata <= VERSION;
+                `QMLP_REG_LAST_LATENCY: rdata <= last_latency;
+                `QMLP_REG_INFERENCES:   rdata <= inferences;
+                `QMLP_REG_CYCLES:       rdata <= cycles;
+                default:                rdata <= 32'd0;
             endcase
         end
     end
 
     wire _unused_ok = &{1'b0, s_axi_awaddr[1:0], s_axi_araddr[1:0], s_axi_wstrb[3:1],
-                        s_axi_wdata[31:1], 1'b0};
+                        s_axi_wdata[`QMLP_DATA_BITS-1:1], 1'b0};
 endmodule
 
 `default_nettype wire
