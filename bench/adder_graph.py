@@ -46,8 +46,10 @@ from qmlp.hwgen.cmvm import render_graph_module  # noqa: E402
 from qmlp.hwgen.cmvm.cost import graph_cost  # noqa: E402
 from qmlp.hwgen.cmvm.digits import digit_counts  # noqa: E402
 from qmlp.hwgen.cycles import cycle_model  # noqa: E402
+from qmlp.hwgen.emit import emit_layer_rtl  # noqa: E402
+from qmlp.hwgen.estimate import estimate  # noqa: E402
 from qmlp.hwgen.fold import fold  # noqa: E402
-from qmlp.hwgen.plan import build_plan, padded_weights  # noqa: E402
+from qmlp.hwgen.plan import ThresholdUnit, build_plan, padded_weights  # noqa: E402
 from qmlp.hwgen.synth import synthesize  # noqa: E402
 from qmlp.testing import random_dataflow  # noqa: E402
 
@@ -99,15 +101,14 @@ def qmlp_job(case: str, index: int, kind: str, timeout: float) -> dict:
     # compile time from scratch: every candidate graph (cache cleared), the schedule, the Verilog
     cmvm_layer.clear_cache()
     start = time.perf_counter()
-    g = cmvm_layer.layer_graph(padded_weights(layer), layer.in_dtype, activation_levels=plan.threshold_levels,
-                               clock_mhz=CLOCK_MHZ)
+    compare = plan.threshold is not None and plan.threshold.unit is ThresholdUnit.COMPARE
+    g = cmvm_layer.layer_graph(padded_weights(layer), layer.in_dtype, activation=compare, clock_mhz=CLOCK_MHZ)
     render_graph_module("g", g.graph, g.schedule, in_bits=plan.in_bits, in_kind=plan.in_kind, acc_bits=plan.acc_bits)
     seconds = time.perf_counter() - start
     cost = graph_cost(g.graph, g.schedule)
     row = {"compile_s": round(seconds, 2), "adders": cost.adders, "depth": cost.depth, "k": g.schedule.k,
            "cycles": plan.latency, "model_lut": cost.lut, "model_ff": cost.ff, "shape": list(layer.weights.shape),
            "weights": str(layer.weight_dtype), "inputs": str(layer.in_dtype)}
-    from qmlp.hwgen.emit import emit_layer_rtl
     with tempfile.TemporaryDirectory(prefix="qmlp-ag-") as tmp:
         top, _ = emit_layer_rtl(df, index, tmp)
         if kind == "graph":
@@ -155,13 +156,14 @@ def jobs_for(cases: list[str], side: str) -> list[tuple[str, str, int, str]]:
 
 
 def network_rows(cases) -> dict:
-    """Per case: whole-network latency (cycle model of the fully parallel top) and per layer its
-    shape and qmlp's counted graph LUTs (shown for layers the run did not synthesize)."""
+    """Per case: whole-network latency (cycle model of the fully parallel top), the estimated
+    LUTs of its FIFOs and control (not in the per-layer runs), and per layer its shape and qmlp's
+    counted graph LUTs (shown for layers the run did not synthesize)."""
     out = {}
     for name in cases:
         df = build_case(name)
         plans = build_plan(df).layers
-        out[name] = {"cycles": cycle_model(df).latency, "layers": len(df.layers),
+        out[name] = {"cycles": cycle_model(df).latency, "layers": len(df.layers), "glue_lut": estimate(df).glue_lut,
                      "model": [graph_cost(p.graph.graph, p.graph.schedule).lut for p in plans],
                      "shapes": [list(layer.weights.shape) for layer in df.layers]}
     return out
@@ -232,7 +234,7 @@ def render(results: dict, peer: dict, networks: dict) -> str:
         lines.append(f"| {case} | **network** | {n} layers | {label('q')} | {label('d')} | {label('l')} | {tot['qf']:,} "
                      f"| – | – | {net['cycles']} cycles = {net['cycles'] * 1000 / CLOCK_MHZ:g} ns (whole top, cycle model) "
                      "| – | – | – |")
-        summary[case] = {"complete": done["l"], "layer_lut": tot["l"], "cycles": net["cycles"],
+        summary[case] = {"complete": done["l"], "layer_lut": tot["l"], "cycles": net["cycles"], "glue": net["glue_lut"],
                          "fmax": min(fmaxes, default=None), "measured": have["l"], "layers": n,
                          "per_layer": [(i, get(case, "qmlp", i, "graph", "lut"), get(case, "da4ml", i, "graph", "lut"))
                                        for i in range(n)]}
@@ -250,7 +252,8 @@ def render(results: dict, peer: dict, networks: dict) -> str:
         latency = f"latency {ns:g} ns" + (" against <= 100" if case == "seed-ternary" else "")
         measured = "" if got["complete"] else f"; {got['measured']} of {got['layers']} layers measured"
         lines.append(f"- {case}: whole network {got['layer_lut']:,} Yosys LUT including thresholds (layers out of "
-                     f"context, summed{measured}) against <= {budget:,}: {state}; estimated fmax (slowest layer "
+                     f"context, summed{measured}; the FIFOs and AXI-Lite control between them add ~{got['glue']:,} "
+                     f"LUT by the estimate) against <= {budget:,}: {state}; estimated fmax (slowest layer "
                      f"part) {_fmt(got['fmax'])} MHz against >= 200; {latency}.")
     pairs = [(case, i, q, d) for case, got in summary.items() for i, q, d in got["per_layer"]
              if q is not None and d is not None]
