@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from qmlp.hwgen.cmvm import build_graph, csd_digits, evaluate
+from qmlp.hwgen.cmvm.cost import adder_lut
 from qmlp.hwgen.cmvm.digits import digit_counts
 from qmlp.hwgen.cmvm.graph import coefficients, range_width, signed_width
 from qmlp.hwgen.cmvm.rows import row_tree
@@ -141,3 +142,69 @@ def test_bad_arguments_are_value_errors():
         build_graph(np.ones((2, 2)), [0, 0], [1, 1])
     with pytest.raises(ValueError, match="lo <= hi"):
         build_graph(np.ones((2, 2), dtype=np.int64), [0, 2], [1, 1])
+
+
+def test_adder_lut_matches_single_adders_measured_with_yosys():
+    """cost.adder_lut against single adders synthesized with Yosys 0.70 synth_xilinx -family xcup
+    (registered output): a LUT only where both operands are non-constant."""
+    u6, s6 = (0, 63, 0), (-32, 31, 0)
+    assert adder_lut(u6, u6, False) == 6
+    assert adder_lut(s6, s6, True) == 7
+    assert adder_lut(u6, (0, 63, 2), False) == 4
+    assert adder_lut((0, 255, 0), (0, 3, 0), False) == 2
+    assert adder_lut((0, 255, 0), (0, 3, 0), True) == 3
+    assert adder_lut((-128, 127, 0), (0, 3, 0), False) == 2
+    assert adder_lut((0, 255, 0), (-4, 3, 0), False) == 8
+    assert adder_lut(u6, u6, True) == 7
+    s8 = (-128, 127, 0)
+    assert adder_lut(s8, s8, False) == 8
+    assert adder_lut(s8, s8, True) == 9
+    assert adder_lut(s8, (-128, 127, 1), False) == 8
+    assert adder_lut((-2048, 2047, 0), s8, False) == 12
+
+
+@pytest.mark.parametrize("wkind", ["ternary", "int2", "int4"])
+def test_unsigned_inputs_keep_every_inner_adder_plain_binary(wkind):
+    """With never-negative inputs and no row differences, the only two's-complement adders are
+    the rows' final subtractions: shared patterns are sums, and each row adds its positive and
+    its negative terms apart (when its depth allows; at these sizes it does)."""
+    rng = np.random.default_rng(11)
+    w = random_matrix(rng, wkind, (24, 40))
+    g = build_graph(w, [0] * 40, [3] * 40)
+    check_graph(w, 0, 3, rng)
+    finals = {o.node for o in g.outputs if o is not None}
+    signed = [i for i, n in enumerate(g.nodes) if n.signed]
+    assert signed and set(signed) <= finals
+    assert all(not n.signed for n in g.adders if n.tag == "cse")
+
+
+def test_depth_is_the_minimum_for_the_rows():
+    """Without sharing, every row's tree is as shallow as its term count allows, so the graph's
+    depth is the deepest row's ceil(log2(terms))."""
+    rng = np.random.default_rng(12)
+    for kind, lo, hi in (("int3", 0, 3), ("ternary", -8, 7), ("int4", 0, 1)):
+        w = random_matrix(rng, kind, (19, 37))
+        g = build_graph(w, [lo] * 37, [hi] * 37, cse=False)
+        terms = digit_counts(w).sum(axis=1)
+        assert g.depth == max(int(t - 1).bit_length() for t in terms)
+
+
+def test_rendered_module_keeps_every_adder_and_lints_clean(tmp_path):
+    """Every adder wire is (* keep *) (one carry chain per adder, as cost.adder_lut counts) and
+    the module stays lint-clean (its values are the graph's, checked above, and in RTL
+    simulation where layers are emitted)."""
+    import subprocess
+
+    from qmlp.hwgen.cmvm import render_graph_module
+    from qmlp.hwgen.cmvm.schedule import Schedule
+    from qmlp.sim.rtl import _environment, verilator_command
+
+    rng = np.random.default_rng(13)
+    w = random_matrix(rng, "int2", (9, 14))
+    g = build_graph(w, [0] * 14, [3] * 14)
+    text = render_graph_module("g", g, Schedule(k=2, stages=3), in_bits=2, in_kind=0, acc_bits=8)
+    assert text.count("(* keep *) wire") == len(g.adders)
+    (tmp_path / "g.v").write_text(text)
+    done = subprocess.run(verilator_command("--lint-only", "-Wall", "--top-module", "g", "g.v"), cwd=tmp_path,
+                          env=_environment(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -7,8 +7,12 @@
    a new signal, and every row holding the pair uses it instead. Ties go to the narrower new
    signal (interval width estimate), then the shallower one. Repeat until no pattern occurs
    twice. Pair counts are kept incrementally: removing or adding a term touches only its row.
-3. Each row's remaining terms are summed by a depth-balanced tree: always add the two shallowest
-   terms (optimal depth given the terms' levels, like Huffman coding on the maximum).
+   Differences of two never-negative signals are not shared (``_Builder.allowed``).
+3. Each row's remaining terms are summed within a depth budget (the graph's minimum depth):
+   never-negative and never-positive terms apart when the budget allows (plain-binary adders),
+   then one subtraction; inside a sum, the narrowest term first with the partner that makes
+   the cheapest adder (``cost.adder_lut``, calibrated on Yosys), as long as the tree still fits
+   the budget (a Kraft-sum test on the terms' levels).
 
 Exact ranges (and so widths) are computed once on the finished graph (``graph.py``).
 The method follows the H-CMVM / da4ml literature's idea (frequent two-term patterns, signed
@@ -23,14 +27,14 @@ from typing import Sequence
 import numpy as np
 
 from .digits import csd_digits
+from .cost import adder_lut
 from .graph import AdderGraph, Node, Operand, coefficients, exact_ranges, range_width
 from .rows import row_tree
 
 __all__ = ["build_graph"]
 
-SUM_ORDER = "level"
-PRIORITY = lambda n, w, l, d: (-n, w, l)
 Term = tuple[int, int]  # (signal, shift); the sign is the value in the row's dict
+SignedTerm = tuple[int, int, int]  # (signal, shift, sign) while a row is summed
 Pattern = tuple[int, int, int, int]  # (base signal, other signal, shift difference >= 0, relative sign)
 
 
@@ -82,7 +86,7 @@ class _Builder:
         (alo, ahi), (blo, bhi) = self.bounds[a], self.bounds[b]
         blo, bhi = (blo << d, bhi << d) if s > 0 else (-(bhi << d), -(blo << d))
         width, level = range_width(alo + blo, ahi + bhi), 1 + max(self.level[a], self.level[b])
-        return PRIORITY(n, width, level, d)
+        return -n, width, level
 
     def eliminate(self) -> None:
         count: dict[Pattern, int] = {}
@@ -92,7 +96,7 @@ class _Builder:
                 for v, gv in items[i + 1:]:
                     p = _pattern(u, gu, v, gv)[0]
                     count[p] = count.get(p, 0) + 1
-        heap = [(*self.priority(n, p), n, p) for p, n in count.items() if n >= 2]
+        heap = [(*self.priority(n, p), n, p) for p, n in count.items() if n >= 2 and self.allowed(p)]
         heapq.heapify(heap)
         while heap:
             *_, popped, p = heapq.heappop(heap)
@@ -103,8 +107,16 @@ class _Builder:
                 continue
             touched = self.substitute(p, count)
             for q in touched:
-                if count.get(q, 0) >= 2:
+                if count.get(q, 0) >= 2 and self.allowed(q):
                     heapq.heappush(heap, (*self.priority(count[q], q), count[q], q))
+
+    def allowed(self, p: Pattern) -> bool:
+        """Whether pattern ``p`` may become a shared signal: not the difference of two
+        never-negative signals, which would be two's complement and make every adder it meets
+        pay for its sign extension (``cost.adder_lut``); measured on the seed's fc2/fc3, sharing
+        only sums there saves 6-8 % LUTs although it shares fewer pairs."""
+        a, b, _, s = p
+        return s > 0 or self.bounds[a][0] < 0 or self.bounds[b][0] < 0
 
     def substitute(self, p: Pattern, count: dict[Pattern, int]) -> set[Pattern]:
         """Replace every non-overlapping occurrence of ``p`` by one new signal; return the
@@ -138,35 +150,113 @@ class _Builder:
         if not any(sig == u[0] for sig, _ in terms):
             self.rows_of[u[0]].discard(r)
 
-    def sum_key(self, sig: int, shift: int) -> tuple[int, int]:
-        """Order in which a row's terms are added: shallowest first, then smallest magnitude."""
+    def term_bounds(self, sig: int, shift: int, sign: int) -> tuple[int, int]:
         lo, hi = self.bounds[sig]
-        return (self.level[sig], (max(hi, -lo) << shift)) if SUM_ORDER == "level" else ((max(hi, -lo) << shift), self.level[sig])
+        lo, hi = lo << shift, hi << shift
+        return (lo, hi) if sign > 0 else (-hi, -lo)
+
+    def kraft(self, terms: Sequence[SignedTerm]) -> int:
+        """``sum 2^level`` of the terms: they fit a sum tree of depth ``D`` iff it is ``<= 2^D``."""
+        return sum(1 << self.level[t[0]] for t in terms)
+
+    @staticmethod
+    def least_depth(kraft: int) -> int:
+        """The smallest depth whose tree holds terms of Kraft sum ``kraft``."""
+        return max(0, (kraft - 1).bit_length())
+
+    def row_depths(self, order: list[int]) -> list[int]:
+        """Depth budget per row: the graph's minimum depth (every row as shallow as it can be),
+        lowered where a child row (built on this row's output) would not fit.
+
+        A row whose terms sit at levels ``l_i`` fits a sum tree of depth ``D`` iff
+        ``sum 2^l_i <= 2^D`` (Kraft), so depths follow from level sums alone."""
+        kraft = [self.kraft(list(terms)) for terms in self.rows]
+        least = [0] * len(self.rows)
+        for j in order:  # parents first: a parent's output joins its children's terms
+            least[j] = self.least_depth(kraft[j] + ((1 << least[self.parent[j]]) if self.parent[j] >= 0 else 0))
+        budget = [max(least, default=0)] * len(self.rows)
+        for j in reversed(order):  # children first: leave room for the parent's output
+            p = self.parent[j]
+            if p >= 0:
+                room = (1 << budget[j]) - kraft[j]  # what the parent's output may take
+                budget[p] = min(budget[p], max(least[p], room.bit_length() - 1))
+        return [max(b, l) for b, l in zip(budget, least)]
+
+    def merge_cost(self, u: SignedTerm, v: SignedTerm) -> int:
+        """LUTs of the adder that sums terms ``u`` and ``v`` (``cost.adder_lut``)."""
+        if u[2] < 0 < v[2]:
+            u, v = v, u
+        m = min(u[1], v[1])
+        (alo, ahi), (blo, bhi) = self.bounds[u[0]], self.bounds[v[0]]
+        return adder_lut((alo, ahi, u[1] - m), (blo, bhi, v[1] - m), u[2] != v[2])
+
+    def add(self, u: SignedTerm, v: SignedTerm) -> SignedTerm:
+        """One adder for the sum of terms ``u`` and ``v`` (sig, shift, sign); the new term."""
+        (s1, e1, g1), (s2, e2, g2) = u, v
+        if g1 < 0 < g2:  # the positive term is the minuend
+            s1, e1, g1, s2, e2, g2 = s2, e2, g2, s1, e1, g1
+        m = min(e1, e2)
+        return self.new_signal(Operand(s1, e1 - m), Operand(s2, e2 - m, g1 != g2), "sum"), m, g1
+
+    def sum_tree(self, terms: list[SignedTerm], depth: int) -> SignedTerm:
+        """Sum ``terms`` (sig, shift, sign) in at most ``depth`` adder levels, which the caller
+        guarantees fit (Kraft: ``sum 2^level <= 2^depth``). Greedy: the narrowest term first,
+        with the partner that makes the cheapest adder (``merge_cost``), the deepest of equal
+        cost (a narrow term joins a deep sum: a chain, where a plain-binary add costs only the
+        narrow operand's bits; 5 % fewer LUTs on the seed's fc2/fc3 than the narrowest), among
+        partners that keep the Kraft sum within the budget; merging the two shallowest always
+        does."""
+        cap, kraft, terms = 1 << depth, self.kraft(terms), list(terms)
+        while len(terms) > 1:
+            terms.sort(key=lambda t: (max(map(abs, self.term_bounds(*t))), self.level[t[0]]))
+            pick = None
+            for i in range(len(terms) - 1):
+                li = self.level[terms[i][0]]
+                best = None
+                for q in range(i + 1, len(terms)):
+                    lq = self.level[terms[q][0]]
+                    grown = kraft - (1 << li) - (1 << lq) + (1 << (1 + max(li, lq)))
+                    if grown <= cap:
+                        key = (self.merge_cost(terms[i], terms[q]), -lq, q)
+                        if best is None or key < best[0]:
+                            best = (key, q, grown)
+                if best:
+                    pick = (i, best[1], best[2])
+                    break
+            i, q, kraft = pick
+            u, v = terms[i], terms[q]
+            del terms[q], terms[i]
+            terms.append(self.add(u, v))
+        return terms[0]
 
     def reduce_rows(self, order: list[int]) -> list[Operand | None]:
-        """Sum each row's remaining terms (and its parent row's output) with a depth-balanced
-        tree, rows in ``order`` (parents first)."""
+        """Sum each row's remaining terms (and its parent row's output), rows in ``order``
+        (parents first), within the row's depth budget (``row_depths``). Plain-binary adders
+        are cheap where two's-complement ones are not (``cost.adder_lut``), so when the budget
+        allows, the terms that are never negative and those never positive are summed apart
+        (both plain binary) and subtracted once at the end."""
+        depths = self.row_depths(order)
         outputs: list[Operand | None] = [None] * len(self.rows)
         for j in order:
-            terms = dict(self.rows[j])
+            terms = [(sig, shift, sign) for (sig, shift), sign in self.rows[j].items()]
             up = outputs[self.parent[j]] if self.parent[j] >= 0 else None
             if up is not None:
-                key = (up.node, up.shift)
-                assert key not in terms, "a parent's output is a fresh signal"
-                terms[key] = -1 if up.neg else 1
-            heap = [(self.sum_key(sig, shift), sig, shift, sign) for (sig, shift), sign in terms.items()]
-            heapq.heapify(heap)
-            while len(heap) > 1:
-                _, s1, e1, g1 = heapq.heappop(heap)
-                _, s2, e2, g2 = heapq.heappop(heap)
-                if g1 < 0 < g2:  # the positive term is the minuend
-                    s1, e1, g1, s2, e2, g2 = s2, e2, g2, s1, e1, g1
-                m = min(e1, e2)
-                t = self.new_signal(Operand(s1, e1 - m), Operand(s2, e2 - m, g1 != g2), "sum")
-                heapq.heappush(heap, (self.sum_key(t, m), t, m, g1))
-            if heap:
-                _, sig, shift, sign = heap[0]
-                outputs[j] = Operand(sig, shift, sign < 0)
+                assert (up.node, up.shift) not in self.rows[j], "a parent's output is a fresh signal"
+                terms.append((up.node, up.shift, -1 if up.neg else 1))
+            if not terms:
+                continue
+            pos = [t for t in terms if self.term_bounds(*t)[0] >= 0]
+            neg = [t for t in terms if t not in pos and self.term_bounds(*t)[1] <= 0]
+            rest = [t for t in terms if t not in pos and t not in neg]
+            lp, ln = self.least_depth(self.kraft(pos)), self.least_depth(self.kraft(neg))
+            if pos and neg and (1 << lp) + (1 << ln) + self.kraft(rest) <= 1 << depths[j]:
+                if not rest:  # the shallower side may use the spare levels
+                    lp = ln = max(lp, ln)
+                p = self.sum_tree(pos, lp)
+                n = self.sum_tree([(sig, e, -g) for sig, e, g in neg], ln)
+                terms = rest + [p, (n[0], n[1], -n[2])]
+            sig, shift, sign = self.sum_tree(terms, depths[j])
+            outputs[j] = Operand(sig, shift, sign < 0)
         return outputs
 
 

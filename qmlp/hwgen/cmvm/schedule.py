@@ -7,11 +7,12 @@ multiplexer takes one) and the last stage also holds the threshold compare, whic
 ``THRESHOLD_LEVELS`` levels (compare LUT + carry, count, bias).
 
 The delay model is the one ``qmlp.hwgen.synth`` uses to estimate fmax from a Yosys netlist (one
-fact, one place). Measured with Yosys ``ltp`` on the seed's graphs: ternary fc3 with 8 levels
-in one stage crosses 10 LUTs and 9 carry cells, ternary fc2 with 6 levels per stage 9 LUTs and
-8 carry cells (wider adders), i.e. one LUT and one carry cell per level plus up to three LUTs
-and two carry cells, so a stage of ``k`` levels takes
-``t_fixed + (k + 3) * t_lut + (k + 2) * t_carry``.
+fact, one place). A stage of ``k`` levels is planned as ``t_fixed + (k + 3) * t_lut +
+(k + 2) * t_carry``: one LUT and one carry cell per level plus up to three LUTs and two carry
+cells, measured with Yosys ``ltp`` before the graph's adders were ``(* keep *)`` (ternary fc3, 8
+levels in one stage: 10 LUTs, 9 carry cells). Since then (``verilog.py``) a stage of 5 levels
+crosses 4-5 LUTs and 5-8 carry cells on every seed layer (fmax estimated 290-357 MHz for the
+graphs alone), so the three extra LUTs are now margin for the shell around the graph.
 """
 
 from __future__ import annotations
