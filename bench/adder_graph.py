@@ -74,8 +74,10 @@ def source_case(name: str):
 
 @lru_cache(maxsize=None)
 def build_case(name: str):
-    """The case folded fully parallel (every layer Unit.CONST) at CLOCK_MHZ."""
-    return fold(source_case(name), target_fps="max", clock_mhz=CLOCK_MHZ)
+    """The case folded fully parallel (every layer Unit.CONST) at CLOCK_MHZ, and its plan (built
+    once: a plan of the seed network builds every graph, minutes on the shared cores)."""
+    df = fold(source_case(name), target_fps="max", clock_mhz=CLOCK_MHZ)
+    return df, build_plan(df)
 
 
 def _kif(dtype) -> tuple[int, int]:
@@ -95,9 +97,8 @@ def _synth(rtl_dir: Path, top: str, timeout: float, blackbox: tuple[str, ...] = 
 
 
 def qmlp_job(case: str, index: int, kind: str, timeout: float) -> dict:
-    df = build_case(case)
-    layer = df.layers[index]
-    plan = build_plan(df).layers[index]
+    df, hw = build_case(case)
+    layer, plan = df.layers[index], hw.layers[index]
     # compile time from scratch: every candidate graph (cache cleared), the schedule, the Verilog
     cmvm_layer.clear_cache()
     start = time.perf_counter()
@@ -110,7 +111,7 @@ def qmlp_job(case: str, index: int, kind: str, timeout: float) -> dict:
            "cycles": plan.latency, "model_lut": cost.lut, "model_ff": cost.ff, "shape": list(layer.weights.shape),
            "weights": str(layer.weight_dtype), "inputs": str(layer.in_dtype)}
     with tempfile.TemporaryDirectory(prefix="qmlp-ag-") as tmp:
-        top, _ = emit_layer_rtl(df, index, tmp)
+        top, _ = emit_layer_rtl(df, index, tmp, hw)
         if kind == "graph":
             row["synth"] = _synth(Path(tmp), f"{plan.ident}_graph", timeout)
         else:
@@ -161,9 +162,9 @@ def network_rows(cases) -> dict:
     counted graph LUTs (shown for layers the run did not synthesize)."""
     out = {}
     for name in cases:
-        df = build_case(name)
-        plans = build_plan(df).layers
-        out[name] = {"cycles": cycle_model(df).latency, "layers": len(df.layers), "glue_lut": estimate(df).glue_lut,
+        df, hw = build_case(name)
+        plans = hw.layers
+        out[name] = {"cycles": cycle_model(hw).latency, "layers": len(df.layers), "glue_lut": estimate(df, hw=hw).glue_lut,
                      "model": [graph_cost(p.graph.graph, p.graph.schedule).lut for p in plans],
                      "shapes": [list(layer.weights.shape) for layer in df.layers]}
     return out
