@@ -156,18 +156,25 @@ def jobs_for(cases: list[str], side: str) -> list[tuple[str, str, int, str]]:
     return [job[1:] for job in sorted(jobs)]
 
 
-def network_rows(cases) -> dict:
-    """Per case: whole-network latency (cycle model of the fully parallel top), the estimated
-    LUTs of its FIFOs and control (not in the per-layer runs), and per layer its shape and qmlp's
-    counted graph LUTs (shown for layers the run did not synthesize)."""
+def network_rows(cases, planned) -> dict:
+    """Per case: its layers' shapes; for the ``planned`` cases (qmlp ran on them) also the
+    whole-network latency (cycle model of the fully parallel top), the estimated LUTs of its
+    FIFOs and control (not in the per-layer runs) and each layer's counted graph LUTs (shown for
+    layers the run did not synthesize). The others stay unplanned: their graphs take minutes."""
     out = {}
     for name in cases:
-        df, hw = build_case(name)
-        plans = hw.layers
-        out[name] = {"cycles": cycle_model(hw).latency, "layers": len(df.layers), "glue_lut": estimate(df, hw=hw).glue_lut,
-                     "model": [graph_cost(p.graph.graph, p.graph.schedule).lut for p in plans],
-                     "shapes": [list(layer.weights.shape) for layer in df.layers]}
+        layers = source_case(name).layers
+        out[name] = {"layers": len(layers), "shapes": [list(layer.weights.shape) for layer in layers],
+                     "cycles": None, "glue_lut": None, "model": [None] * len(layers)}
+        if name in planned:
+            df, hw = build_case(name)
+            out[name].update(cycles=cycle_model(hw).latency, glue_lut=estimate(df, hw=hw).glue_lut,
+                             model=[graph_cost(p.graph.graph, p.graph.schedule).lut for p in hw.layers])
     return out
+
+
+def _cycles(n) -> str:
+    return "–" if n is None else f"{n} cycles = {n * 1000 / CLOCK_MHZ:g} ns (whole top, cycle model)"
 
 
 def _fmt(v) -> str:
@@ -223,7 +230,7 @@ def render(results: dict, peer: dict, networks: dict) -> str:
                 f"{_fmt(get(case, 'qmlp', i, 'graph', 'depth'))} / {_fmt(get(case, 'da4ml', i, 'graph', 'depth'))} | "
                 f"{_fmt(get(case, 'qmlp', i, 'graph', 'cycles'))} / {_fmt(get(case, 'da4ml', i, 'graph', 'cycles'))} | "
                 f"{_fmt(get(case, 'qmlp', i, 'graph', 'fmax_mhz'))} / {_fmt(get(case, 'da4ml', i, 'graph', 'fmax_mhz'))} | "
-                f"{net['model'][i]:,} | {secs(get(case, 'qmlp', i, 'graph', 'compile_s'))} / "
+                f"{_fmt(net['model'][i])} | {secs(get(case, 'qmlp', i, 'graph', 'compile_s'))} / "
                 f"{secs(get(case, 'da4ml', i, 'graph', 'compile_s'))} |")
             for key, v in (("q", qg), ("d", dg), ("l", layer), ("qf", qff)):
                 if v is not None:
@@ -233,8 +240,7 @@ def render(results: dict, peer: dict, networks: dict) -> str:
         done = {key: have[key] == n for key in ("q", "d", "l")}
         label = lambda key: f"**{tot[key]:,}**" if done[key] else f"{tot[key]:,} ({have[key]} of {n})"  # noqa: E731
         lines.append(f"| {case} | **network** | {n} layers | {label('q')} | {label('d')} | {label('l')} | {tot['qf']:,} "
-                     f"| – | – | {net['cycles']} cycles = {net['cycles'] * 1000 / CLOCK_MHZ:g} ns (whole top, cycle model) "
-                     "| – | – | – |")
+                     f"| – | – | {_cycles(net['cycles'])} | – | – | – |")
         summary[case] = {"complete": done["l"], "layer_lut": tot["l"], "cycles": net["cycles"], "glue": net["glue_lut"],
                          "fmax": min(fmaxes, default=None), "measured": have["l"], "layers": n,
                          "per_layer": [(i, get(case, "qmlp", i, "graph", "lut"), get(case, "da4ml", i, "graph", "lut"))
@@ -247,6 +253,8 @@ def render(results: dict, peer: dict, networks: dict) -> str:
     for case, budget in (("seed-ternary", 45_000), ("seed-int2", 65_000)):
         got = summary.get(case)
         if not got:
+            continue
+        if got["cycles"] is None:
             continue
         ns = got["cycles"] * 1000 / CLOCK_MHZ
         state = ("met" if got["layer_lut"] <= budget else "not met") if got["complete"] else "incomplete run"
@@ -293,7 +301,8 @@ def main() -> None:
             path.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
         if args.side == "da4ml":
             return
-    update_section(SECTION, render(results, peer, network_rows(CASES)))
+    planned = {key.split("|")[0] for key in results}
+    update_section(SECTION, render(results, peer, network_rows(CASES, planned)))
 
 
 if __name__ == "__main__":
