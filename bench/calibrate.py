@@ -1,18 +1,27 @@
-"""Calibrate the resource model (qmlp/hwgen/estimate.py) against Yosys on a generated sweep.
+"""Calibrate the resource model (qmlp/hwgen/estimate.py) per unit against Yosys.
 
-Every design of the sweep is a small random Dataflow (topology, weight and input types, PE/SIMD,
-padding, pipeline depth and hence ROM storage vary) emitted by qmlp and synthesized whole
-(``qmlp_top`` with converters, FIFOs and the AXI-Lite control) by Yosys ``synth_xilinx`` for one
-family. For each design the plan's structural features (``estimate.Features``) and Yosys' LUT
-(logic + LUTRAM), FF, BRAM and ``ltp`` depth are recorded; LUT and FF coefficients are fitted by
-a minimax linear program (non-negative coefficients, smallest worst relative error) on the training part (every design whose index is not a multiple of
-``HOLDOUT``), and the held-out part checks the band.
+The sweep (``DESIGNS``) is a fixed list of folded designs that covers the benchmarks' range: the
+seed topology 40-256-128-64-32-4 with INT2 and TERNARY weights folded for 10 k to 5 M
+inferences/s (PE-heavy and SIMD-heavy), FINN's UNSW-NB15 MLP 600-64-64-64-1 with bipolar inputs
+(SIMD up to 600), ternary-weight 8-bit-activation MLPs (the binary-search threshold unit) and
+small random designs (BIPOLAR, INT4, block-RAM ROMs), on both families. Each design is emitted
+by qmlp and synthesized by Yosys ``synth_xilinx`` *keeping the hierarchy*
+(``qmlp.hwgen.synth.synthesize_units``): every instance of ``qmlp_top`` -- a layer unit with
+its ROMs, adder trees and threshold units, a FIFO, a width converter, the control -- is counted
+out of context. Each instance is one row of the fit: the plan's structural features of that
+unit (``estimate.layer_features`` / ``stage_features`` / ``control_features``) against its
+Yosys LUT sites (logic + LUTRAM) and FF. Coefficients are fitted by a linear program that
+minimises the worst relative error over the training rows (non-negative coefficients).
 
-    python bench/calibrate.py --family xcup              # sweep + fit (tens of minutes)
-    python bench/calibrate.py --family xc7 --fit-only    # refit from the recorded sweep
+Designs marked ``held_out`` are left out of the fit and also synthesized flattened (as
+``qmlp compile --synth`` does): the estimate must land within +-25% of those whole-design
+counts, BRAM exact; they become the fixed check set of tests/hwgen/test_calibration.py.
 
-Writes ``bench/results/calibration_<family>.json`` (the sweep: design specs and Yosys results)
-and ``qmlp/hwgen/calibration/<family>.json`` (the coefficients the estimator loads).
+    python bench/calibrate.py                      # synthesize what is missing, fit, check
+    python bench/calibrate.py --fit-only           # refit from the recorded sweep
+
+Writes ``bench/results/calibration_units.json`` (designs and Yosys counts per instance) and
+``qmlp/hwgen/calibration/<family>.json`` (the coefficients the estimator loads).
 """
 
 from __future__ import annotations
@@ -33,255 +42,273 @@ sys.path.insert(0, str(ROOT))
 
 from qmlp.errors import QmlpError  # noqa: E402
 from qmlp.hwgen import estimate as est_mod  # noqa: E402
-from qmlp.hwgen.emit import emit_rtl  # noqa: E402
-from qmlp.hwgen.fold import parallelism_options  # noqa: E402
+from qmlp.hwgen.emit import emit_rtl, instance_name  # noqa: E402
 from qmlp.hwgen.plan import build_plan  # noqa: E402
 from qmlp.ir import Dataflow  # noqa: E402
-from qmlp.testing import SWEEP_KINDS, sweep_dataflow  # noqa: E402
+from qmlp.testing import sweep_dataflow  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
-HOLDOUT = 4  # every 4th design is held out of the fit
-CHECK_DESIGNS = 8
-MARGIN_QUANTILE = 0.75  # held-out designs recorded with the coefficients for tests/hwgen/test_calibration.py
+RESULTS = ROOT / "bench" / "results" / "calibration_units.json"
 BAND = 0.25
-
-TOPOLOGIES = ((16, 8), (24, 12, 4), (40, 32, 4), (32, 64, 8), (64, 16, 16, 3), (48, 24), (12, 40, 10), (128, 48, 4))
-KINDS = tuple(SWEEP_KINDS)
-FIRST_PARALLEL = 36  # designs from this index on come from _parallel_spec
-PARALLEL_TOPOLOGIES = ((16, 12, 4), (24, 16), (32, 8, 4), (20, 20, 3), (12, 24, 6))
+MIN_ROW = 300  # relative errors of small units are taken against this many LUT/FF: they matter little in a design
+TOTAL_WEIGHT = 2.0  # a design total's relative error counts this much more than one unit's
+CONTROL = "control"  # the rows of qmlp_control, both beat counters and qmlp_top's own glue
+SEED = (40, 256, 128, 64, 32, 4)
+UNSW = (600, 64, 64, 64, 1)
 
 
 @dataclass(frozen=True)
-class Spec:
-    """One design of the sweep, rebuildable from these fields alone."""
+class Design:
+    """One design of the sweep, rebuildable from these fields alone. ``folds``: (PE, SIMD,
+    levels_per_stage) per layer; pads are the smallest that make PE and SIMD divide."""
 
-    seed: int
+    name: str
+    family: str
+    kind: str  # a qmlp.testing.SWEEP_KINDS key
     widths: tuple[int, ...]
-    kind: str
-    foldings: tuple[tuple[int, int, int, int, int], ...]  # (pe, simd, pad_out, pad_in, levels)
+    folds: tuple[tuple[int, int, int], ...]
+    held_out: bool = False
+    seed: int = 7
 
-    def as_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "widths": list(self.widths), "kind": self.kind,
-                "foldings": [list(f) for f in self.foldings]}
+    def spec(self) -> dict[str, Any]:
+        """The ``qmlp.testing.sweep_dataflow`` arguments (what the check records store)."""
+        foldings = [[pe, simd, (-mh) % pe, (-mw) % simd, levels] for (pe, simd, levels), mw, mh
+                    in zip(self.folds, self.widths[:-1], self.widths[1:])]
+        return {"seed": self.seed, "widths": list(self.widths), "kind": self.kind, "foldings": foldings}
 
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> "Spec":
-        return Spec(int(data["seed"]), tuple(data["widths"]), data["kind"], tuple(tuple(f) for f in data["foldings"]))
-
-
-def build(spec: Spec) -> Dataflow:
-    """The folded Dataflow of a sweep design (deterministic in ``spec``)."""
-    return sweep_dataflow(spec.seed, spec.widths, spec.kind, spec.foldings)
+    def dataflow(self) -> Dataflow:
+        spec = self.spec()
+        return sweep_dataflow(spec["seed"], self.widths, self.kind, tuple(map(tuple, spec["foldings"])))
 
 
-def sweep_specs(count: int, seed: int = 0) -> list[Spec]:
-    """``count`` designs: every topology and weight kind, random legal foldings that range from
-    PE = SIMD = 1 to fully parallel (so ROMs are constants, LUTs or BRAM), levels 1-4."""
-    rng = np.random.default_rng(seed)
-    specs = []
-    for n in range(count):
-        if n >= FIRST_PARALLEL:  # a second batch: many fully parallel (constant-weight) layers
-            specs.append(_parallel_spec(n, np.random.default_rng(seed + n)))
-            continue
-        widths = TOPOLOGIES[n % len(TOPOLOGIES)]
-        kind = KINDS[(n // len(TOPOLOGIES) + n) % len(KINDS)]
-        foldings = []
-        for mw, mh in zip(widths[:-1], widths[1:]):
-            pes, simds = parallelism_options(mh), parallelism_options(mw)
-            # bias toward few lanes (BRAM-deep ROMs) and toward full parallelism, both ends matter
-            pe, pad_out = pes[min(len(pes) - 1, int(rng.integers(0, len(pes))) // (1 + int(rng.integers(0, 3))))]
-            simd, pad_in = simds[int(rng.integers(0, len(simds)))]
-            if rng.random() < 0.15 and mw * mh <= 640:  # fully parallel, small enough for a quick Yosys run
-                pe, pad_out, simd, pad_in = mh, 0, mw, 0
-            while pe * simd > 160:  # keep every design a few-minute Yosys run on a shared machine
-                simd, pad_in = simds[max(0, simds.index((simd, pad_in)) - 1)]
-                if simd == 1:
-                    pe, pad_out = pes[max(0, pes.index((pe, pad_out)) - 1)]
-            foldings.append((pe, simd, pad_out, pad_in, int(rng.integers(1, 5))))
-        specs.append(Spec(1000 + n, widths, kind, tuple(foldings)))
-    return specs
+DESIGNS = (
+    # in the order they are synthesized: the benchmark-range units first, then the rest
+    Design("seed-int2-1M-pe", "xcup", "int2", SEED, ((4, 14, 2), (128, 4, 2), (64, 2, 1), (32, 1, 1), (1, 1, 1))),
+    Design("unsw-simd600", "xcup", "int2-bin", UNSW, ((1, 600, 4), (4, 16, 4), (4, 16, 4), (1, 1, 1))),
+    Design("seed-int2-1M-bal", "xcup", "int2", SEED, ((4, 14, 2), (6, 29, 2), (4, 11, 2), (2, 6, 1), (1, 1, 1))),
+    Design("seed-int2-100k-xc7", "xc7", "int2", SEED, ((4, 2, 1), (2, 9, 1), (2, 4, 1), (1, 2, 1), (1, 1, 1))),
+    Design("ternary-a8-small", "xcup", "ternary-a8", (32, 64, 32, 10), ((2, 8, 2), (8, 8, 2), (1, 4, 1)),
+           held_out=True),
+    Design("small-int2-par", "xcup", "int2", (24, 16, 4), ((16, 24, 3), (4, 16, 2)), held_out=True),
+    Design("small-ternary-a4", "xcup", "ternary-a4", (40, 32, 8), ((32, 40, 2), (2, 4, 2))),
+    Design("small-int4", "xcup", "int4", (48, 32, 8), ((2, 6, 2), (8, 32, 2))),
+    Design("unsw-simd300", "xc7", "int2-bin", UNSW, ((2, 300, 3), (1, 64, 3), (1, 64, 3), (1, 64, 3)), held_out=True),
+    Design("seed-int2-100k", "xcup", "int2", SEED, ((4, 2, 1), (2, 9, 2), (2, 4, 2), (1, 2, 1), (1, 1, 1))),
+    Design("seed-int2-1M-simd", "xcup", "int2", SEED, ((2, 40, 2), (4, 64, 2), (2, 32, 2), (1, 16, 2), (1, 1, 1))),
+    Design("seed-ternary-5M-simd", "xcup", "ternary", SEED, ((8, 40, 2), (8, 128, 2), (4, 64, 2), (2, 32, 2), (1, 8, 2))),
+    Design("ternary-a8-mid", "xcup", "ternary-a8", (64, 128, 64, 10), ((8, 16, 2), (4, 32, 2), (1, 8, 2))),
+    Design("small-bipolar", "xcup", "bipolar", (64, 48, 16, 4), ((6, 8, 2), (2, 48, 3), (4, 4, 1))),
+    Design("seed-int2a2-1M-mid", "xcup", "int2-a2", SEED, ((8, 20, 2), (16, 16, 2), (8, 16, 2), (4, 8, 2), (1, 4, 1)),
+           held_out=True),
+    Design("unsw-1M", "xc7", "int2-bin", UNSW, ((1, 600, 4), (4, 16, 4), (4, 16, 4), (1, 1, 1))),
+    Design("small-bram", "xcup", "int2", (128, 96, 32, 4), ((1, 2, 1), (1, 1, 1), (1, 1, 1))),
+    Design("seed-int2-5M-pe", "xcup", "int2", SEED, ((7, 40, 2), (13, 64, 2), (64, 4, 2), (32, 2, 1), (4, 1, 1))),
+    Design("seed-ternary-5M-par", "xcup", "ternary", SEED, ((8, 40, 2), (8, 128, 2), (8, 32, 2), (32, 64, 2), (4, 32, 2))),
+    Design("seed-ternary-1M-pe", "xcup", "ternary", SEED, ((4, 14, 2), (128, 4, 2), (64, 2, 1), (32, 1, 1), (1, 1, 1)),
+           held_out=True),
+    Design("seed-ternary-10k", "xcup", "ternary", SEED, ((4, 1, 1), (1, 2, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1))),
+    Design("unsw-pe", "xcup", "int2-bin", UNSW, ((16, 40, 2), (16, 4, 2), (8, 8, 2), (1, 4, 1))),
+    Design("small-int4-xc7", "xc7", "int4", (48, 32, 8), ((2, 6, 1), (8, 32, 1)), held_out=True),
+)
 
 
-def _parallel_spec(n: int, rng: np.random.Generator) -> Spec:
-    widths = PARALLEL_TOPOLOGIES[n % len(PARALLEL_TOPOLOGIES)]
-    kind = KINDS[n % len(KINDS)]
-    foldings = []
-    for mw, mh in zip(widths[:-1], widths[1:]):
-        if rng.random() < 0.6:
-            foldings.append((mh, mw, 0, 0, int(rng.integers(1, 5))))
-        else:
-            pe, pad_out = parallelism_options(mh)[int(rng.integers(0, len(parallelism_options(mh))))]
-            foldings.append((pe, mw, pad_out, 0, int(rng.integers(1, 5))))
-    return Spec(1000 + n, widths, kind, tuple(foldings))
-
-
-def features_of(df: Dataflow) -> tuple[list[float], float]:
-    """(summed feature vector of the design, BRAM36 of the plan)."""
+def unit_features(df: Dataflow) -> dict[str, list[float]]:
+    """Instance name in qmlp_top -> the structural features the estimator prices it by (the
+    control row: qmlp_control, the beat counters and qmlp_top's own glue)."""
     hw = build_plan(df)
-    total = est_mod.control_features(hw)
+    rows = {CONTROL: est_mod.control_features(hw).vector()}
     for stage in hw.stages:
-        total += est_mod.stage_features(stage)
-    for plan, layer in zip(hw.layers, df.layers):
-        total += est_mod.layer_features(plan, layer.weights)
-    bram = sum(est_mod.estimate_layer(p, l.weights).bram36 for p, l in zip(hw.layers, df.layers))
-    return total.vector(), bram
+        if stage.layer is not None:
+            features = est_mod.layer_features(hw.layers[stage.layer], df.layers[stage.layer].weights)
+        else:
+            features = est_mod.stage_features(stage)
+        rows[instance_name(hw, stage)] = features.vector()
+    return rows
 
 
-def synth_one(spec: Spec, family: str, timeout: float) -> dict[str, Any]:
-    from qmlp.hwgen.synth import synthesize
+def unit_counts(instances: dict[str, dict[str, int]], top_local: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Yosys counts per row of ``unit_features`` (LUT sites = logic LUT + LUTRAM)."""
+    control = dict(top_local)
+    rows = {}
+    for name, counts in instances.items():
+        if name in ("control", "in_beats", "out_beats"):
+            control = {k: control.get(k, 0) + v for k, v in counts.items()}
+        else:
+            rows[name] = counts
+    rows[CONTROL] = control
+    return {name: {"lut_sites": c["lut"] + c["lutram"], "ff": c["ff"], "bram36": c["bram36"] + c["bram18"] / 2}
+            for name, c in rows.items()}
 
-    df = build(spec)
+
+def synth_design(design: Design, flat: bool, timeout: float) -> dict[str, Any]:
+    from qmlp.hwgen.synth import synthesize, synthesize_units
+
     with tempfile.TemporaryDirectory(prefix="qmlp-cal-") as tmp:
-        emit_rtl(df, Path(tmp))
-        result = synthesize(tmp, family=family, timeout=timeout)
-    return {"lut": result.lut, "lutram": result.lutram, "ff": result.ff, "bram36": result.bram36 + result.bram18 / 2,
-            "dsp": result.dsp, "lut_levels": result.lut_levels, "carry_cells": result.carry_cells,
-            "fmax_estimate_mhz": result.fmax_estimate_mhz, "seconds": result.seconds}
+        emit_rtl(design.dataflow(), Path(tmp))
+        if flat:
+            r = synthesize(tmp, family=design.family, timeout=timeout)
+            return {"lut_sites": r.lut + r.lutram, "ff": r.ff, "bram36": r.bram36 + r.bram18 / 2,
+                    "fmax_estimate_mhz": r.fmax_estimate_mhz, "seconds": r.seconds, "yosys": r.yosys}
+        u = synthesize_units(tmp, family=design.family, timeout=timeout)
+        return {"units": unit_counts(dict(u.instances), dict(u.top_local)), "seconds": u.seconds, "yosys": u.yosys}
 
 
-# Physical priors: a hierarchical (non-flattened) Yosys run of sweep design 7 puts the SIMD adder
-# trees at 1.28 LUT per adder bit; unconstrained, the fit trades the trees against correlated
-# features and then prices tree-dominated designs (wide SIMD, small products) far too low.
-LUT_PRIORS = {"adder_bits": (1.0, 1.5)}
+# Physical ranges of the coefficients (per feature unit), so that correlated features cannot
+# trade against each other: a 64-word LUT ROM is one LUT6 per bit; a register bit is one FF and
+# (clock enables live in the FF) almost no LUT; an adder bit is a LUT plus its carry share.
+PRIORS = {
+    "lut": {"rom_luts": (0.9, 1.3), "adder_bits": (0.9, 1.8), "const_adder_bits": (0.3, 1.5),
+            "const_mvau_bits": (0.3, 3.0),
+            "small_product_bits": (0.3, 1.5), "product_bits": (0.5, 3.0), "reg_bits": (0.0, 0.3),
+            "compare_bits": (0.3, 2.5), "const_compare_bits": (0.1, 1.5)},
+    "ff": {"reg_bits": (0.85, 1.15)},
+}
 
 
 def minimax_fit(x: np.ndarray, y: np.ndarray, priors: dict[str, tuple[float, float]] | None = None,
-                names: tuple[str, ...] = ()) -> tuple[np.ndarray, float]:
-    """Non-negative coefficients c minimising max |x c / y - 1| (a linear program), each within
-    its prior range when given: the band the model must hold is a relative one, so the fit
-    minimises exactly that."""
+                floor: float = MIN_ROW, weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Non-negative coefficients c (each within its ``priors`` range, by feature name) minimising
+    max weight * |x c - y| / max(y, floor) (a linear program): the band the model must hold is a
+    relative one, so the fit minimises exactly that."""
     from scipy.optimize import linprog
 
     n, k = x.shape
-    a = x / y[:, None]
+    scale = (np.ones(n) if weight is None else weight) / np.maximum(y, floor)
+    a = x * scale[:, None]
+    b = y * scale
     cost = np.r_[np.zeros(k), 1.0]
     a_ub = np.r_[np.c_[a, -np.ones(n)], np.c_[-a, -np.ones(n)]]
-    b_ub = np.r_[np.ones(n), -np.ones(n)]
-    bounds = [(priors or {}).get(name, (0, None)) for name in (names or ("",) * k)] + [(0, None)]
+    b_ub = np.r_[b, -b]
+    bounds = [(priors or {}).get(name, (0, None)) for name in est_mod.FEATURE_NAMES[:k]] + [(0, None)]
     result = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds)
     return result.x[:k], float(result.x[k])
 
 
-def fit(rows: list[dict[str, Any]], family: str, base: str | None = None) -> dict[str, Any]:
-    """Minimax fit of LUT (logic + LUTRAM) and FF on the training rows; with ``base`` (a family
-    with a full calibration) only one scale factor each on top of that family's coefficients,
-    the robust choice for a family with few designs."""
-    train = [r for r in rows if r["index"] % HOLDOUT and "yosys" in r]
-    x = np.array([features_of(build(Spec.from_json(r["spec"])))[0] for r in train])
-    names = est_mod.FEATURE_NAMES
-    coeffs = {}
-    for key, target in (("lut", lambda y: y["lut"] + y["lutram"]), ("ff", lambda y: y["ff"])):
-        y = np.array([target(r["yosys"]) for r in train], dtype=float)
+def training_rows(records: dict[str, Any], family: str) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
+    """(features, {"lut": .., "ff": ..}, row labels) of every unit of the family's training designs
+    and of each such design as a whole (label ``<design>/total``)."""
+    x, y, labels = [], {"lut": [], "ff": []}, []
+    for design in DESIGNS:
+        units = records.get(design.name, {}).get("units", {}).get("units")
+        if design.family != family or design.held_out or not units:
+            continue
+        features = unit_features(design.dataflow())
+        for name, counts in units.items():
+            x.append(features[name])
+            y["lut"].append(counts["lut_sites"])
+            y["ff"].append(counts["ff"])
+            labels.append(f"{design.name}/{name}")
+        # the whole design too: the band is defined on totals, where unit errors must not pile up
+        x.append(list(np.sum([features[name] for name in units], axis=0)))
+        y["lut"].append(sum(c["lut_sites"] for c in units.values()))
+        y["ff"].append(sum(c["ff"] for c in units.values()))
+        labels.append(f"{design.name}/total")
+    return np.array(x, dtype=float), {k: np.array(v, dtype=float) for k, v in y.items()}, labels
+
+
+def fit(records: dict[str, Any], family: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per-unit minimax fit of LUT sites and FF for ``family``; with ``base`` (another family's
+    fit) only one scale each on top of its coefficients, the robust choice for a family with few
+    designs. The held-out designs' flattened records become the ``check`` set."""
+    x, y, labels = training_rows(records, family)
+    coeffs, worst = {}, {}
+    for key in ("lut", "ff"):
         if base is None:
-            solution, _ = minimax_fit(x, y, LUT_PRIORS if key == "lut" else None, names)
+            weight = np.array([TOTAL_WEIGHT if label.endswith("/total") else 1.0 for label in labels])
+            solution, worst[key] = minimax_fit(x, y[key], PRIORS[key], weight=weight)
         else:
-            base_coeffs = est_mod.load_calibration(base)[key]
-            vector = np.array([base_coeffs.get(n, 0.0) for n in names])
-            scale, _ = minimax_fit((x @ vector)[:, None], y)
+            vector = np.array([base[key][n] for n in est_mod.FEATURE_NAMES])
+            scale, worst[key] = minimax_fit((x @ vector)[:, None], y[key])
             solution = vector * scale[0]
-        coeffs[key] = {n: round(float(c), 4) for n, c in zip(names, solution) if c > 1e-6}
-    held = [r for r in rows if r["index"] % HOLDOUT == 0 and "yosys" in r]
-    check = [{"spec": r["spec"], "yosys": {"lut_sites": r["yosys"]["lut"] + r["yosys"]["lutram"], "ff": r["yosys"]["ff"],
-                                           "bram36": r["yosys"]["bram36"],
-                                           "fmax_estimate_mhz": r["yosys"]["fmax_estimate_mhz"]}}
-             for r in held[:CHECK_DESIGNS]]
+        coeffs[key] = {n: round(float(c), 4) for n, c in zip(est_mod.FEATURE_NAMES, solution)}
+    check = []
+    for design in DESIGNS:
+        flat = records.get(design.name, {}).get("flat")
+        if design.family == family and design.held_out and flat:
+            check.append({"design": design.name, "spec": design.spec(), "yosys": {k: flat[k] for k in ("lut_sites", "ff", "bram36",
+                                                                              "fmax_estimate_mhz")}})
+    units = sum(1 for d in DESIGNS if d.family == family and not d.held_out and records.get(d.name, {}).get("units"))
     return {"family": family, "lut": coeffs["lut"], "ff": coeffs["ff"],
-            "source": f"bench/calibrate.py --family {family}{f' --base {base}' if base else ''}: minimax fit "
-                      f"{f'of one scale on the {base} coefficients ' if base else ''}on {len(train)} Yosys "
-                      f"synth_xilinx runs (held out every {HOLDOUT}th design)",
-            "timing": timing_margin(train, family), "check": check}
+            "source": f"bench/calibrate.py: per-unit minimax fit {'of one scale on the xcup coefficients ' if base else ''}"
+                      f"on {len(labels)} units of {units} Yosys synth_xilinx runs that keep each unit's hierarchy "
+                      f"(worst weighted training error LUT {worst['lut']:.0%}, FF {worst['ff']:.0%})",
+            "check": check}
 
 
-def timing_margin(rows: list[dict[str, Any]], family: str) -> dict[str, Any]:
-    """The delay model's calibration: ``ns_per_adder_level`` such that the path model's critical
-    period reaches Yosys' depth-based period on MARGIN_QUANTILE of the training designs whose
-    critical path is an adder tree, then ``margin_ns`` for all designs likewise."""
-    from qmlp.hwgen.synth import fmax_estimate
-    from qmlp.hwgen.timing import design_timing
-
-    gaps = []
-    for r in rows:
-        critical = design_timing(build_plan(build(Spec.from_json(r["spec"]))), family).critical
-        model = 1000.0 / fmax_estimate(family, critical.lut_levels, critical.carry_cells)
-        gaps.append((1000.0 / r["yosys"]["fmax_estimate_mhz"] - model, critical.adders))
-    per_level = max(0.0, float(np.quantile([g / a for g, a in gaps if a >= 3] or [0.0], MARGIN_QUANTILE)))
-    margin = max(0.0, float(np.quantile([g - per_level * a for g, a in gaps], MARGIN_QUANTILE)))
-    return {"margin_ns": round(margin, 3), "ns_per_adder_level": round(per_level, 3),
-            "source": f"{MARGIN_QUANTILE:.0%} quantiles of (Yosys depth period - model period) over "
-                      f"{len(gaps)} designs (per adder level where the critical path is a tree of >= 3)"}
-
-
-def check(rows: list[dict[str, Any]], family: str) -> list[dict[str, Any]]:
-    """Estimate / Yosys ratios of every recorded design under the current coefficients."""
-    from qmlp.hwgen.timing import design_timing
+def report(records: dict[str, Any], family: str) -> list[dict[str, Any]]:
+    """Estimate / Yosys of every recorded design of ``family`` under the current coefficients:
+    against the hierarchical total and, where recorded, the flattened run."""
+    from qmlp.hwgen.estimate import estimate
 
     est_mod.coefficients.cache_clear()
     est_mod.load_calibration.cache_clear()
     out = []
-    for r in rows:
-        if "yosys" not in r:
+    for design in DESIGNS:
+        record = records.get(design.name, {})
+        if design.family != family or "units" not in record:
             continue
-        df = build(Spec.from_json(r["spec"]))
-        e = est_mod.estimate(df, family)
-        y = r["yosys"]
-        timing = design_timing(build_plan(df), family)
-        out.append({"index": r["index"], "held_out": r["index"] % HOLDOUT == 0,
-                    "lut_ratio": e.lut / max(1, y["lut"] + y["lutram"]), "ff_ratio": e.ff / max(1, y["ff"]),
-                    "bram_est": e.bram36, "bram_yosys": y["bram36"],
-                    "fmax_est": timing.fmax_mhz, "fmax_yosys_depth": y["fmax_estimate_mhz"]})
+        e = estimate(design.dataflow(), family)
+        units = record["units"]["units"].values()
+        row = {"design": design.name, "held_out": design.held_out,
+               "lut_hier": e.lut / sum(u["lut_sites"] for u in units), "ff_hier": e.ff / sum(u["ff"] for u in units),
+               "bram": (e.bram36, sum(u["bram36"] for u in units))}
+        if "flat" in record:
+            row.update(lut_flat=e.lut / record["flat"]["lut_sites"], ff_flat=e.ff / record["flat"]["ff"])
+        out.append(row)
     return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", choices=("xcup", "xc7"), required=True)
-    parser.add_argument("--designs", type=int, default=48)
     parser.add_argument("--fit-only", action="store_true", help="refit from the recorded sweep")
-    parser.add_argument("--indices", type=int, nargs="*", help="synthesize only these sweep designs")
-    parser.add_argument("--base", choices=("xcup", "xc7"), help="fit one scale on this family's coefficients")
-    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--only", nargs="*", help="synthesize only these designs")
+    parser.add_argument("--no-flat", action="store_true", help="skip the flattened runs of held-out designs")
+    parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
-    data_path = RESULTS / f"calibration_{args.family}.json"
-    rows = json.loads(data_path.read_text())["designs"] if data_path.exists() else []
+    records = json.loads(RESULTS.read_text())["designs"] if RESULTS.exists() else {}
     if not args.fit_only:
-        done = {r["index"] for r in rows if "yosys" in r}
-        for index, spec in enumerate(sweep_specs(args.designs)):
-            if index in done or (args.indices is not None and index not in args.indices):
+        for design in DESIGNS:
+            if args.only and design.name not in args.only:
                 continue
-            start = time.perf_counter()
-            row: dict[str, Any] = {"index": index, "spec": spec.as_json()}
-            try:
-                row["yosys"] = synth_one(spec, args.family, args.timeout)
-            except QmlpError as error:
-                row["error"] = str(error)[:300]
-            rows = [r for r in rows if r["index"] != index] + [row]
-            rows.sort(key=lambda r: r["index"])
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            data_path.write_text(json.dumps({"family": args.family, "designs": rows}, indent=1) + "\n")
-            print(f"[{index}] {spec.widths} {spec.kind} {spec.foldings}: {time.perf_counter() - start:.0f} s "
-                  f"{row.get('yosys', row.get('error'))}", flush=True)
-    coeffs = fit(rows, args.family, args.base)
-    out = est_mod.CALIBRATION_DIR / f"{args.family}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(coeffs, indent=1) + "\n")
-    # record what the fitted model says about each held-out check design (the test pins it)
-    est_mod.coefficients.cache_clear()
-    est_mod.load_calibration.cache_clear()
-    for record in coeffs["check"]:
-        e = est_mod.estimate(build(Spec.from_json(record["spec"])), args.family)
-        y = record["yosys"]
-        record["estimate"] = {"lut_sites": e.lut, "ff": e.ff, "bram36": e.bram36}
-        record["within_band"] = abs(e.lut / y["lut_sites"] - 1) <= BAND and abs(e.ff / y["ff"] - 1) <= BAND
-    out.write_text(json.dumps(coeffs, indent=1) + "\n")
-    report = check(rows, args.family)
-    for r in report:
-        flag = "" if abs(r["lut_ratio"] - 1) <= BAND and abs(r["ff_ratio"] - 1) <= BAND else "  OUT OF BAND"
-        print(f"{r['index']:3d} {'held-out' if r['held_out'] else 'train   '} LUT x{r['lut_ratio']:.2f} "
-              f"FF x{r['ff_ratio']:.2f} BRAM {r['bram_est']:g}/{r['bram_yosys']:g} "
-              f"fmax {r['fmax_est']:.0f}/{r['fmax_yosys_depth']:.0f}{flag}")
-    held = [r for r in report if r["held_out"]]
-    worst = max((max(abs(r["lut_ratio"] - 1), abs(r["ff_ratio"] - 1)) for r in held), default=float("nan"))
-    print(f"wrote {out}; held-out designs: {len(held)}, worst LUT/FF deviation {worst:.0%}")
+            record = records.setdefault(design.name, {})
+            for flat in (False, True):
+                key = "flat" if flat else "units"
+                if key in record or (flat and (not design.held_out or args.no_flat)):
+                    continue
+                start = time.perf_counter()
+                try:
+                    record[key] = synth_design(design, flat, args.timeout)
+                except QmlpError as error:
+                    record[f"{key}_error"] = str(error)[:300]
+                # merge into what is on disk: a second invocation (--only) may have added designs meanwhile
+                on_disk = json.loads(RESULTS.read_text())["designs"] if RESULTS.exists() else {}
+                records = {**on_disk, design.name: record}
+                RESULTS.write_text(json.dumps({"command": "python bench/calibrate.py", "designs": records},
+                                              indent=1) + "\n")
+                print(f"{design.name} ({key}): {time.perf_counter() - start:.0f} s", flush=True)
+    fitted: dict[str, Any] = {}
+    for family in ("xcup", "xc7"):
+        if not len(training_rows(records, family)[2]):
+            print(f"{family}: no training designs recorded yet; its coefficients are left as they are")
+            continue
+        coeffs = fitted[family] = fit(records, family, fitted.get("xcup"))
+        out = est_mod.CALIBRATION_DIR / f"{family}.json"
+        # the delay margins need flattened netlists' depths; this per-unit sweep keeps the earlier fit
+        coeffs["timing"] = est_mod.load_calibration(family).get("timing", {})
+        out.write_text(json.dumps(coeffs, indent=1) + "\n")
+        est_mod.coefficients.cache_clear()
+        est_mod.load_calibration.cache_clear()
+        for record in coeffs["check"]:  # what the fitted model says about each check design (the test pins it)
+            e = est_mod.estimate(next(d for d in DESIGNS if d.name == record["design"]).dataflow(), family)
+            y = record["yosys"]
+            record["estimate"] = {"lut_sites": e.lut, "ff": e.ff, "bram36": e.bram36}
+            record["within_band"] = abs(e.lut / y["lut_sites"] - 1) <= BAND and abs(e.ff / y["ff"] - 1) <= BAND
+            record["bram_exact"] = e.bram36 == y["bram36"]
+        out.write_text(json.dumps(coeffs, indent=1) + "\n")
+        print(f"{family}: {coeffs['source']}")
+        for r in report(records, family):
+            flat = (f" flat LUT x{r['lut_flat']:.2f} FF x{r['ff_flat']:.2f}" if "lut_flat" in r else "")
+            print(f"  {r['design']:<22} {'held-out' if r['held_out'] else 'train   '} units LUT x{r['lut_hier']:.2f} "
+                  f"FF x{r['ff_hier']:.2f} BRAM {r['bram'][0]:g}/{r['bram'][1]:g}{flat}")
     return 0
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from .build import DATAFLOW, Build, float_inputs
 from .errors import ConfigError
 from .ir import Dataflow
+from .sim.bitaccurate import predict_checked
 
 if TYPE_CHECKING:  # pragma: no cover
     from .sim.bitaccurate import SimResult
@@ -75,9 +76,7 @@ class Model:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Float inputs ``(batch, *input_shape)`` -> float32 outputs ``(batch, *output_shape)``,
         bit-accurate (the values qonnx ``execute_onnx`` gives)."""
-        from .sim.bitaccurate import simulate_outputs
-
-        return simulate_outputs(self.dataflow, self._inputs(x))
+        return predict_checked(self.dataflow, self._inputs(x), finite=True)
 
     def simulate(self, x: np.ndarray) -> "SimResult":
         """Every integer stage: quantized inputs, per-layer accumulators and output values."""

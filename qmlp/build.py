@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .ir import Dataflow, load
-from .untrusted import finite_floats
+from .untrusted import all_finite, finite_floats
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import Model
@@ -34,6 +34,8 @@ def float_inputs(df: Dataflow, x: np.ndarray, where: str) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != len(df.input_shape) + 1 or x.shape[1:] != tuple(df.input_shape) or x.shape[0] < 1:
         raise ConfigError(f"{where}: input shape {x.shape} does not match (batch, {', '.join(map(str, df.input_shape))})")
+    if x.dtype == np.float32 and x.flags.c_contiguous and all_finite(x):
+        return x  # the common case in one pass, no copy (predict's hot path)
     return finite_floats(x, f"{where}: x")
 
 

@@ -14,6 +14,7 @@ __all__ = ["random_dataflow", "random_weights", "SWEEP_KINDS", "sweep_dataflow",
 SWEEP_KINDS: dict[str, tuple[DataType, DataType, DataType]] = {
     "ternary": (TERNARY, INT(8), UINT(2)), "int2": (INT(2), INT(8), UINT(2)), "int2-a2": (INT(2), UINT(2), UINT(2)),
     "bipolar": (BIPOLAR, BIPOLAR, BIPOLAR), "int4": (INT(4), UINT(4), UINT(2)), "ternary-a4": (TERNARY, UINT(4), UINT(4)),
+    "int2-bin": (INT(2), BIPOLAR, UINT(2)), "ternary-a8": (TERNARY, UINT(8), UINT(8)),
 }
 
 

@@ -31,7 +31,7 @@ from .datatypes import DataType
 from .errors import InputError
 
 __all__ = ["InputError", "LIMITS", "read_json", "parse_json", "mapping", "field", "integer", "number",
-           "string", "dtype", "int_array", "float_vector", "finite_floats", "quote_name", "safe_ident", "printable"]
+           "string", "dtype", "int_array", "float_vector", "finite_floats", "all_finite", "quote_name", "safe_ident", "printable"]
 
 
 class _Limits:
@@ -208,6 +208,21 @@ def float_vector(value: Any, where: str, n: int, *, nonzero: bool = False) -> np
     if nonzero and np.any(array == 0):
         raise InputError(f"{where}[{int(np.argmax(array == 0))}]: must be nonzero")
     return array
+
+
+_TINY = np.zeros(0, np.float32)  # 2^-100 each; grown on demand by all_finite, only ever read
+
+
+def all_finite(x: np.ndarray) -> bool:
+    """Is every value of float32 C-contiguous ``x`` finite? One BLAS dot product with 2^-100:
+    finite values give at most 2^28 each (no overflow), NaN stays NaN and infinities infinite
+    without raising floating-point warnings (except +inf beside -inf); no temporary, and ~0.5 us
+    for a small array, cheaper per call than a reduction."""
+    global _TINY
+    flat = x.ravel()
+    if len(_TINY) < len(flat):
+        _TINY = np.full(max(len(flat), 2 * len(_TINY)), 2.0 ** -100, np.float32)
+    return math.isfinite(np.dot(flat, _TINY[:len(flat)]))
 
 
 def finite_floats(x: np.ndarray, where: str) -> np.ndarray:

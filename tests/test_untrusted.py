@@ -113,3 +113,21 @@ def test_safe_ident():
 
 def test_printable_error_lines():
     assert printable("a\nb\x1b[2J\u2028 é") == "a\\nb\\x1b[2J\\u2028 é"
+
+
+def test_all_finite_is_exact_on_extremes():
+    """``all_finite``'s one dot product: float32 extremes and subnormals are finite, any NaN or
+    infinity is not, wherever it sits in the array."""
+    import numpy as np
+
+    from qmlp.untrusted import all_finite
+
+    info = np.finfo(np.float32)
+    x = np.array([[0.0, -0.0, info.max, -info.max, info.tiny, info.smallest_subnormal, 1e30, -1e-30]] * 5000,
+                 np.float32)
+    assert all_finite(x) and all_finite(x[:1])
+    for bad in (np.nan, np.inf, -np.inf):
+        for index in ((0, 0), (2500, 3), (4999, 7)):
+            y = x.copy()
+            y[index] = bad
+            assert not all_finite(y)

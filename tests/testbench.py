@@ -15,7 +15,10 @@ from qmlp.sim.rtl import cache_dir, verilator_command
 
 __all__ = ["FLAGS", "verilator_env", "build_testbench"]
 
-FLAGS = ("--binary", "--timing", "--timescale", "1ns/1ps", "-Wno-fatal", "--top-module", "tb", "-CFLAGS", "-std=c++20")
+# the precompiled-header workaround of qmlp.sim.rtl's builds: a large testbench is split into
+# several C++ files and the wheel's makefile then fails to find its PCH
+FLAGS = ("--binary", "--timing", "--timescale", "1ns/1ps", "-Wno-fatal", "--top-module", "tb", "-CFLAGS", "-std=c++20",
+         "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
 
 
 def verilator_env() -> dict[str, str]:

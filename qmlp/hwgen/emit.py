@@ -27,11 +27,12 @@ from .thresholds import linear_words, search_words
 from ..untrusted import quote_name
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top", "weight_words", "hex_words",
-           "threshold_files", "layer_files", "graph_module", "render_layer_top", "emit_layer_rtl"]
+           "threshold_files", "instance_name", "layer_files", "graph_module", "render_layer_top", "emit_layer_rtl"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
-                 "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_const_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
+                 "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_popcount.v", "qmlp_const_layer.v", "qmlp_argmax.v", "qmlp_beats.v",
+                 "qmlp_control.v")
 TOP_NAME = "qmlp_top"
 # rom_style attribute per storage kind (read by Yosys' memory_libmap and by Vivado)
 _ROM_STYLE = {Storage.CONSTANT: "logic", Storage.LUT: "logic", Storage.BRAM: "block"}
@@ -98,7 +99,7 @@ def _threshold_params(layer: Layer, plan: LayerPlan) -> list[str]:
         return params + [f".SEARCH_LEVELS({t.latency})", f".SEARCH_BLOCK_FROM({t.block_from})",
                          f'.THRESHOLD_FILE("{_threshold_file(plan)}")']
     if plan.unit is Unit.CONST:  # constants: synthesis folds them into the compares
-        table = threshold_table(layer, plan.mh)
+        table = threshold_table(layer, plan.mh, plan.unit)
         return params + [f".THRESHOLDS({_pack_vector(table.values.reshape(-1), plan.t_bits)})",
                          f".NEGATE({_pack_vector(table.neg.astype(np.int64), 1)})"]
     return params + [f'.THRESHOLD_ROM_STYLE("{_ROM_STYLE[t.memories[0].kind]}")',
@@ -111,7 +112,7 @@ def threshold_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
     t = plan.threshold
     if t is None or (t.unit is ThresholdUnit.COMPARE and plan.unit is Unit.CONST):
         return {}
-    table = threshold_table(layer, plan.mh)
+    table = threshold_table(layer, plan.mh, plan.unit)
     stem = _threshold_file(plan)
     if t.unit is ThresholdUnit.COMPARE:
         tables = {f"{stem}.mem": linear_words(table, plan.pe)}
@@ -126,9 +127,12 @@ def _layer_params(layer: Layer, plan: LayerPlan) -> list[str]:
               f".ACC_SIGNED({int(plan.acc_signed)})", f".OUT_BITS({plan.out_bits})", *_threshold_params(layer, plan)]
     if plan.unit is Unit.CONST:
         return params + [f".GRAPH_LAT({plan.graph.schedule.registers_between})"]
-    return params + [f".IN_KIND({plan.in_kind})", f".LEVELS_PER_STAGE({plan.levels_per_stage})",
-                     f".SIMD({plan.simd})", f".PE({plan.pe})", f".W_BITS({plan.w_bits})", f".W_KIND({plan.w_kind})",
-                     f'.ROM_STYLE("{_ROM_STYLE[plan.weights.kind]}")', f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
+    params += [f".IN_KIND({plan.in_kind})", f".LEVELS_PER_STAGE({plan.levels_per_stage})",
+               f".SIMD({plan.simd})", f".PE({plan.pe})", f".W_BITS({plan.w_bits})", f".W_KIND({plan.w_kind})",
+               f'.ROM_STYLE("{_ROM_STYLE[plan.weights.kind]}")', f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
+    if plan.unit is Unit.POPCOUNT:
+        params.append(".POPCOUNT(1)")
+    return params
 
 
 def graph_module(plan: LayerPlan) -> str:
@@ -140,7 +144,7 @@ def _layer_text(layer: Layer, plan: LayerPlan, src: str, dst: StagePlan) -> str:
     """A layer unit; for CONST the qmlp_const_layer shell and its adder graph beside it (g_* wires)."""
     comment = (f"    // {plan.ident} = {quote_name(plan.name)}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
                f"PE={plan.pe} SIMD={plan.simd}, {plan.cycles} cycles/vector, latency {plan.latency}\n")
-    unit = _instance(plan.unit.value, _layer_params(layer, plan), f"{plan.ident}_unit", src, dst.name)
+    unit = _instance(plan.unit.module, _layer_params(layer, plan), f"{plan.ident}_unit", src, dst.name)
     if plan.unit is not Unit.CONST:
         return _wires(dst) + comment + unit
     g = plan.ident
@@ -152,18 +156,30 @@ def _layer_text(layer: Layer, plan: LayerPlan, src: str, dst: StagePlan) -> str:
             + f"    {graph_module(plan)} {g}_adders (.clk(ap_clk), .en({g}_gen), .x({g}_gx), .acc({g}_gacc));\n")
 
 
+def instance_name(hw: HardwarePlan, stage: StagePlan) -> str:
+    """The name of ``stage``'s instance in ``qmlp_top`` (per-unit synthesis reports use it)."""
+    if stage.kind is StageKind.DWC:
+        return f"{stage.name}_u"
+    if stage.kind is StageKind.FIFO:
+        return f"{stage.name}_fifo"
+    if stage.kind is StageKind.ARGMAX:
+        return "argmax_unit"
+    return f"{hw.layers[stage.layer].ident}_unit"
+
+
 def _stage_text(df: Dataflow, hw: HardwarePlan, stage: StagePlan, src: str) -> str:
+    name = instance_name(hw, stage)
     if stage.kind is StageKind.DWC:
         params = [f".BITS({stage.bits_in})", f".A({stage.elems_in})", f".B({stage.elems_out})", f".N({stage.real})",
                   f".IN_BEATS({stage.beats_in})", f".OUT_BEATS({stage.beats_out})"]
-        return _wires(stage) + _instance("qmlp_dwc", params, f"{stage.name}_u", src, stage.name)
+        return _wires(stage) + _instance("qmlp_dwc", params, name, src, stage.name)
     if stage.kind is StageKind.FIFO:
         params = [f".WIDTH({stage.width_in})", f".DEPTH({stage.depth})"]
-        return _wires(stage) + _instance("qmlp_fifo", params, f"{stage.name}_fifo", src, stage.name)
+        return _wires(stage) + _instance("qmlp_fifo", params, name, src, stage.name)
     if stage.kind is StageKind.ARGMAX:
         params = [f".BITS({stage.bits_in})", f".SIGNED({int(hw.argmax_signed)})", f".E({stage.elems_in})",
                   f".N({hw.layers[-1].out_features})", f".BEATS({stage.beats_in})", f".IDX_BITS({stage.bits_out})"]
-        return _wires(stage) + _instance("qmlp_argmax", params, "argmax_unit", src, stage.name)
+        return _wires(stage) + _instance("qmlp_argmax", params, name, src, stage.name)
     return _layer_text(df.layers[stage.layer], hw.layers[stage.layer], src, stage)
 
 

@@ -31,7 +31,9 @@ import numpy as np
 from ..ir import Dataflow
 from .calibration import CALIBRATION_DIR, load_calibration
 from .cmvm.cost import graph_cost
+from ..packing import encode
 from .plan import HardwarePlan, LayerPlan, Memory, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan
+from .popcount import popcount_planes, popcount_registers
 from .timing import TimingEstimate, design_timing, layer_paths
 from ..untrusted import quote_name
 
@@ -61,13 +63,17 @@ class Features:
     const_shell_compare_bits: float = 0.0  # constant-threshold comparator bits in a CONST layer's shell
     product_bits: float = 0.0  # lane products from ROM weights that need adders: (w-1 or 1) x PW bits each
     small_product_bits: float = 0.0  # lane products of <= 6 input bits: each bit one LUT6, no carry
+    popcount_bits: float = 0.0  # (input, weight bit) pairs counted by qmlp_popcount (its LUTs: counts and tree)
+    popcount_regs: float = 0.0  # qmlp_popcount's pipeline flip-flops (structural, qmlp.hwgen.popcount)
     rom_luts: float = 0.0  # LUT-ROM / constant-mux LUT6 equivalents (bits x ceil(words / 64))
     compare_bits: float = 0.0  # threshold comparator bits against a table word
     const_compare_bits: float = 0.0  # comparator bits against a constant
     mux_bits: float = 0.0  # 2:1 selects (input buffer vs stream, stream converter shifts)
+    shift_bits: float = 0.0  # width converter: buffer bits x input elements each may come from
     lutram_cells: float = 0.0  # RAM32M/RAM64M cells of small read/write memories (FIFOs, input buffers)
     reg_bits: float = 0.0  # flip-flops of data registers
-    control: float = 0.0  # fixed control (counters, handshakes), per unit
+    control: float = 0.0  # fixed control (counters, handshakes), per layer unit and for qmlp_control
+    glue_units: float = 0.0  # fixed handshake logic per FIFO, width converter or argmax
 
     def __add__(self, other: "Features") -> "Features":
         return Features(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -79,35 +85,10 @@ class Features:
 FEATURE_NAMES = tuple(f.name for f in fields(Features))
 
 
-@dataclass(frozen=True)
-class Coefficients:
-    """LUT and FF per unit of each feature, for one family (fitted by bench/calibrate.py)."""
-
-    family: str
-    lut: Mapping[str, float]
-    ff: Mapping[str, float]
-    source: str = ""
-
-    def lut_of(self, f: Features) -> float:
-        return sum(self.lut.get(n, 0.0) * v for n, v in zip(FEATURE_NAMES, f.vector()))
-
-    def ff_of(self, f: Features) -> float:
-        return sum(self.ff.get(n, 0.0) * v for n, v in zip(FEATURE_NAMES, f.vector()))
-
-
-# Structural defaults (one LUT per adder/product/compare bit, one FF per register bit) for a
-# family without a calibration file.
-_DEFAULT = Coefficients("default", lut={"adder_bits": 1, "graph_lut": 1, "const_shell_compare_bits": 0.5,
-                                        "product_bits": 1,
-                                        "small_product_bits": 0.5, "rom_luts": 1, "compare_bits": 1,
-                                        "const_compare_bits": 0.5, "mux_bits": 1, "lutram_cells": 1,
-                                        "control": 20},
-                        ff={"reg_bits": 1, "const_ff": 1, "control": 20}, source="structural defaults (uncalibrated)")
-
-# Measured factors of the CONST layer (the fitted whole-design coefficients never see these
-# features), Yosys 0.70 synth_xilinx -family xcup, each layer out of context, on the seed models'
-# fully parallel layers (`python bench/adder_graph.py --side qmlp`, bench/results/adder_graph.json,
-# whose rows hold counted vs netlist for every layer):
+# Measured factors of the CONST layer, the prices of its three features on every family (no
+# calibration file names them), Yosys 0.70 synth_xilinx -family xcup, each layer out of context,
+# on the seed models' fully parallel layers (`python bench/adder_graph.py --side qmlp`,
+# bench/results/adder_graph.json, whose rows hold counted vs netlist for every layer):
 # * netlist LUTs per LUT counted on the adder graph (cmvm.cost): 49,610 over 49,295 on the 8
 #   graphs of fc0, fc2-fc4, ratio 0.994 to 1.012 per graph; netlist FFs equal the count within 0.3%;
 # * LUTs per constant-threshold compare bit of the shell: 9,606 over 32,064 on 8 shells, 0.16 to
@@ -117,6 +98,35 @@ _DEFAULT = Coefficients("default", lut={"adder_bits": 1, "graph_lut": 1, "const_
 GRAPH_LUT_FACTOR = 1.01
 CONST_COMPARE_LUT_PER_BIT = 0.30
 
+# Structural defaults (one LUT per adder/product/compare bit, one FF per register bit): the
+# price of a feature a calibration file does not name (a family without a file, a feature added
+# after the last calibration run).
+_DEFAULT_LUT = {"adder_bits": 1, "graph_lut": GRAPH_LUT_FACTOR, "const_shell_compare_bits": CONST_COMPARE_LUT_PER_BIT,
+                "product_bits": 1,
+                "small_product_bits": 0.5, "rom_luts": 1, "compare_bits": 1, "const_compare_bits": 0.5, "mux_bits": 1,
+                "shift_bits": 0.25, "lutram_cells": 1, "control": 20, "glue_units": 10}
+_DEFAULT_FF = {"reg_bits": 1, "const_ff": 1, "control": 20, "glue_units": 10}
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """LUT and FF per unit of each feature, for one family (fitted by bench/calibrate.py); a
+    feature the fit did not see is priced by the structural defaults."""
+
+    family: str
+    lut: Mapping[str, float]
+    ff: Mapping[str, float]
+    source: str = ""
+
+    def lut_of(self, f: Features) -> float:
+        return sum(self.lut.get(n, _DEFAULT_LUT.get(n, 0.0)) * v for n, v in zip(FEATURE_NAMES, f.vector()))
+
+    def ff_of(self, f: Features) -> float:
+        return sum(self.ff.get(n, _DEFAULT_FF.get(n, 0.0)) * v for n, v in zip(FEATURE_NAMES, f.vector()))
+
+
+_DEFAULT = Coefficients("default", lut=_DEFAULT_LUT, ff=_DEFAULT_FF, source="structural defaults (uncalibrated)")
+
 
 @lru_cache(maxsize=None)
 def coefficients(family: str) -> Coefficients:
@@ -124,9 +134,10 @@ def coefficients(family: str) -> Coefficients:
     data = load_calibration(family)
     if "lut" not in data:
         return _DEFAULT
-    return Coefficients(family, lut={**data["lut"], "graph_lut": GRAPH_LUT_FACTOR,
-                                     "const_shell_compare_bits": CONST_COMPARE_LUT_PER_BIT},
-                        ff={**data["ff"], "const_ff": 1.0}, source=data.get("source", ""))
+    # qmlp_popcount is priced from its own sweep (bench/popcount_sweep.py)
+    pop = load_calibration("popcount").get(family, {"lut": {}, "ff": {}})
+    return Coefficients(family, lut={**data["lut"], **pop["lut"]}, ff={**data["ff"], **pop["ff"]},
+                        source=data.get("source", ""))
 
 
 # --- structure ------------------------------------------------------------------------------
@@ -155,11 +166,11 @@ def bram_count(memory: Memory) -> float:
 
 
 def _lutram_cells(width: int, depth: int) -> float:
-    """Distributed-RAM cells of a ``depth`` x ``width`` memory: RAM32M holds 32 x 6 bits, RAM64M
-    64 x 3 bits (deeper: one RAM64M column per 64 words)."""
+    """Distributed-RAM cells of a ``depth`` x ``width`` memory as Yosys maps it: RAM32M16 holds
+    32 x 14 bits, RAM64M8 64 x 7 bits (deeper: one RAM64M8 column per 64 words)."""
     if depth <= 32:
-        return math.ceil(width / 6)
-    return math.ceil(width / 3) * math.ceil(depth / 64)
+        return math.ceil(width / 14)
+    return math.ceil(width / 7) * math.ceil(depth / 64)
 
 
 def _rom_luts(memory: Memory) -> float:
@@ -185,7 +196,9 @@ def _threshold_features(p: LayerPlan) -> Features:
     cmp_bits = p.pe * t.steps * compare
     if t.memories[0].kind is Storage.CONSTANT:
         return out + Features(const_compare_bits=cmp_bits)
-    return out + Features(compare_bits=cmp_bits, rom_luts=_rom_luts(t.memories[0]))
+    # a LUT ROM's registered read is fabric FFs (block RAM registers inside)
+    read_regs = t.memories[0].width if t.memories[0].kind is Storage.LUT else 0
+    return out + Features(compare_bits=cmp_bits, rom_luts=_rom_luts(t.memories[0]), reg_bits=read_regs)
 
 
 def _threshold_bram(p: LayerPlan) -> float:
@@ -193,10 +206,22 @@ def _threshold_bram(p: LayerPlan) -> float:
     return 0.0 if t is None else t.lanes * sum(bram_count(m) for m in t.memories)
 
 
+def _bits(n: int) -> int:
+    """Width of a counter over ``n`` values (the RTL's ``n > 1 ? $clog2(n) : 1``)."""
+    return max(1, (n - 1).bit_length())
+
+
+def _mvau_control_regs(p: LayerPlan) -> int:
+    """qmlp_mvau's control registers: fold counters and ROM address, the fold index and the
+    first/last/valid flags carried through the adder tree's stages, the search's valid chain."""
+    nfw, sum_lat = _bits(p.nf), max(1, p.tree_stages)
+    return nfw * (3 + sum_lat) + _bits(p.sf) + _bits(p.nf * p.sf) + 3 * sum_lat + p.threshold_latency + 5
+
+
 def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
     pw = min(p.acc_bits, p.in_bits + p.w_bits + 1)
     in_word = p.simd * p.in_bits
-    f = Features(reg_bits=in_word + p.pe * p.acc_bits + 8, control=1,
+    f = Features(reg_bits=in_word + p.pe * p.acc_bits + _mvau_control_regs(p), control=1,
                  mux_bits=in_word if p.sf > 1 else 0, lutram_cells=_lutram_cells(in_word, p.sf) if p.sf > 1 else 0)
     bits, regs = _tree(p.simd, pw, p.acc_bits, p.levels_per_stage)
     # a LUT ROM's read register is fabric FFs; block RAM has its own output register
@@ -225,12 +250,32 @@ def _const_features(p: LayerPlan, weights: np.ndarray) -> Features:
         return Features(graph_lut=cost.lut, const_ff=registers) + _threshold_features(p)
     return Features(graph_lut=cost.lut, const_ff=registers + p.mh * p.out_bits,
                     const_shell_compare_bits=p.mh * t.steps * (max(p.acc_bits, t.t_bits) + 1))
+def _popcount_features(p: LayerPlan, weights: np.ndarray) -> Features:
+    """The MVAU shell (input buffer, weight ROM, accumulator, activation) around one
+    qmlp_popcount per PE; with a single (constant) weight word synthesis keeps only the pairs
+    whose weight bit is 1 (AND planes) — every pair for XNOR."""
+    in_word = p.simd * p.in_bits
+    f = Features(reg_bits=in_word + p.pe * p.acc_bits + 8, control=1,
+                 mux_bits=in_word if p.sf > 1 else 0, lutram_cells=_lutram_cells(in_word, p.sf) if p.sf > 1 else 0)
+    planes = popcount_planes(p.weight_dtype)
+    if p.weights.kind is Storage.CONSTANT and planes == p.w_bits:
+        codes = encode(np.asarray(weights, dtype=np.int64), p.weight_dtype).astype(np.int64)
+        pairs = sum(int(((codes >> b) & 1).sum()) for b in range(p.w_bits))
+    else:
+        pairs = p.pe * p.simd * planes
+    word_regs = p.weights.width if p.weights.kind is Storage.LUT else 0
+    regs = p.pe * popcount_registers(p.simd, p.weight_dtype, p.levels_per_stage, p.acc_bits)
+    f += Features(popcount_bits=pairs, popcount_regs=regs, reg_bits=word_regs, rom_luts=_rom_luts(p.weights))
+    if p.sf > 1:
+        f += Features(adder_bits=p.pe * p.acc_bits)
+    return f + _threshold_features(p)
 
 
 # Cost structure per unit kind.
 UNIT_FEATURES: dict[Unit, Callable[[LayerPlan, np.ndarray], Features]] = {
     Unit.MVAU: _mvau_features,
     Unit.CONST: _const_features,
+    Unit.POPCOUNT: _popcount_features,
 }
 
 
@@ -243,12 +288,16 @@ def stage_features(stage: StagePlan) -> Features:
     """Structural counts of a dwc / fifo / argmax stage (layers: ``layer_features``)."""
     if stage.kind is StageKind.FIFO:
         return Features(lutram_cells=_lutram_cells(stage.width_in, stage.depth),
-                        reg_bits=2 * stage.depth.bit_length() + 2, control=1)
+                        reg_bits=2 * stage.depth.bit_length() + 2, glue_units=1)
     if stage.kind is StageKind.DWC:
+        # a buffer of CAP elements, shifted down by a beat and appended to at any fill level
+        # 0..CAP-A: each buffer bit selects among min(A, CAP-A+1) input elements
         cap = stage.elems_in + 3 * stage.elems_out - 1
-        return Features(mux_bits=cap * stage.bits_in, reg_bits=cap * stage.bits_in, control=1)
+        sources = min(stage.elems_in, cap - stage.elems_in + 1)
+        return Features(mux_bits=cap * stage.bits_in, shift_bits=cap * stage.bits_in * sources,
+                        reg_bits=cap * stage.bits_in, glue_units=1)
     if stage.kind is StageKind.ARGMAX:
-        return Features(compare_bits=stage.bits_in + 1, reg_bits=2 * (stage.bits_in + 8), control=1)
+        return Features(compare_bits=stage.bits_in + 1, reg_bits=2 * (stage.bits_in + 8), glue_units=1)
     return Features()
 
 

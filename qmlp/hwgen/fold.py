@@ -123,9 +123,9 @@ def choose_levels(layer: Layer, folding: Folding, *, clock_mhz: float, family: s
     top = plan_layer(index, layer, folding).tree_levels
     for levels in range(max(1, top), 0, -1):
         candidate = replace(folding, levels_per_stage=levels)
-        paths = layer_paths(plan_layer(index, layer, candidate), family)
-        if all(p.fmax_mhz >= clock_mhz for p in paths if "adder" in p.what):
-            return candidate
+        plan = plan_layer(index, layer, candidate)
+        if all(p.fmax_mhz >= clock_mhz for p in layer_paths(plan, family) if "adder" in p.what):
+            return replace(candidate, levels_per_stage=plan.levels_per_stage)  # as built (POPCOUNT caps it)
     return replace(folding, levels_per_stage=1)
 
 

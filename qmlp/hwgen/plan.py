@@ -27,12 +27,13 @@ from ..datatypes import BIPOLAR, TERNARY, UINT, DataType
 from ..errors import FoldingError
 from ..ir import Dataflow, Folding, Layer
 from .cmvm import LayerGraph, layer_graph
+from .popcount import MAX_LEVELS_PER_STAGE as POPCOUNT_LEVELS_PER_STAGE, popcount_form, popcount_levels
 from .thresholds import ThresholdTable, hardware_table, search_depth
 
 __all__ = [
     "Unit", "Storage", "StageKind", "Memory", "ThresholdUnit", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
     "HardwarePlan", "build_plan", "plan_layer", "check_folded", "weight_storage_dtype", "padded_weights",
-    "threshold_table", "output_dtype", "element_kind", "tree_levels", "tree_stages", "memory_storage",
+    "threshold_table", "uses_popcount", "output_dtype", "element_kind", "tree_levels", "tree_stages", "memory_storage",
     "is_fully_parallel",
     "FIFO_MIN_DEPTH", "LUTROM_MAX_DEPTH", "BRAM18_WORTH_LUTS",
 ]
@@ -50,6 +51,12 @@ class Unit(Enum):
 
     MVAU = "qmlp_mvau"  # folded; weights in a ROM, SIMD products summed by a pipelined tree
     CONST = "qmlp_const_layer"  # fully parallel; weights are constants of a shared adder graph (cmvm)
+    POPCOUNT = "qmlp_popcount"  # a qmlp_mvau for BIPOLAR inputs: bit-plane popcounts, no products
+
+    @property
+    def module(self) -> str:
+        """The Verilog module a layer of this unit instantiates."""
+        return Unit.MVAU.value if self is Unit.POPCOUNT else self.value
 
 
 class Storage(Enum):
@@ -129,7 +136,7 @@ class LayerPlan:
     out_bits: int
     weights: Memory
     threshold: ThresholdPlan | None
-    levels_per_stage: int  # adder-tree levels between pipeline registers
+    levels_per_stage: int  # adder-tree levels between pipeline registers (POPCOUNT: at most its MAX_LEVELS_PER_STAGE)
     tree_levels: int  # ceil(log2(terms)) of the per-channel adder tree
     tree_stages: int  # register stages of that tree (0 for a single term)
     nonzero_weights: int  # nonzero entries of the (unpadded) weight matrix
@@ -296,9 +303,19 @@ def padded_weights(layer: Layer) -> np.ndarray:
     return w
 
 
-def threshold_table(layer: Layer, mh: int) -> ThresholdTable:
-    """The layer's thresholds as stored for ``mh`` padded channels (qmlp.hwgen.thresholds)."""
+def threshold_table(layer: Layer, mh: int, unit: Unit) -> ThresholdTable:
+    """The layer's thresholds as stored for ``mh`` padded channels (qmlp.hwgen.thresholds); a
+    POPCOUNT unit compares its count ``P``, with the row constants folded in (qmlp.hwgen.popcount)."""
+    if unit is Unit.POPCOUNT:
+        form = popcount_form(layer, weight_storage_dtype(layer))
+        return hardware_table(form.thresholds, form.acc, mh)
     return hardware_table(layer.activation, layer.acc_dtype, mh)
+
+
+def uses_popcount(layer: Layer) -> bool:
+    """A folded layer with BIPOLAR inputs and an activation (the row constant goes into the
+    thresholds, so a raw last layer keeps the MVAU)."""
+    return layer.in_dtype == BIPOLAR and layer.activation is not None
 
 
 def memory_storage(width: int, depth: int) -> Storage:
@@ -337,12 +354,13 @@ def check_folded(df: Dataflow) -> None:
 
 # --- layers ------------------------------------------------------------------------------------
 
-def _threshold_plan(layer: Layer, pe: int, mh: int, constant: bool) -> ThresholdPlan | None:
-    """``constant``: the unit takes the table as parameters (a fully parallel layer)."""
+def _threshold_plan(layer: Layer, pe: int, mh: int, unit: Unit) -> ThresholdPlan | None:
+    """A CONST unit takes the table as parameters (constants)."""
     act = layer.activation
     if act is None:
         return None
-    t_bits = threshold_table(layer, mh).t_bits
+    constant = unit is Unit.CONST
+    t_bits = threshold_table(layer, mh, unit).t_bits
     nf = mh // pe
     bias = 0 if act.out_dtype == BIPOLAR else act.bias
     levels = search_depth(act)
@@ -366,8 +384,10 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None, clock_m
     A fully parallel layer becomes ``Unit.CONST``: its padded weights are constants of a shared
     adder graph (``qmlp.hwgen.cmvm.layer_graph``, cached per matrix) registered for ``clock_mhz``
     (200 MHz when None); the graph's last stage also holds the threshold comparators, or ends in
-    the binary search's first register. Every other layer is a ``Unit.MVAU``, whose ROM of
-    ``NF*SF`` words x ``PE*SIMD*w`` bits is a LUT ROM or block RAM."""
+    the binary search's first register. Every other layer is a ``Unit.MVAU``, or a
+    ``Unit.POPCOUNT`` for BIPOLAR inputs with an activation (``uses_popcount``: its accumulator
+    is the count ``P``, qmlp.hwgen.popcount), whose ROM of ``NF*SF`` words x ``PE*SIMD*w`` bits is
+    a LUT ROM or block RAM."""
     f = folding if folding is not None else layer.folding
     if f is None:
         where = f"layer {index} ({layer.name})"
@@ -385,16 +405,23 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None, clock_m
         graph = layer_graph(padded_weights(layer), layer.in_dtype, activation=compare, clock_mhz=clock_mhz)
     else:
         width = f.pe * f.simd * storage.bits
-        unit, weights = Unit.MVAU, Memory(memory_storage(width, cycles), width, cycles)
+        unit = Unit.POPCOUNT if uses_popcount(layer) else Unit.MVAU
+        weights = Memory(memory_storage(width, cycles), width, cycles)
+    acc, per_stage = layer.acc_dtype, f.levels_per_stage
+    levels = tree_levels(f.simd)
+    if unit is Unit.POPCOUNT:
+        acc, levels = popcount_form(layer, storage).acc, popcount_levels(f.simd, storage)
+        per_stage = min(per_stage, POPCOUNT_LEVELS_PER_STAGE)
+    if graph is not None:
+        per_stage, levels = graph.schedule.k, graph.graph.depth
     return LayerPlan(
         index=index, name=layer.name, unit=unit, mw=mw, mh=mh, simd=f.simd, pe=f.pe,
         in_features=layer.in_features, out_features=layer.out_features,
         in_bits=layer.in_dtype.bits, in_kind=element_kind(layer.in_dtype), weight_dtype=storage,
-        acc_bits=layer.acc_dtype.bits, acc_signed=bool(layer.acc_dtype.signed), out_bits=layer.out_dtype.bits,
-        weights=weights, threshold=_threshold_plan(layer, f.pe, mh, unit is Unit.CONST),
-        levels_per_stage=graph.schedule.k if graph else f.levels_per_stage,
-        tree_levels=graph.graph.depth if graph else tree_levels(f.simd),
-        tree_stages=graph.schedule.registers_between if graph else tree_stages(f.simd, f.levels_per_stage),
+        acc_bits=acc.bits, acc_signed=bool(acc.signed), out_bits=layer.out_dtype.bits,
+        weights=weights, threshold=_threshold_plan(layer, f.pe, mh, unit),
+        levels_per_stage=per_stage, tree_levels=levels,
+        tree_stages=graph.schedule.registers_between if graph else -(-levels // per_stage),
         nonzero_weights=int(np.count_nonzero(layer.weights)), graph=graph,
     )
 

@@ -34,8 +34,9 @@ from typing import Mapping, Sequence
 
 from ..errors import ConfigError, QmlpError, ToolError
 
-__all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "yosys_environment", "synthesize", "synthesize_parts",
-           "parse_stat", "parse_ltp", "write_synth_report", "check_fit", "check_counts", "fmax_estimate"]
+__all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "yosys_environment", "synthesize",
+           "synthesize_parts", "parse_stat", "parse_ltp", "parse_module_stats", "module_totals", "UnitSynthResult",
+           "synthesize_units", "write_synth_report", "check_fit", "check_counts", "fmax_estimate"]
 
 
 class FitError(QmlpError):
@@ -181,17 +182,13 @@ def _script(files: list[Path], top: str, family: str, blackbox: Sequence[str] = 
     ]) + "\n"
 
 
-def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeout: float | None = None,
-               blackbox: Sequence[str] = ()) -> SynthResult:
-    """Synthesize every .v/.sv file of ``rtl_dir`` for ``family`` (xcup or xc7); never writes there.
-    Modules named in ``blackbox`` are left out (kept as empty cells, not counted).
-
-    Raises ToolError when Yosys is missing or fails (with its first error line)."""
+def _run_yosys(rtl_dir: str | Path, family: str, script: str, outputs: tuple[str, ...],
+               timeout: float | None) -> tuple[dict[str, str], str, float]:
+    """Run ``script`` on a copy of ``rtl_dir``; ({output file: text}, Yosys version, seconds)."""
     if family not in _FAMILIES:
         raise ConfigError(f"synthesis family {family!r}: choose one of {', '.join(_FAMILIES)}")
     rtl_dir = Path(rtl_dir)
-    files = sorted(p for p in rtl_dir.iterdir() if p.suffix in (".v", ".sv"))
-    if not files:
+    if not any(p.suffix in (".v", ".sv") for p in rtl_dir.iterdir()):
         raise ToolError(f"synth: no Verilog files in {rtl_dir}")
     command = find_yosys()
     start = time.perf_counter()
@@ -200,7 +197,7 @@ def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeo
         for item in rtl_dir.iterdir():  # sources and their $readmemh files, side by side as in rtl/
             if item.is_file():
                 shutil.copy2(item, work / item.name)
-        (work / "synth.ys").write_text(_script(files, top, family, blackbox))
+        (work / "synth.ys").write_text(script)
         env = yosys_environment(Path(tmp))
         try:
             proc = subprocess.run(command + ["-q", "-l", "yosys.log", "-s", "synth.ys"],
@@ -213,15 +210,114 @@ def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeo
         if proc.returncode != 0:
             lines = [l for l in (proc.stderr + "\n" + log).splitlines() if "ERROR" in l] or proc.stderr.splitlines()[-1:]
             raise ToolError(f"yosys failed on {rtl_dir}: {lines[0].strip() if lines else 'exit status ' + str(proc.returncode)}")
-        cells = parse_stat((work / "stat.txt").read_text())
-        carry_names = {line.strip().split("/", 1)[-1] for line in (work / "carry.txt").read_text().splitlines() if line.strip()}
-        depth, lut_levels, carries, path = parse_ltp((work / "ltp.txt").read_text(), carry_names)
+        texts = {name: (work / name).read_text() for name in outputs}
         version = subprocess.run(command + ["-V"], capture_output=True, text=True, env=env).stdout.strip().split(" (")[0]
+    return texts, version, round(time.perf_counter() - start, 2)
+
+
+def _sources(rtl_dir: str | Path) -> list[Path]:
+    return sorted(p for p in Path(rtl_dir).iterdir() if p.suffix in (".v", ".sv"))
+
+
+def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeout: float | None = None,
+               blackbox: Sequence[str] = ()) -> SynthResult:
+    """Synthesize every .v/.sv file of ``rtl_dir`` for ``family`` (xcup or xc7); never writes there.
+    Modules named in ``blackbox`` are left out (kept as empty cells, not counted).
+
+    Raises ToolError when Yosys is missing or fails (with its first error line)."""
+    texts, version, seconds = _run_yosys(rtl_dir, family, _script(_sources(rtl_dir), top, family, blackbox),
+                                         ("stat.txt", "carry.txt", "ltp.txt"), timeout)
+    cells = parse_stat(texts["stat.txt"])
+    carry_names = {line.strip().split("/", 1)[-1] for line in texts["carry.txt"].splitlines() if line.strip()}
+    depth, lut_levels, carries, path = parse_ltp(texts["ltp.txt"], carry_names)
     groups = _group(cells)
     return SynthResult(top=top, family=family, cells=dict(sorted(cells.items())), **groups, logic_depth=depth,
                        lut_levels=lut_levels, carry_cells=carries,
                        fmax_estimate_mhz=fmax_estimate(family, lut_levels, carries), yosys=version,
-                       seconds=round(time.perf_counter() - start, 2), path=path)
+                       seconds=seconds, path=path)
+
+
+_MODULE_HEAD = re.compile(r"^=== (.+) ===\s*$")
+_SUBMODULE_LINE = re.compile(r"^\s*(\d+)\s+(\S+)\s*$")
+
+
+def parse_module_stats(text: str) -> dict[str, tuple[dict[str, int], dict[str, int]]]:
+    """Module -> (its own cell counts, submodule type -> instances) from a hierarchical ``stat``."""
+    modules: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+    current, in_subs = None, False
+    for line in text.splitlines():
+        head = _MODULE_HEAD.match(line)
+        if head:
+            if head.group(1) == "design hierarchy":
+                break
+            current, in_subs = head.group(1), False
+            modules[current] = ({}, {})
+            continue
+        if current is None:
+            continue
+        if re.match(r"^\s*\d+\s+submodules\s*$", line):
+            in_subs = True
+            continue
+        match = _SUBMODULE_LINE.match(line)
+        if not match:
+            continue
+        count, name = int(match.group(1)), match.group(2)
+        if in_subs:
+            modules[current][1][name] = count
+        elif re.fullmatch(r"[A-Z][A-Z0-9_]*", name):  # a primitive (FDRE, LUT6, ...), not "wires"
+            modules[current][0][name] = count
+    return modules
+
+
+def module_totals(modules: Mapping[str, tuple[Mapping[str, int], Mapping[str, int]]], module: str) -> dict[str, int]:
+    """Grouped counts (``_group``) of ``module`` including all its submodule instances."""
+    cells, subs = modules[module]
+    total = _group(cells)
+    for sub, count in subs.items():
+        for key, value in module_totals(modules, sub).items():
+            total[key] += count * value
+    return total
+
+
+# The library modules qmlp_top instantiates: the units ``synthesize_units`` counts one by one.
+UNIT_MODULES = ("qmlp_mvau", "qmlp_const_layer", "qmlp_fifo", "qmlp_dwc", "qmlp_argmax", "qmlp_control", "qmlp_beats")
+
+
+@dataclass(frozen=True)
+class UnitSynthResult:
+    """A hierarchical (not flattened) synthesis: counts per instance of the top module."""
+
+    family: str
+    total: Mapping[str, int]  # grouped counts of the whole design (``_group`` keys)
+    instances: Mapping[str, Mapping[str, int]]  # top-level instance name -> grouped counts with submodules
+    top_local: Mapping[str, int]  # the top module's own cells (glue logic in qmlp_top)
+    yosys: str = ""
+    seconds: float = 0.0
+
+
+def synthesize_units(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top",
+                     timeout: float | None = None) -> UnitSynthResult:
+    """Synthesize ``rtl_dir`` keeping the hierarchy of ``top``'s instances (a layer unit, FIFO,
+    converter, the control: ``keep_hierarchy``; everything inside them is flattened, so a
+    constant ROM still folds into its unit's logic) and count each instance out of context: the
+    per-unit data the cost model is fitted to. No optimisation crosses unit boundaries, which a
+    flattened run may do."""
+    reads = [f"read_verilog {'-sv ' if f.suffix == '.sv' else ''}-defer \"{f.name}\"" for f in _sources(rtl_dir)]
+    script = "\n".join(reads + [
+        f"hierarchy -check -top {top}",
+        "setattr -mod -set keep_hierarchy 1 " + " ".join(f"*{unit}*" for unit in UNIT_MODULES),
+        f"synth_xilinx -family {family} -noiopad -noclkbuf -flatten -top {top}",
+        "tee -q -o stat.txt stat",
+        f"select {top}",
+        "write_json -selected top.json",
+    ]) + "\n"
+    texts, version, seconds = _run_yosys(rtl_dir, family, script, ("stat.txt", "top.json"), timeout)
+    modules = parse_module_stats(texts["stat.txt"])
+    cells = json.loads(texts["top.json"])["modules"][top]["cells"]
+    instances = {name: module_totals(modules, cell["type"]) for name, cell in sorted(cells.items())
+                 if cell["type"] in modules}
+    return UnitSynthResult(family=family, total=module_totals(modules, top), instances=instances,
+                           top_local=_group(modules[top][0]), yosys=version, seconds=seconds)
 
 
 def synthesize_parts(rtl_dir: str | Path, *, family: str, parts: Sequence[str], top: str = "qmlp_top",

@@ -15,6 +15,8 @@ Paths per unit (qmlp/hwgen/rtl/README.md):
   the accumulator (add + first-fold select), the activation (fold select of the threshold word,
   compare, count, bias add).
 * TERNARY: input negation + first tree stage, later stages, compare against constants.
+* POPCOUNT: like the MVAU, its levels those of qmlp_popcount: the leaf counts (one LUT, no carry),
+  the count tree, the plane combination (an adder of the accumulator width).
 * The glue (FIFOs, converters, 32-bit AXI-Lite counters): a fixed short path.
 """
 
@@ -95,6 +97,20 @@ def _tree_paths(p: LayerPlan, family: str, leaf: int, first_luts: int, first_wha
     return paths
 
 
+def _popcount_paths(p: LayerPlan, family: str) -> list[Path]:
+    """qmlp_popcount's stages: ``levels_per_stage`` of its levels each (rtl/qmlp_popcount.v)."""
+    count_bits = p.simd.bit_length()
+    tree = [min(count_bits, 2 + level) for level in range(1, (-(-p.simd // 3) - 1).bit_length() + 1)]
+    levels = [None] + tree + [p.acc_bits] * (p.tree_levels - 1 - len(tree))  # None: the leaf LUT
+    paths = []
+    for stage in range(p.tree_stages):
+        chunk = levels[stage * p.levels_per_stage:(stage + 1) * p.levels_per_stage]
+        adders = [b for b in chunk if b is not None]
+        paths.append(_path(p.name, f"{len(chunk)} popcount levels (adder tree stage {stage + 1})", family,
+                           len(chunk) - len(adders), adders))
+    return paths
+
+
 def _activation_path(p: LayerPlan, family: str) -> Path | None:
     t = p.threshold
     if t is None:
@@ -143,9 +159,12 @@ def layer_paths(p: LayerPlan, family: str) -> list[Path]:
         paths = _graph_paths(p, family)
         search = p.threshold is not None and p.threshold.unit is ThresholdUnit.SEARCH
         return paths + ([_activation_path(p, family)] if search else [])
-    pw = min(p.acc_bits, p.in_bits + p.w_bits + 1)
-    paths = _tree_paths(p, family, pw, 2, "product")  # shift-and-add of the ROM word's weight bits
-    paths.append(_path(p.name, "accumulator", family, 1, [p.acc_bits]))
+    if p.unit is Unit.POPCOUNT:
+        paths = _popcount_paths(p, family) + [_path(p.name, "accumulator", family, 1, [p.acc_bits])]
+    else:
+        pw = min(p.acc_bits, p.in_bits + p.w_bits + 1)
+        paths = _tree_paths(p, family, pw, 2, "product")  # shift-and-add of the ROM word's weight bits
+        paths.append(_path(p.name, "accumulator", family, 1, [p.acc_bits]))
     act = _activation_path(p, family)
     return paths + ([act] if act else [])
 

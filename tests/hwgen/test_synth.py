@@ -9,7 +9,8 @@ import pytest
 
 from qmlp.errors import ToolError
 from qmlp.hwgen import synth
-from qmlp.hwgen.synth import FitError, check_fit, fmax_estimate, parse_ltp, parse_stat, synthesize, write_synth_report
+from qmlp.hwgen.synth import (FitError, check_fit, fmax_estimate, module_totals, parse_ltp, parse_module_stats,
+                              parse_stat, synthesize, write_synth_report)
 
 STAT = """
 === qmlp_top ===
@@ -48,6 +49,54 @@ def test_parse_stat_and_groups():
     cells = parse_stat(STAT)
     assert cells == {"CARRY8": 3, "FDRE": 26, "FDSE": 2, "LUT3": 8, "LUT6": 5, "RAMB18E2": 1, "RAMB36E2": 2, "SRLC32E": 4}
     assert synth._group(cells) == {"lut": 13, "ff": 28, "carry": 3, "lutram": 4, "bram36": 2, "bram18": 1, "dsp": 0}
+
+
+HIERARCHY = """
+=== $paramod$01c5\\qmlp_mvau ===
+
+        +----------Local Count, excluding submodules.
+        |
+       12 wires
+        9 cells
+        2   CARRY4
+        4   FDRE
+        3   LUT2
+        1   RAM32M16
+        2 submodules
+        2   $paramod\\qmlp_threshold\\STEPS=3
+
+=== $paramod\\qmlp_threshold\\STEPS=3 ===
+
+        +----------Local Count, excluding submodules.
+        |
+        5 cells
+        5   LUT4
+
+=== qmlp_top ===
+
+        +----------Local Count, excluding submodules.
+        |
+        3 cells
+        1   LUT2
+        1 submodules
+        1   $paramod$01c5\\qmlp_mvau
+
+=== design hierarchy ===
+
+        +----------Count including submodules.
+        |
+       99 qmlp_top
+      999   LUT2
+"""
+
+
+def test_parse_module_stats_and_totals_with_submodules():
+    modules = parse_module_stats(HIERARCHY)
+    mvau = "$paramod$01c5\\qmlp_mvau"
+    assert modules[mvau] == ({"CARRY4": 2, "FDRE": 4, "LUT2": 3, "RAM32M16": 1}, {"$paramod\\qmlp_threshold\\STEPS=3": 2})
+    assert modules["qmlp_top"] == ({"LUT2": 1}, {mvau: 1})
+    assert module_totals(modules, mvau) == {"lut": 13, "ff": 4, "carry": 2, "lutram": 1, "bram36": 0, "bram18": 0, "dsp": 0}
+    assert module_totals(modules, "qmlp_top")["lut"] == 14  # the "design hierarchy" summary is not read
 
 
 def test_parse_ltp_splits_luts_and_carries():

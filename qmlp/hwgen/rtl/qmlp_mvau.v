@@ -4,7 +4,8 @@
 // that PE | MH and SIMD | MW). The input vector arrives as SF = MW/SIMD beats of SIMD
 // elements; the output leaves as NF = MH/PE beats of PE elements. Work is issued one
 // (nf, sf) pair per cycle, nf outer: during fold nf = 0 the beats come from the input stream
-// and are also stored in the input buffer, which folds nf > 0 reread. So a vector takes
+// and are also stored in the input buffer, which folds nf > 0 reread (SF = 1: the stage-1
+// input register itself holds the beat, no buffer and no select). So a vector takes
 // exactly NF*SF issue cycles and the next vector's fold 0 follows immediately.
 //
 // Pipeline (all stages advance together on `en`; a full output register stalls the unit):
@@ -19,6 +20,10 @@
 // STEPS thresholds and the direction bit), read with the accumulator's last sum so the row meets
 // it in stage 4 (qmlp_threshold, one comparator per threshold); with SEARCH_LEVELS = L > 0 each
 // lane is a qmlp_threshold_search over THRESHOLD_FILE_k<k>.mem, adding L pipeline stages.
+//
+// POPCOUNT = 1 (BIPOLAR inputs, IN_BITS = 1): stage 2 is a qmlp_popcount per PE, which sums
+// P = sum w*c over the input codes c without products; the accumulator holds P and the
+// thresholds are stored on P (the plan folds each row's constant in; qmlp/hwgen/popcount.py).
 //
 // Element encodings (KIND): 0 = UINT, 1 = INT (two's complement, also TERNARY), 2 = BIPOLAR
 // (code 1 = +1, 0 = -1). Arithmetic is modulo 2^ACC_BITS: the IR guarantees the final and
@@ -45,6 +50,7 @@ module qmlp_mvau #(
     parameter THRESHOLD_ROM_STYLE = "logic",  // SEARCH_LEVELS = 0: the table ROM's rom_style
     parameter integer SEARCH_BLOCK_FROM = 32, // search levels >= this are block-RAM ROMs
     parameter integer LEVELS_PER_STAGE = 3,  // adder-tree levels between pipeline registers
+    parameter integer POPCOUNT = 0,  // 1: BIPOLAR inputs summed by qmlp_popcount (ACC_BITS holds its count P)
     parameter ROM_STYLE = "logic",  // "logic" (LUTs) or "block" (BRAM), the planner's choice
     parameter WEIGHT_FILE = ""  // $readmemh file: NF*SF words of PE*SIMD*W_BITS, see README
 ) (
@@ -78,9 +84,6 @@ module qmlp_mvau #(
     wire last_nf = nf == NF[NFW-1:0] - 1'b1 || NF == 1;
     assign s_ready = en && fold0;
 
-    reg [SIMD*IN_BITS-1:0] ibuf [0:SF-1];
-    wire [SIMD*IN_BITS-1:0] x0 = fold0 ? s_data : ibuf[sf];
-
     always @(posedge clk) begin
         if (!rst_n) begin
             nf <= {NFW{1'b0}};
@@ -92,21 +95,28 @@ module qmlp_mvau #(
             addr <= (last_sf && last_nf) ? {AW{1'b0}} : addr + 1'b1;
         end
     end
-    always @(posedge clk) begin
-        if (issue && fold0) ibuf[sf] <= s_data;
-    end
-
     // ---- stage 1: weight ROM (registered read; rom_style as planned) -------------------------
     wire [PE*SIMD*W_BITS-1:0] w1;
     qmlp_rom #(.WIDTH(PE * SIMD * W_BITS), .DEPTH(WORDS), .ADDR_BITS(AW), .FILE(WEIGHT_FILE), .STYLE(ROM_STYLE))
         weight_rom (.clk(clk), .en(en), .addr(addr), .data(w1));
 
     reg [SIMD*IN_BITS-1:0] x1;
+    generate
+        if (SF > 1) begin : buffered
+            reg [SIMD*IN_BITS-1:0] ibuf [0:SF-1];
+            always @(posedge clk) begin
+                if (issue && fold0) ibuf[sf] <= s_data;
+                if (en) x1 <= fold0 ? s_data : ibuf[sf];
+            end
+        end else begin : held  // one beat per vector: x1 itself holds it through the folds nf > 0
+            always @(posedge clk) if (issue && fold0) x1 <= s_data;
+        end
+    endgenerate
+
     reg first1, last1;
     reg [NFW-1:0] nf1, nf3;
     always @(posedge clk) begin
         if (en) begin
-            x1 <= x0;
             first1 <= sf == {SFW{1'b0}};
             last1 <= last_sf;
             nf1 <= nf;
@@ -118,7 +128,12 @@ module qmlp_mvau #(
     // |x * w| < 2^(PW-1)), or modulo 2^ACC_BITS when that is narrower: no `*`, so no tool maps
     // these narrow products to DSP blocks (BIPOLAR: +-x, TERNARY/INT2: x*b0 - 2x*b1).
     localparam integer PW = (IN_BITS + W_BITS + 1 < ACC_BITS) ? IN_BITS + W_BITS + 1 : ACC_BITS;
-    localparam integer TREE_LEVELS = (SIMD > 1) ? $clog2(SIMD) : 0;
+    // qmlp_popcount's levels (its LEVELS; qmlp.hwgen.popcount.popcount_levels): leaf counts of 3,
+    // the pairwise tree over them, the plane combination for several planes or signed weights
+    localparam integer POP_GROUPS = (SIMD + 2) / 3;
+    localparam integer POP_LEVELS = 1 + ((POP_GROUPS > 1) ? $clog2(POP_GROUPS) : 0)
+                                    + ((W_KIND != 2 && (W_BITS > 1 || W_KIND == 1)) ? 1 : 0);
+    localparam integer TREE_LEVELS = (POPCOUNT != 0) ? POP_LEVELS : (SIMD > 1) ? $clog2(SIMD) : 0;
     localparam integer TREE_LAT = (TREE_LEVELS + LEVELS_PER_STAGE - 1) / LEVELS_PER_STAGE;
     localparam integer SUM_LAT = (TREE_LAT > 0) ? TREE_LAT : 1;
     function automatic [PW-1:0] in_value(input [IN_BITS-1:0] code);
@@ -154,21 +169,31 @@ module qmlp_mvau #(
     wire [PE*ACC_BITS-1:0] psum2;
     genvar g;
     generate
-        for (g = 0; g < PE; g = g + 1) begin : pe_sum
-            reg [SIMD*PW-1:0] products;
-            integer s;
-            always @* begin
-                for (s = 0; s < SIMD; s = s + 1)
-                    products[s*PW +: PW] = times(in_value(x1[s*IN_BITS +: IN_BITS]), w1[(g*SIMD + s)*W_BITS +: W_BITS]);
-            end
-            if (TREE_LAT > 0) begin : tree
-                qmlp_adder_tree #(.N(SIMD), .LEAF_W(PW), .W(ACC_BITS), .LEVELS_PER_STAGE(LEVELS_PER_STAGE)) adder (
-                    .clk(clk), .en(en), .operands(products), .sum(psum2[g*ACC_BITS +: ACC_BITS])
+        if (POPCOUNT != 0) begin : popcount
+            for (g = 0; g < PE; g = g + 1) begin : pe_sum
+                qmlp_popcount #(.SIMD(SIMD), .W_BITS(W_BITS), .W_KIND(W_KIND), .ACC_BITS(ACC_BITS),
+                                .LEVELS_PER_STAGE(LEVELS_PER_STAGE)) dot (
+                    .clk(clk), .en(en), .x(x1), .w(w1[g*SIMD*W_BITS +: SIMD*W_BITS]),
+                    .sum(psum2[g*ACC_BITS +: ACC_BITS])
                 );
-            end else begin : single  // SIMD = 1: the product, sign-extended, registered
-                reg [ACC_BITS-1:0] q;
-                always @(posedge clk) if (en) q <= {{(ACC_BITS - PW + 1){products[PW-1]}}, products[PW-2:0]};
-                assign psum2[g*ACC_BITS +: ACC_BITS] = q;
+            end
+        end else begin : products_sum
+            for (g = 0; g < PE; g = g + 1) begin : pe_sum
+                reg [SIMD*PW-1:0] products;
+                integer s;
+                always @* begin
+                    for (s = 0; s < SIMD; s = s + 1)
+                        products[s*PW +: PW] = times(in_value(x1[s*IN_BITS +: IN_BITS]), w1[(g*SIMD + s)*W_BITS +: W_BITS]);
+                end
+                if (TREE_LAT > 0) begin : tree
+                    qmlp_adder_tree #(.N(SIMD), .LEAF_W(PW), .W(ACC_BITS), .LEVELS_PER_STAGE(LEVELS_PER_STAGE)) adder (
+                        .clk(clk), .en(en), .operands(products), .sum(psum2[g*ACC_BITS +: ACC_BITS])
+                    );
+                end else begin : single  // SIMD = 1: the product, sign-extended, registered
+                    reg [ACC_BITS-1:0] q;
+                    always @(posedge clk) if (en) q <= {{(ACC_BITS - PW + 1){products[PW-1]}}, products[PW-2:0]};
+                    assign psum2[g*ACC_BITS +: ACC_BITS] = q;
+                end
             end
         end
     endgenerate
