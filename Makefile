@@ -24,13 +24,15 @@ test: $(STAMP)
 clean:
 	rm -rf build .pytest_cache
 
-# Peers for bench/peers.py live in their own venv: never dependencies of the compiler.
-.PHONY: peers-venv
+# Peers live in their own venvs, never dependencies of the compiler: .venv-peers for
+# bench/peers.py (hls4ml), .venv-da4ml for bench/adder_graph.py; each from bench/requirements-<name>.txt.
+.PHONY: peers-venv peers-da4ml
 peers-venv: .venv-peers/.installed
-.venv-peers/.installed: bench/requirements-peers.txt
-	test -x .venv-peers/bin/python || $(PY) -m venv .venv-peers
-	.venv-peers/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements-peers.txt
-	touch .venv-peers/.installed
+peers-da4ml: .venv-da4ml/.installed
+.venv-%/.installed: bench/requirements-%.txt
+	test -x .venv-$*/bin/python || $(PY) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q --disable-pip-version-check -r $<
+	touch $@
 
 # CAN intrusion-detection case study (examples/can_ids/README.md): train, compile, synth, verify,
 # HIL, profile, table. ARGS=--quick for the short version, ARGS=--reuse-models to skip training.

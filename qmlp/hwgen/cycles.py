@@ -9,8 +9,8 @@ per unit are written out in ``qmlp/hwgen/rtl/README.md``:
 * layer (``qmlp_mvau``): one (nf, sf) issue per cycle, fold 0 waits for input beats; an output
   beat is valid ``3 + sum_stages + threshold_latency`` cycles after its last issue; everything
   stalls while the output is held.
-* layer (``qmlp_ternary_layer``): one vector per cycle, valid ``2 + tree_stages + threshold_latency``
-  cycles after it is accepted.
+* layer (``qmlp_const_layer``): one vector per cycle, valid ``latency`` (graph stages + search
+  levels) cycles after it is accepted.
 * ``qmlp_fifo``: an item accepted in cycle t can leave in cycle t + 1; full at DEPTH items.
 * ``qmlp_dwc``: accepts while it holds <= 3B - 1 elements; emits when it holds the next beat's
   real elements (both visible the cycle after the update).
@@ -72,9 +72,10 @@ class _Mvau(_Unit):
                 self.nf = 0 if self.nf == self.NF - 1 else self.nf + 1
 
 
-class _Ternary(_Unit):
+class _Const(_Unit):
     def __init__(self, plan: LayerPlan) -> None:
-        self.pipe = [False] * (plan.tree_stages + plan.threshold_latency + 1)
+        # valid stages before the output register: graph banks + search levels
+        self.pipe = [False] * (plan.latency - 1)
         self.vout = False
 
     def m_valid(self) -> bool:
@@ -86,8 +87,8 @@ class _Ternary(_Unit):
     def step(self, s_valid: bool, m_ready: bool) -> None:
         if self.vout and not m_ready:
             return
-        self.vout = self.pipe[-1]
-        self.pipe = [s_valid] + self.pipe[:-1]
+        self.pipe = [s_valid] + self.pipe
+        self.vout = self.pipe.pop()
 
 
 class _Fifo(_Unit):
@@ -154,7 +155,7 @@ class _Argmax(_Unit):
 def _unit(hw: HardwarePlan, stage: StagePlan) -> _Unit:
     if stage.kind is StageKind.LAYER:
         plan = hw.layers[stage.layer]
-        return _Ternary(plan) if plan.unit is Unit.TERNARY else _Mvau(plan)
+        return _Const(plan) if plan.unit is Unit.CONST else _Mvau(plan)
     if stage.kind is StageKind.FIFO:
         return _Fifo(stage.depth)
     if stage.kind is StageKind.DWC:

@@ -3,9 +3,10 @@
 The logic lives in the hand-written, parameterized files of ``qmlp/hwgen/rtl/`` (microarchitecture
 and cycle model in its README.md); every decision (unit per layer, widths, storage, pipeline
 depth, the chain of width converters and FIFOs) is made by ``qmlp.hwgen.plan``. This module only
-renders that plan: parameters, wiring, and the weight and threshold memories
+renders that plan: parameters, wiring, the weight and threshold memories
 (``<layer>_weights.mem``, ``<layer>_thresholds*.mem``; $readmemh, relative to the working
-directory of the simulator / synthesis tool, i.e. the rtl directory).
+directory of the simulator / synthesis tool, i.e. the rtl directory) and the adder-graph modules
+of fully parallel layers (``<layer>_graph.v``, rendered by ``qmlp.hwgen.cmvm``).
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from .. import __version__
 from ..interface import ADDR_BITS, DATA_BITS, VERILOG_HEADER, verilog_header, version_value
 from ..ir import SCHEMA_VERSION, Dataflow, Layer
 from ..packing import encode
+from .cmvm import render_graph_module
 from .plan import (HardwarePlan, LayerPlan, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan,
                    padded_weights, threshold_table)
 from .thresholds import linear_words, search_words
 from ..untrusted import quote_name
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top", "weight_words", "hex_words",
-           "threshold_files", "instance_name"]
+           "threshold_files", "instance_name", "layer_files", "graph_module", "render_layer_top", "emit_layer_rtl"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
-                 "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_popcount.v", "qmlp_ternary_layer.v", "qmlp_argmax.v", "qmlp_beats.v", "qmlp_control.v")
+                 "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_popcount.v", "qmlp_const_layer.v", "qmlp_argmax.v", "qmlp_beats.v",
+                 "qmlp_control.v")
 TOP_NAME = "qmlp_top"
 # rom_style attribute per storage kind (read by Yosys' memory_libmap and by Vivado)
 _ROM_STYLE = {Storage.CONSTANT: "logic", Storage.LUT: "logic", Storage.BRAM: "block"}
@@ -95,7 +98,7 @@ def _threshold_params(layer: Layer, plan: LayerPlan) -> list[str]:
     if t.unit is ThresholdUnit.SEARCH:
         return params + [f".SEARCH_LEVELS({t.latency})", f".SEARCH_BLOCK_FROM({t.block_from})",
                          f'.THRESHOLD_FILE("{_threshold_file(plan)}")']
-    if plan.unit is Unit.TERNARY:  # constants: synthesis folds them into the compares
+    if plan.unit is Unit.CONST:  # constants: synthesis folds them into the compares
         table = threshold_table(layer, plan.mh, plan.unit)
         return params + [f".THRESHOLDS({_pack_vector(table.values.reshape(-1), plan.t_bits)})",
                          f".NEGATE({_pack_vector(table.neg.astype(np.int64), 1)})"]
@@ -107,7 +110,7 @@ def threshold_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
     """The threshold ROM files of a layer: ``l<i>_thresholds.mem`` (comparators in an MVAU) or
     ``l<i>_thresholds_k<k>.mem`` per search level; none for constants or no activation."""
     t = plan.threshold
-    if t is None or (t.unit is ThresholdUnit.COMPARE and plan.unit is Unit.TERNARY):
+    if t is None or (t.unit is ThresholdUnit.COMPARE and plan.unit is Unit.CONST):
         return {}
     table = threshold_table(layer, plan.mh, plan.unit)
     stem = _threshold_file(plan)
@@ -120,19 +123,37 @@ def threshold_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
 
 
 def _layer_params(layer: Layer, plan: LayerPlan) -> list[str]:
-    params = [f".MW({plan.mw})", f".MH({plan.mh})", f".IN_BITS({plan.in_bits})", f".IN_KIND({plan.in_kind})",
-              f".ACC_BITS({plan.acc_bits})", f".ACC_SIGNED({int(plan.acc_signed)})", f".OUT_BITS({plan.out_bits})",
-              f".LEVELS_PER_STAGE({plan.levels_per_stage})", *_threshold_params(layer, plan)]
-    if plan.unit is Unit.TERNARY:
-        w = padded_weights(layer).reshape(-1)
-        params += [f".POS({_pack_vector((w == 1).astype(np.int64), 1)})",
-                   f".NEG({_pack_vector((w == -1).astype(np.int64), 1)})"]
-    else:
-        params += [f".SIMD({plan.simd})", f".PE({plan.pe})", f".W_BITS({plan.w_bits})", f".W_KIND({plan.w_kind})",
-                   f'.ROM_STYLE("{_ROM_STYLE[plan.weights.kind]}")', f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
+    params = [f".MW({plan.mw})", f".MH({plan.mh})", f".IN_BITS({plan.in_bits})", f".ACC_BITS({plan.acc_bits})",
+              f".ACC_SIGNED({int(plan.acc_signed)})", f".OUT_BITS({plan.out_bits})", *_threshold_params(layer, plan)]
+    if plan.unit is Unit.CONST:
+        return params + [f".GRAPH_LAT({plan.graph.schedule.registers_between})"]
+    params += [f".IN_KIND({plan.in_kind})", f".LEVELS_PER_STAGE({plan.levels_per_stage})",
+               f".SIMD({plan.simd})", f".PE({plan.pe})", f".W_BITS({plan.w_bits})", f".W_KIND({plan.w_kind})",
+               f'.ROM_STYLE("{_ROM_STYLE[plan.weights.kind]}")', f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
     if plan.unit is Unit.POPCOUNT:
         params.append(".POPCOUNT(1)")
     return params
+
+
+def graph_module(plan: LayerPlan) -> str:
+    """Module name of a CONST layer's adder graph (its file is ``<name>.v``)."""
+    return f"{plan.ident}_graph"
+
+
+def _layer_text(layer: Layer, plan: LayerPlan, src: str, dst: StagePlan) -> str:
+    """A layer unit; for CONST the qmlp_const_layer shell and its adder graph beside it (g_* wires)."""
+    comment = (f"    // {plan.ident} = {quote_name(plan.name)}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
+               f"PE={plan.pe} SIMD={plan.simd}, {plan.cycles} cycles/vector, latency {plan.latency}\n")
+    unit = _instance(plan.unit.module, _layer_params(layer, plan), f"{plan.ident}_unit", src, dst.name)
+    if plan.unit is not Unit.CONST:
+        return _wires(dst) + comment + unit
+    g = plan.ident
+    graph_wires = (f"    wire [{plan.mw * plan.in_bits - 1}:0] {g}_gx;\n    wire {g}_gen;\n"
+                   f"    wire [{plan.mh * plan.acc_bits - 1}:0] {g}_gacc;\n")
+    unit = unit.replace(f"{_ports(dst.name, 'm')}\n    );", f"{_ports(dst.name, 'm')},\n"
+                        f"        .g_x({g}_gx), .g_en({g}_gen), .g_acc({g}_gacc)\n    );")
+    return (_wires(dst) + graph_wires + comment + unit
+            + f"    {graph_module(plan)} {g}_adders (.clk(ap_clk), .en({g}_gen), .x({g}_gx), .acc({g}_gacc));\n")
 
 
 def instance_name(hw: HardwarePlan, stage: StagePlan) -> str:
@@ -159,11 +180,7 @@ def _stage_text(df: Dataflow, hw: HardwarePlan, stage: StagePlan, src: str) -> s
         params = [f".BITS({stage.bits_in})", f".SIGNED({int(hw.argmax_signed)})", f".E({stage.elems_in})",
                   f".N({hw.layers[-1].out_features})", f".BEATS({stage.beats_in})", f".IDX_BITS({stage.bits_out})"]
         return _wires(stage) + _instance("qmlp_argmax", params, name, src, stage.name)
-    plan = hw.layers[stage.layer]
-    layer = df.layers[stage.layer]
-    comment = (f"    // {plan.ident} = {quote_name(plan.name)}: {layer.out_features}x{layer.in_features} {layer.weight_dtype} weights, "
-               f"PE={plan.pe} SIMD={plan.simd}, {plan.cycles} cycles/vector, latency {plan.latency}\n")
-    return _wires(stage) + comment + _instance(plan.unit.module, _layer_params(layer, plan), name, src, stage.name)
+    return _layer_text(df.layers[stage.layer], hw.layers[stage.layer], src, stage)
 
 
 def render_top(df: Dataflow, hw: HardwarePlan) -> str:
@@ -228,23 +245,30 @@ def render_top(df: Dataflow, hw: HardwarePlan) -> str:
     return header + "\n".join(body) + "endmodule\n\n`default_nettype wire\n"
 
 
-def emit_rtl(df: Dataflow, rtl_dir: str | Path, hw: HardwarePlan | None = None) -> list[Path]:
-    """Write the Verilog for ``df`` into ``rtl_dir``: library files, ``qmlp_top.v``, one
-    ``<layer>_weights.mem`` per ROM-based layer, the threshold tables (``threshold_files``) and
-    the register map header (``qmlp_registers.vh``, from qmlp.interface). ``hw`` defaults to ``build_plan(df)``, which
-    raises FoldingError for an unfolded IR (nothing is written then). Returns the written paths,
-    top last."""
-    hw = build_plan(df) if hw is None else hw
-    files: dict[str, str] = {}
-    for layer, plan in zip(df.layers, hw.layers):
-        if plan.unit is not Unit.TERNARY:  # a weight ROM
-            bits = plan.weights.width
-            files[f"{plan.ident}_weights.mem"] = (
-                _stamp("//") + f"// {quote_name(plan.name)}: {plan.cycles} words of PE*SIMD*{plan.w_bits} = {bits} bits\n"
-                + hex_words(weight_words(layer, plan), bits))
-        files.update(threshold_files(layer, plan))
-    files[VERILOG_HEADER] = verilog_header()  # the register map, included by qmlp_control.v
-    files[f"{TOP_NAME}.v"] = render_top(df, hw)
+def layer_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
+    """The generated files of one layer: its adder-graph module (CONST) or its weight memory
+    (MVAU), and its threshold tables."""
+    files = threshold_files(layer, plan)
+    if plan.unit is Unit.CONST:
+        g = plan.graph
+        header = (_stamp("//") + f"// {plan.ident} = {quote_name(plan.name)}: {plan.mh}x{plan.mw} {layer.weight_dtype} weights "
+                  f"on {layer.in_dtype} inputs as {len(g.graph.adders)} adders, depth {g.graph.depth}, registered "
+                  f"every {g.schedule.k} levels ({g.schedule.registers_between} banks)\n")
+        files[f"{graph_module(plan)}.v"] = render_graph_module(
+            graph_module(plan), g.graph, g.schedule, in_bits=plan.in_bits, in_kind=plan.in_kind,
+            acc_bits=plan.acc_bits, header=header)
+    else:
+        bits = plan.weights.width
+        files[f"{plan.ident}_weights.mem"] = (
+            _stamp("//") + f"// {quote_name(plan.name)}: {plan.cycles} words of PE*SIMD*{plan.w_bits} = {bits} bits\n"
+            + hex_words(weight_words(layer, plan), bits))
+    return files
+
+
+def _write(rtl_dir: str | Path, files: dict[str, str]) -> list[Path]:
+    """The library files, the register map header (``qmlp_registers.vh``, from qmlp.interface,
+    included by qmlp_control.v) and ``files`` into ``rtl_dir``."""
+    files = {VERILOG_HEADER: verilog_header(), **files}
     out = Path(rtl_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -255,3 +279,41 @@ def emit_rtl(df: Dataflow, rtl_dir: str | Path, hw: HardwarePlan | None = None) 
         (out / name).write_text(text)
         written.append(out / name)
     return written
+
+
+def emit_rtl(df: Dataflow, rtl_dir: str | Path, hw: HardwarePlan | None = None) -> list[Path]:
+    """Write the Verilog for ``df`` into ``rtl_dir``: library files, the register map header,
+    ``qmlp_top.v`` and every layer's ``layer_files`` (adder graphs, weight and threshold
+    memories). ``hw`` defaults to
+    ``build_plan(df)``, which raises FoldingError for an unfolded IR (nothing is written then).
+    Returns the written paths, top last."""
+    hw = build_plan(df) if hw is None else hw
+    files: dict[str, str] = {}
+    for layer, plan in zip(df.layers, hw.layers):
+        files.update(layer_files(layer, plan))
+    files[f"{TOP_NAME}.v"] = render_top(df, hw)
+    return _write(rtl_dir, files)
+
+
+def render_layer_top(layer: Layer, plan: LayerPlan) -> str:
+    """A stand-alone top ``<ident>_top`` around one layer unit (out-of-context synthesis of a
+    layer): ports ap_clk, ap_rst_n, s_* (SIMD elements per beat) and m_* (PE per beat)."""
+    out = StagePlan(StageKind.LAYER, "m", plan.simd, plan.pe, plan.in_bits, plan.out_bits, plan.sf, plan.nf,
+                    plan.out_features, layer=plan.index)
+    text = _layer_text(layer, plan, "s", out).replace(_wires(out), "")
+    return (_stamp("//") + "`default_nettype none\n\n"
+            + f"module {plan.ident}_top (\n    input  wire ap_clk,\n    input  wire ap_rst_n,\n"
+            + f"    input  wire [{plan.simd * plan.in_bits - 1}:0] s_data,\n    input  wire s_valid,\n"
+            + f"    output wire s_ready,\n    output wire [{out.width_out - 1}:0] m_data,\n"
+            + "    output wire m_valid,\n    input  wire m_ready\n);\n"
+            + text + "endmodule\n\n`default_nettype wire\n")
+
+
+def emit_layer_rtl(df: Dataflow, index: int, rtl_dir: str | Path, hw: HardwarePlan | None = None) -> tuple[str, list[Path]]:
+    """Write layer ``index`` of ``df`` alone (library files, its ``layer_files`` and the top of
+    ``render_layer_top``) for out-of-context synthesis; returns (top module name, paths)."""
+    hw = build_plan(df) if hw is None else hw
+    layer, plan = df.layers[index], hw.layers[index]
+    files = layer_files(layer, plan)
+    files[f"{plan.ident}_top.v"] = render_layer_top(layer, plan)
+    return f"{plan.ident}_top", _write(rtl_dir, files)

@@ -10,7 +10,10 @@ parallelism (pad < PE, pad < SIMD), so a padded layer does exactly the work of
 Timing-aware: every candidate (PE, SIMD, pads) gets the largest ``levels_per_stage`` (adder-tree
 levels between registers) whose estimated paths (``qmlp.hwgen.timing``) meet the clock on the
 target family, and the search minimises the calibrated cost (``qmlp.hwgen.estimate``) of the
-planned unit among candidates that meet both the cycle budget and the clock.
+planned unit among candidates that meet both the cycle budget and the clock. The fully parallel
+candidate (``Unit.CONST``, an adder graph) is priced last and only built when a cheap bound on its
+graph (``cmvm.layer.const_lut_bound``) is below the best folded candidate: at ordinary rates no
+graph is built at all.
 
 Every pass here returns a new Dataflow with ``Layer.folding``, ``Dataflow.stream`` (rule in
 docs/interfaces.md) and ``Dataflow.clock_mhz`` set.
@@ -28,7 +31,9 @@ from ..untrusted import read_json
 from ..ir import Dataflow, Folding, Layer, StreamFormat, replace
 from .cycles import cycle_model
 from .estimate import Features, estimate_layer, layer_cost, price, stage_features
-from .plan import StageKind, StagePlan, plan_layer, tree_levels
+from .cmvm.layer import const_lut_bound
+from .estimate import GRAPH_LUT_FACTOR
+from .plan import StageKind, StagePlan, is_fully_parallel, plan_layer
 from .timing import layer_paths
 
 __all__ = [
@@ -111,7 +116,10 @@ def slowest_fps(df: Dataflow, clock_mhz: float) -> float:
 
 def choose_levels(layer: Layer, folding: Folding, *, clock_mhz: float, family: str, index: int = 0) -> Folding:
     """``folding`` with the largest ``levels_per_stage`` whose adder-tree paths are estimated to
-    meet ``clock_mhz`` on ``family`` (fewest pipeline registers); 1 when none does."""
+    meet ``clock_mhz`` on ``family`` (fewest pipeline registers); 1 when none does. A fully
+    parallel folding is returned as is (its adder graph places its own registers)."""
+    if is_fully_parallel(layer, folding):
+        return folding
     top = plan_layer(index, layer, folding).tree_levels
     for levels in range(max(1, top), 0, -1):
         candidate = replace(folding, levels_per_stage=levels)
@@ -137,10 +145,20 @@ def _input_glue(index: int, layer: Layer, folding: Folding) -> Features:
 
 def _rank(index: int, layer: Layer, folding: Folding, clock_mhz: float, family: str) -> tuple[bool, float, float]:
     """(misses the clock, cost, -fmax) of one candidate: meeting the clock first, then cost."""
-    est = estimate_layer(plan_layer(index, layer, folding), layer.weights, family)
-    glue_lut, glue_ff = price(_input_glue(index, layer, folding), family)
-    cost = layer_cost(est) + glue_lut + glue_ff / 4
+    est = estimate_layer(plan_layer(index, layer, folding, clock_mhz), layer.weights, family)
+    cost = layer_cost(est) + _glue_cost(index, layer, folding, family)
     return est.fmax_mhz < clock_mhz, cost, -est.fmax_mhz
+
+
+def _glue_cost(index: int, layer: Layer, folding: Folding, family: str) -> float:
+    glue_lut, glue_ff = price(_input_glue(index, layer, folding), family)
+    return glue_lut + glue_ff / 4
+
+
+def _const_below(index: int, layer: Layer, folding: Folding, family: str) -> float:
+    """A cost the fully parallel candidate cannot undercut, known without building its graph:
+    the bound on the graph's LUTs (``const_lut_bound``) plus the FIFO in front of it."""
+    return const_lut_bound(layer.weights, layer.in_dtype) * GRAPH_LUT_FACTOR + _glue_cost(index, layer, folding, family)
 
 
 def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: str = "xcup", index: int = 0,
@@ -153,6 +171,7 @@ def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: s
     smaller PE. ``cost`` replaces the calibrated cost and the clock check (for tests and
     experiments)."""
     best: tuple[Any, ...] | None = None
+    candidates = []
     for pe, pad_out in parallelism_options(layer.out_features, allow_padding=allow_padding):
         out_folds = (layer.out_features + pad_out) // pe
         if out_folds > budget:
@@ -160,14 +179,19 @@ def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: s
         max_in_folds = budget // out_folds
         for simd, pad_in in parallelism_options(layer.in_features, allow_padding=allow_padding):
             in_folds = (layer.in_features + pad_in) // simd
-            if in_folds > max_in_folds:
+            if in_folds <= max_in_folds:
+                candidates.append(Folding(pe=pe, simd=simd, pad_out=pad_out, pad_in=pad_in))
+    # the fully parallel candidate (an adder graph) last: only built when it can still win
+    candidates.sort(key=lambda f: is_fully_parallel(layer, f))
+    for folding in candidates:
+        if is_fully_parallel(layer, folding) and best is not None and not best[0][0] and cost is None:
+            if _const_below(index, layer, folding, family) >= best[0][1]:
                 continue
-            candidate = choose_levels(layer, Folding(pe=pe, simd=simd, pad_out=pad_out, pad_in=pad_in),
-                                      clock_mhz=clock_mhz, family=family, index=index)
-            rank = (False, cost(layer, candidate), 0.0) if cost else _rank(index, layer, candidate, clock_mhz, family)
-            key = (*rank, out_folds * in_folds, pe, simd)
-            if best is None or key < best[0]:
-                best = (key, candidate)
+        candidate = choose_levels(layer, folding, clock_mhz=clock_mhz, family=family, index=index)
+        rank = (False, cost(layer, candidate), 0.0) if cost else _rank(index, layer, candidate, clock_mhz, family)
+        key = (*rank, fold_cycles(layer, candidate), candidate.pe, candidate.simd)
+        if best is None or key < best[0]:
+            best = (key, candidate)
     if best is None:  # unreachable for budget >= 1: PE = MH, SIMD = MW takes one cycle
         raise FoldingError(f"layer {layer.name}: no folding meets {budget} cycles per inference")
     return best[1]

@@ -215,9 +215,14 @@ def step_finn(state: BuildState) -> BuildState:
 
 def step_synth(state: BuildState) -> BuildState:
     """Yosys synth_xilinx on rtl/ -> report/synth_resources.json and summary.md with the Yosys
-    figures; a design that does not fit is still written, then reported as FitError."""
-    from .synth import FitError, check_fit, synthesize, write_synth_report
-    result = synthesize(state.work_dir / "rtl", family=state.board.family)
+    figures; a design that does not fit is still written, then reported as FitError. The adder
+    graphs of fully parallel layers are synthesized out of context, one run each, and added in
+    (``synthesize_parts``; listed as ``out_of_context_parts``)."""
+    from .emit import graph_module
+    from .plan import Unit, build_plan
+    from .synth import FitError, check_fit, synthesize_parts, write_synth_report
+    graphs = [graph_module(p) for p in build_plan(state.df).layers if p.unit is Unit.CONST]
+    result = synthesize_parts(state.work_dir / "rtl", family=state.board.family, parts=graphs)
     report = state.work_dir / "report"
     data = write_synth_report(result, report / "synth_resources.json", clock_mhz=state.df.clock_mhz,
                               part=state.board.part)

@@ -5,6 +5,10 @@ folds, the library unit (``Unit``), weight and threshold storage (``Memory``), w
 pipeline depth and standalone latency; for the whole design the chain of streaming stages
 (``StagePlan``: dwc / fifo / layer / argmax, with beats and widths) and the two AXI-Stream ends.
 
+A fully parallel layer is ``Unit.CONST``: its weights become constants of a shared adder graph
+(``qmlp.hwgen.cmvm``) that the plan builds once, registered for the dataflow's clock, and carries
+(``LayerPlan.graph``).
+
 Everything downstream reads this plan and re-derives nothing: ``emit`` renders it as Verilog,
 ``cycles`` steps its stage chain, ``estimate`` prices it, ``sim.rtl``, IP-XACT and the reports
 read it. Imports run one way: ir -> plan -> {estimate, cycles, emit} -> fold (the search) ->
@@ -14,7 +18,7 @@ pipeline.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
@@ -22,6 +26,7 @@ import numpy as np
 from ..datatypes import BIPOLAR, TERNARY, UINT, DataType
 from ..errors import FoldingError
 from ..ir import Dataflow, Folding, Layer
+from .cmvm import LayerGraph, layer_graph
 from .popcount import MAX_LEVELS_PER_STAGE as POPCOUNT_LEVELS_PER_STAGE, popcount_form, popcount_levels
 from .thresholds import ThresholdTable, hardware_table, search_depth
 
@@ -29,6 +34,7 @@ __all__ = [
     "Unit", "Storage", "StageKind", "Memory", "ThresholdUnit", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
     "HardwarePlan", "build_plan", "plan_layer", "check_folded", "weight_storage_dtype", "padded_weights",
     "threshold_table", "uses_popcount", "output_dtype", "element_kind", "tree_levels", "tree_stages", "memory_storage",
+    "is_fully_parallel",
     "FIFO_MIN_DEPTH", "LUTROM_MAX_DEPTH", "BRAM18_WORTH_LUTS",
 ]
 
@@ -41,10 +47,10 @@ BRAM18_WORTH_LUTS = 64
 
 
 class Unit(Enum):
-    """The library unit a layer becomes (room for more kinds, e.g. shared adder graphs)."""
+    """The library unit a layer becomes."""
 
     MVAU = "qmlp_mvau"  # folded; weights in a ROM, SIMD products summed by a pipelined tree
-    TERNARY = "qmlp_ternary_layer"  # fully parallel, weights in {-1, 0, +1} as wiring
+    CONST = "qmlp_const_layer"  # fully parallel; weights are constants of a shared adder graph (cmvm)
     POPCOUNT = "qmlp_popcount"  # a qmlp_mvau for BIPOLAR inputs: bit-plane popcounts, no products
 
     @property
@@ -134,6 +140,7 @@ class LayerPlan:
     tree_levels: int  # ceil(log2(terms)) of the per-channel adder tree
     tree_stages: int  # register stages of that tree (0 for a single term)
     nonzero_weights: int  # nonzero entries of the (unpadded) weight matrix
+    graph: LayerGraph | None = field(default=None, compare=False)  # Unit.CONST: adder graph + schedule
 
     @property
     def ident(self) -> str:
@@ -184,8 +191,8 @@ class LayerPlan:
         """Cycles from the layer's first input beat to its last output beat when it runs alone
         (input always valid, output always ready); qmlp/hwgen/rtl/README.md."""
         extra = self.threshold_latency
-        if self.unit is Unit.TERNARY:  # input register, tree, output register
-            return 2 + self.tree_stages + extra
+        if self.graph is not None:  # graph stages (the last ends in the output register), search levels
+            return self.graph.latency + extra
         # last issue at NF*SF - 1; ROM register, sum stages, accumulator, output register
         return self.cycles - 1 + 3 + self.sum_stages + extra
 
@@ -348,11 +355,11 @@ def check_folded(df: Dataflow) -> None:
 # --- layers ------------------------------------------------------------------------------------
 
 def _threshold_plan(layer: Layer, pe: int, mh: int, unit: Unit) -> ThresholdPlan | None:
-    """A TERNARY unit takes the table as parameters (constants)."""
+    """A CONST unit takes the table as parameters (constants)."""
     act = layer.activation
     if act is None:
         return None
-    constant = unit is Unit.TERNARY
+    constant = unit is Unit.CONST
     t_bits = threshold_table(layer, mh, unit).t_bits
     nf = mh // pe
     bias = 0 if act.out_dtype == BIPOLAR else act.bias
@@ -366,14 +373,21 @@ def _threshold_plan(layer: Layer, pe: int, mh: int, unit: Unit) -> ThresholdPlan
     return ThresholdPlan(ThresholdUnit.COMPARE, act.steps, t_bits, bias, (Memory(kind, width, nf),), lanes=1)
 
 
-def plan_layer(index: int, layer: Layer, folding: Folding | None = None) -> LayerPlan:
+def is_fully_parallel(layer: Layer, folding: Folding) -> bool:
+    """PE covers every (padded) output and SIMD every input: one vector per clock."""
+    return folding.pe == layer.out_features + folding.pad_out and folding.simd == layer.in_features + folding.pad_in
+
+
+def plan_layer(index: int, layer: Layer, folding: Folding | None = None, clock_mhz: float | None = None) -> LayerPlan:
     """The plan of one layer under ``folding`` (default: ``layer.folding``, which must be set).
 
-    A fully parallel layer whose weights are all in {-1, 0, +1} becomes ``Unit.TERNARY`` (adder
-    tree over its nonzero weights only); every other layer a ``Unit.MVAU``, or a
+    A fully parallel layer becomes ``Unit.CONST``: its padded weights are constants of a shared
+    adder graph (``qmlp.hwgen.cmvm.layer_graph``, cached per matrix) registered for ``clock_mhz``
+    (200 MHz when None); the graph's last stage also holds the threshold comparators, or ends in
+    the binary search's first register. Every other layer is a ``Unit.MVAU``, or a
     ``Unit.POPCOUNT`` for BIPOLAR inputs with an activation (``uses_popcount``: its accumulator
     is the count ``P``, qmlp.hwgen.popcount), whose ROM of ``NF*SF`` words x ``PE*SIMD*w`` bits is
-    a constant (one word), a LUT ROM or block RAM."""
+    a LUT ROM or block RAM."""
     f = folding if folding is not None else layer.folding
     if f is None:
         where = f"layer {index} ({layer.name})"
@@ -382,28 +396,33 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None) -> Laye
         from ..ir import replace
         layer = replace(layer, folding=folding)
     mw, mh = layer.in_features + f.pad_in, layer.out_features + f.pad_out
-    unary = bool(np.all(np.abs(layer.weights) <= 1))
     cycles = (mw // f.simd) * (mh // f.pe)
     storage = weight_storage_dtype(layer)
-    if unary and f.pe == mh and f.simd == mw:
-        unit, weights = Unit.TERNARY, Memory(Storage.CONSTANT, 0, 1)
+    graph = None
+    if is_fully_parallel(layer, f):
+        unit, weights = Unit.CONST, Memory(Storage.CONSTANT, 0, 1)
+        compare = layer.activation is not None and not search_depth(layer.activation)
+        graph = layer_graph(padded_weights(layer), layer.in_dtype, activation=compare, clock_mhz=clock_mhz)
     else:
         width = f.pe * f.simd * storage.bits
         unit = Unit.POPCOUNT if uses_popcount(layer) else Unit.MVAU
         weights = Memory(memory_storage(width, cycles), width, cycles)
     acc, per_stage = layer.acc_dtype, f.levels_per_stage
-    levels = tree_levels(mw if unit is Unit.TERNARY else f.simd)
+    levels = tree_levels(f.simd)
     if unit is Unit.POPCOUNT:
         acc, levels = popcount_form(layer, storage).acc, popcount_levels(f.simd, storage)
         per_stage = min(per_stage, POPCOUNT_LEVELS_PER_STAGE)
+    if graph is not None:
+        per_stage, levels = graph.schedule.k, graph.graph.depth
     return LayerPlan(
         index=index, name=layer.name, unit=unit, mw=mw, mh=mh, simd=f.simd, pe=f.pe,
         in_features=layer.in_features, out_features=layer.out_features,
         in_bits=layer.in_dtype.bits, in_kind=element_kind(layer.in_dtype), weight_dtype=storage,
         acc_bits=acc.bits, acc_signed=bool(acc.signed), out_bits=layer.out_dtype.bits,
         weights=weights, threshold=_threshold_plan(layer, f.pe, mh, unit),
-        levels_per_stage=per_stage, tree_levels=levels, tree_stages=-(-levels // per_stage),
-        nonzero_weights=int(np.count_nonzero(layer.weights)),
+        levels_per_stage=per_stage, tree_levels=levels,
+        tree_stages=graph.schedule.registers_between if graph else -(-levels // per_stage),
+        nonzero_weights=int(np.count_nonzero(layer.weights)), graph=graph,
     )
 
 
@@ -457,7 +476,7 @@ def _chain(df: Dataflow, layers: tuple[LayerPlan, ...], inp: StreamEnd, out: Str
 def build_plan(df: Dataflow) -> HardwarePlan:
     """The hardware plan of a folded Dataflow (FoldingError when it is not folded legally)."""
     check_folded(df)
-    layers = tuple(plan_layer(i, layer) for i, layer in enumerate(df.layers))
+    layers = tuple(plan_layer(i, layer, clock_mhz=df.clock_mhz) for i, layer in enumerate(df.layers))
     e_in, e_out = df.stream.in_elems_per_beat, df.stream.out_elems_per_beat
     out_dtype = output_dtype(df)
     n_out = 1 if df.argmax else df.layers[-1].out_features

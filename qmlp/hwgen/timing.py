@@ -128,17 +128,42 @@ def _activation_path(p: LayerPlan, family: str) -> Path | None:
     return _path(p.name, f"{t.steps}-step compare + count", family, count, [compare, p.out_bits + 1])
 
 
+def _graph_paths(p: LayerPlan, family: str) -> list[Path]:
+    """One path per stage of a CONST layer's adder graph: its adder levels at the widest node of
+    each level; the first stage also holds the FIFO's read multiplexer, the last the threshold
+    comparators (qmlp/hwgen/cmvm/schedule.py places the registers for that). The per-level
+    margin fitted on the MVAU's trees does not apply: the graph's stages were measured on their
+    own Yosys netlists (schedule.py)."""
+    graph, sched = p.graph.graph, p.graph.schedule
+    widest: dict[int, int] = {}
+    for node in graph.adders:
+        widest[node.level] = max(widest.get(node.level, 1), node.width)
+    paths = []
+    for stage in range(sched.stages):
+        widths = [widest[level] for level in sorted(widest) if sched.stage(level) == stage]
+        what = f"{len(widths)} adder levels (adder graph stage {stage + 1})"
+        luts = 1 if stage == 0 else 0
+        t = p.threshold
+        if stage == sched.stages - 1 and t is not None and t.unit is ThresholdUnit.COMPARE:
+            count = max(1, math.ceil(math.log2(t.steps + 1) / 3))
+            widths += [max(p.acc_bits, t.t_bits) + 1, p.out_bits + 1]
+            luts += count
+            what += f" + {t.steps}-step compare + count"
+        paths.append(_path(p.name, what, family, luts, widths, tree=False))
+    return paths
+
+
 def layer_paths(p: LayerPlan, family: str) -> list[Path]:
     """Every register-to-register path of one planned layer unit."""
-    if p.unit is Unit.TERNARY:
-        leaf = min(p.in_bits + 2, p.acc_bits)
-        paths = _tree_paths(p, family, leaf, 1, "input negation")
-    elif p.unit is Unit.POPCOUNT:
+    if p.unit is Unit.CONST:
+        paths = _graph_paths(p, family)
+        search = p.threshold is not None and p.threshold.unit is ThresholdUnit.SEARCH
+        return paths + ([_activation_path(p, family)] if search else [])
+    if p.unit is Unit.POPCOUNT:
         paths = _popcount_paths(p, family) + [_path(p.name, "accumulator", family, 1, [p.acc_bits])]
     else:
         pw = min(p.acc_bits, p.in_bits + p.w_bits + 1)
-        product = 1 if p.weights.kind is Storage.CONSTANT else 2  # shift-and-add of the weight bits
-        paths = _tree_paths(p, family, pw, product, "product")
+        paths = _tree_paths(p, family, pw, 2, "product")  # shift-and-add of the ROM word's weight bits
         paths.append(_path(p.name, "accumulator", family, 1, [p.acc_bits]))
     act = _activation_path(p, family)
     return paths + ([act] if act else [])

@@ -163,7 +163,8 @@ def test_fit_check_refuses_before_the_work(ir_file, tmp_path, capsys):
 
 
 def test_synth_run_that_does_not_fit_keeps_its_report(tmp_path, capsys):
-    """The one --synth run in CI: a small fully parallel ternary design, on a part too small for it."""
+    """The one --synth run in CI: a small fully parallel ternary design, on a part too small for it;
+    its adder graphs are synthesized out of context and summed, and the reports say so."""
     path = tmp_path / "small.json"
     save(random_dataflow(22, widths=(8, 6, 3)), path)
     out = tmp_path / "s"
@@ -175,7 +176,9 @@ def test_synth_run_that_does_not_fit_keeps_its_report(tmp_path, capsys):
     assert data["part"] == "xczu7ev-ffvc1156-2-e" and data["family"] == "xcup"
     assert data["LUT"] > 0 and data["FF"] > 0 and data["DSP"] == 0 and data["BRAM36"] == 0
     assert data["logic_depth"]["cells"] >= 1 and data["fmax_is_estimate"] is True
+    assert data["out_of_context_parts"] == ["l0_graph", "l1_graph"]
     summary = (out / "report" / "summary.md").read_text()
+    assert "- out of context: the top with 2 adder graphs (l0_graph, l1_graph) as black boxes" in summary
     assert "## Yosys" in summary and f"{data['fmax_estimate_mhz']:.0f} MHz vs the 200 MHz clock" in summary
     assert "Device use (Yosys)" in summary and "run `qmlp compile --synth`" not in summary
 

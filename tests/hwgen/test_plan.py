@@ -32,10 +32,15 @@ def _imports(module: str) -> set[str]:
 
 
 def test_imports_run_one_way():
-    """ir -> {thresholds, popcount} -> plan -> {estimate, cycles, emit, timing} -> fold: nothing imports backwards."""
+    """ir -> {thresholds, popcount}, cmvm -> plan -> {estimate, cycles, emit, timing} -> fold: nothing
+    imports backwards (the adder-graph compiler reads data types and the delay model only)."""
     assert _imports("thresholds") <= {"datatypes", "ir"}
     assert _imports("popcount") <= {"datatypes", "ir"}
-    assert _imports("plan") <= {"datatypes", "errors", "ir", "thresholds", "popcount"} | {""}
+    assert _imports("plan") <= {"datatypes", "errors", "ir", "thresholds", "popcount", "cmvm"} | {""}
+    for path in (HWGEN / "cmvm").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        parents = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level >= 2}
+        assert parents <= {"datatypes", "synth"}, path.name
     for module in ("estimate", "cycles", "emit", "timing"):
         assert "fold" not in _imports(module) and "pipeline" not in _imports(module), module
     assert "emit" not in _imports("cycles") and "emit" not in _imports("estimate")
@@ -82,7 +87,7 @@ def test_stage_chain_and_stream_ends():
     assert [s.kind for s in hw.stages] == [
         StageKind.FIFO, StageKind.LAYER, StageKind.DWC, StageKind.FIFO, StageKind.LAYER,  # 7 x 1 beat in: no dwc
         StageKind.FIFO, StageKind.LAYER, StageKind.ARGMAX, StageKind.FIFO]
-    assert [p.unit for p in hw.layers] == [Unit.MVAU, Unit.TERNARY, Unit.MVAU]
+    assert [p.unit for p in hw.layers] == [Unit.MVAU, Unit.CONST, Unit.MVAU]
     assert hw.input.beats == 3 and hw.output.dtype == UINT(2) and hw.output.beats == 1
     top = render_top(df, hw)
     for stage in hw.stages:  # every planned stage is a wire bundle of the top, in order
@@ -112,11 +117,11 @@ def test_pipelined_mvaus_are_bit_exact_under_backpressure_and_cycle_exact(tmp_pa
 
     df = random_dataflow(31, widths=(20, 17, 9, 3), weight_dtypes=(INT(2), INT(2), TERNARY), input_dtype=INT(8),
                          act_dtype=UINT(2))
-    # SIMD 20: 5 tree levels in 5 stages; SIMD 17: 5 levels in 3 stages; ternary unit: 1 level per stage
+    # SIMD 20: 5 tree levels in 5 stages; SIMD 17: 5 levels in 3 stages; last layer: an adder graph (CONST)
     df = folded(df, [Folding(3, 20, pad_out=1, levels_per_stage=1), Folding(2, 17, pad_out=1, levels_per_stage=2),
                      Folding(3, 9, levels_per_stage=1)])
     hw = build_plan(df)
-    assert [p.tree_stages for p in hw.layers] == [5, 3, 4] and hw.layers[2].unit is Unit.TERNARY
+    assert [p.tree_stages for p in hw.layers[:2]] == [5, 3] and hw.layers[2].unit is Unit.CONST
     emit_rtl(df, tmp_path)
     x = np.random.default_rng(3).normal(0, 40, size=(60, 20)).astype(np.float32)
     golden = simulate(df, x)

@@ -78,9 +78,9 @@ def test_plan_uses_popcount_for_bipolar_inputs_with_an_activation():
     # the unit registers at least every MAX_LEVELS_PER_STAGE levels (fewer LUTs), whatever the clock allows
     deep = plan_layer(0, df_layer0(), Folding(pe=3, simd=13, levels_per_stage=7))
     assert deep.levels_per_stage == MAX_LEVELS_PER_STAGE == 2 and deep.tree_stages == -(-deep.tree_levels // 2)
-    # fully parallel and unary: the constant-weight ternary layer still wins
+    # fully parallel: the adder graph (Unit.CONST) wins
     df = random_dataflow(1, widths=(6, 4, 2), weight_dtypes=TERNARY, input_dtype=BIPOLAR)
-    assert plan_layer(0, df.layers[0], Folding(pe=4, simd=6)).unit is Unit.TERNARY
+    assert plan_layer(0, df.layers[0], Folding(pe=4, simd=6)).unit is Unit.CONST
 
 
 def test_cost_feature_counts_the_pairs():
@@ -88,9 +88,8 @@ def test_cost_feature_counts_the_pairs():
     hw = build_plan(df)
     assert layer_features(hw.layers[0], df.layers[0].weights).popcount_bits == 3 * 5 * 2
     assert layer_features(hw.layers[1], df.layers[1].weights).popcount_bits == 4 * 9 * 1
-    one_word = plan_layer(0, df.layers[0], Folding(pe=9, simd=13))  # constant weights: the 1 bits only
-    codes = encode(df.layers[0].weights, INT(2)).astype(np.int64)
-    assert layer_features(one_word, df.layers[0].weights).popcount_bits == int((codes & 1).sum() + (codes >> 1).sum())
+    # one weight word (fully parallel) is an adder graph, not a popcount
+    assert plan_layer(0, df.layers[0], Folding(pe=9, simd=13)).unit is Unit.CONST
 
 
 CORE_CASES = {

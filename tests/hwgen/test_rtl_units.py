@@ -103,7 +103,7 @@ def test_thresholds_on_exact_values_signed_and_bipolar_outputs(tmp_path):
     t1 = np.sort(np.stack([rng.choice(c, size=1) for c in acc1.T]), axis=1)
     l1 = make_layer("b", w1, TERNARY, INT(4), probe1.folding, t1, BIPOLAR)
     df = make_dataflow([l0, l1], INT(4), StreamFormat(17, 6))
-    assert [p.unit for p in build_plan(df).layers] == [Unit.MVAU, Unit.TERNARY]
+    assert [p.unit for p in build_plan(df).layers] == [Unit.MVAU, Unit.CONST]
     _, acts = run_integer(df, q)
     # the outer thresholds never / always fire: codes -7..6 of INT4, both bipolar values
     assert acts[0].min() == -7 and acts[0].max() == 6 and set(np.unique(acts[1])) == {-1, 1}
@@ -128,7 +128,7 @@ def test_no_multipliers_or_dsp_blocks_after_yosys_coarse_synthesis(tmp_path):
     folds = [Folding(3, 4), Folding(7, 9), Folding(1, 7)]
     df = replace(df, layers=tuple(replace(l, folding=f) for l, f in zip(df.layers, folds)), argmax=True,
                  stream=StreamFormat(4, 1))
-    assert {p.unit for p in build_plan(df).layers} == {Unit.MVAU, Unit.TERNARY}
+    assert {p.unit for p in build_plan(df).layers} == {Unit.MVAU, Unit.CONST}
     emit_rtl(df, tmp_path)
     sources = " ".join(sorted(p.name for p in tmp_path.glob("*.v")))
     script = (f"read_verilog -sv {sources}; hierarchy -check -top qmlp_top; "

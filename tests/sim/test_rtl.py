@@ -160,6 +160,6 @@ def test_every_activation_width_uses_the_intended_threshold_unit_and_lints_clean
     lint(tmp_path)  # verilator --lint-only -Wall: ToolError unless clean
     plans = build_plan(df).layers
     assert [(p.unit.name, p.threshold and p.threshold.unit.name, p.threshold_latency) for p in plans] == [
-        ("MVAU", "COMPARE", 0), ("POPCOUNT", "COMPARE", 0), ("TERNARY", "COMPARE", 0), ("MVAU", "SEARCH", 4),
-        ("TERNARY", "SEARCH", 5), ("MVAU", "SEARCH", 6), ("MVAU", "SEARCH", 7), ("MVAU", "SEARCH", 8),
-        ("TERNARY", None, 0)]
+        ("MVAU", "COMPARE", 0), ("POPCOUNT", "COMPARE", 0), ("CONST", "COMPARE", 0), ("MVAU", "SEARCH", 4),
+        ("CONST", "SEARCH", 5), ("MVAU", "SEARCH", 6), ("MVAU", "SEARCH", 7), ("MVAU", "SEARCH", 8),
+        ("CONST", None, 0)]

@@ -5,9 +5,10 @@ pairwise common-subexpression elimination, depth-balanced sums, exact widths); `
 places pipeline registers for a clock; ``verilog`` renders one module per layer; ``cost``
 counts its adders, bits and registers; ``layer`` does all of it for an IR layer.
 
-Not yet a unit of the hardware plan on main: its integration (a ``Unit.CONST`` layer shell, cycle
-model, per-graph synthesis) was built against an earlier plan and still needs the per-channel
-threshold direction and the binary-search threshold unit (issue 17's closing note).
+The hardware plan uses it for every fully parallel layer (``qmlp.hwgen.plan.Unit.CONST``): the
+plan builds the layer's graph for the clock, ``emit`` renders it as ``l<i>_graph`` beside the
+``qmlp_const_layer`` shell (thresholds, handshake), and the cycle model, timing and estimate read
+the same graph. This package imports nothing from the plan or its readers.
 """
 
 from .cse import build_graph
