@@ -318,10 +318,14 @@ def uses_popcount(layer: Layer) -> bool:
     return layer.in_dtype == BIPOLAR and layer.activation is not None
 
 
-def memory_storage(width: int, depth: int) -> Storage:
-    """Where a ROM of ``depth`` words x ``width`` bits is built (rule in the module constants)."""
+def memory_storage(width: int, depth: int, choice: str = "auto") -> Storage:
+    """Where a ROM of ``depth`` words x ``width`` bits is built: CONSTANT for a single word, else
+    ``choice`` (``Folding.weight_storage``: "lut" or "bram"), or for "auto" the rule in the module
+    constants."""
     if width == 0 or depth <= 1:
         return Storage.CONSTANT
+    if choice != "auto":
+        return Storage.LUT if choice == "lut" else Storage.BRAM
     if depth <= LUTROM_MAX_DEPTH or width * math.ceil(depth / 64) < BRAM18_WORTH_LUTS:
         return Storage.LUT
     return Storage.BRAM
@@ -406,7 +410,7 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None, clock_m
     else:
         width = f.pe * f.simd * storage.bits
         unit = Unit.POPCOUNT if uses_popcount(layer) else Unit.MVAU
-        weights = Memory(memory_storage(width, cycles), width, cycles)
+        weights = Memory(memory_storage(width, cycles, f.weight_storage), width, cycles)
     acc, per_stage = layer.acc_dtype, f.levels_per_stage
     levels = tree_levels(f.simd)
     if unit is Unit.POPCOUNT:
