@@ -33,7 +33,7 @@ from .cycles import cycle_model
 from .estimate import Features, estimate_layer, layer_cost, price, stage_features
 from .cmvm.layer import const_lut_bound
 from .estimate import GRAPH_LUT_FACTOR
-from .plan import StageKind, StagePlan, Storage, is_fully_parallel, plan_layer
+from .plan import LUTROM_SEARCH_MAX_DEPTH, StageKind, StagePlan, Storage, is_fully_parallel, plan_layer
 from .timing import layer_paths
 
 __all__ = [
@@ -153,15 +153,17 @@ def _rank(index: int, layer: Layer, folding: Folding, clock_mhz: float, family: 
 
 def storage_options(index: int, layer: Layer, folding: Folding) -> list[Folding]:
     """``folding`` as the plan's rule builds its weight ROM ("auto"), and with the other storage
-    (LUTs for a block-RAM ROM, block RAM for a LUT ROM) when the ROM has more than one word: the
-    search prices both at the board's BRAM price."""
+    when the ROM has more than one word: block RAM for a LUT ROM, LUTs for a block-RAM ROM of at
+    most ``LUTROM_SEARCH_MAX_DEPTH`` words. The search prices both at the board's BRAM price."""
     auto = replace(folding, weight_storage="auto")
     if is_fully_parallel(layer, folding):
         return [auto]
-    kind = plan_layer(index, layer, auto).weights.kind
-    if kind is Storage.CONSTANT:
-        return [auto]
-    return [auto, replace(folding, weight_storage="bram" if kind is Storage.LUT else "lut")]
+    rom = plan_layer(index, layer, auto).weights
+    if rom.kind is Storage.LUT:
+        return [auto, replace(folding, weight_storage="bram")]
+    if rom.kind is Storage.BRAM and rom.depth <= LUTROM_SEARCH_MAX_DEPTH:
+        return [auto, replace(folding, weight_storage="lut")]
+    return [auto]
 
 
 def reference_bram_price(family: str) -> float:

@@ -126,6 +126,7 @@ def test_weight_storage_is_priced_at_the_boards_bram_price():
     options = storage_options(0, layer, Folding(pe=4, simd=11, pad_in=2))
     assert [plan_layer(0, layer, f).weights.kind for f in options] == [Storage.BRAM, Storage.LUT]
     assert storage_options(0, layer, Folding(pe=64, simd=64)) == [Folding(pe=64, simd=64)]  # no ROM: constants
+    assert storage_options(0, layer, Folding(pe=1, simd=16)) == [Folding(pe=1, simd=16)]  # 256 words: BRAM only
     kinds = {}
     for price in (0.0, float("inf")):
         chosen = fold_layer(layer, 96, clock_mhz=100, family="xc7", lut_per_bram36=price)
