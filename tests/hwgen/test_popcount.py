@@ -163,12 +163,14 @@ def test_unsw_shaped_network_bit_exact_under_backpressure(tmp_path):
 
 
 def test_popcount_rom_is_mapped_apart_then_flattened(tmp_path):
-    """The unit's weight ROM is synthesized as its own block (keep_hierarchy, rtl/qmlp_mvau.v)
-    and the netlist flattened after mapping: one flat count, no submodule left."""
+    """The weight ROM (here 40 words in LUTs) is synthesized as its own block (keep_hierarchy,
+    rtl/qmlp_mvau.v) and the netlist flattened after mapping: one flat count, no submodule left."""
     from qmlp.hwgen.synth import synthesize
 
-    df = small_bipolar_network()
-    assert build_plan(df).layers[0].weights.kind is Storage.LUT
+    df = random_dataflow(5, widths=(12, 40, 2), weight_dtypes=INT(2), input_dtype=BIPOLAR, act_dtype=UINT(2))
+    df = folded(df, [Folding(pe=1, simd=12), Folding(pe=1, simd=4)])
+    rom = build_plan(df).layers[0].weights
+    assert rom.kind is Storage.LUT and rom.depth == 40
     emit_rtl(df, tmp_path)
     result = synthesize(tmp_path, family="xc7", timeout=900)
     assert "submodules" not in result.cells and result.lut > 0 and result.ff > 0
