@@ -177,9 +177,9 @@ def _finn_lut(row: dict) -> float | None:
 def render(rows: list[dict]) -> str:
     lines = [SECTION, "",
              "Produced by one run of `bench/hw_quality.py` on this shared 2-core machine, Yosys 0.70 (yowasp), "
-             "the unsw-1M row by a later invocation (`--only unsw-1M`) after the weight-storage search and the "
-             "separately mapped weight ROM (issue 12); the other rows predate those two changes (seed-w2a2-100k "
-             "re-measured with them: 1,909 LUT sites, same folding and 4 BRAM36) "
+             "the unsw-1M, seed-w2a2-100k and seed-negbn-100k rows by a later invocation (`--only ...`) after the "
+             "weight-storage search, the separately mapped weight ROM and the exact-width MVAU products; the "
+             "other rows predate those changes "
              "(results: `bench/results/hw_quality.json`). "
              "Each design is folded by qmlp for the target throughput and clock on the board's family "
              "(timing-aware: adder trees registered for the clock), planned, estimated and emitted as "
@@ -266,7 +266,7 @@ def calibration_summary() -> list[str]:
 NOTES = """What the numbers say (this run, calibrated per unit by bench/calibrate.py):
 
 - **The estimate** is within +-25% of the flattened Yosys netlist on every row above (LUT
-  0.80-1.17, FF 0.90-1.14); the BRAM count is exact on every row but the ternary-weight
+  0.80-1.13, FF 0.90-1.14); the BRAM count is exact on every row but the ternary-weight
   8-bit-activation one (55 vs 55.5 BRAM36: the binary-search unit reads each lane's
   entry from a ROM that holds all lanes' words, and Yosys maps that wide ROM to BRAM tiles before
   dropping the unused ones, so a lane can straddle two tiles; the plan prices one lane's width).
