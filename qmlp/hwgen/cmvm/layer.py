@@ -14,11 +14,12 @@ import numpy as np
 from ...datatypes import BIPOLAR, DataType
 from .cse import build_graph
 from .cost import graph_cost
+from .digits import digit_counts
 from .graph import AdderGraph
-from .schedule import Schedule, schedule
+from .schedule import Schedule, deepest, schedule
 
 __all__ = ["LayerGraph", "layer_graph", "input_range", "const_lut_bound", "clear_cache", "DEFAULT_CLOCK_MHZ",
-           "ROW_HEIGHTS", "SHARING_BOUND"]
+           "ROW_HEIGHTS", "SHARING_BOUND", "SHARING_LEVELS", "least_depth"]
 
 DEFAULT_CLOCK_MHZ = 200.0  # when the dataflow has no clock yet (the boards' PL default)
 # The shared graph's counted LUTs over the unshared one's (one tree per row): 0.47 to 0.65 on the
@@ -41,12 +42,22 @@ class LayerGraph:
 
 
 ROW_HEIGHTS = (0, 2, 6)  # candidate row-tree heights (cmvm.rows), measured on the seed layers
+# Adder levels sharing may add to the unshared graph before the stage count is fixed: the greedy
+# without a bound added 0-3 on the seed layers within the same stages; with 1 every seed layer
+# keeps its stages (fc3 would lose one at 0, for 16 % more LUTs).
+SHARING_LEVELS = 1
 
 
 @lru_cache(maxsize=64)
-def _candidates(weights: bytes, shape: tuple[int, int], lo: int, hi: int) -> tuple[AdderGraph, ...]:
+def _candidates(weights: bytes, shape: tuple[int, int], lo: int, hi: int, depth: int) -> tuple[AdderGraph, ...]:
     w = np.frombuffer(weights, dtype=np.int64).reshape(shape)
-    return tuple(build_graph(w, [lo] * shape[1], [hi] * shape[1], row_height=h) for h in ROW_HEIGHTS)
+    return tuple(build_graph(w, [lo] * shape[1], [hi] * shape[1], row_height=h, depth=depth) for h in ROW_HEIGHTS)
+
+
+def least_depth(weights: np.ndarray) -> int:
+    """Adder depth of the unshared graph: the row with the most signed digits as a balanced tree."""
+    terms = int(digit_counts(weights).sum(axis=1).max(initial=0))
+    return max(0, (terms - 1).bit_length())
 
 
 @lru_cache(maxsize=64)
@@ -78,9 +89,13 @@ def layer_graph(weights: np.ndarray, in_dtype: DataType, *, activation: bool, cl
     """The graph of a fully parallel layer (``weights``: its padded integer matrix, inputs of
     ``in_dtype``, thresholds after it when ``activation``) scheduled for ``clock_mhz`` (200 MHz
     when None): of the candidates (cached), the one with the fewest pipeline stages, then the
-    fewest LUTs (``cost``)."""
+    fewest LUTs (``cost``). Each candidate may be as deep as the stages of the unshared graph
+    plus ``SHARING_LEVELS`` hold (``schedule.deepest``): sharing and chained sums use those
+    levels, so a deeper graph costs no stage."""
     w = np.ascontiguousarray(weights, dtype=np.int64)
     lo, hi = input_range(in_dtype)
-    options = [LayerGraph(g, schedule(g, clock_mhz or DEFAULT_CLOCK_MHZ, activation=activation))
-               for g in _candidates(w.tobytes(), w.shape, lo, hi)]
+    clock = clock_mhz or DEFAULT_CLOCK_MHZ
+    depth = deepest(least_depth(w) + SHARING_LEVELS, clock, activation=activation)
+    options = [LayerGraph(g, schedule(g, clock, activation=activation))
+               for g in _candidates(w.tobytes(), w.shape, lo, hi, depth)]
     return min(options, key=lambda o: (o.schedule.stages, graph_cost(o.graph, None).lut))
