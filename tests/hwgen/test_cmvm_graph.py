@@ -12,7 +12,7 @@ import pytest
 from qmlp.hwgen.cmvm import build_graph, csd_digits, evaluate
 from qmlp.hwgen.cmvm.cost import adder_lut, graph_cost
 from qmlp.hwgen.cmvm.graph import AdderGraph, Node, Operand
-from qmlp.hwgen.cmvm.layer import least_depth
+from qmlp.hwgen.cmvm.cse import unshared_depth
 from qmlp.hwgen.cmvm.schedule import deepest, schedule
 from qmlp.hwgen.cmvm.digits import digit_counts
 from qmlp.hwgen.cmvm.graph import coefficients, range_width, signed_width
@@ -174,8 +174,8 @@ def test_unsigned_inputs_keep_every_inner_adder_plain_binary(wkind):
     above the minimum is given)."""
     rng = np.random.default_rng(11)
     w = random_matrix(rng, wkind, (24, 40))
-    g = build_graph(w, [0] * 40, [3] * 40, depth=least_depth(w) + 1)
-    check_graph(w, 0, 3, rng, depth=least_depth(w) + 1)
+    g = build_graph(w, [0] * 40, [3] * 40, depth=unshared_depth(w) + 1)
+    check_graph(w, 0, 3, rng, depth=unshared_depth(w) + 1)
     finals = {o.node for o in g.outputs if o is not None}
     signed = [i for i, n in enumerate(g.nodes) if n.signed]
     assert signed and set(signed) <= finals
@@ -191,7 +191,7 @@ def test_a_depth_bounds_the_shared_graph(wkind, ikind, extra):
     rng = np.random.default_rng(hash((wkind, ikind, extra)) % 2**32)
     w = random_matrix(rng, wkind, (30, 45))
     lo, hi = INPUTS[ikind]
-    least = least_depth(w)
+    least = unshared_depth(w)
     for height in (0, 2):
         check_graph(w, lo, hi, rng, depth=least + extra, row_height=height)
     g = build_graph(w, [lo] * 45, [hi] * 45, depth=least + extra)
@@ -223,7 +223,10 @@ def test_depth_is_the_minimum_for_the_rows():
         w = random_matrix(rng, kind, (19, 37))
         g = build_graph(w, [lo] * 37, [hi] * 37, cse=False)
         terms = digit_counts(w).sum(axis=1)
-        assert g.depth == max(int(t - 1).bit_length() for t in terms)
+        assert g.depth == max(int(t - 1).bit_length() for t in terms) == unshared_depth(w)
+        for height in (1, 3):  # with row differences, counted without building the graph
+            assert unshared_depth(w, height) == build_graph(w, [lo] * 37, [hi] * 37, cse=False,
+                                                            row_height=height).depth
 
 
 def test_rendered_module_keeps_every_adder_and_lints_clean(tmp_path):
@@ -245,3 +248,14 @@ def test_rendered_module_keeps_every_adder_and_lints_clean(tmp_path):
     done = subprocess.run(verilator_command("--lint-only", "-Wall", "--top-module", "g", "g.v"), cwd=tmp_path,
                           env=_environment(), capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_seeds_reorder_ties_reproducibly():
+    """A seed changes the order of equally valuable patterns (so the graph), the same seed
+    gives the same graph, and every order is exact."""
+    rng = np.random.default_rng(21)
+    w = random_matrix(rng, "ternary", (40, 60))
+    graphs = [build_graph(w, [0] * 60, [3] * 60, depth=9, seed=s) for s in range(4)]
+    assert build_graph(w, [0] * 60, [3] * 60, depth=9, seed=2) == graphs[2]
+    assert len({g.nodes for g in graphs}) > 1
+    check_graph(w, 0, 3, rng, depth=9, seed=3)

@@ -36,7 +36,7 @@ from .digits import csd_digits
 from .graph import AdderGraph, Node, Operand, coefficients, exact_ranges, range_width
 from .rows import row_tree
 
-__all__ = ["build_graph"]
+__all__ = ["build_graph", "unshared_depth"]
 
 Term = tuple[int, int]  # (signal, shift); the sign is the value in the row's dict
 SignedTerm = tuple[int, int, int]  # (signal, shift, sign) while a row is summed
@@ -53,13 +53,24 @@ def _patterns_with(u: Term, gu: int, others) -> list[Pattern]:
     return out
 
 
+def _shuffle(seed: int, p: Pattern) -> int:
+    """0 for seed 0, else a pseudo-random 16-bit number fixed by (seed, p) in every run."""
+    if not seed:
+        return 0
+    h = seed
+    for v in p:
+        h = ((h * 1_000_003) ^ (v & 0xFFFFFFFF)) & 0xFFFFFFFFFFFF
+    return (h >> 16) & 0xFFFF
+
+
 def _magnitude(lo: int, hi: int) -> int:
     """Bits of the largest magnitude in [lo, hi] (a row sums its terms' magnitudes)."""
     return max(1, max(-lo, hi).bit_length())
 
 
 class _Builder:
-    def __init__(self, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, parent: list[int]) -> None:
+    def __init__(self, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, parent: list[int], seed: int) -> None:
+        self.seed = seed
         self.n_inputs = weights.shape[1]
         # Per signal: operands (None for inputs), level, interval bounds (a width estimate for ties).
         self.ops: list[tuple[Operand, Operand] | None] = [None] * self.n_inputs
@@ -118,10 +129,10 @@ class _Builder:
 
     def priority(self, n: int, p: Pattern) -> tuple[int, ...]:
         """Heap key of pattern ``p`` occurring ``n`` times (smallest first): the most bits saved
-        over all rows less the shared adder's LUTs, then the most occurrences, the narrowest, the
-        shallowest."""
+        over all rows less the shared adder's LUTs, then the most occurrences, then (``seed`` >
+        0) a pseudo-random order fixed by the seed, the narrowest, the shallowest."""
         saved, lut, width, level = self.gain(p)
-        return lut - n * saved, -n, width, level
+        return lut - n * saved, -n, _shuffle(self.seed, p), width, level
 
     def eliminate(self, caps: list[dict[int, int]] | None) -> None:
         """Share patterns, most valuable first (``priority``), until none occurs twice. With
@@ -369,8 +380,17 @@ class _Builder:
         return outputs
 
 
+def unshared_depth(weights: np.ndarray, row_height: int = 0) -> int:
+    """Adder depth of ``build_graph(weights, ..., cse=False, row_height=row_height)`` without
+    building it: each row a balanced tree over its signed digits and its parent's output."""
+    w = np.asarray(weights, dtype=np.int64)
+    parent, order = row_tree(w, row_height)
+    zeros = np.zeros(w.shape[1], dtype=np.int64)
+    return max(_Builder(w, zeros, zeros, parent, 0).row_depths(order), default=0)
+
+
 def build_graph(weights: np.ndarray, lo: Sequence[int], hi: Sequence[int], *, cse: bool = True,
-                row_height: int = 0, depth: int | None = None) -> AdderGraph:
+                row_height: int = 0, depth: int | None = None, seed: int = 0) -> AdderGraph:
     """Adder graph computing ``weights @ x`` for integer ``x[k]`` in ``[lo[k], hi[k]]``.
 
     Expects an integer matrix (outputs, inputs) and per-input bounds. Guarantees: every output
@@ -378,7 +398,8 @@ def build_graph(weights: np.ndarray, lo: Sequence[int], hi: Sequence[int], *, cs
     exact range of its value; ``cse=False`` gives the unshared baseline (one tree per row);
     ``row_height`` > 0 computes rows from earlier rows' outputs (``rows.row_tree``); ``depth``
     bounds the graph's depth by ``depth`` or the unshared rows' minimum depth, whichever is
-    larger (None: sharing may deepen it)."""
+    larger (None: sharing may deepen it); ``seed`` > 0 breaks ties between equally valuable
+    patterns in another (reproducible) order, for a best-of-k."""
     w = np.asarray(weights)
     if w.ndim != 2 or not np.issubdtype(w.dtype, np.integer):
         raise ValueError(f"weights must be a 2-D integer matrix, got {w.dtype} {w.shape}")
@@ -386,7 +407,7 @@ def build_graph(weights: np.ndarray, lo: Sequence[int], hi: Sequence[int], *, cs
     if lo_a.shape != (w.shape[1],) or hi_a.shape != lo_a.shape or np.any(lo_a > hi_a):
         raise ValueError(f"need lo <= hi for each of the {w.shape[1]} inputs")
     parent, order = row_tree(w, row_height)
-    builder = _Builder(w.astype(np.int64), lo_a, hi_a, parent)
+    builder = _Builder(w.astype(np.int64), lo_a, hi_a, parent, seed)
     if cse:
         caps = None
         if depth is not None:
