@@ -93,7 +93,7 @@ class _Builder:
             for sig, e in terms:
                 self.rows_of.setdefault(sig, set()).add(r)
                 self.shifts[r].setdefault(sig, set()).add(e)
-        self.gains: dict[Pattern, tuple[int, int, int, int]] = {}
+        self.gains: dict[tuple, tuple[int, int, int, int]] = {}
 
     def new_signal(self, a: Operand, b: Operand, tag: str) -> int:
         def bound(op: Operand) -> tuple[int, int]:
@@ -115,16 +115,16 @@ class _Builder:
         operand's bits (``cost.adder_lut``), so a row pays about the bits of its terms: sharing
         ``a + (b << d)`` replaces terms of ``|a|`` and ``|b|`` bits (``b``'s shifted-in zeros
         are free) by one of ``|a + (b << d)|`` bits."""
-        got = self.gains.get(p)
+        a, b, d, s = p
+        key = (self.bounds[a], self.bounds[b], d, s, max(self.level[a], self.level[b]))  # many patterns share one
+        got = self.gains.get(key)
         if got is None:
-            a, b, d, s = p
-            (alo, ahi), (blo, bhi) = self.bounds[a], self.bounds[b]
+            (alo, ahi), (blo, bhi) = key[0], key[1]
             slo, shi = (blo << d, bhi << d) if s > 0 else (-(bhi << d), -(blo << d))
             lo, hi = alo + slo, ahi + shi
             saved = _magnitude(alo, ahi) + _magnitude(blo, bhi) + d - _magnitude(lo, hi)
-            got = (saved, adder_lut((alo, ahi, 0), (blo, bhi, d), s < 0), range_width(lo, hi),
-                   1 + max(self.level[a], self.level[b]))
-            self.gains[p] = got
+            got = (saved, adder_lut((alo, ahi, 0), (blo, bhi, d), s < 0), range_width(lo, hi), 1 + key[4])
+            self.gains[key] = got
         return got
 
     def priority(self, n: int, p: Pattern) -> tuple[int, ...]:
@@ -190,14 +190,11 @@ class _Builder:
     def usable(self, p: Pattern, n: int) -> int:
         """Occurrences of ``p`` that ``substitute`` would replace: ``n`` (the count) without caps,
         else those that keep their rows within their caps (overlaps counted; an upper bound)."""
-        if self.caps is None or n < 2:
-            return n
         grow, total = self.growth(p), 0
+        if self.caps is None or n < 2 or not grow:  # no bound, or the row's Kraft sum stays
+            return n
         for r in self.rows_of.get(p[0], set()) & self.rows_of.get(p[1], set()):
             found = self.occurrences(r, p)
-            if not grow:
-                total += len(found)
-                continue
             for g in (1, -1):
                 k = sum(1 for e in found if self.rows[r][(p[0], e)] == g)
                 total += min(k, self.room(r, g) // grow) if k else 0

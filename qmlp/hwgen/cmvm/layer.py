@@ -1,7 +1,8 @@
 """A fully parallel layer as a constant adder graph: the graph and its schedule.
 
-The graph of a layer depends only on its (padded) weights and input type; building it takes
-seconds on the largest seed layer, so graphs are cached per (weights, input type).
+The graph of a layer depends only on its (padded) weights, input type, clock and whether
+thresholds follow (they set the depth its stages hold); building it takes tens of seconds on
+the largest seed layer, so graphs are cached per (weights, input range, clock, activation).
 """
 
 from __future__ import annotations
