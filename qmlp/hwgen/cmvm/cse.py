@@ -7,10 +7,11 @@
    signal, and every row holding the pair uses it instead. The pattern taken next is the one
    that saves the most LUTs by a bit count (``_Builder.gain``: a row pays about the bits of
    its terms, so each occurrence saves the bits the pair loses by merging, less the shared
-   adder's LUTs), then the most frequent, the narrower, the shallower; measured on the seed's
-   ten layers this saves 2-4 % over the most frequent pattern first. Repeat until no pattern
-   occurs twice. Pair counts are kept incrementally: removing or adding a term touches only
-   its row. Differences of two never-negative signals are not shared (``_Builder.allowed``).
+   adder's LUTs), then the most frequent, the narrower, the shallower; on the seed layers at
+   the same depth bound this saves 0.1-3.7 % of the LUTs (most on the 128x256 layers) over the
+   most frequent pattern first. A ``seed`` reorders equally valuable patterns (for a
+   best-of-k). Repeat until no pattern occurs twice. Pair counts are kept incrementally:
+   removing or adding a term touches only its row. Differences of two never-negative signals are not shared (``_Builder.allowed``).
    With a ``depth``, sharing keeps every row within its depth budget (a Kraft sum per row, per
    sign where the row will be summed in halves), so the graph is no deeper than asked.
 3. Each row's remaining terms are summed within a depth budget (the graph's minimum depth, or

@@ -22,7 +22,7 @@ __all__ = ["LayerGraph", "layer_graph", "input_range", "const_lut_bound", "clear
            "ROW_HEIGHTS", "SEEDS", "SHARING_BOUND", "SHARING_LEVELS"]
 
 DEFAULT_CLOCK_MHZ = 200.0  # when the dataflow has no clock yet (the boards' PL default)
-# The shared graph's counted LUTs over the unshared one's (one tree per row): 0.47 to 0.65 on the
+# The shared graph's counted LUTs over the unshared one's (one tree per row): 0.41 to 0.69 on the
 # ten layers of the two seed models (trained ternary and int2). A bound for pruning, with margin.
 SHARING_BOUND = 0.3
 
