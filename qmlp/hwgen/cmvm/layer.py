@@ -43,7 +43,7 @@ class LayerGraph:
 
 ROW_HEIGHTS = (0, 2, 6)  # candidate row-tree heights (cmvm.rows), measured on the seed layers
 # Adder levels sharing may add to the unshared graph before the stage count is fixed: the greedy
-# without a bound added 0-3 on the seed layers within the same stages; with 1 every seed layer
+# without a bound added 0-5 on the seed layers within the same stages; with 1 every seed layer
 # keeps its stages (fc3 would lose one at 0, for 16 % more LUTs).
 SHARING_LEVELS = 1
 # Extra orders of equally valuable patterns tried on the best row height (cse ``seed``): the

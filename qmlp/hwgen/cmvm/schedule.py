@@ -72,8 +72,12 @@ def schedule(graph: AdderGraph, clock_mhz: float, *, activation: bool, family: s
     """Registers every k levels, k from the delay model; the last stage also holds the
     threshold compare when ``activation``."""
     k = levels_per_stage(clock_mhz, family)
-    total = graph.depth + (THRESHOLD_LEVELS if activation else 0)
-    return Schedule(k=k, stages=Schedule(k, 1).stage(max(total, 1)) + 1)
+    return Schedule(k=k, stages=_stages(graph.depth, k, activation))
+
+
+def _stages(depth: int, k: int, activation: bool) -> int:
+    """Stages of a graph ``depth`` levels deep at ``k`` levels per stage (see ``Schedule``)."""
+    return Schedule(k, 1).stage(max(depth + (THRESHOLD_LEVELS if activation else 0), 1)) + 1
 
 
 def deepest(depth: int, clock_mhz: float, *, activation: bool, family: str = "xcup") -> int:
@@ -81,6 +85,4 @@ def deepest(depth: int, clock_mhz: float, *, activation: bool, family: str = "xc
     ``depth`` levels: the stages hold ``k - 1`` levels, then ``k`` each, the last also the
     threshold compare when ``activation``."""
     k = levels_per_stage(clock_mhz, family)
-    total = depth + (THRESHOLD_LEVELS if activation else 0)
-    stages = Schedule(k, 1).stage(max(total, 1)) + 1
-    return max(depth, k * stages - 1 - (THRESHOLD_LEVELS if activation else 0))
+    return max(depth, k * _stages(depth, k, activation) - 1 - (THRESHOLD_LEVELS if activation else 0))
