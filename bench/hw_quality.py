@@ -238,25 +238,28 @@ def render(rows: list[dict]) -> str:
 
 
 def calibration_summary() -> list[str]:
-    """The cost model's standing on its held-out calibration designs (from the calibration files)."""
+    """The cost model's standing on its held-out calibration designs (from the calibration files;
+    ``python bench/calibrate.py --fit-only`` rewrites this paragraph of BENCHMARKS.md alone)."""
     from qmlp.hwgen.calibration import load_calibration
 
-    lines = ["", "Cost model calibration (`bench/calibrate.py`, records in `bench/results/calibration_units.json`, "
-             "coefficients in `qmlp/hwgen/calibration/<family>.json`; held-out designs synthesized flattened):", ""]
+    lines = ["", "Cost model calibration (`python bench/calibrate.py`: Yosys 0.70 `synth_xilinx` on this 2-core "
+             "machine, records in `bench/results/calibration_units.json`, coefficients in "
+             "`qmlp/hwgen/calibration/<family>.json`; held-out designs synthesized flattened, left out of the fit):", ""]
     for family in ("xcup", "xc7"):
         data = load_calibration(family)
         checks = data.get("check", [])
-        lut = [c["estimate"]["lut_sites"] / c["yosys"]["lut_sites"] for c in checks]
-        ff = [c["estimate"]["ff"] / c["yosys"]["ff"] for c in checks]
-        inside = sum(c["within_band"] for c in checks)
         if not checks:
             lines.append(f"- {family}: {data.get('source', '')}. No held-out design recorded for this family.")
             continue
-        lines.append(f"- {family}: {data.get('source', '')}. Held-out designs: {inside} of {len(checks)} within "
-                     f"+-25% on both LUT and FF; LUT ratio {min(lut):.2f}-{max(lut):.2f}, FF ratio "
-                     f"{min(ff):.2f}-{max(ff):.2f}; BRAM exact: "
-                     f"{'all' if all(c['estimate']['bram36'] == c['yosys']['bram36'] for c in checks) else '**not all**'}. "
-                     f"Timing: {data.get('timing', {}).get('source', '')}.")
+        inside = sum(c["within_band"] for c in checks)
+        exact = sum(c["bram_exact"] for c in checks)
+        each = ", ".join(f"{c['design']} LUT {c['estimate']['lut_sites'] / c['yosys']['lut_sites']:.2f} "
+                         f"FF {c['estimate']['ff'] / c['yosys']['ff']:.2f} BRAM36 {c['estimate']['bram36']:g}/"
+                         f"{c['yosys']['bram36']:g}" for c in checks)
+        lines.append(f"- {family}: {data.get('source', '')}. Held-out designs (estimate/Yosys): {each}; "
+                     f"{inside} of {len(checks)} within +-25% on both LUT and FF, BRAM exact on "
+                     f"{'all' if exact == len(checks) else f'**{exact} of {len(checks)}**'}."
+                     + (f" Timing: {data['timing']['source']}." if data.get("timing", {}).get("source") else ""))
     return lines
 
 
@@ -287,6 +290,17 @@ NOTES = """What the numbers say (this run, calibrated per unit by bench/calibrat
 
 
 BEGIN, END = "<!-- begin: Hardware quality -->", "<!-- end: Hardware quality -->"
+
+
+def write_calibration_paragraph(path: Path = ROOT / "BENCHMARKS.md") -> bool:
+    """Replace only the calibration paragraph of the "Hardware quality" section (from "Cost
+    model calibration" to the notes) with ``calibration_summary()``; False if it is not there."""
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(r"\nCost model calibration \(.*?\n(?=\nWhat the numbers say)", re.S)
+    if not pattern.search(text):
+        return False
+    path.write_text(pattern.sub(lambda _: "\n".join(calibration_summary()) + "\n", text, count=1))
+    return True
 
 
 def write_section(text: str, path: Path = ROOT / "BENCHMARKS.md") -> None:

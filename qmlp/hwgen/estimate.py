@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -38,7 +38,7 @@ from .timing import TimingEstimate, design_timing, layer_paths
 from ..untrusted import quote_name
 
 __all__ = [
-    "Features", "LayerEstimate", "NetworkEstimate", "Coefficients", "coefficients", "layer_features",
+    "Features", "LayerEstimate", "NetworkEstimate", "Coefficients", "coefficients", "fixed_coefficients", "FIXED_FEATURES", "FITTED_FEATURES", "layer_features",
     "stage_features", "control_features", "price", "estimate_layer", "layer_cost", "estimate", "bram_count",
     "steady_state", "write_estimate_reports", "layer_resources_json", "network_performance_json",
     "summary_markdown", "timing_warning", "plot_layer_resources", "resources_figure", "LUT_PER_BRAM36",
@@ -126,6 +126,10 @@ class Coefficients:
 
 
 _DEFAULT = Coefficients("default", lut=_DEFAULT_LUT, ff=_DEFAULT_FF, source="structural defaults (uncalibrated)")
+# Priced by their own measurements, never by bench/calibrate.py's fit (which fits the rest): the
+# CONST layer's factors above and qmlp_popcount's (calibration/popcount.json).
+FIXED_FEATURES = ("graph_lut", "const_ff", "const_shell_compare_bits", "popcount_bits", "popcount_regs")
+FITTED_FEATURES = tuple(n for n in FEATURE_NAMES if n not in FIXED_FEATURES)
 
 
 @lru_cache(maxsize=None)
@@ -134,10 +138,22 @@ def coefficients(family: str) -> Coefficients:
     data = load_calibration(family)
     if "lut" not in data:
         return _DEFAULT
-    # qmlp_popcount is priced from its own sweep (bench/popcount_sweep.py)
-    pop = load_calibration("popcount").get(family, {"lut": {}, "ff": {}})
-    return Coefficients(family, lut={**data["lut"], **pop["lut"]}, ff={**data["ff"], **pop["ff"]},
-                        source=data.get("source", ""))
+    fitted = {key: {n: v for n, v in data[key].items() if n in FITTED_FEATURES} for key in ("lut", "ff")}
+    return _with_fixed(Coefficients(family, lut=fitted["lut"], ff=fitted["ff"], source=data.get("source", "")))
+
+
+def _with_fixed(c: Coefficients) -> Coefficients:
+    """``c`` with qmlp_popcount's prices from its own sweep (bench/popcount_sweep.py); the CONST
+    factors come from the structural defaults."""
+    pop = load_calibration("popcount").get(c.family, {"lut": {}, "ff": {}})
+    return replace(c, lut={**c.lut, **pop["lut"]}, ff={**c.ff, **pop["ff"]})
+
+
+def fixed_coefficients(family: str) -> Coefficients:
+    """Only the ``FIXED_FEATURES`` priced (every fitted feature at 0): what bench/calibrate.py
+    takes off the Yosys counts before it fits the rest."""
+    zero = {n: 0.0 for n in FITTED_FEATURES}
+    return _with_fixed(Coefficients(family, lut=zero, ff=zero, source="fixed factors"))
 
 
 # --- structure ------------------------------------------------------------------------------
