@@ -7,21 +7,28 @@ inferences/s (PE-heavy and SIMD-heavy), FINN's UNSW-NB15 MLP 600-64-64-64-1 with
 small random designs (BIPOLAR, INT4, block-RAM ROMs), on both families. Each design is emitted
 by qmlp and synthesized by Yosys ``synth_xilinx`` *keeping the hierarchy*
 (``qmlp.hwgen.synth.synthesize_units``): every instance of ``qmlp_top`` -- a layer unit with
-its ROMs, adder trees and threshold units, a FIFO, a width converter, the control -- is counted
-out of context. Each instance is one row of the fit: the plan's structural features of that
-unit (``estimate.layer_features`` / ``stage_features`` / ``control_features``) against its
-Yosys LUT sites (logic + LUTRAM) and FF. Coefficients are fitted by a linear program that
-minimises the worst relative error over the training rows (non-negative coefficients).
+its ROMs, adder trees and threshold units, a FIFO, a width converter, the control, a CONST
+layer's adder graph (counted with its shell) -- is counted out of context. Each instance is one
+row of the fit: the plan's structural features of that unit (``estimate.layer_features`` /
+``stage_features`` / ``control_features``) against its Yosys LUT sites (logic + LUTRAM) and FF.
+The features priced by their own measurements (``estimate.FIXED_FEATURES``: the CONST layer's
+factors, qmlp_popcount's sweep) are taken off the counts; the rest are fitted by a linear
+program that minimises the worst relative error over the training rows plus their mean
+(non-negative coefficients within physical ranges, ``PRIORS``).
 
-Designs marked ``held_out`` are left out of the fit and also synthesized flattened (as
+Designs marked ``held_out`` are left out of the fit and synthesized flattened only (as
 ``qmlp compile --synth`` does): the estimate must land within +-25% of those whole-design
 counts, BRAM exact; they become the fixed check set of tests/hwgen/test_calibration.py.
 
     python bench/calibrate.py                      # synthesize what is missing, fit, check
+    python bench/calibrate.py --only NAME ...      # synthesize these designs (if missing), fit
     python bench/calibrate.py --fit-only           # refit from the recorded sweep
 
-Writes ``bench/results/calibration_units.json`` (designs and Yosys counts per instance) and
-``qmlp/hwgen/calibration/<family>.json`` (the coefficients the estimator loads).
+The whole list takes hours on 2 cores (the 20-40 k LUT designs take 10+ minutes each); the
+recorded sweep is what ``calibration_units.json`` holds (its ``command`` says which runs), and
+designs without a record are left out of the fit. Writes ``bench/results/calibration_units.json``
+(designs and Yosys counts per instance), ``qmlp/hwgen/calibration/<family>.json`` (the
+coefficients the estimator loads) and the calibration paragraph of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -305,7 +312,10 @@ def main() -> int:
                 # merge into what is on disk: a second invocation (--only) may have added designs meanwhile
                 on_disk = json.loads(RESULTS.read_text())["designs"] if RESULTS.exists() else {}
                 records = {**on_disk, design.name: record}
-                RESULTS.write_text(json.dumps({"command": "python bench/calibrate.py", "designs": records},
+                command = json.loads(RESULTS.read_text()).get("command", []) if RESULTS.exists() else []
+                this = " ".join(["python bench/calibrate.py", *sys.argv[1:]])
+                command = ([command] if isinstance(command, str) else command) + [this]
+                RESULTS.write_text(json.dumps({"command": list(dict.fromkeys(command)), "designs": records},
                                               indent=1) + "\n")
                 print(f"{design.name} ({key}): {time.perf_counter() - start:.0f} s", flush=True)
     fitted: dict[str, Any] = {}

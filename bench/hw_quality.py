@@ -267,9 +267,10 @@ NOTES = """What the numbers say (this run, calibrated per unit by bench/calibrat
 
 - **The estimate** is within +-25% of the flattened Yosys netlist on every row above (LUT
   0.80-1.09, FF 0.90-1.14); the BRAM count is exact on every row but the ternary-weight
-  8-bit-activation one (55 vs 55.5 BRAM36: the binary-search unit reads each lane's
-  entry from a ROM that holds all lanes' words, and Yosys maps that wide ROM to BRAM tiles before
-  dropping the unused ones, so a lane can straddle two tiles; the plan prices one lane's width).
+  8-bit-activation one (55 vs 55.5 BRAM36), measured before the binary-search unit got one ROM
+  per lane and level: each lane read its entry from a ROM holding all lanes' words, which Yosys
+  mapped to BRAM tiles before dropping the unused bits (bench/calibrate.py's held-out
+  ternary-a8-small: 19.5 BRAM36 built for 12.5 planned then, 12.5 for 12.5 now).
 - **Seed at 100 k/s**: about 1.9 k LUT sites for the trained w2a2 and ternary models and for the
   w2a2 model with negative BatchNorm scales, 4 BRAM36, 0 DSP, fmax estimate 208 MHz (model) /
   250 MHz (netlist depth) at 200 MHz: under 2,000 LUT and 0.25x FINN's estimate for the same point.

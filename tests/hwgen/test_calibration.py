@@ -56,3 +56,23 @@ def test_recorded_designs_resynthesize_to_their_record(tmp_path):
         assert result.lut + result.lutram == record["yosys"]["lut_sites"]
         assert result.ff == record["yosys"]["ff"]
         assert result.bram36 + result.bram18 / 2 == record["yosys"]["bram36"]
+
+
+def test_minimax_fit_recovers_exact_coefficients_and_reports_the_worst_row():
+    """bench/calibrate.py's fit: exact data give the generating coefficients back (error 0);
+    one row off by 20% sets the worst relative error, which stays below 20% (the others pull)."""
+    import numpy as np
+
+    from bench.calibrate import minimax_fit
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 400, size=(30, 3)).astype(float)
+    true = np.array([1.2, 0.5, 2.0])
+    y = x @ true + 500
+    x = np.c_[x, np.ones(30)]
+    c, worst = minimax_fit(x, y, floor=1.0, names=("a", "b", "c", "d"))
+    assert np.allclose(c, [*true, 500], rtol=1e-6) and worst < 1e-9
+    y[4] *= 1.2
+    c, worst = minimax_fit(x, y, floor=1.0, names=("a", "b", "c", "d"))
+    assert 0 < worst < 0.2
+    assert worst == pytest.approx(np.max(np.abs(x @ c - y) / y), rel=1e-6)
