@@ -60,13 +60,14 @@ class Features:
     adder_bits: float = 0.0  # adder widths of the SIMD trees and accumulators (operands from ROM words)
     graph_lut: float = 0.0  # LUTs counted on a CONST layer's adder graph (qmlp.hwgen.cmvm.cost)
     const_ff: float = 0.0  # a CONST layer's registers, counted exactly (graph, valid pipe, output)
+    const_shell_compare_bits: float = 0.0  # constant-threshold AND/OR-chain compare bits in a CONST layer's shell
     product_bits: float = 0.0  # lane products from ROM weights that need adders: (w-1 or 1) x PW bits each
     small_product_bits: float = 0.0  # lane products of <= 6 input bits: each bit one LUT6, no carry
     popcount_bits: float = 0.0  # (input, weight bit) pairs counted by qmlp_popcount (its LUTs: counts and tree)
     popcount_regs: float = 0.0  # qmlp_popcount's pipeline flip-flops (structural, qmlp.hwgen.popcount)
     rom_luts: float = 0.0  # LUT-ROM / constant-mux LUT6 equivalents (bits x ceil(words / 64))
     compare_bits: float = 0.0  # threshold comparator bits against a table word
-    const_compare_bits: float = 0.0  # comparator bits against a constant (a CONST shell's, a one-fold MVAU's)
+    const_compare_bits: float = 0.0  # `>=` comparator bits against a constant (a one-fold MVAU's table)
     mux_bits: float = 0.0  # 2:1 selects (input buffer vs stream, stream converter shifts)
     shift_bits: float = 0.0  # width converter: buffer bits x input elements each may come from
     lutram_cells: float = 0.0  # RAM32M/RAM64M cells of small read/write memories (FIFOs, input buffers)
@@ -84,25 +85,30 @@ class Features:
 FEATURE_NAMES = tuple(f.name for f in fields(Features))
 
 
-# Measured factors of the CONST layer, the prices of its three features on every family (no
-# calibration file names them), Yosys 0.70 synth_xilinx -family xcup, each layer out of context,
+# Measured factors of the CONST layer (and the one-fold MVAU's constant compares), the prices of
+# their features on every family (no calibration file names them), Yosys 0.70 synth_xilinx
+# -family xcup, each layer out of context,
 # on the seed models' fully parallel layers (`python bench/adder_graph.py --side qmlp`,
 # bench/results/adder_graph.json, whose rows hold counted vs netlist for every layer):
 # * netlist LUTs per LUT counted on the adder graph (cmvm.cost): 49,610 over 49,295 on the 8
 #   graphs of fc0, fc2-fc4, ratio 0.994 to 1.012 per graph; netlist FFs equal the count within 0.3%;
-# * LUTs per constant-threshold compare bit of the shell: 9,606 over 32,064 on 8 shells, 0.16 to
-#   0.37 per shell (the first layers highest); the same comparators against a folded MVAU's
-#   constant table (one output fold) are priced alike (bench/calibrate.py's sweep has too few of
-#   them to fit their own price);
+# * LUTs per constant-threshold compare bit of the shell, with qmlp_threshold's AND/OR-chain
+#   compares (CONSTANT = 1): 6,834 over 36,288 on the 8 shells' comparators (fc0-fc3 of both seed
+#   models, registered accumulators in, codes out), 0.163 to 0.205 per shell;
+# * the `>=` compares against constants a folded MVAU with one output fold builds (its table is
+#   wiring; CONSTANT = 0), measured on the same shells before the chains: 9,606 LUT over 32,064
+#   bits, 0.16 to 0.37 per shell (bench/calibrate.py's sweep has too few to fit their own price);
 # * registers: the count is exact (graph banks and delay lines, valid pipe, output register).
 # Not measured for xc7: the same factors are assumed there.
 GRAPH_LUT_FACTOR = 1.01
-CONST_COMPARE_LUT_PER_BIT = 0.30
+CONST_COMPARE_LUT_PER_BIT = 0.19
+GE_CONST_COMPARE_LUT_PER_BIT = 0.30
 
 # Structural defaults (one LUT per adder/product/compare bit, one FF per register bit): the
 # price of a feature a calibration file does not name (a family without a file, a feature added
 # after the last calibration run).
-_DEFAULT_LUT = {"adder_bits": 1, "graph_lut": GRAPH_LUT_FACTOR, "const_compare_bits": CONST_COMPARE_LUT_PER_BIT,
+_DEFAULT_LUT = {"adder_bits": 1, "graph_lut": GRAPH_LUT_FACTOR, "const_shell_compare_bits": CONST_COMPARE_LUT_PER_BIT,
+                "const_compare_bits": GE_CONST_COMPARE_LUT_PER_BIT,
                 "product_bits": 1,
                 "small_product_bits": 0.5, "rom_luts": 1, "compare_bits": 1, "mux_bits": 1,
                 "shift_bits": 0.25, "lutram_cells": 1, "control": 20, "glue_units": 10}
@@ -129,7 +135,8 @@ class Coefficients:
 _DEFAULT = Coefficients("default", lut=_DEFAULT_LUT, ff=_DEFAULT_FF, source="structural defaults (uncalibrated)")
 # Priced by their own measurements, never by bench/calibrate.py's fit (which fits the rest): the
 # CONST layer's factors above and qmlp_popcount's (calibration/popcount.json).
-FIXED_FEATURES = ("graph_lut", "const_ff", "const_compare_bits", "popcount_bits", "popcount_regs")
+FIXED_FEATURES = ("graph_lut", "const_ff", "const_shell_compare_bits", "const_compare_bits", "popcount_bits",
+                  "popcount_regs")
 FITTED_FEATURES = tuple(n for n in FEATURE_NAMES if n not in FIXED_FEATURES)
 
 
@@ -266,7 +273,7 @@ def _const_features(p: LayerPlan, weights: np.ndarray) -> Features:
     if t.unit is ThresholdUnit.SEARCH:
         return Features(graph_lut=cost.lut, const_ff=registers) + _threshold_features(p)
     return Features(graph_lut=cost.lut, const_ff=registers + p.mh * p.out_bits,
-                    const_compare_bits=p.mh * t.steps * (max(p.acc_bits, t.t_bits) + 1))
+                    const_shell_compare_bits=p.mh * t.steps * (max(p.acc_bits, t.t_bits) + 1))
 def _popcount_features(p: LayerPlan, weights: np.ndarray) -> Features:
     """The MVAU shell (input buffer, weight ROM, accumulator, activation) around one
     qmlp_popcount per PE; with a single (constant) weight word synthesis keeps only the pairs
