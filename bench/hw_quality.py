@@ -244,7 +244,8 @@ def calibration_summary() -> list[str]:
 
     lines = ["", "Cost model calibration (`python bench/calibrate.py`: Yosys 0.70 `synth_xilinx` on this 2-core "
              "machine, records in `bench/results/calibration_units.json`, coefficients in "
-             "`qmlp/hwgen/calibration/<family>.json`; held-out designs synthesized flattened, left out of the fit):", ""]
+             "`qmlp/hwgen/calibration/<family>.json`; held-out designs synthesized flattened, left out of the "
+             "fit):", ""]
     for family in ("xcup", "xc7"):
         data = load_calibration(family)
         checks = data.get("check", [])

@@ -27,7 +27,8 @@ from .thresholds import linear_words, search_file, search_words
 from ..untrusted import quote_name
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top", "weight_words", "hex_words",
-           "threshold_files", "instance_name", "graph_instance", "layer_files", "graph_module", "render_layer_top", "emit_layer_rtl"]
+           "threshold_files", "instance_name", "graph_instance", "layer_files", "graph_module", "render_layer_top",
+           "emit_layer_rtl"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
@@ -154,7 +155,8 @@ def _layer_text(layer: Layer, plan: LayerPlan, src: str, dst: StagePlan) -> str:
     unit = unit.replace(f"{_ports(dst.name, 'm')}\n    );", f"{_ports(dst.name, 'm')},\n"
                         f"        .g_x({g}_gx), .g_en({g}_gen), .g_acc({g}_gacc)\n    );")
     return (_wires(dst) + graph_wires + comment + unit
-            + f"    {graph_module(plan)} {graph_instance(plan)} (.clk(ap_clk), .en({g}_gen), .x({g}_gx), .acc({g}_gacc));\n")
+            + f"    {graph_module(plan)} {graph_instance(plan)} "
+            f"(.clk(ap_clk), .en({g}_gen), .x({g}_gx), .acc({g}_gacc));\n")
 
 
 def graph_instance(plan: LayerPlan) -> str:

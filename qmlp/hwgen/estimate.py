@@ -38,7 +38,8 @@ from .timing import TimingEstimate, design_timing, layer_paths
 from ..untrusted import quote_name
 
 __all__ = [
-    "Features", "LayerEstimate", "NetworkEstimate", "Coefficients", "coefficients", "fixed_coefficients", "FIXED_FEATURES", "FITTED_FEATURES", "layer_features",
+    "Features", "LayerEstimate", "NetworkEstimate", "Coefficients", "coefficients", "fixed_coefficients",
+    "FIXED_FEATURES", "FITTED_FEATURES", "layer_features",
     "stage_features", "control_features", "price", "estimate_layer", "layer_cost", "estimate", "bram_count",
     "steady_state", "write_estimate_reports", "layer_resources_json", "network_performance_json",
     "summary_markdown", "timing_warning", "plot_layer_resources", "resources_figure", "LUT_PER_BRAM36",
