@@ -134,6 +134,8 @@ def _layer_params(layer: Layer, plan: LayerPlan) -> list[str]:
                f'.ROM_STYLE("{_ROM_STYLE[plan.weights.kind]}")', f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
     if plan.unit is Unit.POPCOUNT:
         params.append(".POPCOUNT(1)")
+    else:
+        params.append(f".PRODUCT_BITS({plan.product_bits})")
     return params
 
 

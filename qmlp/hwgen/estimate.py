@@ -244,7 +244,7 @@ def _mvau_control_regs(p: LayerPlan) -> int:
 
 
 def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
-    pw = min(p.acc_bits, p.in_bits + p.w_bits + 1)
+    pw = p.product_bits
     in_word = p.simd * p.in_bits
     f = Features(reg_bits=in_word + p.pe * p.acc_bits + _mvau_control_regs(p), control=1,
                  mux_bits=in_word if p.sf > 1 else 0, lutram_cells=_lutram_cells(in_word, p.sf) if p.sf > 1 else 0)
@@ -275,6 +275,8 @@ def _const_features(p: LayerPlan, weights: np.ndarray) -> Features:
         return Features(graph_lut=cost.lut, const_ff=registers) + _threshold_features(p)
     return Features(graph_lut=cost.lut, const_ff=registers + p.mh * p.out_bits,
                     const_shell_compare_bits=p.mh * t.steps * (max(p.acc_bits, t.t_bits) + 1))
+
+
 def _popcount_features(p: LayerPlan, weights: np.ndarray) -> Features:
     """The MVAU shell (input buffer, weight ROM, accumulator, activation) around one
     qmlp_popcount per PE; with a single (constant) weight word synthesis keeps only the pairs

@@ -168,8 +168,7 @@ def layer_paths(p: LayerPlan, family: str) -> list[Path]:
     if p.unit is Unit.POPCOUNT:
         paths = _popcount_paths(p, family) + [_path(p.name, "accumulator", family, 1, [p.acc_bits])]
     else:
-        pw = min(p.acc_bits, p.in_bits + p.w_bits + 1)
-        paths = _tree_paths(p, family, pw, 2, "product")  # shift-and-add of the ROM word's weight bits
+        paths = _tree_paths(p, family, p.product_bits, 2, "product")  # shift-and-add of the ROM word's weight bits
         paths.append(_path(p.name, "accumulator", family, 1, [p.acc_bits]))
     act = _activation_path(p, family)
     return paths + ([act] if act else [])

@@ -51,6 +51,7 @@ module qmlp_mvau #(
     parameter integer SEARCH_BLOCK_FROM = 32, // search levels >= this are block-RAM ROMs
     parameter integer LEVELS_PER_STAGE = 3,  // adder-tree levels between pipeline registers
     parameter integer POPCOUNT = 0,  // 1: BIPOLAR inputs summed by qmlp_popcount (ACC_BITS holds its count P)
+    parameter integer PRODUCT_BITS = IN_BITS + W_BITS + 1,  // the plan's exact width of one product
     parameter ROM_STYLE = "logic",  // "logic" (LUTs) or "block" (BRAM), the planner's choice
     parameter WEIGHT_FILE = ""  // $readmemh file: NF*SF words of PE*SIMD*W_BITS, see README
 ) (
@@ -124,10 +125,12 @@ module qmlp_mvau #(
     end
 
     // ---- stage 2: products and SIMD sum per PE -----------------------------------------------
-    // Products are shift-and-add over the weight bits on PW = IN_BITS + W_BITS + 1 bits (exact:
-    // |x * w| < 2^(PW-1)), or modulo 2^ACC_BITS when that is narrower: no `*`, so no tool maps
+    // Products are shift-and-add over the weight bits on PW = PRODUCT_BITS bits, the plan's exact
+    // two's-complement width of x * w for the input and weight types (TERNARY x UINT2: 3 bits; the
+    // default IN_BITS + W_BITS + 1 holds any product), computed modulo 2^PW, or modulo 2^ACC_BITS
+    // when that is narrower; the adder tree's leaves are PW bits wide. No `*`, so no tool maps
     // these narrow products to DSP blocks (BIPOLAR: +-x, TERNARY/INT2: x*b0 - 2x*b1).
-    localparam integer PW = (IN_BITS + W_BITS + 1 < ACC_BITS) ? IN_BITS + W_BITS + 1 : ACC_BITS;
+    localparam integer PW = (PRODUCT_BITS < ACC_BITS) ? PRODUCT_BITS : ACC_BITS;
     // qmlp_popcount's levels (its LEVELS; qmlp.hwgen.popcount.popcount_levels): leaf counts of 3,
     // the pairwise tree over them, the plane combination for several planes or signed weights
     localparam integer POP_GROUPS = (SIMD + 2) / 3;
@@ -148,10 +151,26 @@ module qmlp_mvau #(
             in_value = wide[PW-1:0];
         end
     endfunction
+    // Wide inputs (more than 6 input and weight bits: no longer one LUT6 per product bit) times
+    // signed weights of 1-2 bits or BIPOLAR ones: a magnitude select and one conditional negation,
+    // (m ^ {PW{n}}) + n, whose select and XOR fold into the incrementer's carry-chain LUTs, about
+    // one LUT per product bit; the general shift-and-add builds x*b0 - 2x*b1 as two adders.
+    localparam integer NEGATE_FORM = (IN_BITS + W_BITS > 6 && (W_KIND == 2 || (W_KIND == 1 && W_BITS <= 2))) ? 1 : 0;
     function automatic [PW-1:0] times(input [PW-1:0] x, input [W_BITS-1:0] code);
         integer b;
+        reg [PW-1:0] m;
+        reg n;
         begin
-            if (W_KIND == 2) begin
+            if (NEGATE_FORM != 0) begin
+                if (W_KIND == 2) begin  // BIPOLAR: code 1 = +1, 0 = -1
+                    m = x;
+                    n = !code[0];
+                end else begin  // INT1 {0, -1}; INT2/TERNARY: 01 = 1, 10 = -2, 11 = -1
+                    m = code[0] ? x : ((W_BITS > 1 && code[W_BITS-1]) ? x << 1 : {PW{1'b0}});
+                    n = code[W_BITS-1];
+                end
+                times = (m ^ {PW{n}}) + {{(PW - 1){1'b0}}, n};
+            end else if (W_KIND == 2) begin
                 times = code[0] ? x : -x;
             end else begin
                 times = {PW{1'b0}};
