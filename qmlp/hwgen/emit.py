@@ -23,11 +23,12 @@ from ..packing import encode
 from .cmvm import render_graph_module
 from .plan import (HardwarePlan, LayerPlan, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan,
                    padded_weights, threshold_table)
-from .thresholds import linear_words, search_words
+from .thresholds import linear_words, search_file, search_words
 from ..untrusted import quote_name
 
 __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top", "weight_words", "hex_words",
-           "threshold_files", "instance_name", "layer_files", "graph_module", "render_layer_top", "emit_layer_rtl"]
+           "threshold_files", "instance_name", "graph_instance", "layer_files", "graph_module", "render_layer_top",
+           "emit_layer_rtl"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
@@ -108,7 +109,7 @@ def _threshold_params(layer: Layer, plan: LayerPlan) -> list[str]:
 
 def threshold_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
     """The threshold ROM files of a layer: ``l<i>_thresholds.mem`` (comparators in an MVAU) or
-    ``l<i>_thresholds_k<k>.mem`` per search level; none for constants or no activation."""
+    ``l<i>_thresholds_g<lane>_k<k>.mem`` per search lane and level; none for constants or no activation."""
     t = plan.threshold
     if t is None or (t.unit is ThresholdUnit.COMPARE and plan.unit is Unit.CONST):
         return {}
@@ -117,7 +118,8 @@ def threshold_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
     if t.unit is ThresholdUnit.COMPARE:
         tables = {f"{stem}.mem": linear_words(table, plan.pe)}
     else:
-        tables = {f"{stem}_k{k}.mem": words for k, words in enumerate(search_words(table, plan.pe))}
+        tables = {search_file(stem, g, k): words for g, lane in enumerate(search_words(table, plan.pe))
+                  for k, words in enumerate(lane)}
     return {name: _stamp("//") + f"// {quote_name(plan.name)}: {len(words)} words of {bits} bits\n" + hex_words(words, bits)
             for name, (words, bits) in tables.items()}
 
@@ -155,7 +157,13 @@ def _layer_text(layer: Layer, plan: LayerPlan, src: str, dst: StagePlan) -> str:
     unit = unit.replace(f"{_ports(dst.name, 'm')}\n    );", f"{_ports(dst.name, 'm')},\n"
                         f"        .g_x({g}_gx), .g_en({g}_gen), .g_acc({g}_gacc)\n    );")
     return (_wires(dst) + graph_wires + comment + unit
-            + f"    {graph_module(plan)} {g}_adders (.clk(ap_clk), .en({g}_gen), .x({g}_gx), .acc({g}_gacc));\n")
+            + f"    {graph_module(plan)} {graph_instance(plan)} "
+            f"(.clk(ap_clk), .en({g}_gen), .x({g}_gx), .acc({g}_gacc));\n")
+
+
+def graph_instance(plan: LayerPlan) -> str:
+    """The instance name of a CONST layer's adder graph in ``qmlp_top`` (beside ``<ident>_unit``)."""
+    return f"{plan.ident}_adders"
 
 
 def instance_name(hw: HardwarePlan, stage: StagePlan) -> str:

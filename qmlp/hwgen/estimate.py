@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -38,7 +38,8 @@ from .timing import TimingEstimate, design_timing, layer_paths
 from ..untrusted import quote_name
 
 __all__ = [
-    "Features", "LayerEstimate", "NetworkEstimate", "Coefficients", "coefficients", "layer_features",
+    "Features", "LayerEstimate", "NetworkEstimate", "Coefficients", "coefficients", "fixed_coefficients",
+    "FIXED_FEATURES", "FITTED_FEATURES", "layer_features",
     "stage_features", "control_features", "price", "estimate_layer", "layer_cost", "estimate", "bram_count",
     "steady_state", "write_estimate_reports", "layer_resources_json", "network_performance_json",
     "summary_markdown", "timing_warning", "plot_layer_resources", "resources_figure",
@@ -57,14 +58,14 @@ class Features:
     adder_bits: float = 0.0  # adder widths of the SIMD trees and accumulators (operands from ROM words)
     graph_lut: float = 0.0  # LUTs counted on a CONST layer's adder graph (qmlp.hwgen.cmvm.cost)
     const_ff: float = 0.0  # a CONST layer's registers, counted exactly (graph, valid pipe, output)
-    const_shell_compare_bits: float = 0.0  # constant-threshold comparator bits in a CONST layer's shell
+    const_shell_compare_bits: float = 0.0  # constant-threshold AND/OR-chain compare bits in a CONST layer's shell
     product_bits: float = 0.0  # lane products from ROM weights that need adders: (w-1 or 1) x PW bits each
     small_product_bits: float = 0.0  # lane products of <= 6 input bits: each bit one LUT6, no carry
     popcount_bits: float = 0.0  # (input, weight bit) pairs counted by qmlp_popcount (its LUTs: counts and tree)
     popcount_regs: float = 0.0  # qmlp_popcount's pipeline flip-flops (structural, qmlp.hwgen.popcount)
     rom_luts: float = 0.0  # LUT-ROM / constant-mux LUT6 equivalents (bits x ceil(words / 64))
     compare_bits: float = 0.0  # threshold comparator bits against a table word
-    const_compare_bits: float = 0.0  # comparator bits against a constant
+    const_compare_bits: float = 0.0  # `>=` comparator bits against a constant (a one-fold MVAU's table)
     mux_bits: float = 0.0  # 2:1 selects (input buffer vs stream, stream converter shifts)
     shift_bits: float = 0.0  # width converter: buffer bits x input elements each may come from
     lutram_cells: float = 0.0  # RAM32M/RAM64M cells of small read/write memories (FIFOs, input buffers)
@@ -82,27 +83,32 @@ class Features:
 FEATURE_NAMES = tuple(f.name for f in fields(Features))
 
 
-# Measured factors of the CONST layer, the prices of its three features on every family (no
-# calibration file names them), Yosys 0.70 synth_xilinx -family xcup, each layer out of context,
+# Measured factors of the CONST layer (and the one-fold MVAU's constant compares), the prices of
+# their features on every family (no calibration file names them), Yosys 0.70 synth_xilinx
+# -family xcup, each layer out of context,
 # on the seed models' fully parallel layers (`python bench/adder_graph.py --side qmlp`,
 # bench/results/adder_graph.json, whose rows hold counted vs netlist for every layer):
 # * netlist LUTs per LUT counted on the adder graph (cmvm.cost): 49,610 over 49,295 on the 8
 #   graphs of fc0, fc2-fc4, ratio 0.994 to 1.012 per graph; netlist FFs equal the count within 0.3%;
 # * LUTs per constant-threshold compare bit of the shell, with qmlp_threshold's AND/OR-chain
 #   compares (CONSTANT = 1): 6,834 over 36,288 on the 8 shells' comparators (fc0-fc3 of both seed
-#   models, registered accumulators in, codes out), 0.163 to 0.205 per shell (the `>=` compares
-#   before them: 0.30);
+#   models, registered accumulators in, codes out), 0.163 to 0.205 per shell;
+# * the `>=` compares against constants a folded MVAU with one output fold builds (its table is
+#   wiring; CONSTANT = 0), measured on the same shells before the chains: 9,606 LUT over 32,064
+#   bits, 0.16 to 0.37 per shell (bench/calibrate.py's sweep has too few to fit their own price);
 # * registers: the count is exact (graph banks and delay lines, valid pipe, output register).
 # Not measured for xc7: the same factors are assumed there.
 GRAPH_LUT_FACTOR = 1.01
 CONST_COMPARE_LUT_PER_BIT = 0.19
+GE_CONST_COMPARE_LUT_PER_BIT = 0.30
 
 # Structural defaults (one LUT per adder/product/compare bit, one FF per register bit): the
 # price of a feature a calibration file does not name (a family without a file, a feature added
 # after the last calibration run).
 _DEFAULT_LUT = {"adder_bits": 1, "graph_lut": GRAPH_LUT_FACTOR, "const_shell_compare_bits": CONST_COMPARE_LUT_PER_BIT,
+                "const_compare_bits": GE_CONST_COMPARE_LUT_PER_BIT,
                 "product_bits": 1,
-                "small_product_bits": 0.5, "rom_luts": 1, "compare_bits": 1, "const_compare_bits": 0.5, "mux_bits": 1,
+                "small_product_bits": 0.5, "rom_luts": 1, "compare_bits": 1, "mux_bits": 1,
                 "shift_bits": 0.25, "lutram_cells": 1, "control": 20, "glue_units": 10}
 _DEFAULT_FF = {"reg_bits": 1, "const_ff": 1, "control": 20, "glue_units": 10}
 
@@ -125,6 +131,11 @@ class Coefficients:
 
 
 _DEFAULT = Coefficients("default", lut=_DEFAULT_LUT, ff=_DEFAULT_FF, source="structural defaults (uncalibrated)")
+# Priced by their own measurements, never by bench/calibrate.py's fit (which fits the rest): the
+# CONST layer's factors above and qmlp_popcount's (calibration/popcount.json).
+FIXED_FEATURES = ("graph_lut", "const_ff", "const_shell_compare_bits", "const_compare_bits", "popcount_bits",
+                  "popcount_regs")
+FITTED_FEATURES = tuple(n for n in FEATURE_NAMES if n not in FIXED_FEATURES)
 
 
 @lru_cache(maxsize=None)
@@ -133,10 +144,22 @@ def coefficients(family: str) -> Coefficients:
     data = load_calibration(family)
     if "lut" not in data:
         return _DEFAULT
-    # qmlp_popcount is priced from its own sweep (bench/popcount_sweep.py)
-    pop = load_calibration("popcount").get(family, {"lut": {}, "ff": {}})
-    return Coefficients(family, lut={**data["lut"], **pop["lut"]}, ff={**data["ff"], **pop["ff"]},
-                        source=data.get("source", ""))
+    fitted = {key: {n: v for n, v in data[key].items() if n in FITTED_FEATURES} for key in ("lut", "ff")}
+    return _with_fixed(Coefficients(family, lut=fitted["lut"], ff=fitted["ff"], source=data.get("source", "")))
+
+
+def _with_fixed(c: Coefficients) -> Coefficients:
+    """``c`` with qmlp_popcount's prices from its own sweep (bench/popcount_sweep.py); the CONST
+    factors come from the structural defaults."""
+    pop = load_calibration("popcount").get(c.family, {"lut": {}, "ff": {}})
+    return replace(c, lut={**c.lut, **pop["lut"]}, ff={**c.ff, **pop["ff"]})
+
+
+def fixed_coefficients(family: str) -> Coefficients:
+    """Only the ``FIXED_FEATURES`` priced (every fitted feature at 0): what bench/calibrate.py
+    takes off the Yosys counts before it fits the rest."""
+    zero = {n: 0.0 for n in FITTED_FEATURES}
+    return _with_fixed(Coefficients(family, lut=zero, ff=zero, source="fixed factors"))
 
 
 # --- structure ------------------------------------------------------------------------------

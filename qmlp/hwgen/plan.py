@@ -28,7 +28,7 @@ from ..errors import FoldingError
 from ..ir import Dataflow, Folding, Layer
 from .cmvm import LayerGraph, layer_graph, signed_width
 from .popcount import MAX_LEVELS_PER_STAGE as POPCOUNT_LEVELS_PER_STAGE, popcount_form, popcount_levels
-from .thresholds import ThresholdTable, hardware_table, search_depth
+from .thresholds import MAX_SEARCH_LANES, ThresholdTable, hardware_table, search_depth
 
 __all__ = [
     "Unit", "Storage", "StageKind", "Memory", "ThresholdUnit", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
@@ -374,6 +374,9 @@ def _threshold_plan(layer: Layer, pe: int, mh: int, unit: Unit) -> ThresholdPlan
     nf = mh // pe
     bias = 0 if act.out_dtype == BIPOLAR else act.bias
     levels = search_depth(act)
+    if levels and pe > MAX_SEARCH_LANES:
+        raise FoldingError(f"layer {layer.name}: {pe} lanes of binary-search thresholds exceed the "
+                           f"{MAX_SEARCH_LANES} the RTL names; choose a PE of at most {MAX_SEARCH_LANES}")
     if levels:
         memories = tuple(Memory(memory_storage(t_bits + (k == 0), nf << k), t_bits + (k == 0), nf << k)
                          for k in range(levels))

@@ -23,9 +23,10 @@ from ..datatypes import DataType, smallest_type_for_range
 from ..ir import Thresholds
 
 __all__ = ["SEARCH_MIN_BITS", "search_depth", "ThresholdTable", "hardware_table", "count_bits", "search_levels",
-           "linear_words", "search_words", "table_count"]
+           "linear_words", "search_words", "search_file", "table_count", "MAX_SEARCH_LANES"]
 
 SEARCH_MIN_BITS = 4  # from 15 thresholds per channel on, a binary search beats a comparator each
+MAX_SEARCH_LANES = 10_000  # a search lane's file name carries its index in four digits (0..9999)
 
 
 def search_depth(act: Thresholds | None) -> int:
@@ -111,18 +112,25 @@ def linear_words(table: ThresholdTable, lanes: int) -> tuple[list[int], int]:
     return words, lanes * entry_bits
 
 
-def search_words(table: ThresholdTable, lanes: int) -> list[tuple[list[int], int]]:
-    """Per level k, (words, bits) of ``<file>_k<k>.mem`` for qmlp_threshold_search: word
-    ``f * 2^k + p`` holds, for lane g (LSB first), level k's entry p of row ``f * lanes + g``;
-    level 0's entries carry the direction bit above the threshold."""
-    out = []
+def search_file(stem: str, lane: int, k: int) -> str:
+    """The file lane ``lane``'s level-``k`` ROM reads (qmlp_threshold_search's LANE_TAG)."""
+    if not 0 <= lane < MAX_SEARCH_LANES:  # the plan refuses more lanes (FoldingError)
+        raise ValueError(f"search lane {lane} outside 0..{MAX_SEARCH_LANES - 1}")
+    return f"{stem}_g{lane:04d}_k{k}.mem"
+
+
+def search_words(table: ThresholdTable, lanes: int) -> list[list[tuple[list[int], int]]]:
+    """Per lane g and level k, (words, bits) of ``search_file(stem, g, k)`` for
+    qmlp_threshold_search: word ``f * 2^k + p`` is level k's entry p of row ``f * lanes + g``
+    (one entry a word); level 0's entries carry the direction bit above the threshold."""
     rows = table.values.shape[0]
+    out: list[list[tuple[list[int], int]]] = [[] for _ in range(lanes)]
     for k, level in enumerate(search_levels(table)):
         entry_bits = table.t_bits + (1 if k == 0 else 0)
         codes = np.array(_mask(level, table.t_bits), dtype=object).reshape(level.shape)
         if k == 0:
             codes[:, 0] |= np.array([int(n) << table.t_bits for n in table.neg], dtype=object)
-        # (folds, lanes, 2^k) -> (folds, 2^k, lanes): one word per (fold, p)
-        blocks = codes.reshape(rows // lanes, lanes, 1 << k).transpose(0, 2, 1).reshape(-1, lanes)
-        out.append(([_pack(list(b), entry_bits) for b in blocks], lanes * entry_bits))
+        by_lane = codes.reshape(rows // lanes, lanes, 1 << k)  # (folds, lanes, 2^k)
+        for g in range(lanes):
+            out[g].append(([int(c) for c in by_lane[:, g, :].reshape(-1)], entry_bits))
     return out

@@ -1,6 +1,7 @@
-// Testbench of the threshold units: UNIT = 1 drives qmlp_threshold_search (tables thr_k<k>.mem),
-// UNIT = 0 drives qmlp_threshold fed by a row ROM as qmlp_mvau does (thr.mem), with its `>=`
-// compares (CONSTANT = 0) or the AND/OR chains of fully parallel layers (CONSTANT = 1). Vectors {row, acc}
+// Testbench of the threshold units: UNIT = 1 drives qmlp_threshold_search (lane LANE's tables
+// thr_g<LANE>_k<k>.mem), UNIT = 0 drives qmlp_threshold fed by a row ROM as qmlp_mvau does
+// (thr.mem), with its `>=` compares (CONSTANT = 0) or the AND/OR chains of fully parallel layers
+// (CONSTANT = 1). Vectors {row, acc}
 // come from stim.mem, the expected codes from expect.mem (both written by the Python test from the
 // IR semantics). `en` is random (60% high): the unit must hold its results while it is low.
 // Inputs change on the falling edge; on the rising edge the output is checked against the vector
@@ -18,7 +19,7 @@ module tb #(
     parameter integer OUT_BIAS = 0,
     parameter integer CONSTANT = 0,
     parameter integer ROWS = 1,
-    parameter integer LANES = 1,
+    parameter integer LANES = 1,  // UNIT = 0: entries per thr.mem word
     parameter integer LANE = 0,
     parameter integer N = 64
 );
@@ -40,7 +41,7 @@ module tb #(
         if (UNIT != 0) begin : search
             qmlp_threshold_search #(
                 .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .T_BITS(T_BITS), .LEVELS(LEVELS),
-                .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .ROWS(ROWS), .LANES(LANES), .LANE(LANE),
+                .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .ROWS(ROWS), .LANE(LANE),
                 .TABLE_FILE("thr")
             ) dut (.clk(clk), .en(en), .acc(acc), .row(row), .code(code));
         end else begin : linear

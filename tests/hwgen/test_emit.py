@@ -10,7 +10,7 @@ import pytest
 from qmlp import __version__
 from qmlp.datatypes import BIPOLAR, INT, TERNARY, UINT, smallest_type_for_range
 from qmlp.errors import FoldingError
-from qmlp.hwgen.emit import LIBRARY_FILES, emit_rtl, instance_name, render_top, weight_words
+from qmlp.hwgen.emit import LIBRARY_FILES, emit_rtl, graph_instance, instance_name, render_top, weight_words
 from qmlp.hwgen.plan import Unit, build_plan, weight_storage_dtype
 from qmlp.ir import Folding, StreamFormat
 from qmlp.packing import decode
@@ -44,9 +44,10 @@ def test_instance_names_are_the_tops_instances():
     hw = build_plan(df)
     top = render_top(df, hw)
     names = [instance_name(hw, stage) for stage in hw.stages]
-    assert len(set(names)) == len(names)
+    names += [graph_instance(p) for p in hw.layers if p.unit is Unit.CONST]  # layer 1 (7x9, fully parallel)
+    assert len(set(names)) == len(names) == len(hw.stages) + 1
     for name in names:
-        assert f") {name} (" in top, name
+        assert f" {name} (" in top, name  # after its parameters, or its module name (a graph)
 
 
 def test_weight_memory_layout_round_trips(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 
 from qmlp.datatypes import BIPOLAR, INT, UINT, DataType
 from qmlp.hwgen.emit import LIBRARY_DIR, hex_words
-from qmlp.hwgen.thresholds import (count_bits, hardware_table, linear_words, search_levels, search_words,
+from qmlp.hwgen.thresholds import (count_bits, hardware_table, linear_words, search_file, search_levels, search_words,
                                    table_count)
 from qmlp.ir import Thresholds, frozen_array
 from qmlp.packing import encode
@@ -125,8 +125,9 @@ def test_unit_matches_ir_at_every_accumulator_value_under_backpressure(name, tmp
     (tmp_path / "stim.mem").write_text(hex_words(stim, rw + case.acc.bits))
     (tmp_path / "expect.mem").write_text(hex_words([int(e) for e in expected], case.out.bits))
     if case.search:
-        for k, (words, bits) in enumerate(search_words(table, case.lanes)):
-            (tmp_path / f"thr_k{k}.mem").write_text(hex_words(words, bits))
+        for g, lane in enumerate(search_words(table, case.lanes)):  # every lane's files: the unit picks its own
+            for k, (words, bits) in enumerate(lane):
+                (tmp_path / search_file("thr", g, k)).write_text(hex_words(words, bits))
     else:
         words, bits = linear_words(table, case.lanes)
         (tmp_path / "thr.mem").write_text(hex_words(words, bits))
@@ -146,7 +147,7 @@ def test_units_are_lint_clean(search):
     unit = UNITS[1] if search else UNITS[0]
     top = "qmlp_threshold_search" if search else "qmlp_threshold"
     keep = {"-GACC_BITS", "-GACC_SIGNED", "-GT_BITS", "-GOUT_BITS", "-GOUT_BIAS"} | (
-        {"-GLEVELS", "-GROWS", "-GLANES", "-GLANE"} if search else {"-GSTEPS", "-GCONSTANT"})
+        {"-GLEVELS", "-GROWS", "-GLANE"} if search else {"-GSTEPS", "-GCONSTANT"})
     params = [p for p in params if p.split("=")[0] in keep] + (['-GTABLE_FILE="thr"'] if search else [])
     proc = subprocess.run(verilator_command("--lint-only", "-Wall", "--top-module", top, str(unit), str(UNITS[2]),
                                             *params), capture_output=True, text=True, env=verilator_env(), timeout=120)
@@ -183,6 +184,7 @@ def test_threshold_plan_is_what_emit_cycles_and_estimate_use():
     top = render_top(wide_df, wide)
     assert ".SEARCH_LEVELS(8)" in top and '.THRESHOLD_FILE("l0_thresholds")' in top
     assert f".SEARCH_BLOCK_FROM({kinds.index(Storage.BRAM) if Storage.BRAM in kinds else 32})" in top
-    assert sorted(threshold_files(wide_df.layers[0], wide.layers[0])) == [f"l0_thresholds_k{k}.mem" for k in range(8)]
+    assert sorted(threshold_files(wide_df.layers[0], wide.layers[0])) == sorted(
+        f"l0_thresholds_g{g:04d}_k{k}.mem" for g in range(3) for k in range(8))
     assert wide.layers[0].latency == narrow.layers[0].latency + 8
     assert cycle_model(wide).latency == cycle_model(narrow).latency + 8

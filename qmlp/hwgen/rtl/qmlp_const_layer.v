@@ -9,7 +9,7 @@
 // Thresholds: SEARCH_LEVELS = 0: constants (THRESHOLDS; NEGATE bit c: channel c compares ~acc)
 // by one combinational qmlp_threshold per channel, in the graph's last stage (the schedule
 // reserves its levels); SEARCH_LEVELS = L > 0: a qmlp_threshold_search per channel over
-// THRESHOLD_FILE_k<k>.mem (ROM words of MH entries, one table row), whose first register takes
+// THRESHOLD_FILE_g<c>_k<k>.mem (channel c's own ROMs of one table row), whose first register takes
 // the graph's output, adding L stages.
 // Latency: GRAPH_LAT register banks inside the graph + L search stages + output register (1).
 `default_nettype none
@@ -67,7 +67,7 @@ module qmlp_const_layer #(
             end else if (STEPS > 0) begin : search
                 qmlp_threshold_search #(
                     .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .T_BITS(T_BITS), .LEVELS(SEARCH_LEVELS),
-                    .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .ROWS(1), .LANES(MH), .LANE(c),
+                    .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .ROWS(1), .LANE(c),
                     .BLOCK_FROM(SEARCH_BLOCK_FROM), .TABLE_FILE(THRESHOLD_FILE)
                 ) unit (.clk(clk), .en(en), .acc(g_acc[c*ACC_BITS +: ACC_BITS]), .row(1'b0),
                         .code(act[c*OUT_BITS +: OUT_BITS]));

@@ -19,7 +19,7 @@
 // format"): with SEARCH_LEVELS = 0, THRESHOLD_FILE.mem holds one word per output fold (PE lanes of
 // STEPS thresholds and the direction bit), read with the accumulator's last sum so the row meets
 // it in stage 4 (qmlp_threshold, one comparator per threshold); with SEARCH_LEVELS = L > 0 each
-// lane is a qmlp_threshold_search over THRESHOLD_FILE_k<k>.mem, adding L pipeline stages.
+// lane g is a qmlp_threshold_search over its own THRESHOLD_FILE_g<g>_k<k>.mem, adding L pipeline stages.
 //
 // POPCOUNT = 1 (BIPOLAR inputs, IN_BITS = 1): stage 2 is a qmlp_popcount per PE, which sums
 // P = sum w*c over the input codes c without products; the accumulator holds P and the
@@ -279,7 +279,7 @@ module qmlp_mvau #(
             for (g = 0; g < PE; g = g + 1) begin : lane
                 qmlp_threshold_search #(
                     .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .T_BITS(T_BITS), .LEVELS(SEARCH_LEVELS),
-                    .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .ROWS(NF), .LANES(PE), .LANE(g),
+                    .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .ROWS(NF), .LANE(g),
                     .BLOCK_FROM(SEARCH_BLOCK_FROM), .TABLE_FILE(THRESHOLD_FILE)
                 ) unit (.clk(clk), .en(en), .acc(acc[g*ACC_BITS +: ACC_BITS]), .row(nf3),
                         .code(act[g*OUT_BITS +: OUT_BITS]));

@@ -9,11 +9,12 @@
 //
 // Level k (k = 0 .. LEVELS-1) decides count bit LEVELS-1-k: with p = the k bits decided so far,
 // it compares v with T_{(2p+1) * 2^(LEVELS-1-k)}. So level k reads only 2^k thresholds per table
-// row and the levels partition the table (no entry is stored twice). Level k's table is a ROM of
-// ROWS * 2^k words at address {row, p} ($readmemh file TABLE_FILE + "_k<k>.mem"); each word holds
-// LANES entries (entry LANE is this lane's), level 0's entries carry the direction bit `neg` on top
-// of the threshold. Unused entries of a word cost nothing: synthesis drops unread memory bits
-// (checked with Yosys; Vivado is expected to do the same, not checked here).
+// row and the levels partition the table (no entry is stored twice). Level k's table is this
+// lane's own ROM of ROWS * 2^k entries at address {row, p} ($readmemh file
+// TABLE_FILE + "_g<LANE, 4 digits>_k<k>.mem"); level 0's entries carry the direction bit `neg` on
+// top of the threshold. One ROM per lane and level, exactly as wide as its entry: a block-RAM
+// level then maps to the tiles the plan counts (a ROM of all lanes' words, trimmed to one entry
+// by synthesis, could straddle tiles: ternary-a8 measured 55.5 BRAM36 for 55 planned).
 // Levels from BLOCK_FROM on are marked rom_style "block" (block RAM), the others "logic".
 //
 // Pipeline: stage 0 registers acc/row and the level-0 entry (a registered ROM read, BRAM/LUTRAM
@@ -31,10 +32,9 @@ module qmlp_threshold_search #(
     parameter integer OUT_BITS = 4,
     parameter integer OUT_BIAS = 0,
     parameter integer ROWS = 1,          // tables per lane (a folded MVAU: one per output fold)
-    parameter integer LANES = 1,         // entries per ROM word
-    parameter integer LANE = 0,          // this lane's entry
+    parameter integer LANE = 0,          // this lane's tables (0 .. 9999, a file-name tag)
     parameter integer BLOCK_FROM = 32,   // levels k >= BLOCK_FROM get rom_style "block", the rest "logic"
-    parameter TABLE_FILE = ""            // level k reads TABLE_FILE_k<k>.mem (k < 10); "": no tables
+    parameter TABLE_FILE = ""            // level k reads TABLE_FILE_g<LANE>_k<k>.mem (k < 10); "": no tables
 ) (
     input  wire                  clk,
     input  wire                  en,
@@ -46,6 +46,10 @@ module qmlp_threshold_search #(
     localparam integer CMP = ((ACC_BITS > T_BITS) ? ACC_BITS : T_BITS) + 1;
     localparam integer SUMW = ((LEVELS > OUT_BITS) ? LEVELS : OUT_BITS) + 1;
     localparam signed [SUMW-1:0] BIAS = OUT_BIAS[SUMW-1:0];
+    // "_g" and LANE in four decimal digits (qmlp.hwgen.thresholds.search_file)
+    localparam integer D3 = 48 + (LANE / 1000) % 10, D2 = 48 + (LANE / 100) % 10;
+    localparam integer D1 = 48 + (LANE / 10) % 10, D0 = 48 + LANE % 10;
+    localparam [6*8-1:0] LANE_TAG = {"_g", D3[7:0], D2[7:0], D1[7:0], D0[7:0]};
 
     // Into stage k: the value (oriented from stage 1 on), the row and the decided prefix.
     wire [ACC_BITS-1:0] value [0:LEVELS];
@@ -77,12 +81,11 @@ module qmlp_threshold_search #(
                 assign addr = {rows[k], prefix[k][k-1:0]};
             end
 
-            /* verilator lint_off UNUSEDSIGNAL */
-            wire [LANES*E-1:0] word;  // only this lane's entry is read; synthesis trims the rest
-            /* verilator lint_on UNUSEDSIGNAL */
-            qmlp_rom #(.WIDTH(LANES * E), .DEPTH(DEPTH), .ADDR_BITS(AW), .FILE(TABLE_FILE == "" ? "" : {TABLE_FILE, "_k", DIGIT, ".mem"}),
+            wire [E-1:0] entry;
+            qmlp_rom #(.WIDTH(E), .DEPTH(DEPTH), .ADDR_BITS(AW),
+                       .FILE(TABLE_FILE == "" ? "" : {TABLE_FILE, LANE_TAG, "_k", DIGIT, ".mem"}),
                        .STYLE(k >= BLOCK_FROM ? "block" : "logic"))
-                table_rom (.clk(clk), .en(en), .addr(addr), .data(word));
+                table_rom (.clk(clk), .en(en), .addr(addr), .data(entry));
             reg [ACC_BITS-1:0] v_q;
             reg [RW-1:0] row_q;
             always @(posedge clk) begin
@@ -92,7 +95,6 @@ module qmlp_threshold_search #(
                 end
             end
 
-            wire [E-1:0] entry = word[LANE*E +: E];
             wire [T_BITS-1:0] t_code = entry[T_BITS-1:0];
             wire [ACC_BITS-1:0] v;
             if (k == 0) begin : orient
