@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .errors import ConfigError
+from .interface import TOP_MODULE
 from .ir import Dataflow, load
 from .untrusted import all_finite, finite_floats
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Build", "Performance", "Reports", "DATAFLOW", "float_inputs"]
 
 DATAFLOW = "dataflow.json"  # the one spelling of the IR's file name inside OUT
+TOP_VERILOG = f"{TOP_MODULE}.v"  # and of the generated top level inside OUT/rtl
 
 
 def float_inputs(df: Dataflow, x: np.ndarray, where: str) -> np.ndarray:
@@ -94,7 +96,7 @@ class Build:
 
     @property
     def top_verilog(self) -> Path:
-        return self.rtl_dir / "qmlp_top.v"
+        return self.rtl_dir / TOP_VERILOG
 
     @property
     def ip_dir(self) -> Path:
@@ -143,7 +145,7 @@ class Build:
     def require_rtl(self) -> Path:
         """``rtl/`` (ConfigError when qmlp_top.v is missing)."""
         if not self.top_verilog.is_file():
-            raise ConfigError(f"{self.rtl_dir}: no qmlp_top.v; re-run 'qmlp compile' to generate the RTL")
+            raise ConfigError(f"{self.rtl_dir}: no {TOP_VERILOG}; re-run 'qmlp compile' to generate the RTL")
         return self.rtl_dir
 
     # --- what a build can do -------------------------------------------------------------------

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Register", "REGISTERS", "ID_VALUE", "ADDR_BITS", "DATA_BITS", "VERILOG_HEADER", "offsets",
+__all__ = ["TOP_MODULE", "Register", "REGISTERS", "ID_VALUE", "ADDR_BITS", "DATA_BITS", "VERILOG_HEADER", "offsets",
            "version_value", "cpp_header", "verilog_header"]
 
+TOP_MODULE = "qmlp_top"  # the generated top level: Verilog, IP-XACT, Vivado, Verilator, Yosys
 ID_VALUE = 0x514D4C50  # "QMLP"
 ADDR_BITS = 6  # s_axi_awaddr / s_axi_araddr width of qmlp_top
 DATA_BITS = 32

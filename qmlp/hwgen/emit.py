@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..interface import ADDR_BITS, DATA_BITS, VERILOG_HEADER, verilog_header, version_value
+from ..interface import ADDR_BITS, DATA_BITS, TOP_MODULE, VERILOG_HEADER, verilog_header, version_value
 from ..ir import SCHEMA_VERSION, Dataflow, Layer
 from ..packing import encode
 from .cmvm import render_graph_module
@@ -33,7 +33,7 @@ LIBRARY_DIR = Path(__file__).parent / "rtl"
 LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
                  "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_popcount.v", "qmlp_const_layer.v", "qmlp_argmax.v", "qmlp_beats.v",
                  "qmlp_control.v")
-TOP_NAME = "qmlp_top"
+TOP_NAME = TOP_MODULE
 # rom_style attribute per storage kind (read by Yosys' memory_libmap and by Vivado)
 _ROM_STYLE = {Storage.CONSTANT: "logic", Storage.LUT: "logic", Storage.BRAM: "block"}
 
@@ -132,6 +132,8 @@ def _layer_params(layer: Layer, plan: LayerPlan) -> list[str]:
                f'.ROM_STYLE("{_ROM_STYLE[plan.weights.kind]}")', f'.WEIGHT_FILE("{plan.ident}_weights.mem")']
     if plan.unit is Unit.POPCOUNT:
         params.append(".POPCOUNT(1)")
+    else:
+        params.append(f".PRODUCT_BITS({plan.product_bits})")
     return params
 
 

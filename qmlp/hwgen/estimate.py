@@ -91,12 +91,14 @@ FEATURE_NAMES = tuple(f.name for f in fields(Features))
 # bench/results/adder_graph.json, whose rows hold counted vs netlist for every layer):
 # * netlist LUTs per LUT counted on the adder graph (cmvm.cost): 49,610 over 49,295 on the 8
 #   graphs of fc0, fc2-fc4, ratio 0.994 to 1.012 per graph; netlist FFs equal the count within 0.3%;
-# * LUTs per constant-threshold compare bit of the shell: 9,606 over 32,064 on 8 shells, 0.16 to
-#   0.37 per shell (the first layers highest);
+# * LUTs per constant-threshold compare bit of the shell, with qmlp_threshold's AND/OR-chain
+#   compares (CONSTANT = 1): 6,834 over 36,288 on the 8 shells' comparators (fc0-fc3 of both seed
+#   models, registered accumulators in, codes out), 0.163 to 0.205 per shell (the `>=` compares
+#   before them: 0.30);
 # * registers: the count is exact (graph banks and delay lines, valid pipe, output register).
 # Not measured for xc7: the same factors are assumed there.
 GRAPH_LUT_FACTOR = 1.01
-CONST_COMPARE_LUT_PER_BIT = 0.30
+CONST_COMPARE_LUT_PER_BIT = 0.19
 
 # Structural defaults (one LUT per adder/product/compare bit, one FF per register bit): the
 # price of a feature a calibration file does not name (a family without a file, a feature added
@@ -219,7 +221,7 @@ def _mvau_control_regs(p: LayerPlan) -> int:
 
 
 def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
-    pw = min(p.acc_bits, p.in_bits + p.w_bits + 1)
+    pw = p.product_bits
     in_word = p.simd * p.in_bits
     f = Features(reg_bits=in_word + p.pe * p.acc_bits + _mvau_control_regs(p), control=1,
                  mux_bits=in_word if p.sf > 1 else 0, lutram_cells=_lutram_cells(in_word, p.sf) if p.sf > 1 else 0)
@@ -250,6 +252,8 @@ def _const_features(p: LayerPlan, weights: np.ndarray) -> Features:
         return Features(graph_lut=cost.lut, const_ff=registers) + _threshold_features(p)
     return Features(graph_lut=cost.lut, const_ff=registers + p.mh * p.out_bits,
                     const_shell_compare_bits=p.mh * t.steps * (max(p.acc_bits, t.t_bits) + 1))
+
+
 def _popcount_features(p: LayerPlan, weights: np.ndarray) -> Features:
     """The MVAU shell (input buffer, weight ROM, accumulator, activation) around one
     qmlp_popcount per PE; with a single (constant) weight word synthesis keeps only the pairs

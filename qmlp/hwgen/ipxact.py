@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ToolError
-from ..interface import REGISTERS
+from ..interface import REGISTERS, TOP_MODULE
 from ..ir import Dataflow
 from ..untrusted import quote_name
 
@@ -30,7 +30,7 @@ __all__ = ["Port", "REGISTERS", "SPIRIT_NS", "XILINX_NS", "parse_ports", "compon
 SPIRIT_NS = "http://www.spiritconsortium.org/XMLSchema/SPIRIT/1685-2009"
 XILINX_NS = "http://www.xilinx.com"
 _XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-TOP = "qmlp_top"
+TOP = TOP_MODULE
 
 # REGISTERS: (name, offset, access, reset value or None, description), from the one table
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
-from ..build import DATAFLOW
+from ..build import DATAFLOW, TOP_VERILOG
 from ..errors import ConfigError, QmlpError, ToolError
 from ..ir import Dataflow, from_json, load, replace, save, to_json, verify
 from ..untrusted import quote_name
@@ -266,7 +266,7 @@ def _check_options(options: CompileOptions) -> None:
 
 def _written_by_qmlp(out: Path) -> bool:
     """The marker, or (builds from before the marker existed) a dataflow.json beside rtl/qmlp_top.v."""
-    return (out / MARKER).is_file() or ((out / DATAFLOW).is_file() and (out / "rtl" / "qmlp_top.v").is_file())
+    return (out / MARKER).is_file() or ((out / DATAFLOW).is_file() and (out / "rtl" / TOP_VERILOG).is_file())
 
 
 def _check_out_dir(options: CompileOptions) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 from ..datatypes import BIPOLAR, TERNARY, UINT, DataType
 from ..errors import FoldingError
 from ..ir import Dataflow, Folding, Layer
-from .cmvm import LayerGraph, layer_graph
+from .cmvm import LayerGraph, layer_graph, signed_width
 from .popcount import MAX_LEVELS_PER_STAGE as POPCOUNT_LEVELS_PER_STAGE, PopcountForm, popcount_form, popcount_levels
 from .thresholds import ThresholdTable, hardware_table, search_depth
 
@@ -144,6 +144,7 @@ class LayerPlan:
     tree_levels: int  # ceil(log2(terms)) of the per-channel adder tree
     tree_stages: int  # register stages of that tree (0 for a single term)
     nonzero_weights: int  # nonzero entries of the (unpadded) weight matrix
+    product_bits: int  # MVAU: two's-complement width of one input x stored-weight product (at most acc_bits)
     graph: LayerGraph | None = field(default=None, compare=False)  # Unit.CONST: adder graph + schedule
 
     @property
@@ -450,7 +451,16 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None, clock_m
         levels_per_stage=per_stage, tree_levels=levels,
         tree_stages=graph.schedule.registers_between if graph else -(-levels // per_stage),
         nonzero_weights=int(np.count_nonzero(layer.weights)), graph=graph,
+        product_bits=min(acc.bits, product_width(layer.in_dtype, storage)),
     )
+
+
+def product_width(x: DataType, w: DataType) -> int:
+    """Bits of the smallest two's-complement type holding every product of an ``x`` and a ``w``
+    value: the MVAU's products and adder-tree leaves (a ternary weight times UINT2 is 3 bits,
+    where the generic ``bits(x) + bits(w) + 1`` bound gives 5)."""
+    corners = [a * b for a in (x.min, x.max) for b in (w.min, w.max)]
+    return signed_width(min(corners), max(corners))
 
 
 # --- the stage chain ---------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..errors import ConfigError, QmlpError, ToolError
+from ..interface import TOP_MODULE
 
 __all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "yosys_environment", "synthesize",
            "synthesize_parts", "parse_stat", "parse_ltp", "parse_module_stats", "module_totals", "UnitSynthResult",
@@ -230,7 +231,7 @@ def _sources(rtl_dir: str | Path) -> list[Path]:
     return sorted(p for p in Path(rtl_dir).iterdir() if p.suffix in (".v", ".sv"))
 
 
-def synthesize(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top", timeout: float | None = None,
+def synthesize(rtl_dir: str | Path, *, family: str, top: str = TOP_MODULE, timeout: float | None = None,
                blackbox: Sequence[str] = ()) -> SynthResult:
     """Synthesize every .v/.sv file of ``rtl_dir`` for ``family`` (xcup or xc7); never writes there.
     Modules named in ``blackbox`` are left out (kept as empty cells, not counted).
@@ -306,7 +307,7 @@ class UnitSynthResult:
     seconds: float = 0.0
 
 
-def synthesize_units(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top",
+def synthesize_units(rtl_dir: str | Path, *, family: str, top: str = TOP_MODULE,
                      timeout: float | None = None) -> UnitSynthResult:
     """Synthesize ``rtl_dir`` keeping the hierarchy of ``top``'s instances (a layer unit, FIFO,
     converter, the control: ``keep_hierarchy``; everything inside them is flattened, so a
@@ -330,7 +331,7 @@ def synthesize_units(rtl_dir: str | Path, *, family: str, top: str = "qmlp_top",
                            top_local=_group(modules[top][0]), yosys=version, seconds=seconds)
 
 
-def synthesize_parts(rtl_dir: str | Path, *, family: str, parts: Sequence[str], top: str = "qmlp_top",
+def synthesize_parts(rtl_dir: str | Path, *, family: str, parts: Sequence[str], top: str = TOP_MODULE,
                      timeout: float | None = None) -> SynthResult:
     """Synthesize ``top`` with the modules ``parts`` as black boxes, then each part alone, out of
     context, and add the counts up (fmax: the slowest run). Yosys finishes a fully parallel

@@ -72,6 +72,12 @@ def path_margin_ns(family: str) -> tuple[float, float]:
     return float(timing.get("margin_ns", 0.0)), float(timing.get("ns_per_adder_level", 0.0))
 
 
+def chain_compare_levels(bits: int) -> int:
+    """LUT levels of a compare against a constant as qmlp_threshold builds it (CONSTANT = 1): an
+    AND/OR chain from the LSB, each LUT6 taking the lower bits' verdict and five more bits."""
+    return max(1, math.ceil((bits - 1) / 5))
+
+
 def _path(where: str, what: str, family: str, luts: int, adder_widths: list[int], *, tree: bool = True) -> Path:
     """A path through ``luts`` LUT levels and adders of ``adder_widths``; the calibrated
     per-level delay applies to datapath adders (``tree``), not to the glue's counters."""
@@ -146,9 +152,9 @@ def _graph_paths(p: LayerPlan, family: str) -> list[Path]:
         t = p.threshold
         if stage == sched.stages - 1 and t is not None and t.unit is ThresholdUnit.COMPARE:
             count = max(1, math.ceil(math.log2(t.steps + 1) / 3))
-            widths += [max(p.acc_bits, t.t_bits) + 1, p.out_bits + 1]
-            luts += count
-            what += f" + {t.steps}-step compare + count"
+            widths += [p.out_bits + 1]
+            luts += chain_compare_levels(max(p.acc_bits, t.t_bits) + 1) + count
+            what += f" + {t.steps}-step chain compare + count"
         paths.append(_path(p.name, what, family, luts, widths, tree=False))
     return paths
 
@@ -162,8 +168,7 @@ def layer_paths(p: LayerPlan, family: str) -> list[Path]:
     if p.unit is Unit.POPCOUNT:
         paths = _popcount_paths(p, family) + [_path(p.name, "accumulator", family, 1, [p.acc_bits])]
     else:
-        pw = min(p.acc_bits, p.in_bits + p.w_bits + 1)
-        paths = _tree_paths(p, family, pw, 2, "product")  # shift-and-add of the ROM word's weight bits
+        paths = _tree_paths(p, family, p.product_bits, 2, "product")  # shift-and-add of the ROM word's weight bits
         paths.append(_path(p.name, "accumulator", family, 1, [p.acc_bits]))
     act = _activation_path(p, family)
     return paths + ([act] if act else [])

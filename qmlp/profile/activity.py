@@ -33,6 +33,7 @@ import numpy as np
 
 from ..boards.stream import stream_layout
 from ..errors import ToolError
+from ..interface import TOP_MODULE
 from ..ir import Dataflow
 from ..packing import pack
 
@@ -176,7 +177,7 @@ def _build(rtl_dir: Path) -> Path:
     sources = sorted(p for p in rtl_dir.iterdir() if p.suffix in (".v", ".sv"))
     headers = sorted(p for p in rtl_dir.iterdir() if p.suffix == ".vh")  # `include files (the register map)
     flags = ["--cc", "--exe", "--build", "-j", "2", "--coverage-toggle", "--coverage-max-width",
-             str(COVERAGE_MAX_WIDTH), "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "qmlp_top",
+             str(COVERAGE_MAX_WIDTH), "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", TOP_MODULE,
              "-CFLAGS", "-std=c++20 -O1", "-o", "qmlp_toggle",
              # The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, so a
              # design large enough to be split into several C++ files fails to compile without it.

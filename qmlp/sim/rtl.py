@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..build import TOP_VERILOG
 from ..errors import ToolError
 from ..ir import Dataflow
-from ..interface import cpp_header
+from ..interface import TOP_MODULE, cpp_header
 from ..packing import beat_bytes, pack, unpack
 
 __all__ = ["BeatResult", "RtlResult", "verilator_command", "build_simulator", "run_beats", "simulate_rtl",
@@ -43,7 +44,7 @@ HARNESS = Path(__file__).parent / "harness" / "harness.cpp"
 BACKPRESSURE_P = 0.6
 # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs large enough for Verilator's
 # precompiled header fail to compile ("...__pch.h.fast: linker input file not found"): set it.
-_BUILD_FLAGS = ("--cc", "--exe", "--build", "-j", "2", "--top-module", "qmlp_top", "--x-assign", "unique",
+_BUILD_FLAGS = ("--cc", "--exe", "--build", "-j", "2", "--top-module", TOP_MODULE, "--x-assign", "unique",
                 "--x-initial", "unique", "-O2", "-CFLAGS", "-std=c++20 -O1",
                 "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
 
@@ -104,8 +105,8 @@ def verilator_command(*args: str) -> list[str]:
 
 def _sources(rtl_dir: Path) -> list[Path]:
     sources = sorted(rtl_dir.glob("*.v"))
-    if not (rtl_dir / "qmlp_top.v").exists():
-        raise ToolError(f"{rtl_dir}: no qmlp_top.v; run qmlp.hwgen.emit.emit_rtl (or qmlp compile) first")
+    if not (rtl_dir / TOP_VERILOG).exists():
+        raise ToolError(f"{rtl_dir}: no {TOP_VERILOG}; run qmlp.hwgen.emit.emit_rtl (or qmlp compile) first")
     return sources
 
 
@@ -118,7 +119,7 @@ def lint(rtl_dir: str | Path) -> str:
     """``verilator --lint-only -Wall`` on the emitted design; returns the output, raises ToolError
     with the warnings when it is not clean."""
     rtl_dir = Path(rtl_dir)
-    cmd = verilator_command("--lint-only", "-Wall", "--top-module", "qmlp_top", f"-I{rtl_dir}", *map(str, _sources(rtl_dir)))
+    cmd = verilator_command("--lint-only", "-Wall", "--top-module", TOP_MODULE, f"-I{rtl_dir}", *map(str, _sources(rtl_dir)))
     proc = subprocess.run(cmd, cwd=rtl_dir, env=_environment(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise ToolError(f"{rtl_dir}: verilator lint failed:\n{proc.stdout}{proc.stderr}")

@@ -1,5 +1,6 @@
 // Testbench of the threshold units: UNIT = 1 drives qmlp_threshold_search (tables thr_k<k>.mem),
-// UNIT = 0 drives qmlp_threshold fed by a row ROM as qmlp_mvau does (thr.mem). Vectors {row, acc}
+// UNIT = 0 drives qmlp_threshold fed by a row ROM as qmlp_mvau does (thr.mem), with its `>=`
+// compares (CONSTANT = 0) or the AND/OR chains of fully parallel layers (CONSTANT = 1). Vectors {row, acc}
 // come from stim.mem, the expected codes from expect.mem (both written by the Python test from the
 // IR semantics). `en` is random (60% high): the unit must hold its results while it is low.
 // Inputs change on the falling edge; on the rising edge the output is checked against the vector
@@ -15,6 +16,7 @@ module tb #(
     parameter integer STEPS = 15,
     parameter integer OUT_BITS = 4,
     parameter integer OUT_BIAS = 0,
+    parameter integer CONSTANT = 0,
     parameter integer ROWS = 1,
     parameter integer LANES = 1,
     parameter integer LANE = 0,
@@ -48,7 +50,7 @@ module tb #(
             wire [TE-1:0] entry = word[LANE*TE +: TE];
             qmlp_threshold #(
                 .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .STEPS(STEPS), .T_BITS(T_BITS),
-                .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS)
+                .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .CONSTANT(CONSTANT)
             ) dut (.acc(acc), .neg(entry[TE-1]), .thresholds(entry[TE-2:0]), .code(code));
         end
     endgenerate

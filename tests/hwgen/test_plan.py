@@ -14,7 +14,7 @@ from qmlp.hwgen.cycles import cycle_model
 from qmlp.hwgen.emit import emit_rtl, render_top
 from qmlp.hwgen.estimate import estimate, layer_features
 from qmlp.hwgen.fold import fold, with_stream
-from qmlp.hwgen.plan import Memory, StageKind, Storage, Unit, build_plan, tree_stages
+from qmlp.hwgen.plan import Memory, StageKind, Storage, Unit, build_plan, product_width, tree_stages
 from qmlp.ir import Folding
 from qmlp.testing import random_dataflow
 
@@ -132,3 +132,20 @@ def test_pipelined_mvaus_are_bit_exact_under_backpressure_and_cycle_exact(tmp_pa
     assert free.latency[0] == model.latency
     last = free.beats.out_cycles.reshape(6, -1)[:, -1]
     assert last[-1] - last[-2] == model.ii
+
+
+@pytest.mark.parametrize("x, w, bits", [
+    (UINT(2), TERNARY, 3),  # [-3, 3]
+    (UINT(2), INT(2), 4),  # [-6, 3]
+    (BIPOLAR, BIPOLAR, 2),  # [-1, 1]
+    (UINT(8), TERNARY, 9),  # [-255, 255]
+    (INT(4), INT(4), 8),  # [-56, 64]: -8 * -8 needs the eighth bit
+    (INT(8), INT(8), 16),  # [-16256, 16384]
+    (UINT(1), UINT(1), 2),  # [0, 1] as a signed leaf
+])
+def test_product_width_holds_every_product_and_no_more(x, w, bits):
+    products = [a * b for a in range(x.min, x.max + 1) for b in range(w.min, w.max + 1)]
+    lo, hi = min(products), max(products)
+    assert product_width(x, w) == bits
+    assert -(1 << (bits - 1)) <= lo and hi < (1 << (bits - 1))  # holds every product
+    assert not (-(1 << (bits - 2)) <= lo and hi < (1 << (bits - 2)))  # one bit fewer would not

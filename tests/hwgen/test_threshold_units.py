@@ -37,6 +37,7 @@ class Case:
     lanes: int
     lane: int
     seed: int = 0
+    constant: bool = False  # qmlp_threshold's AND/OR-chain compares (fully parallel layers)
 
     @property
     def bias(self) -> int:
@@ -55,6 +56,10 @@ CASES = {
     # the comparator unit as qmlp_mvau drives it (row ROM), 2- and 3-bit outputs
     "linear_uint2": Case(False, INT(6), UINT(2), 3, rows=4, lanes=2, lane=0),
     "linear_int3_unsigned_acc": Case(False, UINT(5), INT(3), 7, rows=3, lanes=1, lane=0),
+    # the chain compares of qmlp_const_layer: the same function of (acc, threshold) for any threshold
+    "chain_uint2": Case(False, INT(6), UINT(2), 3, rows=4, lanes=2, lane=1, seed=3, constant=True),
+    "chain_int3_unsigned_acc": Case(False, UINT(5), INT(3), 7, rows=3, lanes=1, lane=0, seed=4, constant=True),
+    "chain_bipolar_int9": Case(False, INT(9), BIPOLAR, 1, rows=2, lanes=3, lane=2, seed=5, constant=True),
 }
 
 
@@ -96,7 +101,7 @@ def _parameters(case: Case, t_bits: int, n: int) -> list[str]:
     out_bits = case.out.bits
     values = dict(UNIT=int(case.search), ACC_BITS=case.acc.bits, ACC_SIGNED=int(case.acc.signed), T_BITS=t_bits,
                   LEVELS=count_bits(case.steps), STEPS=case.steps, OUT_BITS=out_bits, OUT_BIAS=case.bias,
-                  ROWS=case.rows, LANES=case.lanes, LANE=case.lane, N=n)
+                  CONSTANT=int(case.constant), ROWS=case.rows, LANES=case.lanes, LANE=case.lane, N=n)
     return [f"-G{key}={value}" for key, value in values.items()]
 
 
@@ -137,11 +142,11 @@ def test_unit_matches_ir_at_every_accumulator_value_under_backpressure(name, tmp
 
 @pytest.mark.parametrize("search", [False, True])
 def test_units_are_lint_clean(search):
-    params = _parameters(CASES["search_uint4_rows3" if search else "linear_uint2"], 8, 16)
+    params = _parameters(CASES["search_uint4_rows3" if search else "chain_uint2"], 8, 16)
     unit = UNITS[1] if search else UNITS[0]
     top = "qmlp_threshold_search" if search else "qmlp_threshold"
     keep = {"-GACC_BITS", "-GACC_SIGNED", "-GT_BITS", "-GOUT_BITS", "-GOUT_BIAS"} | (
-        {"-GLEVELS", "-GROWS", "-GLANES", "-GLANE"} if search else {"-GSTEPS"})
+        {"-GLEVELS", "-GROWS", "-GLANES", "-GLANE"} if search else {"-GSTEPS", "-GCONSTANT"})
     params = [p for p in params if p.split("=")[0] in keep] + (['-GTABLE_FILE="thr"'] if search else [])
     proc = subprocess.run(verilator_command("--lint-only", "-Wall", "--top-module", top, str(unit), str(UNITS[2]),
                                             *params), capture_output=True, text=True, env=verilator_env(), timeout=120)

@@ -61,7 +61,7 @@ module qmlp_const_layer #(
             if (STEPS > 0 && SEARCH_LEVELS == 0) begin : thr
                 qmlp_threshold #(
                     .ACC_BITS(ACC_BITS), .ACC_SIGNED(ACC_SIGNED), .STEPS(STEPS), .T_BITS(T_BITS),
-                    .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS)
+                    .OUT_BITS(OUT_BITS), .OUT_BIAS(OUT_BIAS), .CONSTANT(1)
                 ) unit (.acc(g_acc[c*ACC_BITS +: ACC_BITS]), .neg(NEGATE[c]), .thresholds(THRESHOLDS[c*TS +: TS]),
                         .code(act[c*OUT_BITS +: OUT_BITS]));
             end else if (STEPS > 0) begin : search

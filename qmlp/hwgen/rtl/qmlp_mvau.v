@@ -51,6 +51,7 @@ module qmlp_mvau #(
     parameter integer SEARCH_BLOCK_FROM = 32, // search levels >= this are block-RAM ROMs
     parameter integer LEVELS_PER_STAGE = 3,  // adder-tree levels between pipeline registers
     parameter integer POPCOUNT = 0,  // 1: BIPOLAR inputs summed by qmlp_popcount (ACC_BITS holds its count P)
+    parameter integer PRODUCT_BITS = IN_BITS + W_BITS + 1,  // the plan's exact width of one product
     parameter ROM_STYLE = "logic",  // "logic" (LUTs) or "block" (BRAM), the planner's choice
     parameter WEIGHT_FILE = ""  // $readmemh file: NF*SF words of PE*SIMD*W_BITS, see README
 ) (
@@ -124,10 +125,12 @@ module qmlp_mvau #(
     end
 
     // ---- stage 2: products and SIMD sum per PE -----------------------------------------------
-    // Products are shift-and-add over the weight bits on PW = IN_BITS + W_BITS + 1 bits (exact:
-    // |x * w| < 2^(PW-1)), or modulo 2^ACC_BITS when that is narrower: no `*`, so no tool maps
+    // Products are shift-and-add over the weight bits on PW = PRODUCT_BITS bits, the plan's exact
+    // two's-complement width of x * w for the input and weight types (TERNARY x UINT2: 3 bits; the
+    // default IN_BITS + W_BITS + 1 holds any product), computed modulo 2^PW, or modulo 2^ACC_BITS
+    // when that is narrower; the adder tree's leaves are PW bits wide. No `*`, so no tool maps
     // these narrow products to DSP blocks (BIPOLAR: +-x, TERNARY/INT2: x*b0 - 2x*b1).
-    localparam integer PW = (IN_BITS + W_BITS + 1 < ACC_BITS) ? IN_BITS + W_BITS + 1 : ACC_BITS;
+    localparam integer PW = (PRODUCT_BITS < ACC_BITS) ? PRODUCT_BITS : ACC_BITS;
     // qmlp_popcount's levels (its LEVELS; qmlp.hwgen.popcount.popcount_levels): leaf counts of 3,
     // the pairwise tree over them, the plane combination for several planes or signed weights
     localparam integer POP_GROUPS = (SIMD + 2) / 3;
