@@ -105,9 +105,9 @@ def compile_seconds(case: str, index: int) -> float:
     cmvm_layer.clear_cache()
     start = time.perf_counter()
     compare = plan.threshold is not None and plan.threshold.unit is ThresholdUnit.COMPARE
-    g = cmvm_layer.layer_graph(padded_weights(layer), graph_input_dtype(layer), activation=compare,
-                               clock_mhz=CLOCK_MHZ)
-    render_graph_module("g", g.graph, g.schedule, in_bits=plan.in_bits, in_kind=element_kind(g.in_dtype),
+    g_in = graph_input_dtype(layer)
+    g = cmvm_layer.layer_graph(padded_weights(layer), g_in, activation=compare, clock_mhz=CLOCK_MHZ)
+    render_graph_module("g", g.graph, g.schedule, in_bits=plan.in_bits, in_kind=element_kind(g_in),
                         acc_bits=plan.acc_bits)
     seconds = time.perf_counter() - start
     assert g.graph == plan.graph.graph, "the rebuilt graph differs from the plan's"
@@ -122,7 +122,8 @@ def qmlp_job(case: str, index: int, kind: str, timeout: float) -> dict:
     cost = graph_cost(g.graph, g.schedule)
     row = {"adders": cost.adders, "depth": cost.depth, "k": g.schedule.k, "cycles": plan.latency,
            "model_lut": cost.lut, "model_ff": cost.ff, "shape": list(layer.weights.shape),
-           "weights": str(layer.weight_dtype), "inputs": str(layer.in_dtype), "graph_inputs": str(g.in_dtype)}
+           "weights": str(layer.weight_dtype), "inputs": str(layer.in_dtype),
+           "graph_inputs": str(graph_input_dtype(layer))}
     if kind == "graph":  # the shell job does not rebuild the graph (minutes on the UNSW/TFC fc0)
         row["compile_s"] = round(compile_seconds(case, index), 2)
     with tempfile.TemporaryDirectory(prefix="qmlp-ag-") as tmp:

@@ -15,7 +15,7 @@ from qmlp.hwgen.cmvm import layer_graph
 from qmlp.hwgen.cmvm import layer as cmvm_layer
 from qmlp.hwgen.cycles import cycle_model
 from qmlp.hwgen.emit import emit_layer_rtl, emit_rtl
-from qmlp.hwgen.plan import ThresholdUnit, Unit, build_plan
+from qmlp.hwgen.plan import ThresholdUnit, Unit, build_plan, graph_input_dtype
 from qmlp.ir import Folding, StreamFormat
 from qmlp.sim.bitaccurate import run_integer
 from qmlp.sim.rtl import lint, simulate_rtl
@@ -104,11 +104,11 @@ def test_bipolar_inputs_with_an_activation_enter_the_graph_as_codes():
     from qmlp.hwgen.cmvm.cost import graph_cost
     from qmlp.hwgen.popcount import popcount_form
 
-    binary = build_plan(fully_parallel(CASES["bipolar"]())).layers  # BIPOLAR acts into a raw last layer
-    assert [p.graph.in_dtype for p in binary] == [UINT(1), BIPOLAR]
+    binary = fully_parallel(CASES["bipolar"]())  # BIPOLAR acts into a raw last layer
+    assert [graph_input_dtype(layer) for layer in binary.layers] == [UINT(1), BIPOLAR]
     df = fully_parallel(CASES["int2_bipolar_in"]())
     first = build_plan(df).layers[0]
-    assert first.graph.in_dtype == UINT(1)
+    assert graph_input_dtype(df.layers[0]) == UINT(1) and first.unit is Unit.CONST
     w = np.asarray(df.layers[0].weights)
     assert first.acc_bits == popcount_form(df.layers[0], INT(2)).acc.bits
     codes = np.random.default_rng(0).integers(0, 2, size=(64, w.shape[1]))

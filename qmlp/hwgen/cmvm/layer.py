@@ -28,13 +28,11 @@ SHARING_BOUND = 0.3
 
 @dataclass(frozen=True)
 class LayerGraph:
-    """The adder graph of one layer (padded rows and columns included), where its
-    registers go at the layer's clock, and the type its inputs are read as (``in_dtype``: the
-    layer's input type, or UINT1 codes for a BIPOLAR layer in popcount form, qmlp.hwgen.plan)."""
+    """The adder graph of one layer (padded rows and columns included) and where its
+    registers go at the layer's clock."""
 
     graph: AdderGraph
     schedule: Schedule
-    in_dtype: DataType
 
     @property
     def latency(self) -> int:
@@ -83,6 +81,6 @@ def layer_graph(weights: np.ndarray, in_dtype: DataType, *, activation: bool, cl
     fewest LUTs (``cost``)."""
     w = np.ascontiguousarray(weights, dtype=np.int64)
     lo, hi = input_range(in_dtype)
-    options = [LayerGraph(g, schedule(g, clock_mhz or DEFAULT_CLOCK_MHZ, activation=activation), in_dtype)
+    options = [LayerGraph(g, schedule(g, clock_mhz or DEFAULT_CLOCK_MHZ, activation=activation))
                for g in _candidates(w.tobytes(), w.shape, lo, hi)]
     return min(options, key=lambda o: (o.schedule.stages, graph_cost(o.graph, None).lut))
