@@ -85,6 +85,25 @@ def test_mvau_unsigned_and_extreme_accumulators_with_padding_and_converters(tmp_
     run_and_compare(df, q, tmp_path)
 
 
+@pytest.mark.parametrize("in_dtype, wtype", [(UINT(8), TERNARY), (INT(8), INT(2)), (INT(6), BIPOLAR), (INT(5), INT(2))])
+def test_wide_inputs_times_narrow_signed_weights_at_the_extremes(in_dtype, wtype, tmp_path):
+    """More than 6 input and weight bits with 1-2-bit signed weights: qmlp_mvau's conditional-
+    negation products ((m ^ n) + n), with the most negative input times the most negative weight,
+    each weight code in every lane position, and raw accumulators at both ends."""
+    rng = np.random.default_rng(in_dtype.bits * 7 + wtype.bits)
+    values = np.array([-1, 1]) if wtype == BIPOLAR else np.arange(wtype.min, wtype.max + 1)
+    w = rng.choice(values, size=(6, 10))
+    w[0], w[1] = wtype.min, wtype.max
+    q = rng.integers(in_dtype.min, in_dtype.max + 1, size=(80, 10))
+    q[:3] = [[in_dtype.min] * 10, [in_dtype.max] * 10, [in_dtype.min, in_dtype.max] * 5]
+    layer = make_layer("x", w, wtype, in_dtype, Folding(pe=3, simd=5))
+    df = make_dataflow([layer], in_dtype, StreamFormat(5, 3))
+    assert build_plan(df).layers[0].unit is Unit.MVAU and in_dtype.bits + wtype.bits > 6
+    accs, _ = run_integer(df, q)
+    assert accs[0][0, 0] == in_dtype.min * wtype.min * 10  # the largest product, in every lane
+    run_and_compare(df, q, tmp_path)
+
+
 def test_thresholds_on_exact_values_signed_and_bipolar_outputs(tmp_path):
     rng = np.random.default_rng(5)
     q = rng.integers(-8, 8, size=(150, 17))

@@ -151,10 +151,26 @@ module qmlp_mvau #(
             in_value = wide[PW-1:0];
         end
     endfunction
+    // Wide inputs (more than 6 input and weight bits: no longer one LUT6 per product bit) times
+    // signed weights of 1-2 bits or BIPOLAR ones: a magnitude select and one conditional negation,
+    // (m ^ {PW{n}}) + n, whose select and XOR fold into the incrementer's carry-chain LUTs, about
+    // one LUT per product bit; the general shift-and-add builds x*b0 - 2x*b1 as two adders.
+    localparam integer NEGATE_FORM = (IN_BITS + W_BITS > 6 && (W_KIND == 2 || (W_KIND == 1 && W_BITS <= 2))) ? 1 : 0;
     function automatic [PW-1:0] times(input [PW-1:0] x, input [W_BITS-1:0] code);
         integer b;
+        reg [PW-1:0] m;
+        reg n;
         begin
-            if (W_KIND == 2) begin
+            if (NEGATE_FORM != 0) begin
+                if (W_KIND == 2) begin  // BIPOLAR: code 1 = +1, 0 = -1
+                    m = x;
+                    n = !code[0];
+                end else begin  // INT1 {0, -1}; INT2/TERNARY: 01 = 1, 10 = -2, 11 = -1
+                    m = code[0] ? x : ((W_BITS > 1 && code[W_BITS-1]) ? x << 1 : {PW{1'b0}});
+                    n = code[W_BITS-1];
+                end
+                times = (m ^ {PW{n}}) + {{(PW - 1){1'b0}}, n};
+            end else if (W_KIND == 2) begin
                 times = code[0] ? x : -x;
             end else begin
                 times = {PW{1'b0}};
