@@ -123,7 +123,7 @@ def run_case(case: Case, *, synth: bool, finn: bool, timeout: float) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"qmlp-bench-{case.name}-src-") as tmp:
         model = source_model(case.source, Path(tmp))
         df = fold(source_dataflow(case.source, model), target_fps=case.target_fps, clock_mhz=case.clock_mhz,
-                  family=board.family)
+                  family=board.family, lut_per_bram36=board.lut_per_bram36)
         finn_row = finn_estimate(case, model, Path(tmp)) if finn else None
     est = estimate(df, board.family)
     row = {
@@ -176,7 +176,10 @@ def _finn_lut(row: dict) -> float | None:
 
 def render(rows: list[dict]) -> str:
     lines = [SECTION, "",
-             "Produced by one run of `bench/hw_quality.py` on this shared 2-core machine, Yosys 0.70 (yowasp) "
+             "Produced by one run of `bench/hw_quality.py` on this shared 2-core machine, Yosys 0.70 (yowasp), "
+             "the unsw-1M, seed-w2a2-100k and seed-negbn-100k rows by a later invocation (`--only ...`) after the "
+             "weight-storage search, the separately mapped weight ROM and the exact-width MVAU products; the "
+             "other rows predate those changes "
              "(results: `bench/results/hw_quality.json`). "
              "Each design is folded by qmlp for the target throughput and clock on the board's family "
              "(timing-aware: adder trees registered for the clock), planned, estimated and emitted as "
@@ -263,7 +266,7 @@ def calibration_summary() -> list[str]:
 NOTES = """What the numbers say (this run, calibrated per unit by bench/calibrate.py):
 
 - **The estimate** is within +-25% of the flattened Yosys netlist on every row above (LUT
-  0.80-1.09, FF 0.90-1.14); the BRAM count is exact on every row but the ternary-weight
+  0.80-1.13, FF 0.90-1.14); the BRAM count is exact on every row but the ternary-weight
   8-bit-activation one (55 vs 55.5 BRAM36: the binary-search unit reads each lane's
   entry from a ROM that holds all lanes' words, and Yosys maps that wide ROM to BRAM tiles before
   dropping the unused ones, so a lane can straddle two tiles; the plan prices one lane's width).
@@ -277,10 +280,14 @@ NOTES = """What the numbers say (this run, calibrated per unit by bench/calibrat
   above the 0.5x goal. At 40 cycles per inference every weight bit is read each cycle, so the MVAU lanes
   (~1,600 product-and-add lanes) dominate; constant adder graphs (issue 17's Unit.CONST) are the
   planned way down, not done here.
-- **UNSW-NB15 at 1 M/s on the PYNQ-Z2** is still ~13.6 k LUT sites against the 3,617 goal: its
-  600 bipolar inputs feed a 600-wide adder tree of products; the XNOR/popcount unit of the
-  popcount issue replaces it (this run predates it). FINN was not run for it (random-weight IR,
-  no QONNX model here); the goal compares with FINN's published 7,234 LUT.
+- **UNSW-NB15 at 1 M/s on the PYNQ-Z2**: ~6.0 k LUT sites, 0 BRAM36, against the 3,617 goal
+  (0.83x FINN's published 7,234 LUT + 22 BRAM36; not met). The search now uses 96 of the 100
+  cycles (fc0 4x100 popcount, fc1/fc2 4x11 with 2 padded inputs) with 96-word LUT ROMs, which the
+  old rule forced into block RAM priced at the XCZU7EV's 740 LUT; fc0's ROM is mapped apart from
+  its popcount (5,865 -> 3,127 LUT for the 1x600 unit alone). What remains, per unit
+  (`synth.synthesize_units`): fc0 ~3.4 k (ROM ~1.6 k, popcount ~1.6 k), fc1 and fc2 ~1.0 k each
+  (ROM, 44 lanes of 2x2-bit products and trees, thresholds), converters ~0.4 k, FIFOs and
+  control ~0.3 k. FINN was not run for it (random-weight IR, no QONNX model here).
 - FINN's numbers are finn-plus 1.6.1's analytical estimates at its own (divisor-only) folding for
   the same ONNX model, rate and clock, not synthesis results; they include its INT8 input
   quantizer as thresholds (~5.2 k LUT at 100 k/s), which qmlp does on the host."""

@@ -38,11 +38,13 @@ __all__ = [
     "SCHEMA_VERSION", "READABLE_SCHEMA_VERSIONS", "InputQuant", "Thresholds", "Folding", "Layer", "OutputDequant",
     "StreamFormat", "Dataflow", "IRError", "PRE_OPS", "PreOp", "frozen_array", "accumulator_range", "verify", "to_json",
     "from_json",
-    "save", "load", "replace",
+    "save", "load", "replace", "WEIGHT_STORAGES",
 ]
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)  # version 1 predates Thresholds.negate (all False)
+# Folding.weight_storage: the plan's rule, a LUT ROM, a block-RAM ROM (qmlp.hwgen.plan)
+WEIGHT_STORAGES = ("auto", "lut", "bram")
 
 
 class IRError(ValueError):
@@ -120,13 +122,16 @@ class Thresholds:
 class Folding:
     """PE output channels and SIMD inputs processed per cycle; ``pad_*`` zero-pads a dimension
     so that a cheaper PE/SIMD divides it (0 = no padding); ``levels_per_stage`` adder-tree
-    levels sit between two pipeline registers (chosen by the fold pass for the clock)."""
+    levels sit between two pipeline registers (chosen by the fold pass for the clock);
+    ``weight_storage`` builds the weight ROM in LUTs (``"lut"``) or block RAM (``"bram"``), or
+    leaves it to the plan's rule (``"auto"``); the fold pass prices both for the board."""
 
     pe: int = 1
     simd: int = 1
     pad_out: int = 0
     pad_in: int = 0
     levels_per_stage: int = 3
+    weight_storage: str = "auto"
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,6 +244,9 @@ def verify(df: Dataflow) -> None:
                 raise IRError(f"{where}: folding {f} does not divide {layer.weights.shape}")
             if not isinstance(f.levels_per_stage, int) or f.levels_per_stage < 1:
                 raise IRError(f"{where}: folding levels_per_stage {f.levels_per_stage!r} must be an int >= 1")
+            if f.weight_storage not in WEIGHT_STORAGES:
+                raise IRError(f"{where}: folding weight_storage {f.weight_storage!r} must be one of "
+                              f"{', '.join(WEIGHT_STORAGES)}")
     if df.output.scale.shape != (features,) or df.output.bias.shape != (features,):
         raise IRError(f"output: dequant vectors must have {features} entries")
     if int(np.prod(df.output_shape)) != features or int(np.prod(df.input_shape)) != df.input.features:
@@ -277,15 +285,21 @@ def _folding_from_json(data: Any, where: str) -> Folding | None:
     if data is None:
         return None
     data = u.mapping(data, where)
-    extra = sorted(set(data) - {"pe", "simd", "pad_out", "pad_in", "levels_per_stage"})
+    extra = sorted(set(data) - {"pe", "simd", "pad_out", "pad_in", "levels_per_stage", "weight_storage"})
     if extra:
-        raise u.InputError(f"{where}: unknown field '{extra[0]}' (pe, simd, pad_out, pad_in, levels_per_stage)")
+        raise u.InputError(f"{where}: unknown field '{extra[0]}' "
+                           "(pe, simd, pad_out, pad_in, levels_per_stage, weight_storage)")
+    storage = data.get("weight_storage", "auto")
+    if storage not in WEIGHT_STORAGES:
+        raise u.InputError(f"{where}.weight_storage: {u.printable(repr(storage))[:40]} is not one of "
+                           f"{', '.join(WEIGHT_STORAGES)}")
     n = u.LIMITS.features
     return Folding(pe=u.integer(u.field(data, "pe", where), f"{where}.pe", 1, n),
                    simd=u.integer(u.field(data, "simd", where), f"{where}.simd", 1, n),
                    pad_out=u.integer(data.get("pad_out", 0), f"{where}.pad_out", 0, n),
                    pad_in=u.integer(data.get("pad_in", 0), f"{where}.pad_in", 0, n),
-                   levels_per_stage=u.integer(data.get("levels_per_stage", 3), f"{where}.levels_per_stage", 1, 64))
+                   levels_per_stage=u.integer(data.get("levels_per_stage", 3), f"{where}.levels_per_stage", 1, 64),
+                   weight_storage=storage)
 
 
 def _layer_from_json(data: Any, where: str, features: int) -> Layer:

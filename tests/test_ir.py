@@ -22,13 +22,25 @@ def assert_same(a, b):
 @pytest.mark.parametrize("seed", range(4))
 def test_json_round_trip_exact(tmp_path, seed):
     df = random_dataflow(seed, weight_dtypes=(TERNARY, INT(3), BIPOLAR), act_dtype=UINT(2))
-    df = replace(df, layers=(replace(df.layers[0], folding=Folding(pe=3, simd=4)), *df.layers[1:]),
+    storage = ("auto", "lut", "bram")[seed % 3]
+    df = replace(df, layers=(replace(df.layers[0], folding=Folding(pe=3, simd=4, weight_storage=storage)),
+                             *df.layers[1:]),
                  stream=StreamFormat(4, 1), clock_mhz=200.0, metadata={"k": "v"})
     save(df, tmp_path / "df.json")
     back = load(tmp_path / "df.json")
     assert_same(df, back)
-    assert back.layers[0].folding == Folding(pe=3, simd=4) and back.stream == StreamFormat(4, 1)
+    assert back.layers[0].folding == Folding(pe=3, simd=4, weight_storage=storage)
+    assert back.stream == StreamFormat(4, 1)
     verify(back)
+
+
+def test_weight_storage_field_is_checked():
+    data = to_json(replace(random_dataflow(0), layers=(replace(random_dataflow(0).layers[0], folding=Folding()),
+                                                       *random_dataflow(0).layers[1:])))
+    data["layers"][0]["folding"]["weight_storage"] = "uram"
+    with pytest.raises(InputError, match=r"^dataflow: layers\[0\]\.folding\.weight_storage: 'uram' is not one of "
+                                         r"auto, lut, bram$"):
+        from_json(data, "dataflow")
 
 
 def test_round_trip_of_lowered_zoo_model_keeps_float_bits(zoo, tmp_path):

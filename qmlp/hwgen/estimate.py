@@ -41,13 +41,10 @@ __all__ = [
     "Features", "LayerEstimate", "NetworkEstimate", "Coefficients", "coefficients", "layer_features",
     "stage_features", "control_features", "price", "estimate_layer", "layer_cost", "estimate", "bram_count",
     "steady_state", "write_estimate_reports", "layer_resources_json", "network_performance_json",
-    "summary_markdown", "timing_warning", "plot_layer_resources", "resources_figure", "LUT_PER_BRAM36",
+    "summary_markdown", "timing_warning", "plot_layer_resources", "resources_figure",
     "CALIBRATION_DIR",
 ]
 
-# A BRAM36 is worth this many LUTs when ranking foldings: XCZU7EV has 230,400 LUTs and 312
-# BRAM36, so one BRAM36 is as large a share of the device as ~740 LUTs.
-LUT_PER_BRAM36 = 740
 # (width, depth) aspect ratios of a BRAM36 and a BRAM18 (7-series and UltraScale+ alike).
 _BRAM36_SHAPES = ((72, 512), (36, 1024), (18, 2048), (9, 4096), (4, 8192), (2, 16384), (1, 32768))
 _BRAM18_SHAPES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
@@ -388,9 +385,10 @@ def estimate_layer(p: LayerPlan, weights: np.ndarray, family: str = "xcup") -> L
         lut=lut, ff=ff, bram36=bram, dsp=0, weight_storage=p.weights.kind.value, fmax_mhz=fmax)
 
 
-def layer_cost(est: LayerEstimate) -> float:
-    """Scalar cost used to rank foldings: LUT + FF/4 + BRAM36 in LUT-area equivalents."""
-    return est.lut + est.ff / 4 + est.bram36 * LUT_PER_BRAM36
+def layer_cost(est: LayerEstimate, lut_per_bram36: float) -> float:
+    """Scalar cost used to rank foldings: LUT + FF/4 + BRAM36 in LUT-area equivalents, a BRAM36
+    at the board's price (``Board.lut_per_bram36``: its share of the part)."""
+    return est.lut + est.ff / 4 + (est.bram36 * lut_per_bram36 if est.bram36 else 0.0)
 
 
 def estimate(df: Dataflow, family: str = "xcup", hw: HardwarePlan | None = None) -> NetworkEstimate:

@@ -33,13 +33,14 @@ from .cycles import cycle_model
 from .estimate import Features, estimate_layer, layer_cost, price, stage_features
 from .cmvm.layer import const_lut_bound
 from .estimate import GRAPH_LUT_FACTOR
-from .plan import StageKind, StagePlan, graph_input_dtype, is_fully_parallel, plan_layer
+from .plan import (LUTROM_SEARCH_MAX_DEPTH, StageKind, StagePlan, Storage, graph_input_dtype, is_fully_parallel,
+                   plan_layer)
 from .timing import layer_paths
 
 __all__ = [
     "divisors", "parallelism_options", "fold_cycles", "target_cycles", "fold_layer", "fold",
     "apply_folding", "read_folding", "folding_config", "write_final_hw_config", "with_stream",
-    "default_target_fps", "choose_levels", "slowest_fps", "DMA_FEED_FPS",
+    "default_target_fps", "choose_levels", "slowest_fps", "DMA_FEED_FPS", "storage_options", "reference_bram_price",
 ]
 
 # What a Zynq host can feed through one AXI DMA, vector by vector: about 1-2 M inferences/s.
@@ -143,11 +144,38 @@ def _input_glue(index: int, layer: Layer, folding: Folding) -> Features:
     return glue
 
 
-def _rank(index: int, layer: Layer, folding: Folding, clock_mhz: float, family: str) -> tuple[bool, float, float]:
+def _rank(index: int, layer: Layer, folding: Folding, clock_mhz: float, family: str,
+          lut_per_bram36: float) -> tuple[bool, float, float]:
     """(misses the clock, cost, -fmax) of one candidate: meeting the clock first, then cost."""
     est = estimate_layer(plan_layer(index, layer, folding, clock_mhz), layer.weights, family)
-    cost = layer_cost(est) + _glue_cost(index, layer, folding, family)
+    cost = layer_cost(est, lut_per_bram36) + _glue_cost(index, layer, folding, family)
     return est.fmax_mhz < clock_mhz, cost, -est.fmax_mhz
+
+
+def storage_options(index: int, layer: Layer, folding: Folding) -> list[Folding]:
+    """``folding`` as the plan's rule builds its weight ROM ("auto"), and with the other storage
+    when the ROM has more than one word: block RAM for a LUT ROM, LUTs for a block-RAM ROM of at
+    most ``LUTROM_SEARCH_MAX_DEPTH`` words. The search prices both at the board's BRAM price."""
+    auto = replace(folding, weight_storage="auto")
+    if is_fully_parallel(layer, folding):
+        return [auto]
+    rom = plan_layer(index, layer, auto).weights
+    if rom.kind is Storage.LUT:
+        return [auto, replace(folding, weight_storage="bram")]
+    if rom.kind is Storage.BRAM and rom.depth <= LUTROM_SEARCH_MAX_DEPTH:
+        return [auto, replace(folding, weight_storage="lut")]
+    return [auto]
+
+
+def reference_bram_price(family: str) -> float:
+    """The price of a BRAM36 in LUTs when no board is named: that of the largest known board of
+    ``family`` (``Board.lut_per_bram36``: its part's LUTs per BRAM36)."""
+    from ..boards import get_board, known_boards
+
+    boards = [b for b in map(get_board, known_boards()) if b.family == family]
+    if not boards:
+        raise FoldingError(f"no known board of family {family!r} prices block RAM; pass lut_per_bram36")
+    return max(boards, key=lambda b: b.resources.lut).lut_per_bram36
 
 
 def _glue_cost(index: int, layer: Layer, folding: Folding, family: str) -> float:
@@ -163,14 +191,18 @@ def _const_below(index: int, layer: Layer, folding: Folding, family: str) -> flo
 
 
 def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: str = "xcup", index: int = 0,
-               allow_padding: bool = True, cost: Callable[[Layer, Folding], float] | None = None) -> Folding:
+               allow_padding: bool = True, cost: Callable[[Layer, Folding], float] | None = None,
+               lut_per_bram36: float | None = None) -> Folding:
     """The cheapest folding of ``layer`` whose cycles per inference are <= ``budget`` and whose
     estimated fmax reaches ``clock_mhz`` on ``family`` (when none reaches it: the fastest).
 
     Expects budget >= 1. Guarantees the result is legal (pads < PE/SIMD), meets the budget and
-    carries the levels_per_stage of ``choose_levels``; ties on cost go to fewer cycles, then
-    smaller PE. ``cost`` replaces the calibrated cost and the clock check (for tests and
-    experiments)."""
+    carries the levels_per_stage of ``choose_levels`` and the weight storage (``storage_options``)
+    that is cheaper with a BRAM36 at ``lut_per_bram36`` LUTs (default: ``reference_bram_price``);
+    ties on cost go to fewer cycles, then smaller PE. ``cost`` replaces the calibrated cost and the
+    clock check (for tests and experiments)."""
+    if lut_per_bram36 is None:
+        lut_per_bram36 = reference_bram_price(family)
     best: tuple[Any, ...] | None = None
     candidates = []
     for pe, pad_out in parallelism_options(layer.out_features, allow_padding=allow_padding):
@@ -188,11 +220,13 @@ def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: s
         if is_fully_parallel(layer, folding) and best is not None and not best[0][0] and cost is None:
             if _const_below(index, layer, folding, family) >= best[0][1]:
                 continue
-        candidate = choose_levels(layer, folding, clock_mhz=clock_mhz, family=family, index=index)
-        rank = (False, cost(layer, candidate), 0.0) if cost else _rank(index, layer, candidate, clock_mhz, family)
-        key = (*rank, fold_cycles(layer, candidate), candidate.pe, candidate.simd)
-        if best is None or key < best[0]:
-            best = (key, candidate)
+        timed = choose_levels(layer, folding, clock_mhz=clock_mhz, family=family, index=index)
+        for candidate in storage_options(index, layer, timed) if cost is None else [timed]:
+            rank = ((False, cost(layer, candidate), 0.0) if cost
+                    else _rank(index, layer, candidate, clock_mhz, family, lut_per_bram36))
+            key = (*rank, fold_cycles(layer, candidate), candidate.pe, candidate.simd)
+            if best is None or key < best[0]:
+                best = (key, candidate)
     if best is None:  # unreachable for budget >= 1: PE = MH, SIMD = MW takes one cycle
         raise FoldingError(f"layer {layer.name}: no folding meets {budget} cycles per inference")
     return best[1]
@@ -209,7 +243,7 @@ def with_stream(df: Dataflow, clock_mhz: float | None = None) -> Dataflow:
 
 
 def fold(df: Dataflow, *, target_fps: float | str, clock_mhz: float, family: str = "xcup",
-         allow_padding: bool = True) -> Dataflow:
+         allow_padding: bool = True, lut_per_bram36: float | None = None) -> Dataflow:
     """Fold every layer as cheaply as possible while meeting ``target_fps`` at ``clock_mhz``.
 
     Expects a verified IR. Guarantees the network's steady-state initiation interval, as the
@@ -220,12 +254,16 @@ def fold(df: Dataflow, *, target_fps: float | str, clock_mhz: float, family: str
     Each layer first gets the whole cycle budget. A folded consumer reads its input stream only
     during its first output fold, so a slow producer can stretch the network's II beyond the
     slowest layer's own cycles; when the cycle model shows that, the per-layer budget shrinks in
-    proportion and the layers are folded again."""
+    proportion and the layers are folded again. A BRAM36 costs ``lut_per_bram36`` LUTs in the
+    search (the board's ``Board.lut_per_bram36``; default ``reference_bram_price(family)``)."""
     budget = target_cycles(target_fps, clock_mhz)
+    if lut_per_bram36 is None:
+        lut_per_bram36 = reference_bram_price(family)
     layer_budget = budget
     while True:
         layers = tuple(replace(layer, folding=fold_layer(layer, layer_budget, clock_mhz=clock_mhz, family=family,
-                                                         index=i, allow_padding=allow_padding))
+                                                         index=i, allow_padding=allow_padding,
+                                                         lut_per_bram36=lut_per_bram36))
                        for i, layer in enumerate(df.layers))
         folded = with_stream(replace(df, layers=layers), clock_mhz)
         ii = cycle_model(folded).ii
@@ -239,8 +277,10 @@ def fold(df: Dataflow, *, target_fps: float | str, clock_mhz: float, family: str
 # --- FINN final_hw_config.json ----------------------------------------------------------------
 
 _PAD_KEYS = {"pad_out": "qmlp_pad_out", "pad_in": "qmlp_pad_in"}
+# FINN's ram_style of the weight memory <-> Folding.weight_storage
+_RAM_STYLES = {"auto": "auto", "distributed": "lut", "block": "bram"}
 # FINN attributes that describe implementation choices qmlp makes itself; accepted and ignored.
-_IGNORED_KEYS = {"ram_style", "resType", "mem_mode", "runtime_writeable_weights", "inFIFODepths",
+_IGNORED_KEYS = {"resType", "mem_mode", "runtime_writeable_weights", "inFIFODepths",
                  "outFIFODepths", "depth", "impl_style", "ram_style_thresholds", "preferred_impl_style"}
 
 
@@ -294,17 +334,22 @@ def apply_folding(df: Dataflow, config: Mapping[str, Any], *, clock_mhz: float |
         where = f"{source}: layer {layer.name}"
         if not isinstance(entry, Mapping):
             raise FoldingError(f"{where}: expected an object like {{\"PE\": 1, \"SIMD\": 1}}, got {entry!r}")
-        known = {"PE", "SIMD", *_PAD_KEYS.values(), *_IGNORED_KEYS}
+        known = {"PE", "SIMD", "ram_style", *_PAD_KEYS.values(), *_IGNORED_KEYS}
         extra = sorted(set(entry) - known)
         if extra:
-            raise FoldingError(f"{where}: unknown key {extra[0]!r} (qmlp reads PE, SIMD, qmlp_pad_out, qmlp_pad_in)")
+            raise FoldingError(f"{where}: unknown key {extra[0]!r} "
+                               "(qmlp reads PE, SIMD, ram_style, qmlp_pad_out, qmlp_pad_in)")
+        ram_style = entry.get("ram_style", "auto")
+        if ram_style not in _RAM_STYLES:
+            raise FoldingError(f"{where}: ram_style {ram_style!r} is not one of {', '.join(map(repr, _RAM_STYLES))} "
+                               "(qmlp builds weights in LUTs or block RAM)")
         pe = _int_field(where, "PE", entry.get("PE", _default_value(defaults, "PE")))
         simd = _int_field(where, "SIMD", entry.get("SIMD", _default_value(defaults, "SIMD")))
         pad_out = _int_field(where, "qmlp_pad_out", entry.get("qmlp_pad_out", 0))
         pad_in = _int_field(where, "qmlp_pad_in", entry.get("qmlp_pad_in", 0))
         _check_parallelism(where, "PE", "MH", layer.out_features, pe, pad_out, "qmlp_pad_out")
         _check_parallelism(where, "SIMD", "MW", layer.in_features, simd, pad_in, "qmlp_pad_in")
-        folding = Folding(pe=pe, simd=simd, pad_out=pad_out, pad_in=pad_in)
+        folding = Folding(pe=pe, simd=simd, pad_out=pad_out, pad_in=pad_in, weight_storage=_RAM_STYLES[ram_style])
         if clock_mhz is not None:
             folding = choose_levels(layer, folding, clock_mhz=clock_mhz, family=family, index=len(layers))
         layers.append(replace(layer, folding=folding))
@@ -318,7 +363,8 @@ def read_folding(path: str | Path) -> dict[str, Any]:
 
 
 def folding_config(df: Dataflow) -> dict[str, Any]:
-    """The folding of ``df`` in FINN's final_hw_config.json format (pads only when nonzero)."""
+    """The folding of ``df`` in FINN's final_hw_config.json format (pads only when nonzero, the
+    weight storage as FINN's ``ram_style`` only when the search chose one)."""
     config: dict[str, Any] = {"Defaults": {}}
     for layer in df.layers:
         f = layer.folding
@@ -328,6 +374,8 @@ def folding_config(df: Dataflow) -> dict[str, Any]:
         for attr, key in _PAD_KEYS.items():
             if getattr(f, attr):
                 entry[key] = getattr(f, attr)
+        if f.weight_storage != "auto":
+            entry["ram_style"] = next(k for k, v in _RAM_STYLES.items() if v == f.weight_storage)
         config[layer.name] = entry
     return config
 

@@ -109,7 +109,8 @@ def step_fold(state: BuildState) -> BuildState:
         how = f"from {opts.folding}"
     else:
         target = opts.target_fps if opts.target_fps is not None else folding.default_target_fps(df, clock)
-        df = folding.fold(df, target_fps=target, clock_mhz=clock, family=state.board.family)
+        df = folding.fold(df, target_fps=target, clock_mhz=clock, family=state.board.family,
+                          lut_per_bram36=state.board.lut_per_bram36)
         how = f"target {target if target == 'max' else f'{float(target):,.0f}'} inferences/s at {clock:g} MHz"
         if target != "max" and float(target) < folding.slowest_fps(df, clock):
             how += (f" (below the slowest design, {folding.slowest_fps(df, clock):,.0f}/s at PE = SIMD = 1: "

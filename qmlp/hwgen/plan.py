@@ -39,12 +39,17 @@ __all__ = [
     "threshold_table", "uses_popcount", "counted_form", "graph_input_dtype", "output_dtype", "element_kind",
     "tree_levels", "tree_stages", "memory_storage",
     "is_fully_parallel",
-    "FIFO_MIN_DEPTH", "LUTROM_MAX_DEPTH", "BRAM18_WORTH_LUTS",
+    "FIFO_MIN_DEPTH", "LUTROM_MAX_DEPTH", "LUTROM_SEARCH_MAX_DEPTH", "BRAM18_WORTH_LUTS",
 ]
 
 FIFO_MIN_DEPTH = 2
-# A ROM deeper than this is never built from LUTs (a LUT6 holds 64 words of one bit).
+# A ROM deeper than this is never built from LUTs by the rule (a LUT6 holds 64 words of one bit).
 LUTROM_MAX_DEPTH = 64
+# The fold search may still build a ROM up to this deep in LUTs (two LUT6 and a MUXF7 per bit)
+# when that is cheaper at the board's BRAM price; deeper ones stay in block RAM, where a LUT ROM
+# would need a mux tree per bit (the seed network at 100 k/s: 4 BRAM36 and 1,889 Yosys LUT, or
+# 4,620 LUT with every ROM in LUTs).
+LUTROM_SEARCH_MAX_DEPTH = 128
 # A deeper ROM goes to block RAM unless its LUT version is smaller than this many LUTs: below
 # that a BRAM18 would be the larger share of the device for the same bits.
 BRAM18_WORTH_LUTS = 64
@@ -342,10 +347,14 @@ def graph_input_dtype(layer: Layer) -> DataType:
     return UINT(1) if uses_popcount(layer) else layer.in_dtype
 
 
-def memory_storage(width: int, depth: int) -> Storage:
-    """Where a ROM of ``depth`` words x ``width`` bits is built (rule in the module constants)."""
+def memory_storage(width: int, depth: int, choice: str = "auto") -> Storage:
+    """Where a ROM of ``depth`` words x ``width`` bits is built: CONSTANT for a single word, else
+    ``choice`` (``Folding.weight_storage``: "lut" or "bram"), or for "auto" the rule in the module
+    constants."""
     if width == 0 or depth <= 1:
         return Storage.CONSTANT
+    if choice != "auto":
+        return Storage.LUT if choice == "lut" else Storage.BRAM
     if depth <= LUTROM_MAX_DEPTH or width * math.ceil(depth / 64) < BRAM18_WORTH_LUTS:
         return Storage.LUT
     return Storage.BRAM
@@ -431,7 +440,7 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None, clock_m
     else:
         width = f.pe * f.simd * storage.bits
         unit = Unit.POPCOUNT if uses_popcount(layer) else Unit.MVAU
-        weights = Memory(memory_storage(width, cycles), width, cycles)
+        weights = Memory(memory_storage(width, cycles, f.weight_storage), width, cycles)
     acc, per_stage = layer.acc_dtype, f.levels_per_stage
     levels = tree_levels(f.simd)
     form = counted_form(layer, unit)

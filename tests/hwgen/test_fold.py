@@ -9,9 +9,11 @@ import pytest
 
 from qmlp.datatypes import INT, TERNARY, UINT
 from qmlp.errors import FoldingError, InputError
+from qmlp.boards import get_board
 from qmlp.hwgen.fold import (apply_folding, default_target_fps, divisors, fold, fold_cycles, fold_layer,
-                             folding_config, parallelism_options, read_folding, target_cycles,
-                             write_final_hw_config)
+                             folding_config, parallelism_options, read_folding, reference_bram_price,
+                             storage_options, target_cycles, write_final_hw_config)
+from qmlp.hwgen.plan import Storage, plan_layer
 from qmlp.ir import Folding, verify
 from qmlp.testing import random_dataflow
 
@@ -117,7 +119,44 @@ def test_apply_folding_defaults_and_finn_style_defaults():
     verify(padded)
 
 
+def test_weight_storage_is_priced_at_the_boards_bram_price():
+    """The search offers both storages of a multi-word ROM and charges a BRAM36 what the caller
+    says: free block RAM wins over a LUT ROM, priceless block RAM never appears."""
+    layer = random_dataflow(3, widths=(64, 64, 4), weight_dtypes=INT(2)).layers[0]
+    options = storage_options(0, layer, Folding(pe=4, simd=11, pad_in=2))
+    assert [plan_layer(0, layer, f).weights.kind for f in options] == [Storage.BRAM, Storage.LUT]
+    assert storage_options(0, layer, Folding(pe=64, simd=64)) == [Folding(pe=64, simd=64)]  # no ROM: constants
+    assert storage_options(0, layer, Folding(pe=1, simd=16)) == [Folding(pe=1, simd=16)]  # 256 words: BRAM only
+    kinds = {}
+    for price in (0.0, float("inf")):
+        chosen = fold_layer(layer, 96, clock_mhz=100, family="xc7", lut_per_bram36=price)
+        kinds[price] = plan_layer(0, layer, chosen).weights.kind
+        assert fold_cycles(layer, chosen) <= 96
+    assert kinds == {0.0: Storage.BRAM, float("inf"): Storage.LUT}
+
+
+def test_bram_price_comes_from_the_board_data():
+    pynq, zcu = get_board("pynq-z2"), get_board("zcu104")
+    assert pynq.lut_per_bram36 == 53200 / 140
+    assert zcu.lut_per_bram36 == zcu.resources.lut / zcu.resources.bram36
+    assert reference_bram_price("xc7") == pynq.lut_per_bram36  # the largest board of the family
+    assert reference_bram_price("xcup") == zcu.lut_per_bram36
+
+
+def test_ram_style_round_trip():
+    df = random_dataflow(5, widths=(12, 9, 7, 3))
+    out = apply_folding(df, {"fc0": {"ram_style": "block"}, "fc1": {"ram_style": "distributed"}})
+    assert [l.folding.weight_storage for l in out.layers] == ["bram", "lut", "auto"]
+    config = folding_config(out)
+    assert config["fc0"]["ram_style"] == "block" and config["fc1"]["ram_style"] == "distributed"
+    assert "ram_style" not in config["fc2"]
+    assert [l.folding for l in apply_folding(df, config).layers] == [l.folding for l in out.layers]
+
+
 @pytest.mark.parametrize("config, message", [
+    ({"fc0": {"ram_style": "ultra"}},
+     "final_hw_config.json: layer fc0: ram_style 'ultra' is not one of 'auto', 'distributed', 'block' "
+     "(qmlp builds weights in LUTs or block RAM)"),
     ({"fc0": {"PE": 2}},
      "final_hw_config.json: layer fc0: PE=2 does not divide MH=9 (legal PE: 1, 3, 9; or set qmlp_pad_out=1 to zero-pad)"),
     ({"fc1": {"SIMD": 4}},
@@ -135,7 +174,7 @@ def test_apply_folding_defaults_and_finn_style_defaults():
     ({"fc0": {"PE": "2"}},
      "final_hw_config.json: layer fc0: PE must be an integer, got '2'"),
     ({"fc0": {"pe": 1}},
-     "final_hw_config.json: layer fc0: unknown key 'pe' (qmlp reads PE, SIMD, qmlp_pad_out, qmlp_pad_in)"),
+     "final_hw_config.json: layer fc0: unknown key 'pe' (qmlp reads PE, SIMD, ram_style, qmlp_pad_out, qmlp_pad_in)"),
     ({"fc0": [1, 2]},
      "final_hw_config.json: layer fc0: expected an object like {\"PE\": 1, \"SIMD\": 1}, got [1, 2]"),
 ])

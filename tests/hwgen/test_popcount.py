@@ -18,7 +18,8 @@ from qmlp.hwgen.cycles import cycle_model
 from qmlp.hwgen.emit import LIBRARY_DIR, emit_rtl, hex_words
 from qmlp.hwgen.estimate import layer_features
 from qmlp.hwgen.fold import fold, with_stream
-from qmlp.hwgen.plan import Unit, build_plan, element_kind, plan_layer, weight_storage_dtype
+from qmlp.hwgen.plan import (LUTROM_MAX_DEPTH, Storage, Unit, build_plan, element_kind, plan_layer,
+                             weight_storage_dtype)
 from qmlp.hwgen.popcount import MAX_LEVELS_PER_STAGE, popcount_form, popcount_levels, popcount_planes, popcount_value
 from qmlp.hwgen.thresholds import hardware_table, table_count
 from qmlp.ir import Folding
@@ -153,9 +154,26 @@ def test_unsw_shaped_network_bit_exact_under_backpressure(tmp_path):
     df = random_dataflow(2024, widths=(600, 64, 64, 64, 1), weight_dtypes=INT(2), input_dtype=BIPOLAR,
                          act_dtype=UINT(2), negate=0.3)
     df = fold(df, target_fps=1e6, clock_mhz=100, family="xc7")
-    assert build_plan(df).layers[0].unit is Unit.POPCOUNT
+    plan = build_plan(df)
+    assert plan.layers[0].unit is Unit.POPCOUNT
+    # the search's weight storage reaches the RTL: 96-word ROMs in LUTs, past the rule's 64 words
+    assert [(p.weights.kind, p.weights.depth > LUTROM_MAX_DEPTH) for p in plan.layers[:3]] == [(Storage.LUT, True)] * 3
     q = np.random.default_rng(2).choice([-1, 1], size=(40, 600))
     _through_rtl(df, q, tmp_path)
+
+
+def test_popcount_rom_is_mapped_apart_then_flattened(tmp_path):
+    """The weight ROM (here 40 words in LUTs) is synthesized as its own block (keep_hierarchy,
+    rtl/qmlp_mvau.v) and the netlist flattened after mapping: one flat count, no submodule left."""
+    from qmlp.hwgen.synth import synthesize
+
+    df = random_dataflow(5, widths=(12, 40, 2), weight_dtypes=INT(2), input_dtype=BIPOLAR, act_dtype=UINT(2))
+    df = folded(df, [Folding(pe=1, simd=12), Folding(pe=1, simd=4)])
+    rom = build_plan(df).layers[0].weights
+    assert rom.kind is Storage.LUT and rom.depth == 40
+    emit_rtl(df, tmp_path)
+    result = synthesize(tmp_path, family="xc7", timeout=900)
+    assert "submodules" not in result.cells and result.lut > 0 and result.ff > 0
 
 
 def test_fold_records_the_depth_the_unit_uses():
