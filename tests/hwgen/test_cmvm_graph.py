@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from qmlp.hwgen.cmvm import build_graph, csd_digits, evaluate
-from qmlp.hwgen.cmvm.cost import adder_lut
+from qmlp.hwgen.cmvm.cost import adder_lut, graph_cost
+from qmlp.hwgen.cmvm.graph import AdderGraph, Node, Operand
+from qmlp.hwgen.cmvm.cse import unshared_depth
+from qmlp.hwgen.cmvm.schedule import deepest, schedule
 from qmlp.hwgen.cmvm.digits import digit_counts
 from qmlp.hwgen.cmvm.graph import coefficients, range_width, signed_width
 from qmlp.hwgen.cmvm.rows import row_tree
@@ -167,15 +170,49 @@ def test_adder_lut_matches_single_adders_measured_with_yosys():
 def test_unsigned_inputs_keep_every_inner_adder_plain_binary(wkind):
     """With never-negative inputs and no row differences, the only two's-complement adders are
     the rows' final subtractions: shared patterns are sums, and each row adds its positive and
-    its negative terms apart (when its depth allows; at these sizes it does)."""
+    its negative terms apart (sharing leaves each half room for that when a depth one level
+    above the minimum is given)."""
     rng = np.random.default_rng(11)
     w = random_matrix(rng, wkind, (24, 40))
-    g = build_graph(w, [0] * 40, [3] * 40)
-    check_graph(w, 0, 3, rng)
+    g = build_graph(w, [0] * 40, [3] * 40, depth=unshared_depth(w) + 1)
+    check_graph(w, 0, 3, rng, depth=unshared_depth(w) + 1)
     finals = {o.node for o in g.outputs if o is not None}
     signed = [i for i, n in enumerate(g.nodes) if n.signed]
     assert signed and set(signed) <= finals
     assert all(not n.signed for n in g.adders if n.tag == "cse")
+
+
+@pytest.mark.parametrize("wkind,ikind", [("ternary", "uint2"), ("int2", "uint2"), ("int3", "int8"),
+                                         ("int4", "bipolar")])
+@pytest.mark.parametrize("extra", [0, 1, 3])
+def test_a_depth_bounds_the_shared_graph(wkind, ikind, extra):
+    """``depth`` bounds the graph (the unshared minimum when that is deeper), and the bounded
+    graph is still exact; a deeper bound never costs more than the unshared rows."""
+    rng = np.random.default_rng(hash((wkind, ikind, extra)) % 2**32)
+    w = random_matrix(rng, wkind, (30, 45))
+    lo, hi = INPUTS[ikind]
+    least = unshared_depth(w)
+    for height in (0, 2):
+        check_graph(w, lo, hi, rng, depth=least + extra, row_height=height)
+    g = build_graph(w, [lo] * 45, [hi] * 45, depth=least + extra)
+    assert g.depth <= least + extra
+    plain = build_graph(w, [lo] * 45, [hi] * 45, cse=False)
+    assert graph_cost(g, None).lut < graph_cost(plain, None).lut
+
+
+def test_deepest_keeps_the_stage_count():
+    """``deepest`` is the last depth before ``schedule`` needs another stage."""
+    for activation in (True, False):
+        for depth in range(0, 20):
+            d = deepest(depth, 200.0, activation=activation)
+            stages = [schedule(_chain(n), 200.0, activation=activation).stages for n in (depth, d, d + 1)]
+            assert d >= depth and stages[0] == stages[1] < stages[2]
+
+
+def _chain(depth: int) -> AdderGraph:
+    """A graph of ``depth`` adders in a chain (only its depth matters to ``schedule``)."""
+    nodes = [Node(None, None, 0, 1, 0)] + [Node(Operand(i), Operand(0), 0, 1, i + 1) for i in range(depth)]
+    return AdderGraph(1, tuple(nodes), (Operand(depth),))
 
 
 def test_depth_is_the_minimum_for_the_rows():
@@ -186,7 +223,10 @@ def test_depth_is_the_minimum_for_the_rows():
         w = random_matrix(rng, kind, (19, 37))
         g = build_graph(w, [lo] * 37, [hi] * 37, cse=False)
         terms = digit_counts(w).sum(axis=1)
-        assert g.depth == max(int(t - 1).bit_length() for t in terms)
+        assert g.depth == max(int(t - 1).bit_length() for t in terms) == unshared_depth(w)
+        for height in (1, 3):  # with row differences, counted without building the graph
+            assert unshared_depth(w, height) == build_graph(w, [lo] * 37, [hi] * 37, cse=False,
+                                                            row_height=height).depth
 
 
 def test_rendered_module_keeps_every_adder_and_lints_clean(tmp_path):
@@ -208,3 +248,14 @@ def test_rendered_module_keeps_every_adder_and_lints_clean(tmp_path):
     done = subprocess.run(verilator_command("--lint-only", "-Wall", "--top-module", "g", "g.v"), cwd=tmp_path,
                           env=_environment(), capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_seeds_reorder_ties_reproducibly():
+    """A seed changes the order of equally valuable patterns (so the graph), the same seed
+    gives the same graph, and every order is exact."""
+    rng = np.random.default_rng(21)
+    w = random_matrix(rng, "ternary", (40, 60))
+    graphs = [build_graph(w, [0] * 60, [3] * 60, depth=9, seed=s) for s in range(4)]
+    assert build_graph(w, [0] * 60, [3] * 60, depth=9, seed=2) == graphs[2]
+    assert len({g.nodes for g in graphs}) > 1
+    check_graph(w, 0, 3, rng, depth=9, seed=3)

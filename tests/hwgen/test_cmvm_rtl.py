@@ -125,7 +125,7 @@ def test_folding_builds_no_graph_at_ordinary_rates_and_uses_const_at_max():
     df = random_dataflow(6, widths=(64, 48, 32, 4), weight_dtypes=TERNARY, input_dtype=INT(8))
     cmvm_layer.clear_cache()
     slow = fold(df, target_fps=1e5, clock_mhz=200.0)
-    assert cmvm_layer._candidates.cache_info().misses == 0  # noqa: SLF001 - the cache is the evidence
+    assert cmvm_layer._best.cache_info().misses == 0  # noqa: SLF001 - the cache is the evidence
     assert {p.unit for p in build_plan(slow).layers} == {Unit.MVAU}
     fast = fold(df, target_fps="max", clock_mhz=200.0)
     assert {p.unit for p in build_plan(fast).layers} == {Unit.CONST}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..synth import DELAY_MODELS
 from .graph import AdderGraph
 
-__all__ = ["Schedule", "schedule", "levels_per_stage", "THRESHOLD_LEVELS"]
+__all__ = ["Schedule", "schedule", "levels_per_stage", "deepest", "THRESHOLD_LEVELS"]
 
 THRESHOLD_LEVELS = 3
 
@@ -72,5 +72,17 @@ def schedule(graph: AdderGraph, clock_mhz: float, *, activation: bool, family: s
     """Registers every k levels, k from the delay model; the last stage also holds the
     threshold compare when ``activation``."""
     k = levels_per_stage(clock_mhz, family)
-    total = graph.depth + (THRESHOLD_LEVELS if activation else 0)
-    return Schedule(k=k, stages=Schedule(k, 1).stage(max(total, 1)) + 1)
+    return Schedule(k=k, stages=_stages(graph.depth, k, activation))
+
+
+def _stages(depth: int, k: int, activation: bool) -> int:
+    """Stages of a graph ``depth`` levels deep at ``k`` levels per stage (see ``Schedule``)."""
+    return Schedule(k, 1).stage(max(depth + (THRESHOLD_LEVELS if activation else 0), 1)) + 1
+
+
+def deepest(depth: int, clock_mhz: float, *, activation: bool, family: str = "xcup") -> int:
+    """The largest adder depth whose graph ``schedule`` registers in as few stages as a graph of
+    ``depth`` levels: the stages hold ``k - 1`` levels, then ``k`` each, the last also the
+    threshold compare when ``activation``."""
+    k = levels_per_stage(clock_mhz, family)
+    return max(depth, k * _stages(depth, k, activation) - 1 - (THRESHOLD_LEVELS if activation else 0))
