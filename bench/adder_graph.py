@@ -49,7 +49,7 @@ from qmlp.hwgen.cycles import cycle_model  # noqa: E402
 from qmlp.hwgen.emit import emit_layer_rtl  # noqa: E402
 from qmlp.hwgen.estimate import estimate  # noqa: E402
 from qmlp.hwgen.fold import fold  # noqa: E402
-from qmlp.hwgen.plan import ThresholdUnit, build_plan, padded_weights  # noqa: E402
+from qmlp.hwgen.plan import ThresholdUnit, build_plan, element_kind, graph_input_dtype, padded_weights  # noqa: E402
 from qmlp.hwgen.synth import synthesize  # noqa: E402
 from qmlp.testing import random_dataflow  # noqa: E402
 
@@ -96,20 +96,37 @@ def _synth(rtl_dir: Path, top: str, timeout: float, blackbox: tuple[str, ...] = 
             "carry_cells": r.carry_cells, "fmax_mhz": r.fmax_estimate_mhz, "seconds": r.seconds}
 
 
-def qmlp_job(case: str, index: int, kind: str, timeout: float) -> dict:
+def compile_seconds(case: str, index: int) -> float:
+    """Seconds to build the layer's graph from scratch (every candidate, cache cleared), schedule
+    it and render its Verilog, as the plan does (``graph_input_dtype``: BIPOLAR inputs with an
+    activation are read as their codes)."""
     df, hw = build_case(case)
     layer, plan = df.layers[index], hw.layers[index]
-    # compile time from scratch: every candidate graph (cache cleared), the schedule, the Verilog
     cmvm_layer.clear_cache()
     start = time.perf_counter()
     compare = plan.threshold is not None and plan.threshold.unit is ThresholdUnit.COMPARE
-    g = cmvm_layer.layer_graph(padded_weights(layer), layer.in_dtype, activation=compare, clock_mhz=CLOCK_MHZ)
-    render_graph_module("g", g.graph, g.schedule, in_bits=plan.in_bits, in_kind=plan.in_kind, acc_bits=plan.acc_bits)
+    g_in = graph_input_dtype(layer)
+    g = cmvm_layer.layer_graph(padded_weights(layer), g_in, activation=compare, clock_mhz=CLOCK_MHZ)
+    render_graph_module("g", g.graph, g.schedule, in_bits=plan.in_bits, in_kind=element_kind(g_in),
+                        acc_bits=plan.acc_bits)
     seconds = time.perf_counter() - start
+    if g.graph != plan.graph.graph:  # the timed build must be the graph that is synthesized
+        raise RuntimeError(f"{case} fc{index}: the rebuilt graph differs from the plan's")
+    return seconds
+
+
+def qmlp_job(case: str, index: int, kind: str, timeout: float) -> dict:
+    """One qmlp row: the graph (timed from scratch) or the shell, synthesized out of context."""
+    df, hw = build_case(case)
+    layer, plan = df.layers[index], hw.layers[index]
+    g = plan.graph
     cost = graph_cost(g.graph, g.schedule)
-    row = {"compile_s": round(seconds, 2), "adders": cost.adders, "depth": cost.depth, "k": g.schedule.k,
-           "cycles": plan.latency, "model_lut": cost.lut, "model_ff": cost.ff, "shape": list(layer.weights.shape),
-           "weights": str(layer.weight_dtype), "inputs": str(layer.in_dtype)}
+    row = {"adders": cost.adders, "depth": cost.depth, "k": g.schedule.k, "cycles": plan.latency,
+           "model_lut": cost.lut, "model_ff": cost.ff, "shape": list(layer.weights.shape),
+           "weights": str(layer.weight_dtype), "inputs": str(layer.in_dtype),
+           "graph_inputs": str(graph_input_dtype(layer))}
+    if kind == "graph":  # the shell job does not rebuild the graph (minutes on the UNSW/TFC fc0)
+        row["compile_s"] = round(compile_seconds(case, index), 2)
     with tempfile.TemporaryDirectory(prefix="qmlp-ag-") as tmp:
         top, _ = emit_layer_rtl(df, index, tmp, hw)
         if kind == "graph":
@@ -126,9 +143,12 @@ def da4ml_job(case: str, index: int, timeout: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="da4ml-ag-") as tmp:
         tmp = Path(tmp)
         np.savez(tmp / "layer.npz", w=layer.weights, k=np.full(n, k), i=np.full(n, i), f=np.zeros(n, dtype=np.int64))
-        done = subprocess.run([str(DA4ML), str(ROOT / "bench" / "da4ml_layer.py"), str(tmp / "layer.npz"),
-                               str(tmp / "prj"), f"fc{index}", str(LATENCY_CUTOFF)],
-                              capture_output=True, text=True, timeout=timeout)
+        try:
+            done = subprocess.run([str(DA4ML), str(ROOT / "bench" / "da4ml_layer.py"), str(tmp / "layer.npz"),
+                                   str(tmp / "prj"), f"fc{index}", str(LATENCY_CUTOFF)],
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"da4ml did not finish within {timeout:g} s"}
         if done.returncode != 0:
             return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "da4ml failed"}
         row = json.loads(done.stdout.strip().splitlines()[-1])
@@ -141,6 +161,11 @@ def da4ml_job(case: str, index: int, timeout: float) -> dict:
         row["shape"] = list(layer.weights.shape)
         row["synth"] = _synth(flat, f"fc{index}", timeout)
     return row
+
+
+def failed(row: dict) -> bool:
+    """A saved row without a result (timed out, or the tool failed): the next run tries it again."""
+    return "error" in row or "error" in row.get("synth", {})
 
 
 def jobs_for(cases: list[str], side: str) -> list[tuple[str, str, int, str]]:
@@ -200,7 +225,9 @@ def render(results: dict, peer: dict, networks: dict) -> str:
         "Cycles: qmlp layer = graph register banks + threshold-search levels + output register (no input register:",
         "the graph reads the FIFO); da4ml = its stages + input and output registers. Depth = adder levels. Compile =",
         "graph construction + Verilog (qmlp, Python, every candidate graph) / trace + Verilog (da4ml, C++ core).",
-        "Seed cases: the shipped trained models; UNSW/TFC: random INT2 weights, BIPOLAR inputs. The da4ml rows",
+        "Seed cases: the shipped trained models; UNSW/TFC: random INT2 weights, BIPOLAR inputs (qmlp's fc0 graph",
+        "reads their 0/1 codes and its thresholds absorb the row constants, `plan.counted_form`; da4ml gets the",
+        "values -1/+1, signed with one integer bit, and its graph computes the dot product itself). The da4ml rows",
         f"come from `{PEER_RESULTS.relative_to(ROOT)}` (run once with `--side da4ml`; they do not depend on qmlp).",
         "Measured by `bench/adder_graph.py` on the 2-core build machine, shared with other jobs.",
         "",
@@ -291,7 +318,7 @@ def main() -> None:
         for case, tool, index, kind in jobs_for(args.cases, args.side):
             key = f"{case}|{tool}|{index}|{kind}"
             store, path = (peer, PEER_RESULTS) if tool == "da4ml" else (results, RESULTS)
-            if key in store:
+            if key in store and not failed(store[key]):
                 continue
             start = time.perf_counter()
             store[key] = qmlp_job(case, index, kind, args.timeout) if tool == "qmlp" else da4ml_job(case, index, args.timeout)

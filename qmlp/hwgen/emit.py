@@ -22,7 +22,7 @@ from ..ir import SCHEMA_VERSION, Dataflow, Layer
 from ..packing import encode
 from .cmvm import render_graph_module
 from .plan import (HardwarePlan, LayerPlan, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan,
-                   padded_weights, threshold_table)
+                   element_kind, graph_input_dtype, padded_weights, threshold_table)
 from .thresholds import linear_words, search_file, search_words
 from ..untrusted import quote_name
 
@@ -260,12 +260,13 @@ def layer_files(layer: Layer, plan: LayerPlan) -> dict[str, str]:
     (MVAU), and its threshold tables."""
     files = threshold_files(layer, plan)
     if plan.unit is Unit.CONST:
-        g = plan.graph
+        g, g_in = plan.graph, graph_input_dtype(layer)
         header = (_stamp("//") + f"// {plan.ident} = {quote_name(plan.name)}: {plan.mh}x{plan.mw} {layer.weight_dtype} weights "
-                  f"on {layer.in_dtype} inputs as {len(g.graph.adders)} adders, depth {g.graph.depth}, registered "
+                  f"on {layer.in_dtype} inputs{' (read as their 0/1 codes)' if g_in != layer.in_dtype else ''} "
+                  f"as {len(g.graph.adders)} adders, depth {g.graph.depth}, registered "
                   f"every {g.schedule.k} levels ({g.schedule.registers_between} banks)\n")
         files[f"{graph_module(plan)}.v"] = render_graph_module(
-            graph_module(plan), g.graph, g.schedule, in_bits=plan.in_bits, in_kind=plan.in_kind,
+            graph_module(plan), g.graph, g.schedule, in_bits=plan.in_bits, in_kind=element_kind(g_in),
             acc_bits=plan.acc_bits, header=header)
     else:
         bits = plan.weights.width

@@ -33,7 +33,8 @@ from .cycles import cycle_model
 from .estimate import Features, estimate_layer, layer_cost, price, stage_features
 from .cmvm.layer import const_lut_bound
 from .estimate import GRAPH_LUT_FACTOR
-from .plan import LUTROM_SEARCH_MAX_DEPTH, StageKind, StagePlan, Storage, is_fully_parallel, plan_layer
+from .plan import (LUTROM_SEARCH_MAX_DEPTH, StageKind, StagePlan, Storage, graph_input_dtype, is_fully_parallel,
+                   plan_layer)
 from .timing import layer_paths
 
 __all__ = [
@@ -185,7 +186,8 @@ def _glue_cost(index: int, layer: Layer, folding: Folding, family: str) -> float
 def _const_below(index: int, layer: Layer, folding: Folding, family: str) -> float:
     """A cost the fully parallel candidate cannot undercut, known without building its graph:
     the bound on the graph's LUTs (``const_lut_bound``) plus the FIFO in front of it."""
-    return const_lut_bound(layer.weights, layer.in_dtype) * GRAPH_LUT_FACTOR + _glue_cost(index, layer, folding, family)
+    bound = const_lut_bound(layer.weights, graph_input_dtype(layer))
+    return bound * GRAPH_LUT_FACTOR + _glue_cost(index, layer, folding, family)
 
 
 def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: str = "xcup", index: int = 0,

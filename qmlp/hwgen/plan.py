@@ -7,7 +7,10 @@ pipeline depth and standalone latency; for the whole design the chain of streami
 
 A fully parallel layer is ``Unit.CONST``: its weights become constants of a shared adder graph
 (``qmlp.hwgen.cmvm``) that the plan builds once, registered for the dataflow's clock, and carries
-(``LayerPlan.graph``).
+(``LayerPlan.graph``). With BIPOLAR inputs and an activation it takes the popcount form like
+``Unit.POPCOUNT`` (``counted_form``): the graph sums ``W c`` over the input codes ``c`` in
+{0, 1}, one bit narrower per input than the values -1/+1, and the thresholds absorb the row
+constants.
 
 Everything downstream reads this plan and re-derives nothing: ``emit`` renders it as Verilog,
 ``cycles`` steps its stage chain, ``estimate`` prices it, ``sim.rtl``, IP-XACT and the reports
@@ -27,13 +30,14 @@ from ..datatypes import BIPOLAR, TERNARY, UINT, DataType
 from ..errors import FoldingError
 from ..ir import Dataflow, Folding, Layer
 from .cmvm import LayerGraph, layer_graph, signed_width
-from .popcount import MAX_LEVELS_PER_STAGE as POPCOUNT_LEVELS_PER_STAGE, popcount_form, popcount_levels
+from .popcount import MAX_LEVELS_PER_STAGE as POPCOUNT_LEVELS_PER_STAGE, PopcountForm, popcount_form, popcount_levels
 from .thresholds import MAX_SEARCH_LANES, ThresholdTable, hardware_table, search_depth
 
 __all__ = [
     "Unit", "Storage", "StageKind", "Memory", "ThresholdUnit", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
     "HardwarePlan", "build_plan", "plan_layer", "check_folded", "weight_storage_dtype", "padded_weights",
-    "threshold_table", "uses_popcount", "output_dtype", "element_kind", "tree_levels", "tree_stages", "memory_storage",
+    "threshold_table", "uses_popcount", "counted_form", "graph_input_dtype", "output_dtype", "element_kind",
+    "tree_levels", "tree_stages", "memory_storage",
     "is_fully_parallel",
     "FIFO_MIN_DEPTH", "LUTROM_MAX_DEPTH", "LUTROM_SEARCH_MAX_DEPTH", "BRAM18_WORTH_LUTS",
 ]
@@ -311,17 +315,36 @@ def padded_weights(layer: Layer) -> np.ndarray:
 
 def threshold_table(layer: Layer, mh: int, unit: Unit) -> ThresholdTable:
     """The layer's thresholds as stored for ``mh`` padded channels (qmlp.hwgen.thresholds); a
-    POPCOUNT unit compares its count ``P``, with the row constants folded in (qmlp.hwgen.popcount)."""
-    if unit is Unit.POPCOUNT:
-        form = popcount_form(layer, weight_storage_dtype(layer))
+    unit in popcount form (``counted_form``) compares its count ``P``, with the row constants
+    folded in (qmlp.hwgen.popcount)."""
+    form = counted_form(layer, unit)
+    if form is not None:
         return hardware_table(form.thresholds, form.acc, mh)
     return hardware_table(layer.activation, layer.acc_dtype, mh)
 
 
 def uses_popcount(layer: Layer) -> bool:
-    """A folded layer with BIPOLAR inputs and an activation (the row constant goes into the
-    thresholds, so a raw last layer keeps the MVAU)."""
+    """A layer with BIPOLAR inputs and an activation: its unit (POPCOUNT, or CONST) sums over the
+    input codes and the row constant goes into the thresholds (so a raw last layer keeps the
+    values -1/+1: an MVAU, or a CONST graph over them)."""
     return layer.in_dtype == BIPOLAR and layer.activation is not None
+
+
+def counted_form(layer: Layer, unit: Unit) -> PopcountForm | None:
+    """The popcount form (qmlp.hwgen.popcount) of a layer whose ``unit`` sums over BIPOLAR input
+    codes, None for the others. A CONST graph adds signed-digit terms ``W c`` for every weight
+    type (BIPOLAR weights are the values -1/+1 there, never an XNOR count)."""
+    if unit is Unit.MVAU or not uses_popcount(layer):
+        return None
+    storage = weight_storage_dtype(layer)
+    return popcount_form(layer, TERNARY if unit is Unit.CONST and storage == BIPOLAR else storage)
+
+
+def graph_input_dtype(layer: Layer) -> DataType:
+    """The type a CONST graph reads its inputs as: UINT1 codes in popcount form (``counted_form``;
+    on 64 rows of random INT2 weights and 75 to 300 inputs its graph counts 0.65 to 0.69 of
+    the LUTs of the graph over -1/+1), else the layer's input type."""
+    return UINT(1) if uses_popcount(layer) else layer.in_dtype
 
 
 def memory_storage(width: int, depth: int, choice: str = "auto") -> Storage:
@@ -397,10 +420,11 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None, clock_m
     A fully parallel layer becomes ``Unit.CONST``: its padded weights are constants of a shared
     adder graph (``qmlp.hwgen.cmvm.layer_graph``, cached per matrix) registered for ``clock_mhz``
     (200 MHz when None); the graph's last stage also holds the threshold comparators, or ends in
-    the binary search's first register. Every other layer is a ``Unit.MVAU``, or a
-    ``Unit.POPCOUNT`` for BIPOLAR inputs with an activation (``uses_popcount``: its accumulator
-    is the count ``P``, qmlp.hwgen.popcount), whose ROM of ``NF*SF`` words x ``PE*SIMD*w`` bits is
-    a LUT ROM or block RAM."""
+    the binary search's first register. With BIPOLAR inputs and an activation the graph reads
+    the input codes (``graph_input_dtype``) and its accumulator is the popcount form's ``P``.
+    Every other layer is a ``Unit.MVAU``, or a ``Unit.POPCOUNT`` for BIPOLAR inputs with an
+    activation (``uses_popcount``: its accumulator is the count ``P``, qmlp.hwgen.popcount),
+    whose ROM of ``NF*SF`` words x ``PE*SIMD*w`` bits is a LUT ROM or block RAM."""
     f = folding if folding is not None else layer.folding
     if f is None:
         where = f"layer {index} ({layer.name})"
@@ -415,15 +439,18 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None, clock_m
     if is_fully_parallel(layer, f):
         unit, weights = Unit.CONST, Memory(Storage.CONSTANT, 0, 1)
         compare = layer.activation is not None and not search_depth(layer.activation)
-        graph = layer_graph(padded_weights(layer), layer.in_dtype, activation=compare, clock_mhz=clock_mhz)
+        graph = layer_graph(padded_weights(layer), graph_input_dtype(layer), activation=compare, clock_mhz=clock_mhz)
     else:
         width = f.pe * f.simd * storage.bits
         unit = Unit.POPCOUNT if uses_popcount(layer) else Unit.MVAU
         weights = Memory(memory_storage(width, cycles, f.weight_storage), width, cycles)
     acc, per_stage = layer.acc_dtype, f.levels_per_stage
     levels = tree_levels(f.simd)
+    form = counted_form(layer, unit)
+    if form is not None:
+        acc = form.acc
     if unit is Unit.POPCOUNT:
-        acc, levels = popcount_form(layer, storage).acc, popcount_levels(f.simd, storage)
+        levels = popcount_levels(f.simd, storage)
         per_stage = min(per_stage, POPCOUNT_LEVELS_PER_STAGE)
     if graph is not None:
         per_stage, levels = graph.schedule.k, graph.graph.depth

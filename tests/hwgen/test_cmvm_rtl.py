@@ -15,7 +15,7 @@ from qmlp.hwgen.cmvm import layer_graph
 from qmlp.hwgen.cmvm import layer as cmvm_layer
 from qmlp.hwgen.cycles import cycle_model
 from qmlp.hwgen.emit import emit_layer_rtl, emit_rtl
-from qmlp.hwgen.plan import ThresholdUnit, Unit, build_plan
+from qmlp.hwgen.plan import ThresholdUnit, Unit, build_plan, graph_input_dtype
 from qmlp.ir import Folding, StreamFormat
 from qmlp.sim.bitaccurate import run_integer
 from qmlp.sim.rtl import lint, simulate_rtl
@@ -47,6 +47,9 @@ CASES = {
                                                 negate=0.5),
     "bipolar": lambda: random_dataflow(3, widths=(19, 12, 7), weight_dtypes=BIPOLAR, input_dtype=BIPOLAR,
                                        act_dtype=BIPOLAR),
+    # FINN's UNSW shape in small: BIPOLAR inputs into INT2 weights (popcount form), negated channels
+    "int2_bipolar_in": lambda: random_dataflow(5, widths=(37, 16, 6), weight_dtypes=INT(2), input_dtype=BIPOLAR,
+                                               negate=0.4),
     "int4_zero_rows_cols": lambda: random_dataflow(4, widths=(10, 14, 3), weight_dtypes=INT(4), input_dtype=INT(4),
                                                    negate=0.3),
 }
@@ -91,6 +94,27 @@ def test_plan_latency_is_graph_stages_plus_search_levels():
         assert plan.latency == g.latency + plan.threshold_latency
         assert plan.tree_stages == g.schedule.registers_between
     assert plans[1].threshold_latency == 5 and plans[0].threshold_latency == 0
+
+
+def test_bipolar_inputs_with_an_activation_enter_the_graph_as_codes():
+    """Popcount form: the graph sums ``W c`` over the codes c in {0, 1} (acc = 2P - S, the
+    thresholds absorb S; the Verilator case int2_bipolar_in checks the outputs); cheaper
+    than the graph over -1/+1; a raw last layer keeps the values -1/+1."""
+    from qmlp.hwgen.cmvm import evaluate
+    from qmlp.hwgen.cmvm.cost import graph_cost
+    from qmlp.hwgen.popcount import popcount_form
+
+    binary = fully_parallel(CASES["bipolar"]())  # BIPOLAR acts into a raw last layer
+    assert [graph_input_dtype(layer) for layer in binary.layers] == [UINT(1), BIPOLAR]
+    df = fully_parallel(CASES["int2_bipolar_in"]())
+    first = build_plan(df).layers[0]
+    assert graph_input_dtype(df.layers[0]) == UINT(1) and first.unit is Unit.CONST
+    w = np.asarray(df.layers[0].weights)
+    assert first.acc_bits == popcount_form(df.layers[0], INT(2)).acc.bits
+    codes = np.random.default_rng(0).integers(0, 2, size=(64, w.shape[1]))
+    assert np.array_equal(evaluate(first.graph.graph, codes)[1], codes @ w.T)
+    over_values = layer_graph(w, BIPOLAR, activation=True, clock_mhz=200.0)
+    assert graph_cost(first.graph.graph, None).lut < graph_cost(over_values.graph, None).lut
 
 
 def test_folding_builds_no_graph_at_ordinary_rates_and_uses_const_at_max():
