@@ -64,6 +64,14 @@ DELAY_MODELS: dict[str, DelayModel] = {
 
 _FAMILIES = tuple(DELAY_MODELS)
 
+# LUT sites a distributed-RAM or shift-register primitive occupies (Xilinx UG974, UltraScale
+# Architecture Libraries Guide; the 7-series ones in UG953 alike): the multi-port RAMs take a
+# SLICEM's LUTs. ``SynthResult.lutram`` counts primitives (the calibrated model's unit);
+# ``lut_sites`` counts what they occupy.
+LUTRAM_SITES = {"RAM32M16": 8, "RAM64M8": 8, "RAM32M": 4, "RAM64M": 4, "RAM512X1S": 8, "RAM256X1S": 4,
+                "RAM256X1D": 8, "RAM128X1D": 4, "RAM128X1S": 2, "RAM64X1D": 2, "RAM32X1D": 2, "RAM16X1D": 2,
+                "RAM64X1S": 1, "RAM32X1S": 1, "RAM16X1S": 1, "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1}
+
 
 @dataclass(frozen=True)
 class SynthResult:
@@ -85,6 +93,12 @@ class SynthResult:
     seconds: float = 0.0
     path: tuple[str, ...] = field(default_factory=tuple)
     parts: tuple[str, ...] = ()  # modules synthesized out of context and added in (synthesize_parts)
+
+    @property
+    def lut_sites(self) -> int:
+        """Physical LUT sites: logic LUTs plus the sites the LUTRAM/SRL primitives occupy."""
+        return self.lut + sum(n * LUTRAM_SITES.get(name, 1) for name, n in self.cells.items()
+                              if name.startswith(("RAM", "SRL")) and not name.startswith("RAMB"))
 
     def one_line(self) -> str:
         split = f"; {len(self.parts)} adder graphs out of context, summed" if self.parts else ""

@@ -152,3 +152,12 @@ def test_real_yosys_run(tmp_path):
     (rtl / "qmlp_top.v").write_text("module qmlp_top(input wire a) assign oops; endmodule\n")
     with pytest.raises(ToolError, match=r"^yosys failed on .*rtl: .*ERROR"):
         synthesize(rtl, family="xc7")
+
+
+def test_lut_sites_count_what_lutram_primitives_occupy():
+    from qmlp.hwgen.synth import SynthResult
+
+    cells = {"LUT6": 10, "LUT2": 3, "RAM32M16": 2, "RAM64M8": 1, "RAM32M": 1, "SRL16E": 3, "RAMB36E2": 1, "FDRE": 4}
+    r = SynthResult("t", "xcup", cells, lut=13, ff=4, carry=0, lutram=7, bram36=1, bram18=0, dsp=0, logic_depth=0,
+                    lut_levels=0, carry_cells=0, fmax_estimate_mhz=100.0)
+    assert r.lut_sites == 13 + 2 * 8 + 8 + 4 + 3  # block RAM and flip-flops occupy no LUT site
