@@ -275,30 +275,25 @@ def calibration_summary() -> list[str]:
 
 NOTES = """What the numbers say (this run, calibrated per unit by bench/calibrate.py):
 
-- **The estimate** is within +-25% of the flattened Yosys netlist on every row above (LUT
-  0.80-1.13, FF 0.90-1.14); the BRAM count is exact on every row but the ternary-weight
-  8-bit-activation one (55 vs 55.5 BRAM36), measured before the binary-search unit got one ROM
-  per lane and level: each lane read its entry from a ROM holding all lanes' words, which Yosys
-  mapped to BRAM tiles before dropping the unused bits (bench/calibrate.py's held-out
-  ternary-a8-small: 19.5 BRAM36 built for 12.5 planned then, 12.5 for 12.5 now).
-- **Seed at 100 k/s**: about 1.9 k LUT sites for the trained w2a2 and ternary models and for the
-  w2a2 model with negative BatchNorm scales, 4 BRAM36, 0 DSP, fmax estimate 208 MHz (model) /
-  250 MHz (netlist depth) at 200 MHz: under 2,000 LUT and 0.25x FINN's estimate for the same point.
-- **1 M/s**: the calibrated search now folds the seed as 4x14, 11x16, 4x11, 2x6, 1x1 (9 BRAM36) and
-  Yosys counts about 6.5 k LUT sites, down from 21.8 k with the previous model's PE-heavy folding
-  (fc1 128x4), and 0.41-0.42x FINN's estimate at the same rate.
-- **5 M/s**: 29.4-32.0 k LUT sites (w2a2 was 33.4 k), 0.69-0.75x FINN's estimate (~42.7 k):
-  above the 0.5x goal. At 40 cycles per inference every weight bit is read each cycle, so the MVAU lanes
-  (~1,600 product-and-add lanes) dominate; constant adder graphs (issue 17's Unit.CONST) are the
-  planned way down, not done here.
-- **UNSW-NB15 at 1 M/s on the PYNQ-Z2**: ~6.0 k LUT sites, 0 BRAM36, against the 3,617 goal
-  (0.83x FINN's published 7,234 LUT + 22 BRAM36; not met). The search now uses 96 of the 100
-  cycles (fc0 4x100 popcount, fc1/fc2 4x11 with 2 padded inputs) with 96-word LUT ROMs, which the
-  old rule forced into block RAM priced at the XCZU7EV's 740 LUT; fc0's ROM is mapped apart from
-  its popcount (5,865 -> 3,127 LUT for the 1x600 unit alone). What remains, per unit
-  (`synth.synthesize_units`): fc0 ~3.4 k (ROM ~1.6 k, popcount ~1.6 k), fc1 and fc2 ~1.0 k each
-  (ROM, 44 lanes of 2x2-bit products and trees, thresholds), converters ~0.4 k, FIFOs and
-  control ~0.3 k. FINN was not run for it (random-weight IR, no QONNX model here).
+- **The estimate** is within +-25% of the flattened Yosys netlist on every row (LUT 0.81-1.16, FF
+  0.90-1.16, in the model's unit: one LUT per LUTRAM primitive). BRAM is exact on every row but the
+  ternary-weight 8-bit-activation one (54.5 planned, 50 built: Yosys maps some search-table levels
+  differently from the plan's block-RAM choice).
+- **LUT sites** are 150-370 above the LUT column: the 2-deep stream FIFOs and input buffers become
+  RAM32M16/RAM64M8 cells of 8 sites each; earlier runs of this table counted each such cell once.
+- **Seed at 100 k/s**: w2a2 1,994 and negative-BatchNorm w2a2 1,989 LUT sites (under 2,000, 0.25x FINN),
+  but the trained ternary model 2,275: the search now prices block RAM per board (a BRAM36 = the
+  part's LUTs per BRAM36, 738 on the XCZU7EV) and may hold weights in LUT ROMs of up to 128 words, so
+  it folds fc3 4x4 with a LUT ROM instead of 1x2 with half a BRAM36 (1,873 Yosys LUT in the previous
+  run). The pricing, not the units, decides this row.
+- **1 M/s**: 8.6-9.7 k LUT sites, 0.55-0.62x FINN's estimate, 0 BRAM36: the same pricing keeps every
+  weight ROM in LUTs (the previous run's folding used 9 BRAM36 and 6.5 k LUT, 0.41x). Not met.
+- **5 M/s**: ternary 19.2 k LUT sites (0.45x FINN: met), w2a2 and negative-BatchNorm 23.2 k (0.54x,
+  not met). The products are narrower than before (exact width per input and weight type, and
+  wide-input products as one conditional negation instead of two adders: fc0 10.0 k -> 6.5 k LUT).
+- **UNSW-NB15 at 1 M/s on the PYNQ-Z2**: 6.2 k LUT sites, 0 BRAM36, against the 3,617 goal (not met;
+  FINN's published 7,234 LUT + 22 BRAM36). All weight ROMs in block RAM gave 4,036 LUT + 14.5 BRAM36
+  in a separate measurement (h-unsw). FINN was not run for it (random-weight IR, no QONNX model here).
 - FINN's numbers are finn-plus 1.6.1's analytical estimates at its own (divisor-only) folding for
   the same ONNX model, rate and clock, not synthesis results; they include its INT8 input
   quantizer as thresholds (~5.2 k LUT at 100 k/s), which qmlp does on the host."""
