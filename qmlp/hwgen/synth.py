@@ -68,6 +68,7 @@ _FAMILIES = tuple(DELAY_MODELS)
 # Architecture Libraries Guide; the 7-series ones in UG953 alike): the multi-port RAMs take a
 # SLICEM's LUTs. ``SynthResult.lutram`` counts primitives (the calibrated model's unit);
 # ``lut_sites`` counts what they occupy.
+_LUTRAM_PREFIXES = ("RAM16X", "RAM32X", "RAM64X", "RAM128X", "RAM256X", "RAM512X", "RAM32M", "RAM64M", "SRL")
 LUTRAM_SITES = {"RAM32M16": 8, "RAM64M8": 8, "RAM32M": 4, "RAM64M": 4, "RAM512X1S": 8, "RAM256X1S": 4,
                 "RAM256X1D": 8, "RAM128X1D": 4, "RAM128X1S": 2, "RAM64X1D": 2, "RAM32X1D": 2, "RAM16X1D": 2,
                 "RAM64X1S": 1, "RAM32X1S": 1, "RAM16X1S": 1, "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1}
@@ -98,7 +99,7 @@ class SynthResult:
     def lut_sites(self) -> int:
         """Physical LUT sites: logic LUTs plus the sites the LUTRAM/SRL primitives occupy."""
         return self.lut + sum(n * LUTRAM_SITES.get(name, 1) for name, n in self.cells.items()
-                              if name.startswith(("RAM", "SRL")) and not name.startswith("RAMB"))
+                              if name.startswith(_LUTRAM_PREFIXES))
 
     def one_line(self) -> str:
         split = f"; {len(self.parts)} adder graphs out of context, summed" if self.parts else ""
@@ -149,7 +150,7 @@ def _group(cells: Mapping[str, int]) -> dict[str, int]:
         "lut": total("LUT"),
         "ff": total("FD"),
         "carry": total("CARRY"),
-        "lutram": total("RAM16X", "RAM32X", "RAM64X", "RAM128X", "RAM256X", "RAM512X", "RAM32M", "RAM64M", "SRL"),
+        "lutram": total(*_LUTRAM_PREFIXES),
         "bram36": total("RAMB36"),
         "bram18": total("RAMB18"),
         "dsp": total("DSP"),
