@@ -123,7 +123,7 @@ def run_case(case: Case, *, synth: bool, finn: bool, timeout: float) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"qmlp-bench-{case.name}-src-") as tmp:
         model = source_model(case.source, Path(tmp))
         df = fold(source_dataflow(case.source, model), target_fps=case.target_fps, clock_mhz=case.clock_mhz,
-                  family=board.family, lut_per_bram36=board.lut_per_bram36)
+                  family=board.family, part=board.resources)
         finn_row = finn_estimate(case, model, Path(tmp)) if finn else None
     est = estimate(df, board.family)
     row = {

@@ -6,7 +6,6 @@ built-in one); then the files shipped in ``qmlp/boards/data``."""
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -48,6 +47,10 @@ class Resources:
     uram: int
     dsp: int
 
+    def counts(self) -> dict[str, int]:
+        """The totals qmlp's designs draw on, by report name (URAM is never used)."""
+        return {"LUT": self.lut, "FF": self.ff, "BRAM36": self.bram36, "DSP": self.dsp}
+
 
 @dataclass(frozen=True)
 class Board:
@@ -70,13 +73,6 @@ class Board:
     def clock(self) -> Clock:
         """The clock the accelerator runs on (the first one listed)."""
         return self.clocks[0]
-
-    @property
-    def lut_per_bram36(self) -> float:
-        """A BRAM36 as a share of the part, in LUTs (the part's LUTs / its BRAM36s): what the
-        folding search charges for one (infinite on a part without block RAM)."""
-        r = self.resources
-        return r.lut / r.bram36 if r.bram36 else math.inf
 
 
 class _Reader:

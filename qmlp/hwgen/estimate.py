@@ -408,10 +408,10 @@ def estimate_layer(p: LayerPlan, weights: np.ndarray, family: str = "xcup") -> L
         lut=lut, ff=ff, bram36=bram, dsp=0, weight_storage=p.weights.kind.value, fmax_mhz=fmax)
 
 
-def layer_cost(est: LayerEstimate, lut_per_bram36: float) -> float:
-    """Scalar cost used to rank foldings: LUT + FF/4 + BRAM36 in LUT-area equivalents, a BRAM36
-    at the board's price (``Board.lut_per_bram36``: its share of the part)."""
-    return est.lut + est.ff / 4 + (est.bram36 * lut_per_bram36 if est.bram36 else 0.0)
+def layer_cost(est: LayerEstimate) -> float:
+    """The logic of one layer in LUT-area equivalents, LUT + FF/4 (the fold search adds block RAM
+    at the price it sweeps, ``qmlp.hwgen.fold.fold``)."""
+    return est.lut + est.ff / 4
 
 
 def estimate(df: Dataflow, family: str = "xcup", hw: HardwarePlan | None = None) -> NetworkEstimate:

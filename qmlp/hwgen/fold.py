@@ -15,6 +15,13 @@ candidate (``Unit.CONST``, an adder graph) is priced last and only built when a 
 graph (``cmvm.layer.const_lut_bound``) is below the best folded candidate: at ordinary rates no
 graph is built at all.
 
+Block RAM against LUTs (``fold``): a layer's cost is LUT + FF/4 + BRAM36 x a price in LUTs. The
+network is folded at a few prices (``BRAM_PRICES``: from cheap block RAM up to a BRAM36's share
+of the part in LUTs) and the folding kept is the one ``objective`` ranks first: the largest share of the
+part any resource takes, where shares below ``SCARCE_SHARE`` count alike, then the LUT share. So a
+design that uses little of the part spends block RAM wherever it saves LUTs, and a large one
+balances the resource that runs out first.
+
 Every pass here returns a new Dataflow with ``Layer.folding``, ``Dataflow.stream`` (rule in
 docs/interfaces.md) and ``Dataflow.clock_mhz`` set.
 """
@@ -24,13 +31,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, MutableMapping
 
+from ..boards import Resources
 from ..errors import FoldingError
 from ..untrusted import read_json
 from ..ir import Dataflow, Folding, Layer, StreamFormat, replace
 from .cycles import cycle_model
-from .estimate import Features, estimate_layer, layer_cost, price, stage_features
+from .estimate import Features, NetworkEstimate, estimate, estimate_layer, layer_cost, price, stage_features
 from .cmvm.layer import const_lut_bound
 from .estimate import GRAPH_LUT_FACTOR
 from .plan import (LUTROM_SEARCH_MAX_DEPTH, StageKind, StagePlan, Storage, graph_input_dtype, is_fully_parallel,
@@ -40,7 +48,8 @@ from .timing import layer_paths
 __all__ = [
     "divisors", "parallelism_options", "fold_cycles", "target_cycles", "fold_layer", "fold",
     "apply_folding", "read_folding", "folding_config", "write_final_hw_config", "with_stream",
-    "default_target_fps", "choose_levels", "slowest_fps", "DMA_FEED_FPS", "storage_options", "reference_bram_price",
+    "default_target_fps", "choose_levels", "slowest_fps", "DMA_FEED_FPS", "storage_options", "reference_part",
+    "part_shares", "objective", "bram_prices", "fold_at_price", "BRAM_PRICES", "SCARCE_SHARE",
 ]
 
 # What a Zynq host can feed through one AXI DMA, vector by vector: about 1-2 M inferences/s.
@@ -51,6 +60,14 @@ TINY_NETWORK_WEIGHTS = 2048
 # Larger networks default to this many clock cycles per inference (200 k inferences/s at
 # 200 MHz, 100 k/s at 100 MHz): a few thousand LUTs for an MLP like the seed network.
 DEFAULT_CYCLES_PER_INFERENCE = 1000
+# The network objective. Below this share of the part no resource is scarce (a few BRAM18s are
+# already 1-2% of a ZCU104's block RAM, while the LUTs they save are what designs run out of), so
+# the LUT share decides; above it, the resource with the largest share does.
+SCARCE_SHARE = 0.10
+# The BRAM36 prices the network is folded at, as fractions of the part's LUTs per BRAM36: from
+# cheap (a BRAM18 must still save 23 LUTs on a ZCU104: block RAM is never free) to a BRAM36
+# costing its share of the part in LUTs.
+BRAM_PRICES = (1 / 16, 1 / 4, 1 / 2, 1.0)
 
 
 def divisors(n: int) -> list[int]:
@@ -144,18 +161,26 @@ def _input_glue(index: int, layer: Layer, folding: Folding) -> Features:
     return glue
 
 
-def _rank(index: int, layer: Layer, folding: Folding, clock_mhz: float, family: str,
-          lut_per_bram36: float) -> tuple[bool, float, float]:
-    """(misses the clock, cost, -fmax) of one candidate: meeting the clock first, then cost."""
-    est = estimate_layer(plan_layer(index, layer, folding, clock_mhz), layer.weights, family)
-    cost = layer_cost(est, lut_per_bram36) + _glue_cost(index, layer, folding, family)
-    return est.fmax_mhz < clock_mhz, cost, -est.fmax_mhz
+# One storage option of a timed candidate: (folding, misses the clock, LUT + FF/4 with its input
+# glue, BRAM36, -fmax); the price of block RAM is applied when ranking.
+_Priced = tuple[Folding, bool, float, float, float]
+
+
+def _priced(index: int, layer: Layer, folding: Folding, clock_mhz: float, family: str) -> list[_Priced]:
+    """``folding`` timed for the clock (``choose_levels``) in each of its ``storage_options``."""
+    timed = choose_levels(layer, folding, clock_mhz=clock_mhz, family=family, index=index)
+    out = []
+    for candidate in storage_options(index, layer, timed):
+        est = estimate_layer(plan_layer(index, layer, candidate, clock_mhz), layer.weights, family)
+        cost = layer_cost(est) + _glue_cost(index, layer, candidate, family)
+        out.append((candidate, est.fmax_mhz < clock_mhz, cost, est.bram36, -est.fmax_mhz))
+    return out
 
 
 def storage_options(index: int, layer: Layer, folding: Folding) -> list[Folding]:
     """``folding`` as the plan's rule builds its weight ROM ("auto"), and with the other storage
     when the ROM has more than one word: block RAM for a LUT ROM, LUTs for a block-RAM ROM of at
-    most ``LUTROM_SEARCH_MAX_DEPTH`` words. The search prices both at the board's BRAM price."""
+    most ``LUTROM_SEARCH_MAX_DEPTH`` words. The search prices both (``fold``'s BRAM price sweep)."""
     auto = replace(folding, weight_storage="auto")
     if is_fully_parallel(layer, folding):
         return [auto]
@@ -167,15 +192,38 @@ def storage_options(index: int, layer: Layer, folding: Folding) -> list[Folding]
     return [auto]
 
 
-def reference_bram_price(family: str) -> float:
-    """The price of a BRAM36 in LUTs when no board is named: that of the largest known board of
-    ``family`` (``Board.lut_per_bram36``: its part's LUTs per BRAM36)."""
+def reference_part(family: str) -> Resources:
+    """The part a folding is judged against when no board is named: the largest known board of
+    ``family`` (board data, ``qmlp/boards/data``)."""
     from ..boards import get_board, known_boards
 
     boards = [b for b in map(get_board, known_boards()) if b.family == family]
     if not boards:
-        raise FoldingError(f"no known board of family {family!r} prices block RAM; pass lut_per_bram36")
-    return max(boards, key=lambda b: b.resources.lut).lut_per_bram36
+        raise FoldingError(f"no known board of family {family!r} to size the design against; pass part=board.resources")
+    return max(boards, key=lambda b: b.resources.lut).resources
+
+
+def bram_prices(part: Resources) -> list[float]:
+    """The BRAM36 prices in LUTs ``fold`` sweeps on ``part``: ``BRAM_PRICES`` x its LUTs per
+    BRAM36 (on a part without block RAM, only an infinite price)."""
+    if not part.bram36:
+        return [math.inf]
+    return [fraction * part.lut / part.bram36 for fraction in BRAM_PRICES]
+
+
+def part_shares(est: NetworkEstimate, part: Resources) -> dict[str, float]:
+    """The share of ``part`` each resource of ``est`` takes (LUT, FF, BRAM36, DSP; 1.0 = all of it;
+    any use of a resource the part lacks is infinite)."""
+    used = {"LUT": est.lut, "FF": est.ff, "BRAM36": est.bram36, "DSP": est.dsp}
+    return {name: (used[name] / total if total else (math.inf if used[name] else 0.0))
+            for name, total in part.counts().items()}
+
+
+def objective(shares: Mapping[str, float]) -> tuple[float, float, float]:
+    """What the fold search minimises over whole networks, lower first: the largest share of the
+    part any resource takes (below ``SCARCE_SHARE`` counted as ``SCARCE_SHARE``), then the LUT
+    share, then the sum of the shares."""
+    return max(SCARCE_SHARE, *shares.values()), shares["LUT"], sum(shares.values())
 
 
 def _glue_cost(index: int, layer: Layer, folding: Folding, family: str) -> float:
@@ -192,17 +240,16 @@ def _const_below(index: int, layer: Layer, folding: Folding, family: str) -> flo
 
 def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: str = "xcup", index: int = 0,
                allow_padding: bool = True, cost: Callable[[Layer, Folding], float] | None = None,
-               lut_per_bram36: float | None = None) -> Folding:
+               lut_per_bram36: float = 0.0, memo: MutableMapping[Any, list[_Priced]] | None = None) -> Folding:
     """The cheapest folding of ``layer`` whose cycles per inference are <= ``budget`` and whose
     estimated fmax reaches ``clock_mhz`` on ``family`` (when none reaches it: the fastest).
 
     Expects budget >= 1. Guarantees the result is legal (pads < PE/SIMD), meets the budget and
     carries the levels_per_stage of ``choose_levels`` and the weight storage (``storage_options``)
-    that is cheaper with a BRAM36 at ``lut_per_bram36`` LUTs (default: ``reference_bram_price``);
-    ties on cost go to fewer cycles, then smaller PE. ``cost`` replaces the calibrated cost and the
-    clock check (for tests and experiments)."""
-    if lut_per_bram36 is None:
-        lut_per_bram36 = reference_bram_price(family)
+    that is cheaper with a BRAM36 at ``lut_per_bram36`` LUTs; ties on cost go to fewer cycles, then
+    smaller PE. ``memo`` keeps the priced candidates between calls for the same layer (``fold``'s
+    sweep). ``cost`` replaces the calibrated cost and the clock check (for tests and experiments)."""
+    memo = {} if memo is None else memo
     best: tuple[Any, ...] | None = None
     candidates = []
     for pe, pad_out in parallelism_options(layer.out_features, allow_padding=allow_padding):
@@ -220,11 +267,16 @@ def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: s
         if is_fully_parallel(layer, folding) and best is not None and not best[0][0] and cost is None:
             if _const_below(index, layer, folding, family) >= best[0][1]:
                 continue
-        timed = choose_levels(layer, folding, clock_mhz=clock_mhz, family=family, index=index)
-        for candidate in storage_options(index, layer, timed) if cost is None else [timed]:
-            rank = ((False, cost(layer, candidate), 0.0) if cost
-                    else _rank(index, layer, candidate, clock_mhz, family, lut_per_bram36))
-            key = (*rank, fold_cycles(layer, candidate), candidate.pe, candidate.simd)
+        if cost is not None:
+            timed = choose_levels(layer, folding, clock_mhz=clock_mhz, family=family, index=index)
+            options = [(timed, False, cost(layer, timed), 0.0, 0.0)]
+        else:
+            key = (index, folding, clock_mhz, family)
+            options = memo[key] if key in memo else memo.setdefault(
+                key, _priced(index, layer, folding, clock_mhz, family))
+        for candidate, misses, logic, bram36, neg_fmax in options:
+            priced = logic + (bram36 * lut_per_bram36 if bram36 else 0.0)
+            key = (misses, priced, neg_fmax, fold_cycles(layer, candidate), candidate.pe, candidate.simd)
             if best is None or key < best[0]:
                 best = (key, candidate)
     if best is None:  # unreachable for budget >= 1: PE = MH, SIMD = MW takes one cycle
@@ -243,27 +295,42 @@ def with_stream(df: Dataflow, clock_mhz: float | None = None) -> Dataflow:
 
 
 def fold(df: Dataflow, *, target_fps: float | str, clock_mhz: float, family: str = "xcup",
-         allow_padding: bool = True, lut_per_bram36: float | None = None) -> Dataflow:
-    """Fold every layer as cheaply as possible while meeting ``target_fps`` at ``clock_mhz``.
+         allow_padding: bool = True, part: Resources | None = None) -> Dataflow:
+    """Fold every layer as cheaply as possible on ``part`` while meeting ``target_fps`` at ``clock_mhz``.
 
     Expects a verified IR. Guarantees the network's steady-state initiation interval, as the
     cycle model of the RTL counts it, is <= floor(clock_hz / target_fps); ``target_fps="max"``
     gives one inference per clock. Each layer's pipeline depth is chosen for the clock on
     ``family`` (``choose_levels``); a layer that cannot reach it is folded for the highest fmax.
+    "Cheaply" is ``objective`` on the estimated shares of ``part`` (the board's resources;
+    default ``reference_part(family)``), over the foldings at each BRAM36 price of ``bram_prices``;
+    of equal ones, the first (lowest price)."""
+    budget = target_cycles(target_fps, clock_mhz)
+    part = reference_part(family) if part is None else part
+    memo: dict[Any, list[_Priced]] = {}
+    designs: dict[tuple[Folding | None, ...], Dataflow] = {}
+    for lut_per_bram36 in bram_prices(part):
+        folded = fold_at_price(df, budget, clock_mhz=clock_mhz, family=family, allow_padding=allow_padding,
+                               lut_per_bram36=lut_per_bram36, memo=memo)
+        designs.setdefault(tuple(layer.folding for layer in folded.layers), folded)
+    return min(designs.values(), key=lambda design: objective(part_shares(estimate(design, family), part)))
+
+
+def fold_at_price(df: Dataflow, budget: int, *, clock_mhz: float, family: str, allow_padding: bool = True,
+                  lut_per_bram36: float, memo: MutableMapping[Any, list[_Priced]] | None = None) -> Dataflow:
+    """``fold`` at one BRAM36 price (``lut_per_bram36`` LUTs): every layer by ``fold_layer``, the
+    network's II <= ``budget`` cycles.
 
     Each layer first gets the whole cycle budget. A folded consumer reads its input stream only
     during its first output fold, so a slow producer can stretch the network's II beyond the
     slowest layer's own cycles; when the cycle model shows that, the per-layer budget shrinks in
-    proportion and the layers are folded again. A BRAM36 costs ``lut_per_bram36`` LUTs in the
-    search (the board's ``Board.lut_per_bram36``; default ``reference_bram_price(family)``)."""
-    budget = target_cycles(target_fps, clock_mhz)
-    if lut_per_bram36 is None:
-        lut_per_bram36 = reference_bram_price(family)
+    proportion and the layers are folded again. ``memo``: as in ``fold_layer``."""
+    memo = {} if memo is None else memo
     layer_budget = budget
     while True:
         layers = tuple(replace(layer, folding=fold_layer(layer, layer_budget, clock_mhz=clock_mhz, family=family,
                                                          index=i, allow_padding=allow_padding,
-                                                         lut_per_bram36=lut_per_bram36))
+                                                         lut_per_bram36=lut_per_bram36, memo=memo))
                        for i, layer in enumerate(df.layers))
         folded = with_stream(replace(df, layers=layers), clock_mhz)
         ii = cycle_model(folded).ii

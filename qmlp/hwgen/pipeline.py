@@ -110,7 +110,7 @@ def step_fold(state: BuildState) -> BuildState:
     else:
         target = opts.target_fps if opts.target_fps is not None else folding.default_target_fps(df, clock)
         df = folding.fold(df, target_fps=target, clock_mhz=clock, family=state.board.family,
-                          lut_per_bram36=state.board.lut_per_bram36)
+                          part=state.board.resources)
         how = f"target {target if target == 'max' else f'{float(target):,.0f}'} inferences/s at {clock:g} MHz"
         if target != "max" and float(target) < folding.slowest_fps(df, clock):
             how += (f" (below the slowest design, {folding.slowest_fps(df, clock):,.0f}/s at PE = SIMD = 1: "
@@ -118,11 +118,6 @@ def step_fold(state: BuildState) -> BuildState:
     verify(df)
     pes = ", ".join(f"{quote_name(l.name)} {l.folding.pe}x{l.folding.simd}" for l in df.layers)
     return replace(state, df=df, notes=(f"{how}; PE x SIMD: {pes}",))
-
-
-def _totals(board) -> dict[str, float]:  # noqa: ANN001 - a qmlp.boards.Board
-    r = board.resources
-    return {"LUT": r.lut, "FF": r.ff, "BRAM36": r.bram36, "DSP": r.dsp}
 
 
 def step_estimate(state: BuildState) -> BuildState:
@@ -134,7 +129,7 @@ def step_estimate(state: BuildState) -> BuildState:
         check_counts({"LUT": est.lut, "FF": est.ff, "BRAM36": est.bram36, "DSP": est.dsp}, state.board,
                      "the calibrated estimate is", "lower --target-fps, pick a larger board (qmlp boards) or "
                      "pass --allow-overfit to build it anyway")
-    write_estimate_reports(est, state.work_dir / "report", totals=_totals(state.board), board=state.board.name)
+    write_estimate_reports(est, state.work_dir / "report", totals=state.board.resources.counts(), board=state.board.name)
     note = (f"II {est.ii_cycles:g} cycles ({est.throughput_fps:,.0f}/s), latency {est.latency_cycles} cycles "
             f"({est.latency_ns:,.0f} ns), ~{est.lut} LUT, {est.bram36:g} BRAM36, fmax ~{est.fmax_mhz:.0f} MHz (est.)")
     if est.fmax_mhz < est.clock_mhz:
@@ -227,7 +222,7 @@ def step_synth(state: BuildState) -> BuildState:
     report = state.work_dir / "report"
     data = write_synth_report(result, report / "synth_resources.json", clock_mhz=state.df.clock_mhz,
                               part=state.board.part)
-    (report / "summary.md").write_text(summary_markdown(state.estimate, _totals(state.board), state.board.name,
+    (report / "summary.md").write_text(summary_markdown(state.estimate, state.board.resources.counts(), state.board.name,
                                                         synth=data))
     try:
         check_fit(result, state.board)

@@ -404,8 +404,7 @@ def write_synth_report(result: SynthResult, path: str | Path, *, clock_mhz: floa
 
 def check_counts(used: Mapping[str, float], board, what: str, fix: str) -> None:  # noqa: ANN001 - a Board
     """Raise FitError naming the first of LUT/FF/BRAM36/DSP in ``used`` that exceeds ``board``'s part."""
-    r = board.resources
-    available = {"LUT": r.lut, "FF": r.ff, "BRAM36": r.bram36, "DSP": r.dsp}
+    available = board.resources.counts()
     for name, count in used.items():
         if count > available[name]:
             raise FitError(f"design does not fit {board.part} ({board.name}): {what} {count:,g} {name}, the part has "

@@ -9,10 +9,12 @@ import pytest
 
 from qmlp.datatypes import INT, TERNARY, UINT
 from qmlp.errors import FoldingError, InputError
-from qmlp.boards import get_board
-from qmlp.hwgen.fold import (apply_folding, default_target_fps, divisors, fold, fold_cycles, fold_layer,
-                             folding_config, parallelism_options, read_folding, reference_bram_price,
-                             storage_options, target_cycles, write_final_hw_config)
+from qmlp.boards import Resources, get_board
+from qmlp.hwgen.estimate import estimate
+from qmlp.hwgen.fold import (BRAM_PRICES, SCARCE_SHARE, apply_folding, bram_prices, default_target_fps, divisors, fold,
+                             fold_at_price, fold_cycles, fold_layer, folding_config, objective, parallelism_options,
+                             part_shares, read_folding, reference_part, storage_options, target_cycles,
+                             write_final_hw_config)
 from qmlp.hwgen.plan import Storage, plan_layer
 from qmlp.ir import Folding, verify
 from qmlp.testing import random_dataflow
@@ -135,12 +137,51 @@ def test_weight_storage_is_priced_at_the_boards_bram_price():
     assert kinds == {0.0: Storage.BRAM, float("inf"): Storage.LUT}
 
 
-def test_bram_price_comes_from_the_board_data():
+def test_bram_prices_come_from_the_board_data():
     pynq, zcu = get_board("pynq-z2"), get_board("zcu104")
-    assert pynq.lut_per_bram36 == 53200 / 140
-    assert zcu.lut_per_bram36 == zcu.resources.lut / zcu.resources.bram36
-    assert reference_bram_price("xc7") == pynq.lut_per_bram36  # the largest board of the family
-    assert reference_bram_price("xcup") == zcu.lut_per_bram36
+    assert bram_prices(pynq.resources) == [f * 53200 / 140 for f in BRAM_PRICES]
+    assert bram_prices(zcu.resources)[-1] == zcu.resources.lut / zcu.resources.bram36  # a BRAM36's share in LUTs
+    assert reference_part("xc7") == pynq.resources  # the largest board of the family
+    assert reference_part("xcup") == zcu.resources
+    assert bram_prices(Resources(lut=1000, ff=2000, bram36=0, uram=0, dsp=0)) == [float("inf")]
+
+
+def test_objective_counts_shares_below_the_floor_alike_then_lut():
+    small = SCARCE_SHARE / 10
+    bram_heavy = {"LUT": small, "FF": small, "BRAM36": 5 * small, "DSP": 0.0}
+    lut_heavy = {"LUT": 2 * small, "FF": small, "BRAM36": small, "DSP": 0.0}
+    assert objective(bram_heavy) < objective(lut_heavy)  # both use little of the part: fewer LUTs win
+    scarce_bram = dict(bram_heavy, BRAM36=3 * SCARCE_SHARE)
+    assert objective(lut_heavy) < objective(scarce_bram)  # above the floor the largest share decides
+    assert objective(scarce_bram)[0] == 3 * SCARCE_SHARE
+
+
+# A small part (20,000 LUT, 16 BRAM36): a layer of 64x64 INT2 weights at 2 M/s keeps its weights in
+# a BRAM18 (0.5 BRAM36, 3% of the part; the LUT ROM costs more LUTs); at 8 M/s the weights need
+# 5.5 BRAM36 (34% of the part) where LUT ROMs take about a quarter of its LUTs, so LUTs win.
+SMALL_PART = Resources(lut=20000, ff=40000, bram36=16, uram=0, dsp=0)
+
+
+@pytest.mark.parametrize("fps, storage", [(2e6, Storage.BRAM), (8e6, Storage.LUT)])
+def test_fold_uses_block_ram_when_it_is_the_cheaper_resource(fps, storage):
+    df = random_dataflow(3, widths=(64, 64, 4), weight_dtypes=INT(2))
+    folded = fold(df, target_fps=fps, clock_mhz=200, part=SMALL_PART)
+    assert plan_layer(0, folded.layers[0], folded.layers[0].folding).weights.kind is storage
+    assert estimate(folded).ii_cycles <= target_cycles(fps, 200)
+
+
+@pytest.mark.parametrize("part", [SMALL_PART, get_board("zcu104").resources])
+def test_fold_keeps_the_sweep_point_with_the_best_objective(part):
+    df = random_dataflow(3, widths=(64, 64, 4), weight_dtypes=INT(2))
+    budget = target_cycles(2e6, 200)
+    points = [fold_at_price(df, budget, clock_mhz=200, family="xcup", lut_per_bram36=price)
+              for price in bram_prices(part)]
+    storages = [plan_layer(0, p.layers[0], p.layers[0].folding).weights.kind for p in points]
+    assert storages[0] is Storage.BRAM and storages[-1] is Storage.LUT  # the sweep offers a real choice
+    assert all(estimate(p).ii_cycles <= budget for p in points)
+    chosen = fold(df, target_fps=2e6, clock_mhz=200, part=part)
+    assert objective(part_shares(estimate(chosen), part)) == min(objective(part_shares(estimate(p), part))
+                                                                 for p in points)
 
 
 def test_ram_style_round_trip():
