@@ -240,15 +240,18 @@ def _const_below(index: int, layer: Layer, folding: Folding, family: str) -> flo
 
 def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: str = "xcup", index: int = 0,
                allow_padding: bool = True, cost: Callable[[Layer, Folding], float] | None = None,
-               lut_per_bram36: float = 0.0, memo: MutableMapping[Any, list[_Priced]] | None = None) -> Folding:
+               lut_per_bram36: float | None = None,
+               memo: MutableMapping[Any, list[_Priced]] | None = None) -> Folding:
     """The cheapest folding of ``layer`` whose cycles per inference are <= ``budget`` and whose
     estimated fmax reaches ``clock_mhz`` on ``family`` (when none reaches it: the fastest).
 
     Expects budget >= 1. Guarantees the result is legal (pads < PE/SIMD), meets the budget and
     carries the levels_per_stage of ``choose_levels`` and the weight storage (``storage_options``)
-    that is cheaper with a BRAM36 at ``lut_per_bram36`` LUTs; ties on cost go to fewer cycles, then
-    smaller PE. ``memo`` keeps the priced candidates between calls for the same layer (``fold``'s
+    that is cheaper with a BRAM36 at ``lut_per_bram36`` LUTs (default: a BRAM36's share of
+    ``reference_part(family)`` in LUTs); ties on cost go to fewer cycles, then smaller PE. ``memo`` keeps the priced candidates between calls for the same layer (``fold``'s
     sweep). ``cost`` replaces the calibrated cost and the clock check (for tests and experiments)."""
+    if lut_per_bram36 is None:
+        lut_per_bram36 = bram_prices(reference_part(family))[-1]
     memo = {} if memo is None else memo
     best: tuple[Any, ...] | None = None
     candidates = []
@@ -271,9 +274,10 @@ def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: s
             timed = choose_levels(layer, folding, clock_mhz=clock_mhz, family=family, index=index)
             options = [(timed, False, cost(layer, timed), 0.0, 0.0)]
         else:
-            key = (index, folding, clock_mhz, family)
-            options = memo[key] if key in memo else memo.setdefault(
-                key, _priced(index, layer, folding, clock_mhz, family))
+            slot = (index, folding, clock_mhz, family)
+            if slot not in memo:
+                memo[slot] = _priced(index, layer, folding, clock_mhz, family)
+            options = memo[slot]
         for candidate, misses, logic, bram36, neg_fmax in options:
             priced = logic + (bram36 * lut_per_bram36 if bram36 else 0.0)
             key = (misses, priced, neg_fmax, fold_cycles(layer, candidate), candidate.pe, candidate.simd)

@@ -24,6 +24,7 @@ from ..ir import Dataflow, from_json, load, replace, save, to_json, verify
 from ..untrusted import quote_name
 from . import fold as folding
 from .estimate import NetworkEstimate, estimate, summary_markdown, timing_warning, write_estimate_reports
+from .plan import Storage, Unit, build_plan
 
 __all__ = ["CompileOptions", "BuildState", "Step", "build_steps", "run_build", "load_input", "MARKER"]
 
@@ -117,7 +118,9 @@ def step_fold(state: BuildState) -> BuildState:
                     f"built that)")
     verify(df)
     pes = ", ".join(f"{quote_name(l.name)} {l.folding.pe}x{l.folding.simd}" for l in df.layers)
-    return replace(state, df=df, notes=(f"{how}; PE x SIMD: {pes}",))
+    in_bram = [quote_name(p.name) for p in build_plan(df).layers if p.weights.kind is Storage.BRAM]
+    return replace(state, df=df, notes=(f"{how}; PE x SIMD: {pes}; weights in block RAM: "
+                                        f"{', '.join(in_bram) or 'none'}",))
 
 
 def step_estimate(state: BuildState) -> BuildState:
@@ -215,7 +218,6 @@ def step_synth(state: BuildState) -> BuildState:
     graphs of fully parallel layers are synthesized out of context, one run each, and added in
     (``synthesize_parts``; listed as ``out_of_context_parts``)."""
     from .emit import graph_module
-    from .plan import Unit, build_plan
     from .synth import FitError, check_fit, synthesize_parts, write_synth_report
     graphs = [graph_module(p) for p in build_plan(state.df).layers if p.unit is Unit.CONST]
     result = synthesize_parts(state.work_dir / "rtl", family=state.board.family, parts=graphs)

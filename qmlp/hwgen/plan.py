@@ -46,7 +46,7 @@ FIFO_MIN_DEPTH = 2
 # A ROM deeper than this is never built from LUTs by the rule (a LUT6 holds 64 words of one bit).
 LUTROM_MAX_DEPTH = 64
 # The fold search may still build a ROM up to this deep in LUTs (two LUT6 and a MUXF7 per bit)
-# when that is cheaper at the board's BRAM price; deeper ones stay in block RAM, where a LUT ROM
+# when the fold search prefers LUTs (qmlp.hwgen.fold.objective); deeper ones stay in block RAM, where a LUT ROM
 # would need a mux tree per bit (the seed network at 100 k/s: 4 BRAM36 and 1,889 Yosys LUT, or
 # 4,620 LUT with every ROM in LUTs).
 LUTROM_SEARCH_MAX_DEPTH = 128
