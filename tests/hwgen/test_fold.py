@@ -156,6 +156,17 @@ def test_objective_counts_shares_below_the_floor_alike_then_lut():
     assert objective(scarce_bram)[0] == 3 * SCARCE_SHARE
 
 
+def test_part_shares_of_an_estimate():
+    df = fold(random_dataflow(3, widths=(64, 64, 4), weight_dtypes=INT(2)), target_fps=2e6, clock_mhz=200,
+              part=SMALL_PART)
+    est = estimate(df)
+    assert est.bram36 > 0
+    assert part_shares(est, SMALL_PART) == {"LUT": est.lut / 20000, "FF": est.ff / 40000, "BRAM36": est.bram36 / 16,
+                                            "DSP": 0.0}
+    no_bram = Resources(lut=20000, ff=40000, bram36=0, uram=0, dsp=0)
+    assert part_shares(est, no_bram)["BRAM36"] == float("inf")  # block RAM a part lacks never wins
+
+
 # A small part (20,000 LUT, 16 BRAM36): a layer of 64x64 INT2 weights at 2 M/s keeps its weights in
 # a BRAM18 (0.5 BRAM36, 3% of the part; the LUT ROM costs more LUTs); at 8 M/s the weights need
 # 5.5 BRAM36 (34% of the part) where LUT ROMs take about a quarter of its LUTs, so LUTs win.
