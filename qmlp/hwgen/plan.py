@@ -272,6 +272,16 @@ class HardwarePlan:
         pipelined = sum(l.latency // l.cycles for l in self.layers)
         return 1 << (6 * (len(self.layers) + 2) + pipelined - 1).bit_length()
 
+    @property
+    def ready_chain(self) -> int:
+        """Most units in a row whose s_ready is a function of their m_ready (layers and argmax
+        with no FIFO or converter between them): one combinational ready chain through them."""
+        longest = run = 0
+        for stage in self.stages:
+            run = run + 1 if stage.kind in (StageKind.LAYER, StageKind.ARGMAX) else 0
+            longest = max(longest, run)
+        return longest
+
     def layer_stage(self, index: int) -> StagePlan:
         return next(s for s in self.stages if s.kind is StageKind.LAYER and s.layer == index)
 
@@ -506,11 +516,18 @@ def _chain(df: Dataflow, layers: tuple[LayerPlan, ...], inp: StreamEnd, out: Str
             stages.append(stage)
             src = stage
 
+    prev: LayerPlan | None = None
     for plan in layers:
-        add(_converter(src, plan.simd, plan.sf, f"{plan.ident}_in"))
-        add(_fifo(src, f"{plan.ident}_q"))
+        conv = _converter(src, plan.simd, plan.sf, f"{plan.ident}_in")
+        add(conv)
+        # Two fully parallel layers back to back need no FIFO: the consumer takes one vector per
+        # cycle straight from the producer's output register and both stall on the same ready
+        # chain (``ready_chain``), so a FIFO would only add a cycle and a LUTRAM copy of the vector.
+        if not (conv is None and prev is not None and prev.unit is Unit.CONST and plan.unit is Unit.CONST):
+            add(_fifo(src, f"{plan.ident}_q"))
         add(StagePlan(StageKind.LAYER, f"{plan.ident}_out", plan.simd, plan.pe, plan.in_bits, plan.out_bits,
                       plan.sf, plan.nf, plan.out_features, layer=plan.index))
+        prev = plan
     if df.argmax:
         add(StagePlan(StageKind.ARGMAX, "result", src.elems_out, 1, src.bits_out, out.dtype.bits,
                       src.beats_out, 1, 1))

@@ -15,7 +15,8 @@ from qmlp.hwgen.cmvm import layer_graph
 from qmlp.hwgen.cmvm import layer as cmvm_layer
 from qmlp.hwgen.cycles import cycle_model
 from qmlp.hwgen.emit import emit_layer_rtl, emit_rtl
-from qmlp.hwgen.plan import ThresholdUnit, Unit, build_plan, graph_input_dtype
+from qmlp.hwgen.plan import StageKind, ThresholdUnit, Unit, build_plan, graph_input_dtype
+from qmlp.hwgen.timing import design_timing
 from qmlp.ir import Folding, StreamFormat
 from qmlp.sim.bitaccurate import run_integer
 from qmlp.sim.rtl import lint, simulate_rtl
@@ -81,6 +82,23 @@ def test_const_layers_match_the_simulator_in_verilator_under_backpressure(tmp_pa
     assert np.array_equal(result.outputs, acts[-1])
     free = simulate_rtl(df, tmp_path, q[:4], backpressure=False)
     assert int(free.latency[0]) == cycle_model(df).latency
+
+
+def test_fully_parallel_layers_follow_each_other_without_a_fifo():
+    """A FIFO in front of the first layer and before m_axis only; the layers share one ready
+    chain, which the timing model prices; a folded layer between them brings its FIFOs back."""
+    df = fully_parallel(random_dataflow(6, widths=(12, 9, 7, 5, 3), weight_dtypes=TERNARY, input_dtype=UINT(2)))
+    hw = build_plan(df)
+    assert [s.kind for s in hw.stages] == [StageKind.FIFO] + [StageKind.LAYER] * 4 + [StageKind.FIFO]
+    assert hw.ready_chain == 4
+    assert any(p.what == "ready chain through 4 units" for p in design_timing(hw, "xcup").paths)
+    assert cycle_model(df).latency == sum(p.latency for p in hw.layers) + 2  # the two FIFOs' cycles
+    middle = replace(df.layers[2], folding=Folding(5, 1))
+    mixed = build_plan(replace(df, layers=df.layers[:2] + (middle,) + df.layers[3:]))
+    assert [s.kind for s in mixed.stages] == [
+        StageKind.FIFO, StageKind.LAYER, StageKind.LAYER, StageKind.DWC, StageKind.FIFO, StageKind.LAYER,
+        StageKind.FIFO, StageKind.LAYER, StageKind.FIFO]
+    assert mixed.ready_chain == 2
 
 
 def test_plan_latency_is_graph_stages_plus_search_levels():
