@@ -274,11 +274,13 @@ class HardwarePlan:
 
     @property
     def ready_chain(self) -> int:
-        """Most units in a row whose s_ready is a function of their m_ready (layers and argmax
-        with no FIFO or converter between them): one combinational ready chain through them."""
+        """Most units in a row whose s_ready is a function of their m_ready (layers, argmax and
+        register slices with no FIFO or converter between them): one combinational ready chain."""
         longest = run = 0
         for stage in self.stages:
-            run = run + 1 if stage.kind in (StageKind.LAYER, StageKind.ARGMAX) else 0
+            passes = (stage.kind in (StageKind.LAYER, StageKind.ARGMAX)
+                      or (stage.kind is StageKind.FIFO and stage.depth == 1))
+            run = run + 1 if passes else 0
             longest = max(longest, run)
         return longest
 
@@ -496,12 +498,15 @@ def _converter(src: StagePlan, elems: int, beats: int, name: str) -> StagePlan |
                      src.beats_out, beats, src.real)
 
 
-def _fifo(src: StagePlan, name: str) -> StagePlan:
+def _fifo(src: StagePlan, name: str, *, slice_: bool = False) -> StagePlan:
     # A whole vector (+1 beat) of the consumer's input fits: the producer never waits while the
     # consumer runs its output folds nf > 0 (which take no input), and the consumer finds its next
     # vector complete, taking one beat per cycle. This keeps II = max over layers of NF*SF.
+    # ``slice_``: depth 1, a register slice (qmlp_fifo) in front of a fully parallel layer, which
+    # takes its one-beat vector in every cycle it is not stalled, so it needs no buffer.
+    depth = 1 if slice_ else max(FIFO_MIN_DEPTH, src.beats_out + 1)
     return StagePlan(StageKind.FIFO, name, src.elems_out, src.elems_out, src.bits_out, src.bits_out,
-                     src.beats_out, src.beats_out, src.real, depth=max(FIFO_MIN_DEPTH, src.beats_out + 1))
+                     src.beats_out, src.beats_out, src.real, depth=depth)
 
 
 def _chain(df: Dataflow, layers: tuple[LayerPlan, ...], inp: StreamEnd, out: StreamEnd) -> tuple[StagePlan, ...]:
@@ -524,7 +529,7 @@ def _chain(df: Dataflow, layers: tuple[LayerPlan, ...], inp: StreamEnd, out: Str
         # cycle straight from the producer's output register and both stall on the same ready
         # chain (``ready_chain``), so a FIFO would only add a cycle and a LUTRAM copy of the vector.
         if not (conv is None and prev is not None and prev.unit is Unit.CONST and plan.unit is Unit.CONST):
-            add(_fifo(src, f"{plan.ident}_q"))
+            add(_fifo(src, f"{plan.ident}_q", slice_=plan.unit is Unit.CONST))
         add(StagePlan(StageKind.LAYER, f"{plan.ident}_out", plan.simd, plan.pe, plan.in_bits, plan.out_bits,
                       plan.sf, plan.nf, plan.out_features, layer=plan.index))
         prev = plan
