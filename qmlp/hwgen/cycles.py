@@ -11,7 +11,8 @@ per unit are written out in ``qmlp/hwgen/rtl/README.md``:
   stalls while the output is held.
 * layer (``qmlp_const_layer``): one vector per cycle, valid ``latency`` (graph stages + search
   levels) cycles after it is accepted.
-* ``qmlp_fifo``: an item accepted in cycle t can leave in cycle t + 1; full at DEPTH items.
+* ``qmlp_fifo``: an item accepted in cycle t can leave in cycle t + 1; full at DEPTH items;
+  DEPTH 1 (a register slice) also takes an item while its held one leaves.
 * ``qmlp_dwc``: accepts while it holds <= 3B - 1 elements; emits when it holds the next beat's
   real elements (both visible the cycle after the update).
 * ``qmlp_argmax``: the index is valid the cycle after the last beat.
@@ -105,6 +106,15 @@ class _Fifo(_Unit):
         self.count += int(s_valid and self.count < self.depth) - int(self.count > 0 and m_ready)
 
 
+class _Slice(_Fifo):
+    def s_ready(self, m_ready: bool) -> bool:
+        return self.count == 0 or m_ready
+
+    def step(self, s_valid: bool, m_ready: bool) -> None:
+        push = s_valid and self.s_ready(m_ready)
+        self.count += int(push) - int(self.count > 0 and m_ready)
+
+
 class _Dwc(_Unit):
     def __init__(self, stage: StagePlan) -> None:
         self.a, self.b, self.n = stage.elems_in, stage.elems_out, stage.real
@@ -157,7 +167,7 @@ def _unit(hw: HardwarePlan, stage: StagePlan) -> _Unit:
         plan = hw.layers[stage.layer]
         return _Const(plan) if plan.unit is Unit.CONST else _Mvau(plan)
     if stage.kind is StageKind.FIFO:
-        return _Fifo(stage.depth)
+        return _Slice(1) if stage.depth == 1 else _Fifo(stage.depth)
     if stage.kind is StageKind.DWC:
         return _Dwc(stage)
     return _Argmax(stage.beats_in)

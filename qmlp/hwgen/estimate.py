@@ -310,6 +310,8 @@ def layer_features(p: LayerPlan, weights: np.ndarray) -> Features:
 
 def stage_features(stage: StagePlan) -> Features:
     """Structural counts of a dwc / fifo / argmax stage (layers: ``layer_features``)."""
+    if stage.kind is StageKind.FIFO and stage.depth == 1:  # a register slice: flip-flops only
+        return Features(reg_bits=stage.width_in + 1, glue_units=1)
     if stage.kind is StageKind.FIFO:
         return Features(lutram_cells=_lutram_cells(stage.width_in, stage.depth),
                         reg_bits=2 * stage.depth.bit_length() + 2, glue_units=1)

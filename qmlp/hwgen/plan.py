@@ -272,6 +272,18 @@ class HardwarePlan:
         pipelined = sum(l.latency // l.cycles for l in self.layers)
         return 1 << (6 * (len(self.layers) + 2) + pipelined - 1).bit_length()
 
+    @property
+    def ready_chain(self) -> int:
+        """Most units in a row whose s_ready is a function of their m_ready (layers, argmax and
+        register slices with no FIFO or converter between them): one combinational ready chain."""
+        longest = run = 0
+        for stage in self.stages:
+            passes = (stage.kind in (StageKind.LAYER, StageKind.ARGMAX)
+                      or (stage.kind is StageKind.FIFO and stage.depth == 1))
+            run = run + 1 if passes else 0
+            longest = max(longest, run)
+        return longest
+
     def layer_stage(self, index: int) -> StagePlan:
         return next(s for s in self.stages if s.kind is StageKind.LAYER and s.layer == index)
 
@@ -486,12 +498,15 @@ def _converter(src: StagePlan, elems: int, beats: int, name: str) -> StagePlan |
                      src.beats_out, beats, src.real)
 
 
-def _fifo(src: StagePlan, name: str) -> StagePlan:
+def _fifo(src: StagePlan, name: str, *, slice_: bool = False) -> StagePlan:
     # A whole vector (+1 beat) of the consumer's input fits: the producer never waits while the
     # consumer runs its output folds nf > 0 (which take no input), and the consumer finds its next
     # vector complete, taking one beat per cycle. This keeps II = max over layers of NF*SF.
+    # ``slice_``: depth 1, a register slice (qmlp_fifo) in front of a fully parallel layer, which
+    # takes its one-beat vector in every cycle it is not stalled, so it needs no buffer.
+    depth = 1 if slice_ else max(FIFO_MIN_DEPTH, src.beats_out + 1)
     return StagePlan(StageKind.FIFO, name, src.elems_out, src.elems_out, src.bits_out, src.bits_out,
-                     src.beats_out, src.beats_out, src.real, depth=max(FIFO_MIN_DEPTH, src.beats_out + 1))
+                     src.beats_out, src.beats_out, src.real, depth=depth)
 
 
 def _chain(df: Dataflow, layers: tuple[LayerPlan, ...], inp: StreamEnd, out: StreamEnd) -> tuple[StagePlan, ...]:
@@ -506,11 +521,18 @@ def _chain(df: Dataflow, layers: tuple[LayerPlan, ...], inp: StreamEnd, out: Str
             stages.append(stage)
             src = stage
 
+    prev: LayerPlan | None = None
     for plan in layers:
-        add(_converter(src, plan.simd, plan.sf, f"{plan.ident}_in"))
-        add(_fifo(src, f"{plan.ident}_q"))
+        conv = _converter(src, plan.simd, plan.sf, f"{plan.ident}_in")
+        add(conv)
+        # Two fully parallel layers back to back need no FIFO: the consumer takes one vector per
+        # cycle straight from the producer's output register and both stall on the same ready
+        # chain (``ready_chain``), so a FIFO would only add a cycle and a LUTRAM copy of the vector.
+        if not (conv is None and prev is not None and prev.unit is Unit.CONST and plan.unit is Unit.CONST):
+            add(_fifo(src, f"{plan.ident}_q", slice_=plan.unit is Unit.CONST))
         add(StagePlan(StageKind.LAYER, f"{plan.ident}_out", plan.simd, plan.pe, plan.in_bits, plan.out_bits,
                       plan.sf, plan.nf, plan.out_features, layer=plan.index))
+        prev = plan
     if df.argmax:
         add(StagePlan(StageKind.ARGMAX, "result", src.elems_out, 1, src.bits_out, out.dtype.bits,
                       src.beats_out, 1, 1))

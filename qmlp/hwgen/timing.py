@@ -17,7 +17,8 @@ Paths per unit (qmlp/hwgen/rtl/README.md):
 * TERNARY: input negation + first tree stage, later stages, compare against constants.
 * POPCOUNT: like the MVAU, its levels those of qmlp_popcount: the leaf counts (one LUT, no carry),
   the count tree, the plane combination (an adder of the accumulator width).
-* The glue (FIFOs, converters, 32-bit AXI-Lite counters): a fixed short path.
+* The glue (FIFOs, converters, 32-bit AXI-Lite counters): a fixed short path; the ready chain
+  through fully parallel layers with no FIFO between them: one LUT per unit.
 """
 
 from __future__ import annotations
@@ -179,4 +180,8 @@ def design_timing(hw: HardwarePlan, family: str) -> TimingEstimate:
     paths = [path for p in hw.layers for path in layer_paths(p, family)]
     luts, widths = _GLUE
     paths.append(_path("glue", "AXI-Lite latency counter", family, luts, list(widths), tree=False))
+    if hw.ready_chain > 1:  # en = !vout || m_ready per unit: Yosys keeps one LUT per unit (seed
+        # at max: 7 levels through 6 units and the output FIFO's full compare, bench/adder_graph.py)
+        paths.append(_path("glue", f"ready chain through {hw.ready_chain} units", family,
+                           hw.ready_chain + 1, [], tree=False))
     return TimingEstimate(family, tuple(paths))

@@ -15,7 +15,8 @@ from qmlp.hwgen.cmvm import layer_graph
 from qmlp.hwgen.cmvm import layer as cmvm_layer
 from qmlp.hwgen.cycles import cycle_model
 from qmlp.hwgen.emit import emit_layer_rtl, emit_rtl
-from qmlp.hwgen.plan import ThresholdUnit, Unit, build_plan, graph_input_dtype
+from qmlp.hwgen.plan import StageKind, ThresholdUnit, Unit, build_plan, graph_input_dtype
+from qmlp.hwgen.timing import design_timing
 from qmlp.ir import Folding, StreamFormat
 from qmlp.sim.bitaccurate import run_integer
 from qmlp.sim.rtl import lint, simulate_rtl
@@ -81,6 +82,35 @@ def test_const_layers_match_the_simulator_in_verilator_under_backpressure(tmp_pa
     assert np.array_equal(result.outputs, acts[-1])
     free = simulate_rtl(df, tmp_path, q[:4], backpressure=False)
     assert int(free.latency[0]) == cycle_model(df).latency
+
+
+def test_fully_parallel_layers_follow_each_other_without_a_fifo(tmp_path):
+    """A register slice in front of the first layer and a 2-deep FIFO before m_axis only; the
+    layers share one ready chain, which the timing model prices. A folded layer among them gets
+    its FIFO back; the fully parallel layer after it a register slice. Bit-exact under
+    back-pressure and cycle-exact."""
+    df = fully_parallel(random_dataflow(6, widths=(12, 9, 7, 5, 3), weight_dtypes=TERNARY, input_dtype=UINT(2)))
+    hw = build_plan(df)
+    assert [(s.kind, s.depth) for s in hw.stages] == [(StageKind.FIFO, 1)] + [(StageKind.LAYER, 0)] * 4 + [
+        (StageKind.FIFO, 2)]
+    assert hw.ready_chain == 5
+    assert any(p.what == "ready chain through 5 units" for p in design_timing(hw, "xcup").paths)
+    assert cycle_model(df).latency == sum(p.latency for p in hw.layers) + 2  # the slice's and the FIFO's cycles
+    middle = replace(df.layers[1], folding=Folding(7, 3))
+    mixed = replace(df, layers=df.layers[:1] + (middle,) + df.layers[2:])
+    kinds = [(s.kind, s.depth) for s in build_plan(mixed).stages]
+    assert kinds == [(StageKind.FIFO, 1), (StageKind.LAYER, 0), (StageKind.DWC, 0), (StageKind.FIFO, 4),
+                     (StageKind.LAYER, 0), (StageKind.FIFO, 1), (StageKind.LAYER, 0), (StageKind.LAYER, 0),
+                     (StageKind.FIFO, 2)]
+    assert build_plan(mixed).ready_chain == 4  # the MVAU passes its m_ready to s_ready too
+    emit_rtl(mixed, tmp_path)
+    lint(tmp_path)
+    q = _inputs(mixed, 120, seed=6)
+    _, acts = run_integer(mixed, q)
+    result = simulate_rtl(mixed, tmp_path, q, backpressure=True, seed=5)
+    assert np.array_equal(result.outputs, acts[-1])
+    free = simulate_rtl(mixed, tmp_path, q[:4], backpressure=False)
+    assert int(free.latency[0]) == cycle_model(mixed).latency
 
 
 def test_plan_latency_is_graph_stages_plus_search_levels():

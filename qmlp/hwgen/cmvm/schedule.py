@@ -1,7 +1,8 @@
 """Where the pipeline registers of an adder graph go, chosen for a clock from a delay model.
 
 The graph reads the layer's input straight from the FIFO in front of it (a registered memory
-behind a small read multiplexer) and ends in the shell's output register (``qmlp_const_layer``).
+behind a small read multiplexer) or, after another fully parallel layer, from that layer's output
+register and ends in the shell's output register (``qmlp_const_layer``).
 Registers go every ``k`` adder levels; the first stage holds ``k - 1`` levels (the FIFO's read
 multiplexer takes one) and the last stage also holds the threshold compare, which costs
 ``THRESHOLD_LEVELS`` levels (compare LUT + carry, count, bias).

@@ -5,7 +5,9 @@
 // while the output is held (en = 0).
 //
 // No input register: the graph reads s_data straight from the FIFO in front of the layer (its
-// read multiplexer is budgeted in the graph's first stage by qmlp/hwgen/cmvm/schedule.py).
+// read multiplexer is budgeted in the graph's first stage by qmlp/hwgen/cmvm/schedule.py) or,
+// behind another fully parallel layer, from that layer's output register (no FIFO between them:
+// s_ready = en is combinational in m_ready, so the two stall together).
 // Thresholds: SEARCH_LEVELS = 0: constants (THRESHOLDS; NEGATE bit c: channel c compares ~acc)
 // by one combinational qmlp_threshold per channel, in the graph's last stage (the schedule
 // reserves its levels); SEARCH_LEVELS = L > 0: a qmlp_threshold_search per channel over
