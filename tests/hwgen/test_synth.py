@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from qmlp.boards import Resources
 from qmlp.errors import ToolError
 from qmlp.hwgen import synth
 from qmlp.hwgen.synth import (FitError, check_fit, fmax_estimate, module_totals, parse_ltp, parse_module_stats,
@@ -122,13 +123,13 @@ def test_missing_yosys_is_a_tool_error(monkeypatch, tmp_path):
 
 def test_check_fit():
     result = SimpleNamespace(lut=900, lutram=200, ff=10, bram36=1, bram18=3, dsp=0)
-    big = SimpleNamespace(part="xc-big", name="big", resources=SimpleNamespace(lut=2000, ff=100, bram36=3, dsp=0))
+    big = SimpleNamespace(part="xc-big", name="big", resources=Resources(lut=2000, ff=100, bram36=3, uram=0, dsp=0))
     check_fit(result, big)
-    small = SimpleNamespace(part="xc-small", name="small", resources=SimpleNamespace(lut=1000, ff=100, bram36=3, dsp=0))
+    small = SimpleNamespace(part="xc-small", name="small", resources=Resources(lut=1000, ff=100, bram36=3, uram=0, dsp=0))
     with pytest.raises(FitError, match=r"^design does not fit xc-small \(small\): needs 1,100 LUT, the part has "
                                        r"1,000; fold more \(lower --target-fps\) or pick a larger board$"):
         check_fit(result, small)
-    tight = SimpleNamespace(part="xc-t", name="t", resources=SimpleNamespace(lut=2000, ff=100, bram36=2, dsp=0))
+    tight = SimpleNamespace(part="xc-t", name="t", resources=Resources(lut=2000, ff=100, bram36=2, uram=0, dsp=0))
     with pytest.raises(FitError, match="needs 3 BRAM36"):
         check_fit(result, tight)
 
