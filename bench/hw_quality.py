@@ -6,7 +6,7 @@ weights and negative BatchNorm scales (tests/zoo.py) -- at 10 k, 100 k, 1 M and 
 at 200 MHz on the ZCU104, and FINN's UNSW-NB15 MLP 600-64-64-64-1 (random INT2 weights, bipolar
 inputs, UINT2 activations) at 1 M/s on the PYNQ-Z2 at 100 MHz, and a ternary-weight 8-bit-activation
 MLP of the seed topology (Brevitas, random weights) at 100 k/s. Each is compiled the way
-``qmlp compile`` does it (fold for the target on the board's family, plan, estimate, emit) and
+``qmlp compile`` does it (fold for the target on the board's part, plan, estimate, emit) and
 synthesized by Yosys ``synth_xilinx`` for that family. Latency and II are the RTL cycle model
 (``qmlp.hwgen.cycles``, which the tests check cycle for cycle against Verilator). Results go to
 ``bench/results/hw_quality.json`` and the "Hardware quality" section of BENCHMARKS.md. Where a FINN
@@ -184,8 +184,9 @@ def render(rows: list[dict]) -> str:
              "Produced by one run of `bench/hw_quality.py --no-finn` on this shared 2-core machine, Yosys 0.70 "
              "(yowasp); FINN's estimates are kept from the previous run, which made them with the same models, "
              "rates and clocks (results: `bench/results/hw_quality.json`). "
-             "Each design is folded by qmlp for the target throughput and clock on the board's family "
-             "(timing-aware: adder trees registered for the clock), planned, estimated and emitted as "
+             "Each design is folded by qmlp for the target throughput and clock on the board's part "
+             "(timing-aware: adder trees registered for the clock; block RAM against LUTs by the folding "
+             "objective, docs/cli.md), planned, estimated and emitted as "
              "`qmlp compile` does, then synthesized whole (AXI-Stream top, converters, FIFOs, AXI-Lite "
              "control) by Yosys `synth_xilinx -family <xcup|xc7>`: netlist counts before Vivado's own "
              "optimisation, no place and route. **LUT** = logic LUTs + one per LUTRAM/SRL primitive, the "
