@@ -41,18 +41,29 @@ class BramMode:
 
 @dataclass(frozen=True)
 class BramMap:
-    """A ROM as mapped: ``primitives`` of ``mode`` at ``width`` x ``depth`` each, ``slices`` depth
-    slices (a ``slices``:1 LUT read mux when above 1)."""
+    """A ROM of ``width_bits``-bit words as mapped: ``primitives`` of ``mode`` at ``width`` x
+    ``depth`` each, ``slices`` depth slices (a ``slices``:1 LUT read mux when above 1)."""
 
     mode: BramMode
     width: int
     depth: int
     primitives: int
     slices: int
+    width_bits: int  # the ROM's word width
 
     @property
     def bram36(self) -> float:
         return self.primitives * self.mode.bram36
+
+    @property
+    def mux_luts(self) -> int:
+        """LUTs of the read mux: per bit a tree of LUT6 4:1 muxes (each takes 3 inputs off)."""
+        return self.width_bits * math.ceil((self.slices - 1) / 3)
+
+    @property
+    def select_regs(self) -> int:
+        """Flip-flops holding the read's slice select until the data comes out."""
+        return (self.slices - 1).bit_length()
 
 
 _HALF_TDP = BramMode("BRAM18 true dual-port", 14, (1, 2, 4, 9, 18), 129, 0.5)
@@ -84,7 +95,7 @@ def map_rom(width: int, depth: int, family: str) -> BramMap:
             primitives = math.ceil(slices * width / w)
             cost = mode.cost * primitives + _MUX_COST * (slices - 1) * width
             if mode_best is None or cost < int(mode_best[0]):
-                mode_best = (cost, BramMap(mode, w, 1 << (mode.abits - index), primitives, slices))
+                mode_best = (cost, BramMap(mode, w, 1 << (mode.abits - index), primitives, slices, width))
         assert mode_best is not None
         if best is None or mode_best[0] < best[0]:
             best = mode_best
