@@ -35,6 +35,7 @@ from .cmvm.cost import graph_cost
 from ..packing import encode
 from .plan import HardwarePlan, LayerPlan, Memory, StageKind, StagePlan, Storage, ThresholdUnit, Unit, build_plan
 from .popcount import popcount_planes, popcount_registers
+from .synth import LUTRAM_SITES
 from .timing import TimingEstimate, design_timing, layer_paths
 from ..untrusted import quote_name
 
@@ -95,6 +96,8 @@ FEATURE_NAMES = tuple(f.name for f in fields(Features))
 # * registers: the count is exact (graph banks and delay lines, valid pipe, output register).
 # Not measured for xc7: the same factors are assumed there.
 GRAPH_LUT_FACTOR = 1.01
+# ``_lutram_cells`` counts RAM32M16 / RAM64M8 cells, each filling 8 LUT sites (UG974): a fact, not fitted.
+LUTRAM_CELL_SITES = LUTRAM_SITES["RAM32M16"]
 CONST_COMPARE_LUT_PER_BIT = 0.19
 GE_CONST_COMPARE_LUT_PER_BIT = 0.30
 
@@ -105,7 +108,7 @@ _DEFAULT_LUT = {"adder_bits": 1, "graph_lut": GRAPH_LUT_FACTOR, "const_shell_com
                 "const_compare_bits": GE_CONST_COMPARE_LUT_PER_BIT,
                 "product_bits": 1,
                 "small_product_bits": 0.5, "rom_luts": 1, "compare_bits": 1, "mux_bits": 1,
-                "shift_bits": 0.25, "lutram_cells": 1, "control": 20, "glue_units": 10}
+                "shift_bits": 0.25, "lutram_cells": LUTRAM_CELL_SITES, "control": 20, "glue_units": 10}
 _DEFAULT_FF = {"reg_bits": 1, "const_ff": 1, "control": 20, "glue_units": 10}
 
 
@@ -130,7 +133,7 @@ _DEFAULT = Coefficients("default", lut=_DEFAULT_LUT, ff=_DEFAULT_FF, source="str
 # Priced by their own measurements, never by bench/calibrate.py's fit (which fits the rest): the
 # CONST layer's factors above and qmlp_popcount's (calibration/popcount.json).
 FIXED_FEATURES = ("graph_lut", "const_ff", "const_shell_compare_bits", "const_compare_bits", "popcount_bits",
-                  "popcount_regs")
+                  "popcount_regs", "lutram_cells")
 FITTED_FEATURES = tuple(n for n in FEATURE_NAMES if n not in FIXED_FEATURES)
 
 
@@ -540,13 +543,13 @@ def summary_markdown(est: NetworkEstimate, totals: Mapping[str, float] | None = 
         lines += _device_bars("Device use (estimate)", {"LUT": est.lut, "FF": est.ff, "BRAM36": est.bram36,
                                                         "DSP": est.dsp}, totals)
     if synth:
-        lut = synth["LUT"] + synth["LUTRAM"]
+        lut = synth.get("LUT_sites", synth["LUT"] + synth["LUTRAM"])  # reports before LUT_sites: primitives
         fmax, clock = synth["fmax_estimate_mhz"], synth.get("target_clock_mhz") or est.clock_mhz
         parts = synth.get("out_of_context_parts") or []
         split = ([f"- out of context: the top with {len(parts)} adder graphs ({', '.join(parts)}) as black boxes, "
                   "then each graph alone, counts summed; fmax is the slowest run's"] if parts else [])
         lines += ["", f"## Yosys ({synth.get('tool', 'yosys')}, `{synth.get('command', 'synth_xilinx')}`)", "", *split,
-                  f"- {synth['LUT']} LUT + {synth['LUTRAM']} LUTRAM, {synth['FF']} FF, {synth['BRAM36']} BRAM36 + "
+                  f"- {lut} LUT sites ({synth['LUT']} LUT + {synth['LUTRAM']} LUTRAM), {synth['FF']} FF, {synth['BRAM36']} BRAM36 + "
                   f"{synth['BRAM18']} BRAM18, {synth['DSP']} DSP; estimate / Yosys: LUT {est.lut / max(1, lut):.2f}, "
                   f"FF {est.ff / max(1, synth['FF']):.2f}",
                   f"- fmax from the netlist's logic depth (estimate, no place and route): {fmax:.0f} MHz vs the "
