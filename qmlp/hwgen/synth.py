@@ -32,12 +32,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from ..errors import ConfigError, QmlpError, ToolError
 from ..interface import TOP_MODULE
 
 __all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "yosys_environment", "synthesize",
-           "synthesize_parts", "lut_sites", "parse_stat", "parse_ltp", "parse_module_stats", "module_totals", "UnitSynthResult",
-           "synthesize_units", "write_synth_report", "check_fit", "check_counts", "fmax_estimate"]
+           "synthesize_parts", "lut_sites", "parse_stat", "parse_ltp", "parse_module_stats", "module_totals",
+           "UnitSynthResult", "synthesize_units", "synthesize_rom", "write_synth_report", "check_fit", "check_counts",
+           "fmax_estimate"]
 
 
 class FitError(QmlpError):
@@ -363,6 +366,27 @@ def synthesize_units(rtl_dir: str | Path, *, family: str, top: str = TOP_MODULE,
                  if cell["type"] in modules}
     return UnitSynthResult(family=family, total=module_totals(modules, top), instances=instances,
                            top_local=_unit_group(modules[top][0]), yosys=version, seconds=seconds)
+
+
+def synthesize_rom(width: int, depth: int, *, family: str, seed: int = 0, timeout: float | None = None) -> SynthResult:
+    """Synthesize one block-RAM ``qmlp_rom`` (rom_style "block") of ``depth`` x ``width`` filled
+    with random words (``seed``; random, so no constant bit column can be trimmed): the
+    reference ``qmlp.hwgen.bram.map_rom`` is checked against."""
+    from .emit import LIBRARY_DIR  # the RTL library's one home
+
+    rng = np.random.default_rng(seed)
+    digits = (width + 3) // 4
+    words = [int("".join(str(b) for b in rng.integers(0, 2, width)), 2) for _ in range(depth)]
+    addr = max(1, (depth - 1).bit_length())
+    with tempfile.TemporaryDirectory(prefix="qmlp-rom-") as tmp:
+        shutil.copy2(LIBRARY_DIR / "qmlp_rom.v", Path(tmp) / "qmlp_rom.v")
+        Path(tmp, "rom.mem").write_text("".join(f"{w:0{digits}x}\n" for w in words))
+        Path(tmp, "rom_top.v").write_text(
+            f"module rom_top(input wire clk, input wire en, input wire [{addr - 1}:0] addr, "
+            f"output wire [{width - 1}:0] data);\n"
+            f"    qmlp_rom #(.WIDTH({width}), .DEPTH({depth}), .ADDR_BITS({addr}), .FILE(\"rom.mem\"), "
+            f".STYLE(\"block\")) rom (.clk(clk), .en(en), .addr(addr), .data(data));\nendmodule\n")
+        return synthesize(tmp, family=family, top="rom_top", timeout=timeout)
 
 
 def synthesize_parts(rtl_dir: str | Path, *, family: str, parts: Sequence[str], top: str = TOP_MODULE,
