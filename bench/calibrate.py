@@ -145,7 +145,7 @@ def unit_counts(hw: HardwarePlan, instances: dict[str, dict[str, int]],
     for name, counts in instances.items():
         row = CONTROL if name in ("control", "in_beats", "out_beats") else graphs.get(name, name)
         rows[row] = _add(rows.get(row, {}), counts)
-    return {name: {"lut_sites": c["lut"] + c["lutram"], "ff": c["ff"], "bram36": c["bram36"] + c["bram18"] / 2}
+    return {name: {"lut_sites": c["lut_sites"], "ff": c["ff"], "bram36": c["bram36"] + c["bram18"] / 2}
             for name, c in rows.items()}
 
 
@@ -156,7 +156,7 @@ def synth_design(design: Design, flat: bool, timeout: float) -> dict[str, Any]:
         emit_rtl(design.dataflow(), Path(tmp))
         if flat:
             r = synthesize(tmp, family=design.family, timeout=timeout)
-            return {"lut_sites": r.lut + r.lutram, "ff": r.ff, "bram36": r.bram36 + r.bram18 / 2,
+            return {"lut_sites": r.lut_sites, "ff": r.ff, "bram36": r.bram36 + r.bram18 / 2,
                     "fmax_estimate_mhz": r.fmax_estimate_mhz, "seconds": r.seconds, "yosys": r.yosys}
         u = synthesize_units(tmp, family=design.family, timeout=timeout)
         return {"units": unit_counts(build_plan(design.dataflow()), dict(u.instances), dict(u.top_local)),

@@ -161,13 +161,9 @@ def _fmt(value, digits: int = 0) -> str:
     return f"{int(value):,}"
 
 
-def _sites(s: dict) -> int:
-    return s["lut"] + s["lutram"]
-
-
 def _physical(s: dict) -> int:
     """LUT sites (synth.SynthResult.lut_sites); rows from before that field count each LUTRAM once."""
-    return s.get("lut_sites", _sites(s))
+    return s.get("lut_sites", s["lut"] + s["lutram"])
 
 
 def _finn_lut(row: dict) -> float | None:
@@ -189,10 +185,11 @@ def render(rows: list[dict]) -> str:
              "objective, docs/cli.md), planned, estimated and emitted as "
              "`qmlp compile` does, then synthesized whole (AXI-Stream top, converters, FIFOs, AXI-Lite "
              "control) by Yosys `synth_xilinx -family <xcup|xc7>`: netlist counts before Vivado's own "
-             "optimisation, no place and route. **LUT** = logic LUTs + one per LUTRAM/SRL primitive, the "
-             "number the estimate predicts; est/Yosys is that ratio. **LUT sites** = the physical sites: a "
-             "RAM32M16 or RAM64M8 (FIFOs, input buffers) fills 8 (qmlp.hwgen.synth.LUTRAM_SITES, from UG974); "
-             "the size goals below are judged on LUT sites. fmax: *est.* from the plan's path model "
+             "optimisation, no place and route. **LUT sites** = logic LUTs plus the sites the LUTRAM/SRL "
+             "primitives occupy (a RAM32M16 or RAM64M8 of a FIFO or input buffer fills 8: "
+             "qmlp.hwgen.synth.LUTRAM_SITES, from UG974): the number the estimate predicts (est/Yosys is that "
+             "ratio) and the size goals below are judged on; **LUT + LUTRAM** = logic LUTs and LUTRAM "
+             "primitives as Yosys lists them. fmax: *est.* from the plan's path model "
              "(qmlp/hwgen/timing.py), *Yosys* from the netlist's register-to-register depth "
              "(qmlp/hwgen/synth.py) — both estimates, no timing analysis exists for these parts. Latency "
              "and II: the RTL cycle model. Sources: w2a2 / ternary = the trained examples; negbn = a "
@@ -202,14 +199,14 @@ def render(rows: list[dict]) -> str:
              "own estimate (its folding for the same model, rate and clock, run in .venv-finn through "
              "step_generate_estimate_reports; it includes FINN's INT8 input quantizer as thresholds, which "
              "qmlp does on the host; the MVAU-only share in parentheses).", "",
-             "| case | board @ MHz | target/s | folding PE x SIMD (levels) | LUT | LUT sites | FF | BRAM36 | DSP | est/Yosys LUT | est/Yosys FF | FINN est. LUT (MVAUs) | LUT / FINN | latency cycles | II cycles | achieved/s | fmax est. | fmax Yosys |",
+             "| case | board @ MHz | target/s | folding PE x SIMD (levels) | LUT + LUTRAM | LUT sites | FF | BRAM36 | DSP | est/Yosys LUT | est/Yosys FF | FINN est. LUT (MVAUs) | LUT / FINN | latency cycles | II cycles | achieved/s | fmax est. | fmax Yosys |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         s, e = row.get("synth", {}), row["estimate"]
         folding = ", ".join(f"{pe}x{simd}({lv})" for pe, simd, _, _, lv in row["folding"].values())
         if "lut" in s:
-            cells = [_fmt(_sites(s)), _fmt(_physical(s)), _fmt(s["ff"]), _fmt(s["bram36"]), _fmt(s["dsp"]),
-                     f"{e['lut'] / _sites(s):.2f}", f"{e['ff'] / max(1, s['ff']):.2f}"]
+            cells = [f"{s['lut']:,} + {s['lutram']:,}", _fmt(_physical(s)), _fmt(s["ff"]), _fmt(s["bram36"]),
+                     _fmt(s["dsp"]), f"{e['lut'] / _physical(s):.2f}", f"{e['ff'] / max(1, s['ff']):.2f}"]
         else:
             cells = [f"not synthesized{': ' + s['error'][:50] if 'error' in s else ''}", "", "", "", "", "", ""]
         finn = _finn_lut(row)
@@ -229,7 +226,7 @@ def render(rows: list[dict]) -> str:
         clock = row["clock_mhz"]
         checks = [("fmax est. >= clock", f"{e['fmax_mhz']:.0f} vs {clock:g} MHz", e["fmax_mhz"] >= clock)]
         if "lut" in s:
-            ratio = e["lut"] / _sites(s)
+            ratio = e["lut"] / _physical(s)
             checks.append(("estimate within +-25% of Yosys (LUT)", f"{ratio:.2f}", abs(ratio - 1) <= 0.25))
             checks.append(("0 DSP", f"{s['dsp']}", s["dsp"] == 0))
             if row["case"].endswith("-100k") and row["source"] in ("w2a2", "ternary", "negbn"):  # the issue's w2a2/ternary goal

@@ -64,7 +64,7 @@ def run() -> list[dict]:
             points.append({"family": family, "simd": simd, "weights": str(storage), "levels_per_stage": levels,
                            "popcount_bits": simd * popcount_planes(storage),
                            "popcount_regs": popcount_registers(simd, storage, levels, acc_bits),
-                           "lut_sites": r.lut + r.lutram, "ff": r.ff, "yosys": r.yosys})
+                           "lut_sites": r.lut_sites, "ff": r.ff, "yosys": r.yosys})
             print(json.dumps(points[-1]), flush=True)
     return points
 

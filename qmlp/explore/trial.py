@@ -266,7 +266,7 @@ def _synth(out: Path, board, clock_mhz: float, timeout: float) -> dict[str, Any]
 
     result = synthesize(out / "rtl", family=board.family, timeout=timeout)
     write_synth_report(result, out / "report" / "synth_resources.json", clock_mhz=clock_mhz, part=board.part)
-    row = {"synth_lut": result.lut + result.lutram, "synth_ff": result.ff,
+    row = {"synth_lut": result.lut_sites, "synth_ff": result.ff,
            "synth_bram36": result.bram36 + result.bram18 / 2, "synth_dsp": result.dsp,
            "fmax_mhz": result.fmax_estimate_mhz, "synth_seconds": result.seconds}
     try:

@@ -32,12 +32,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from ..errors import ConfigError, QmlpError, ToolError
 from ..interface import TOP_MODULE
 
 __all__ = ["SynthResult", "DelayModel", "DELAY_MODELS", "FitError", "find_yosys", "yosys_environment", "synthesize",
-           "synthesize_parts", "parse_stat", "parse_ltp", "parse_module_stats", "module_totals", "UnitSynthResult",
-           "synthesize_units", "write_synth_report", "check_fit", "check_counts", "fmax_estimate"]
+           "synthesize_parts", "lut_sites", "parse_stat", "parse_ltp", "parse_module_stats", "module_totals",
+           "UnitSynthResult", "synthesize_units", "synthesize_rom", "write_synth_report", "check_fit", "check_counts",
+           "fmax_estimate"]
 
 
 class FitError(QmlpError):
@@ -66,8 +69,8 @@ _FAMILIES = tuple(DELAY_MODELS)
 
 # LUT sites a distributed-RAM or shift-register primitive occupies (Xilinx UG974, UltraScale
 # Architecture Libraries Guide; the 7-series ones in UG953 alike): the multi-port RAMs take a
-# SLICEM's LUTs. ``SynthResult.lutram`` counts primitives (the calibrated model's unit);
-# ``lut_sites`` counts what they occupy.
+# SLICEM's LUTs. ``SynthResult.lutram`` counts primitives; ``lut_sites`` counts what they occupy
+# (logic LUTs + these sites): the unit of the calibrated model, the fit check and every report.
 _LUTRAM_PREFIXES = ("RAM16X", "RAM32X", "RAM64X", "RAM128X", "RAM256X", "RAM512X", "RAM32M", "RAM64M", "SRL")
 LUTRAM_SITES = {"RAM32M16": 8, "RAM64M8": 8, "RAM32M": 4, "RAM64M": 4, "RAM512X1S": 8, "RAM256X1S": 4,
                 "RAM256X1D": 8, "RAM128X1D": 4, "RAM128X1S": 2, "RAM64X1D": 2, "RAM32X1D": 2, "RAM16X1D": 2,
@@ -98,12 +101,11 @@ class SynthResult:
     @property
     def lut_sites(self) -> int:
         """Physical LUT sites: logic LUTs plus the sites the LUTRAM/SRL primitives occupy."""
-        return self.lut + sum(n * LUTRAM_SITES.get(name, 1) for name, n in self.cells.items()
-                              if name.startswith(_LUTRAM_PREFIXES))
+        return lut_sites(self.cells)
 
     def one_line(self) -> str:
         split = f"; {len(self.parts)} adder graphs out of context, summed" if self.parts else ""
-        return (f"{self.lut} LUT, {self.ff} FF, {self.carry} CARRY, {self.lutram} LUTRAM, "
+        return (f"{self.lut_sites} LUT sites ({self.lut} LUT + {self.lutram} LUTRAM), {self.ff} FF, {self.carry} CARRY, "
                 f"{self.bram36} BRAM36 + {self.bram18} BRAM18, {self.dsp} DSP; depth {self.logic_depth} "
                 f"({self.lut_levels} LUT + {self.carry_cells} carry), fmax ~{self.fmax_estimate_mhz:.0f} MHz (estimate){split}")
 
@@ -143,6 +145,12 @@ def parse_stat(text: str) -> dict[str, int]:
     return cells
 
 
+def lut_sites(cells: Mapping[str, int]) -> int:
+    """LUT sites a netlist's cells (type -> count) occupy: logic LUTs plus ``LUTRAM_SITES``."""
+    return sum(n for name, n in cells.items() if name.startswith("LUT")) + sum(
+        n * LUTRAM_SITES.get(name, 1) for name, n in cells.items() if name.startswith(_LUTRAM_PREFIXES))
+
+
 def _group(cells: Mapping[str, int]) -> dict[str, int]:
     def total(*prefixes: str) -> int:
         return sum(n for name, n in cells.items() if name.startswith(prefixes))
@@ -155,6 +163,11 @@ def _group(cells: Mapping[str, int]) -> dict[str, int]:
         "bram18": total("RAMB18"),
         "dsp": total("DSP"),
     }
+
+
+def _unit_group(cells: Mapping[str, int]) -> dict[str, int]:
+    """``_group`` plus ``lut_sites``: the per-unit counts of ``synthesize_units``."""
+    return {**_group(cells), "lut_sites": lut_sites(cells)}
 
 
 _LTP_HEAD = re.compile(r"Longest topological path in \S+ \(length=(\d+)\)")
@@ -306,7 +319,7 @@ def parse_module_stats(text: str) -> dict[str, tuple[dict[str, int], dict[str, i
 def module_totals(modules: Mapping[str, tuple[Mapping[str, int], Mapping[str, int]]], module: str) -> dict[str, int]:
     """Grouped counts (``_group``) of ``module`` including all its submodule instances."""
     cells, subs = modules[module]
-    total = _group(cells)
+    total = _unit_group(cells)
     for sub, count in subs.items():
         for key, value in module_totals(modules, sub).items():
             total[key] += count * value
@@ -352,7 +365,28 @@ def synthesize_units(rtl_dir: str | Path, *, family: str, top: str = TOP_MODULE,
     instances = {name: module_totals(modules, cell["type"]) for name, cell in sorted(cells.items())
                  if cell["type"] in modules}
     return UnitSynthResult(family=family, total=module_totals(modules, top), instances=instances,
-                           top_local=_group(modules[top][0]), yosys=version, seconds=seconds)
+                           top_local=_unit_group(modules[top][0]), yosys=version, seconds=seconds)
+
+
+def synthesize_rom(width: int, depth: int, *, family: str, seed: int = 0, timeout: float | None = None) -> SynthResult:
+    """Synthesize one block-RAM ``qmlp_rom`` (rom_style "block") of ``depth`` x ``width`` filled
+    with random words (``seed``; random, so no constant bit column can be trimmed): the
+    reference ``qmlp.hwgen.bram.map_rom`` is checked against."""
+    from .emit import LIBRARY_DIR  # the RTL library's one home
+
+    rng = np.random.default_rng(seed)
+    digits = (width + 3) // 4
+    words = [int("".join(str(b) for b in rng.integers(0, 2, width)), 2) for _ in range(depth)]
+    addr = max(1, (depth - 1).bit_length())
+    with tempfile.TemporaryDirectory(prefix="qmlp-rom-") as tmp:
+        shutil.copy2(LIBRARY_DIR / "qmlp_rom.v", Path(tmp) / "qmlp_rom.v")
+        Path(tmp, "rom.mem").write_text("".join(f"{w:0{digits}x}\n" for w in words))
+        Path(tmp, "rom_top.v").write_text(
+            f"module rom_top(input wire clk, input wire en, input wire [{addr - 1}:0] addr, "
+            f"output wire [{width - 1}:0] data);\n"
+            f"    qmlp_rom #(.WIDTH({width}), .DEPTH({depth}), .ADDR_BITS({addr}), .FILE(\"rom.mem\"), "
+            f".STYLE(\"block\")) rom (.clk(clk), .en(en), .addr(addr), .data(data));\nendmodule\n")
+        return synthesize(tmp, family=family, top="rom_top", timeout=timeout)
 
 
 def synthesize_parts(rtl_dir: str | Path, *, family: str, parts: Sequence[str], top: str = TOP_MODULE,
@@ -387,6 +421,7 @@ def write_synth_report(result: SynthResult, path: str | Path, *, clock_mhz: floa
         "top": result.top, "family": result.family, "part": part,
         "out_of_context_parts": list(result.parts),
         "LUT": result.lut, "FF": result.ff, "CARRY": result.carry, "LUTRAM": result.lutram,
+        "LUT_sites": result.lut_sites,
         "BRAM36": result.bram36, "BRAM18": result.bram18, "DSP": result.dsp,
         "logic_depth": {"cells": result.logic_depth, "lut_levels": result.lut_levels,
                         "carry_cells": result.carry_cells},
@@ -414,6 +449,6 @@ def check_counts(used: Mapping[str, float], board, what: str, fix: str) -> None:
 def check_fit(result: SynthResult, board) -> None:  # noqa: ANN001 - a qmlp.boards.Board
     """Raise FitError naming the first resource the synthesized design over-uses on ``board``'s part."""
     # LUTRAM and SRLs occupy LUT sites; BRAM18s pair up into BRAM36 sites.
-    used = {"LUT": result.lut + result.lutram, "FF": result.ff,
+    used = {"LUT": result.lut_sites, "FF": result.ff,
             "BRAM36": result.bram36 + (result.bram18 + 1) // 2, "DSP": result.dsp}
     check_counts(used, board, "needs", "fold more (lower --target-fps) or pick a larger board")

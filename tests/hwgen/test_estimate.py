@@ -16,10 +16,11 @@ from qmlp.testing import random_dataflow
 
 
 def test_bram_count():
-    assert bram_count(Memory(Storage.LUT, 10, 64)) == 0.0
-    assert bram_count(Memory(Storage.BRAM, 10, 65)) == 0.5  # one BRAM18 (18 x 1024)
-    assert bram_count(Memory(Storage.BRAM, 72, 512)) == 1.0
-    assert bram_count(Memory(Storage.BRAM, 144, 1024)) == 4.0  # 4 x (36 x 1024) BRAM36 = 8 x (18 x 1024) BRAM18
+    """Block RAM only (the geometry itself: tests/hwgen/test_bram.py)."""
+    assert bram_count(Memory(Storage.LUT, 10, 64), "xcup") == 0.0
+    assert bram_count(Memory(Storage.CONSTANT, 10, 1), "xcup") == 0.0
+    assert bram_count(Memory(Storage.BRAM, 10, 65), "xcup") == 0.5  # one BRAM18 (18 x 1024)
+    assert bram_count(Memory(Storage.BRAM, 12, 16384), "xcup") == 5.5  # 11 BRAM18, depth slices packed
 
 
 def _est(layer, folding):

@@ -10,7 +10,7 @@ import pytest
 from qmlp.boards import Resources
 from qmlp.errors import ToolError
 from qmlp.hwgen import synth
-from qmlp.hwgen.synth import (FitError, check_fit, fmax_estimate, module_totals, parse_ltp, parse_module_stats,
+from qmlp.hwgen.synth import (FitError, check_fit, fmax_estimate, lut_sites, module_totals, parse_ltp, parse_module_stats,
                               parse_stat, synthesize, write_synth_report)
 
 STAT = """
@@ -96,7 +96,8 @@ def test_parse_module_stats_and_totals_with_submodules():
     mvau = "$paramod$01c5\\qmlp_mvau"
     assert modules[mvau] == ({"CARRY4": 2, "FDRE": 4, "LUT2": 3, "RAM32M16": 1}, {"$paramod\\qmlp_threshold\\STEPS=3": 2})
     assert modules["qmlp_top"] == ({"LUT2": 1}, {mvau: 1})
-    assert module_totals(modules, mvau) == {"lut": 13, "ff": 4, "carry": 2, "lutram": 1, "bram36": 0, "bram18": 0, "dsp": 0}
+    assert module_totals(modules, mvau) == {"lut": 13, "ff": 4, "carry": 2, "lutram": 1, "lut_sites": 21, "bram36": 0,
+                                            "bram18": 0, "dsp": 0}  # the RAM32M16 fills 8 LUT sites
     assert module_totals(modules, "qmlp_top")["lut"] == 14  # the "design hierarchy" summary is not read
 
 
@@ -122,7 +123,9 @@ def test_missing_yosys_is_a_tool_error(monkeypatch, tmp_path):
 
 
 def test_check_fit():
-    result = SimpleNamespace(lut=900, lutram=200, ff=10, bram36=1, bram18=3, dsp=0)
+    # 25 RAM32M16 (a FIFO) fill 200 LUT sites beside 900 logic LUTs
+    result = SimpleNamespace(lut=900, lutram=25, lut_sites=lut_sites({"LUT6": 900, "RAM32M16": 25}), ff=10,
+                             bram36=1, bram18=3, dsp=0)
     big = SimpleNamespace(part="xc-big", name="big", resources=Resources(lut=2000, ff=100, bram36=3, uram=0, dsp=0))
     check_fit(result, big)
     small = SimpleNamespace(part="xc-small", name="small", resources=Resources(lut=1000, ff=100, bram36=3, uram=0, dsp=0))
