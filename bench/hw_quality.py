@@ -271,27 +271,26 @@ def calibration_summary() -> list[str]:
     return lines
 
 
-NOTES = """What the numbers say (this run, calibrated per unit by bench/calibrate.py):
+NOTES = """What the numbers say (this run, calibrated per unit by bench/calibrate.py on LUT sites):
 
-- **The estimate** is within +-25% of the flattened Yosys netlist on every row (LUT 0.81-1.16, FF
-  0.90-1.16, in the model's unit: one LUT per LUTRAM primitive). BRAM is exact on every row but the
-  ternary-weight 8-bit-activation one (54.5 planned, 50 built: Yosys maps some search-table levels
-  differently from the plan's block-RAM choice).
-- **LUT sites** are 150-370 above the LUT column: the 2-deep stream FIFOs and input buffers become
-  RAM32M16/RAM64M8 cells of 8 sites each; earlier runs of this table counted each such cell once.
-- **Seed at 100 k/s**: w2a2 1,994 and negative-BatchNorm w2a2 1,989 LUT sites (under 2,000, 0.25x FINN),
-  but the trained ternary model 2,275: the search now prices block RAM per board (a BRAM36 = the
-  part's LUTs per BRAM36, 738 on the XCZU7EV) and may hold weights in LUT ROMs of up to 128 words, so
-  it folds fc3 4x4 with a LUT ROM instead of 1x2 with half a BRAM36 (1,873 Yosys LUT in the previous
-  run). The pricing, not the units, decides this row.
-- **1 M/s**: 8.6-9.7 k LUT sites, 0.55-0.62x FINN's estimate, 0 BRAM36: the same pricing keeps every
-  weight ROM in LUTs (the previous run's folding used 9 BRAM36 and 6.5 k LUT, 0.41x). Not met.
-- **5 M/s**: ternary 19.2 k LUT sites (0.45x FINN: met), w2a2 and negative-BatchNorm 23.2 k (0.54x,
-  not met). The products are narrower than before (exact width per input and weight type, and
-  wide-input products as one conditional negation instead of two adders: fc0 10.0 k -> 6.5 k LUT).
-- **UNSW-NB15 at 1 M/s on the PYNQ-Z2**: 6.2 k LUT sites, 0 BRAM36, against the 3,617 goal (not met;
-  FINN's published 7,234 LUT + 22 BRAM36). All weight ROMs in block RAM gave 4,036 LUT + 14.5 BRAM36
-  in a separate measurement (h-unsw). FINN was not run for it (random-weight IR, no QONNX model here).
+- **The estimate** is within +-25% of the flattened Yosys netlist on every row, in LUT sites
+  (LUT 0.82-1.14, FF 0.90-1.05). BRAM is exact on 10 of 14 rows; the trained ternary and the
+  negative-BatchNorm seeds at 10 k and 100 k/s are planned 0.5 BRAM36 above what Yosys builds (fc0's
+  74-bit threshold word has one flag bit per lane that is constant in these tables; Yosys drops the
+  two and packs the other 72 bits into two BRAM18s, the plan counts three).
+- **Folding objective**: the search folds at four BRAM36 prices and keeps the design whose largest
+  share of the part is smallest, below 10% of every resource the fewest LUTs (docs/cli.md, "Folding
+  objective"). Small and medium designs now keep their weights in block RAM.
+- **Seed at 100 k/s**: 1,457-1,565 LUT sites for w2a2, trained ternary and negative-BatchNorm w2a2
+  (goal <= 2,000: met; 0.19-0.20x FINN), 5-5.5 BRAM36, 0 DSP. The ternary-weight 8-bit-activation
+  model: 3,883 LUT sites + 50 BRAM36 (0.41x).
+- **1 M/s**: 5.1-6.0 k LUT sites + 9 BRAM36, 0.33-0.38x FINN's estimate (met).
+- **5 M/s**: ternary 20.3 k LUT sites (0.48x FINN: met); w2a2 and negative-BatchNorm 23.7-24.0 k
+  (0.55-0.56x, not met). The objective keeps them out of block RAM: the cheapest-LUT folding would
+  need 39 BRAM36, 12.5% of the part, more than the 10.8% LUT share of the design chosen.
+- **UNSW-NB15 at 1 M/s on the PYNQ-Z2**: 4,224 LUT sites + 14.5 BRAM36 (goal 3,617: not met; FINN's
+  published 7,234 LUT + 22 BRAM36), fmax estimate 104 MHz (plan) / 141 MHz (netlist depth) against
+  100. FINN was not run for it (random-weight IR, no QONNX model here).
 - FINN's numbers are finn-plus 1.6.1's analytical estimates at its own (divisor-only) folding for
   the same ONNX model, rate and clock, not synthesis results; they include its INT8 input
   quantizer as thresholds (~5.2 k LUT at 100 k/s), which qmlp does on the host."""
