@@ -389,7 +389,7 @@ PROVENANCE: dict[str, str] = {
                 "on the held-out synthetic CAN test split (windows counted in results.json); the training "
                 "report's figure for the QAT model is kept next to it",
     "yosys": "measured by Yosys `synth_xilinx -family xcup` (netlist cell counts, not place-and-route; "
-             "LUT includes LUTRAM/SRL)",
+             "LUT = LUT sites: logic LUTs plus the sites LUTRAM/SRL cells fill, 8 per RAM32M16)",
     "analytical estimate": "estimated by qmlp's analytical resource model (Yosys not run on that design)",
     "fabric": "measured in simulation: the RTL's own latency counter under Verilator, in clock cycles, "
               "converted at the 200 MHz target clock",
