@@ -179,8 +179,12 @@ def _tree(terms: int, leaf: int, cap: int, levels_per_stage: int) -> tuple[int, 
 
 def bram_count(memory: Memory, family: str) -> float:
     """BRAM36 equivalents of a block-RAM ROM (a BRAM18 counts 0.5) as Yosys maps it for
-    ``family`` (``qmlp.hwgen.bram.map_rom``); 0 for other storage."""
-    return map_rom(memory.width, memory.depth, family).bram36 if memory.kind is Storage.BRAM else 0.0
+    ``family`` (``qmlp.hwgen.bram.map_rom``) once its constant bit columns are tied off; 0 for
+    other storage."""
+    live = memory.width - memory.constant_bits
+    if memory.kind is not Storage.BRAM or live == 0:
+        return 0.0
+    return map_rom(live, memory.depth, family).bram36
 
 
 def _lutram_cells(width: int, depth: int) -> float:

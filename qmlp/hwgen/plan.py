@@ -31,7 +31,7 @@ from ..errors import FoldingError
 from ..ir import Dataflow, Folding, Layer
 from .cmvm import LayerGraph, layer_graph, signed_width
 from .popcount import MAX_LEVELS_PER_STAGE as POPCOUNT_LEVELS_PER_STAGE, PopcountForm, popcount_form, popcount_levels
-from .thresholds import MAX_SEARCH_LANES, ThresholdTable, hardware_table, search_depth
+from .thresholds import MAX_SEARCH_LANES, ThresholdTable, constant_columns, hardware_table, linear_words, search_depth
 
 __all__ = [
     "Unit", "Storage", "StageKind", "Memory", "ThresholdUnit", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
@@ -88,6 +88,9 @@ class Memory:
     kind: Storage
     width: int  # bits per word
     depth: int  # words
+    # bit columns equal in every word (a threshold table's direction bits when no channel of a
+    # lane is negated): Yosys ties them off, so a block RAM holds ``width - constant_bits``
+    constant_bits: int = 0
 
     @property
     def bits(self) -> int:
@@ -405,7 +408,8 @@ def _threshold_plan(layer: Layer, pe: int, mh: int, unit: Unit) -> ThresholdPlan
     if act is None:
         return None
     constant = unit is Unit.CONST
-    t_bits = threshold_table(layer, mh, unit).t_bits
+    table = threshold_table(layer, mh, unit)
+    t_bits = table.t_bits
     nf = mh // pe
     bias = 0 if act.out_dtype == BIPOLAR else act.bias
     levels = search_depth(act)
@@ -418,7 +422,8 @@ def _threshold_plan(layer: Layer, pe: int, mh: int, unit: Unit) -> ThresholdPlan
         return ThresholdPlan(ThresholdUnit.SEARCH, act.steps, t_bits, bias, memories, lanes=pe, latency=levels)
     width = pe * (act.steps * t_bits + 1)
     kind = Storage.CONSTANT if constant else memory_storage(width, nf)
-    return ThresholdPlan(ThresholdUnit.COMPARE, act.steps, t_bits, bias, (Memory(kind, width, nf),), lanes=1)
+    fixed = 0 if kind is Storage.CONSTANT else constant_columns(*linear_words(table, pe))
+    return ThresholdPlan(ThresholdUnit.COMPARE, act.steps, t_bits, bias, (Memory(kind, width, nf, fixed),), lanes=1)
 
 
 def is_fully_parallel(layer: Layer, folding: Folding) -> bool:

@@ -368,15 +368,17 @@ def synthesize_units(rtl_dir: str | Path, *, family: str, top: str = TOP_MODULE,
                            top_local=_unit_group(modules[top][0]), yosys=version, seconds=seconds)
 
 
-def synthesize_rom(width: int, depth: int, *, family: str, seed: int = 0, timeout: float | None = None) -> SynthResult:
+def synthesize_rom(width: int, depth: int, *, family: str, seed: int = 0, timeout: float | None = None,
+                   words: Sequence[int] | None = None) -> SynthResult:
     """Synthesize one block-RAM ``qmlp_rom`` (rom_style "block") of ``depth`` x ``width`` filled
-    with random words (``seed``; random, so no constant bit column can be trimmed): the
-    reference ``qmlp.hwgen.bram.map_rom`` is checked against."""
+    with ``words``, by default random ones (``seed``; random, so no constant bit column can be
+    trimmed): the reference ``qmlp.hwgen.bram.map_rom`` is checked against."""
     from .emit import LIBRARY_DIR  # the RTL library's one home
 
     rng = np.random.default_rng(seed)
     digits = (width + 3) // 4
-    words = [int("".join(str(b) for b in rng.integers(0, 2, width)), 2) for _ in range(depth)]
+    if words is None:
+        words = [int("".join(str(b) for b in rng.integers(0, 2, width)), 2) for _ in range(depth)]
     addr = max(1, (depth - 1).bit_length())
     with tempfile.TemporaryDirectory(prefix="qmlp-rom-") as tmp:
         shutil.copy2(LIBRARY_DIR / "qmlp_rom.v", Path(tmp) / "qmlp_rom.v")

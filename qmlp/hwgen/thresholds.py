@@ -23,7 +23,7 @@ from ..datatypes import DataType, smallest_type_for_range
 from ..ir import Thresholds
 
 __all__ = ["SEARCH_MIN_BITS", "search_depth", "ThresholdTable", "hardware_table", "count_bits", "search_levels",
-           "linear_words", "search_words", "search_file", "table_count", "MAX_SEARCH_LANES"]
+           "linear_words", "constant_columns", "search_words", "search_file", "table_count", "MAX_SEARCH_LANES"]
 
 SEARCH_MIN_BITS = 4  # from 15 thresholds per channel on, a binary search beats a comparator each
 MAX_SEARCH_LANES = 10_000  # a search lane's file name carries its index in four digits (0..9999)
@@ -110,6 +110,15 @@ def linear_words(table: ThresholdTable, lanes: int) -> tuple[list[int], int]:
                for row, neg in zip(table.values, table.neg)]
     words = [_pack(entries[f * lanes:(f + 1) * lanes], entry_bits) for f in range(len(entries) // lanes)]
     return words, lanes * entry_bits
+
+
+def constant_columns(words: list[int], bits: int) -> int:
+    """How many of the ``bits`` bit columns hold the same value in every word of ``words``."""
+    ones = zeros = 0
+    for w in words:
+        ones |= w
+        zeros |= ~w
+    return sum(1 for b in range(bits) if not (ones >> b) & 1 or not (zeros >> b) & 1)
 
 
 def search_file(stem: str, lane: int, k: int) -> str:

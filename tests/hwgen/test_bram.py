@@ -10,11 +10,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from qmlp.frontend import import_model
 from qmlp.hwgen.bram import bram_modes, map_rom
+from qmlp.hwgen.estimate import bram_count, estimate
+from qmlp.hwgen.fold import apply_folding
+from qmlp.hwgen.plan import Memory, Storage, build_plan
+from qmlp.hwgen.synth import synthesize_rom
+from qmlp.hwgen.thresholds import constant_columns
 
 RECORD = json.loads((Path(__file__).parent / "bram_yosys.json").read_text())
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _cells(width: int, depth: int, family: str) -> tuple[int, int]:
@@ -70,7 +78,41 @@ def test_rejects_empty_rom():
 @pytest.mark.slow
 def test_resynthesized_shape_equals_count():
     """One shape synthesized now (the depth-packed one): the record and the model still hold."""
-    from qmlp.hwgen.synth import synthesize_rom
-
     r = synthesize_rom(12, 16384, family="xcup", seed=1, timeout=600)
     assert (r.bram36, r.bram18) == _cells(12, 16384, "xcup") == (0, 11)
+
+
+def test_constant_bit_columns_are_not_stored():
+    """A block RAM holds a ROM's varying bit columns only: Yosys ties constant ones off."""
+    assert constant_columns([0b1010, 0b1000, 0b1110], 4) == 2  # bit 3 always 1, bit 0 always 0
+    full, tied = Memory(Storage.BRAM, 74, 128), Memory(Storage.BRAM, 74, 128, constant_bits=2)
+    assert bram_count(full, "xcup") == 1.5
+    assert bram_count(tied, "xcup") == map_rom(72, 128, "xcup").bram36 == 1.0
+    assert bram_count(Memory(Storage.BRAM, 3, 512, constant_bits=3), "xcup") == 0.0
+
+
+def test_direction_bits_of_unnegated_lanes_count_as_constant():
+    """The trained ternary seed at 100 k/s (bench/hw_quality.py's folding): fc0's threshold
+    words carry one direction bit per lane and no channel is negated, so 2 of the 74 bits are
+    constant; the plan's BRAM total is the 5.0 BRAM36 Yosys built (bench/results/hw_quality.json,
+    seed-ternary-100k; 5.5 when the flags were counted)."""
+    config = {"fc0": {"PE": 2, "SIMD": 3, "qmlp_pad_in": 2, "ram_style": "block"},
+              "fc1": {"PE": 3, "SIMD": 6, "qmlp_pad_out": 1, "qmlp_pad_in": 2, "ram_style": "block"},
+              "fc2": {"PE": 2, "SIMD": 3, "qmlp_pad_in": 1, "ram_style": "block"},
+              "fc3": {"PE": 1, "SIMD": 2, "ram_style": "block"}, "fc4": {"PE": 1, "SIMD": 1}}
+    df = apply_folding(import_model(EXAMPLES / "can_ids_ternary.onnx"), config, clock_mhz=200.0)
+    hw = build_plan(df)
+    fc0 = hw.layers[0].threshold.memories[0]
+    assert (fc0.kind, fc0.width, fc0.depth) == (Storage.BRAM, 74, 128)
+    assert fc0.constant_bits == 2 and not df.layers[0].activation.negate.any()
+    assert estimate(df, hw=hw).bram36 == 5.0
+
+
+@pytest.mark.slow
+def test_yosys_ties_off_constant_columns():
+    rng = np.random.default_rng(1)
+    mask = ((1 << 74) - 1) & ~((1 << 36) | (1 << 73))
+    words = [sum(int(b) << i for i, b in enumerate(rng.integers(0, 2, 74))) & mask for _ in range(128)]
+    assert constant_columns(words, 74) == 2
+    result = synthesize_rom(74, 128, family="xcup", words=words)
+    assert result.bram36 + result.bram18 / 2 == bram_count(Memory(Storage.BRAM, 74, 128, constant_bits=2), "xcup")
