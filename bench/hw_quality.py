@@ -274,10 +274,10 @@ def calibration_summary() -> list[str]:
 NOTES = """What the numbers say (this run, calibrated per unit by bench/calibrate.py on LUT sites):
 
 - **The estimate** is within +-25% of the flattened Yosys netlist on every row, in LUT sites
-  (LUT 0.82-1.14, FF 0.90-1.05). BRAM is exact on 10 of 14 rows; the trained ternary and the
-  negative-BatchNorm seeds at 10 k and 100 k/s are planned 0.5 BRAM36 above what Yosys builds (fc0's
-  74-bit threshold word has one flag bit per lane that is constant in these tables; Yosys drops the
-  two and packs the other 72 bits into two BRAM18s, the plan counts three).
+  (LUT 0.82-1.14, FF 0.90-1.05). BRAM is exact on every row: the plan maps each block-RAM ROM as
+  Yosys does (qmlp/hwgen/bram.py: every mode and aspect ratio, depth slices packed side by side) and
+  leaves out bit columns that are constant in the ROM's words (a threshold table's direction bits
+  when no channel of a lane is negated).
 - **Folding objective**: the search folds at four BRAM36 prices and keeps the design whose largest
   share of the part is smallest, below 10% of every resource the fewest LUTs (docs/cli.md, "Folding
   objective"). Small and medium designs now keep their weights in block RAM.
