@@ -247,10 +247,9 @@ def render(results: dict, peer: dict, networks: dict) -> str:
         "reads their 0/1 codes and its thresholds absorb the row constants, `plan.counted_form`; da4ml gets the",
         "values -1/+1, signed with one integer bit, and its graph computes the dot product itself). The da4ml rows",
         f"come from `{PEER_RESULTS.relative_to(ROOT)}` (run once with `--side da4ml`; they do not depend on qmlp).",
-        "Measured by `bench/adder_graph.py` on the 2-core build machine, shared with other jobs, in three",
-        "invocations on the same graph and shell RTL: the seed layers (`--cases seed-ternary seed-int2 --fresh`),",
-        "the UNSW/TFC layers (`--cases unsw-int2 tfc-int2`, stopped for time before TFC fc0) and the whole-top",
-        "rows (re-measured after the stream buffers between fully parallel layers were removed).",
+        "Measured by `bench/adder_graph.py` on the 2-core build machine, shared with other jobs: every qmlp",
+        "row, the whole-top rows included, from one run (`--side qmlp --fresh`, all four cases); da4ml's",
+        "TFC fc0 was not run (its trace and Yosys take longer than that whole run).",
         "",
         "| case | layer | shape | qmlp graph LUT | da4ml LUT | qmlp layer LUT | qmlp FF (graph+shell) | da4ml FF "
         "| depth qmlp / da4ml | cycles qmlp / da4ml | fmax qmlp / da4ml | counted LUT | compile qmlp / da4ml |",
