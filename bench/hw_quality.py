@@ -161,11 +161,6 @@ def _fmt(value, digits: int = 0) -> str:
     return f"{int(value):,}"
 
 
-def _physical(s: dict) -> int:
-    """LUT sites (synth.SynthResult.lut_sites); rows from before that field count each LUTRAM once."""
-    return s.get("lut_sites", s["lut"] + s["lutram"])
-
-
 def _finn_lut(row: dict) -> float | None:
     """FINN's LUT estimate for the row: this run's, else DESIGN.md's for the trained seed at 100 k/s."""
     if "lut" in row.get("finn", {}):
@@ -205,8 +200,8 @@ def render(rows: list[dict]) -> str:
         s, e = row.get("synth", {}), row["estimate"]
         folding = ", ".join(f"{pe}x{simd}({lv})" for pe, simd, _, _, lv in row["folding"].values())
         if "lut" in s:
-            cells = [f"{s['lut']:,} + {s['lutram']:,}", _fmt(_physical(s)), _fmt(s["ff"]), _fmt(s["bram36"]),
-                     _fmt(s["dsp"]), f"{e['lut'] / _physical(s):.2f}", f"{e['ff'] / max(1, s['ff']):.2f}"]
+            cells = [f"{s['lut']:,} + {s['lutram']:,}", _fmt(s['lut_sites']), _fmt(s["ff"]), _fmt(s["bram36"]),
+                     _fmt(s["dsp"]), f"{e['lut'] / s['lut_sites']:.2f}", f"{e['ff'] / max(1, s['ff']):.2f}"]
         else:
             cells = [f"not synthesized{': ' + s['error'][:50] if 'error' in s else ''}", "", "", "", "", "", ""]
         finn = _finn_lut(row)
@@ -214,7 +209,7 @@ def render(rows: list[dict]) -> str:
             cells += ["–", "–"]
         else:
             mvau = row.get("finn", {}).get("lut_mvau", FINN_SEED_100K[1])
-            cells += [f"{finn:,.0f} ({mvau:,.0f})", f"{_physical(s) / finn:.2f}x" if "lut" in s else "–"]
+            cells += [f"{finn:,.0f} ({mvau:,.0f})", f"{s['lut_sites'] / finn:.2f}x" if "lut" in s else "–"]
         lines.append(f"| {row['case']} | {row['board']} @ {row['clock_mhz']:g} | {row['target_fps']:,.0f} | {folding} | "
                      + " | ".join(cells)
                      + f" | {_fmt(e['latency_cycles'])} | {_fmt(e['ii_cycles'])} | {e['throughput_fps']:,.0f} | "
@@ -226,18 +221,18 @@ def render(rows: list[dict]) -> str:
         clock = row["clock_mhz"]
         checks = [("fmax est. >= clock", f"{e['fmax_mhz']:.0f} vs {clock:g} MHz", e["fmax_mhz"] >= clock)]
         if "lut" in s:
-            ratio = e["lut"] / _physical(s)
+            ratio = e["lut"] / s['lut_sites']
             checks.append(("estimate within +-25% of Yosys (LUT)", f"{ratio:.2f}", abs(ratio - 1) <= 0.25))
             checks.append(("0 DSP", f"{s['dsp']}", s["dsp"] == 0))
             if row["case"].endswith("-100k") and row["source"] in ("w2a2", "ternary", "negbn"):  # the issue's w2a2/ternary goal
-                checks.append(("<= 2,000 Yosys LUT sites at 100 k/s", f"{_physical(s):,}", _physical(s) <= 2000))
+                checks.append(("<= 2,000 Yosys LUT sites at 100 k/s", f"{s['lut_sites']:,}", s['lut_sites'] <= 2000))
             finn = _finn_lut(row)
             if finn is not None and row["source"] != "unsw":
-                checks.append((f"<= 0.5x FINN's estimate ({finn:,.0f} LUT)", f"{_physical(s) / finn:.2f}x",
-                               _physical(s) <= 0.5 * finn))
+                checks.append((f"<= 0.5x FINN's estimate ({finn:,.0f} LUT)", f"{s['lut_sites'] / finn:.2f}x",
+                               s['lut_sites'] <= 0.5 * finn))
             if row["source"] == "unsw":
-                checks.append((f"<= 3,617 LUT sites (0.5x FINN's {FINN_UNSW_LUT:,})", f"{_physical(s):,}",
-                               _physical(s) <= 3617))
+                checks.append((f"<= 3,617 LUT sites (0.5x FINN's {FINN_UNSW_LUT:,})", f"{s['lut_sites']:,}",
+                               s['lut_sites'] <= 3617))
         for goal, measured, met in checks:
             lines.append(f"| {row['case']} | {goal} | {measured} | {'yes' if met else '**no**'} |")
     lines += calibration_summary() + ["", NOTES]

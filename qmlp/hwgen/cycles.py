@@ -107,6 +107,9 @@ class _Fifo(_Unit):
 
 
 class _Slice(_Fifo):
+    def __init__(self) -> None:
+        super().__init__(1)
+
     def s_ready(self, m_ready: bool) -> bool:
         return self.count == 0 or m_ready
 
@@ -167,7 +170,7 @@ def _unit(hw: HardwarePlan, stage: StagePlan) -> _Unit:
         plan = hw.layers[stage.layer]
         return _Const(plan) if plan.unit is Unit.CONST else _Mvau(plan)
     if stage.kind is StageKind.FIFO:
-        return _Slice(1) if stage.depth == 1 else _Fifo(stage.depth)
+        return _Slice() if stage.is_slice else _Fifo(stage.depth)
     if stage.kind is StageKind.DWC:
         return _Dwc(stage)
     return _Argmax(stage.beats_in)

@@ -310,7 +310,7 @@ def layer_features(p: LayerPlan, weights: np.ndarray) -> Features:
 
 def stage_features(stage: StagePlan) -> Features:
     """Structural counts of a dwc / fifo / argmax stage (layers: ``layer_features``)."""
-    if stage.kind is StageKind.FIFO and stage.depth == 1:  # a register slice: flip-flops only
+    if stage.is_slice:  # flip-flops only
         return Features(reg_bits=stage.width_in + 1, glue_units=1)
     if stage.kind is StageKind.FIFO:
         return Features(lutram_cells=_lutram_cells(stage.width_in, stage.depth),
@@ -378,6 +378,10 @@ class NetworkEstimate:
     @property
     def throughput_fps(self) -> float:
         return self.clock_mhz * 1e6 / self.ii_cycles
+
+    def counts(self) -> dict[str, float]:
+        """The estimate by report name, the keys of ``Resources.counts`` (fit check, device bars)."""
+        return {"LUT": self.lut, "FF": self.ff, "BRAM36": self.bram36, "DSP": self.dsp}
 
     @property
     def stall_cycles(self) -> float:
@@ -544,10 +548,9 @@ def summary_markdown(est: NetworkEstimate, totals: Mapping[str, float] | None = 
     lines.append(f"| **total** | | | | | | {est.ii_cycles:g} (II) | {est.latency_cycles} | {est.lut} | {est.ff} | "
                  f"{est.bram36:g} | {est.dsp} | | {est.fmax_mhz:.0f} |")
     if totals:
-        lines += _device_bars("Device use (estimate)", {"LUT": est.lut, "FF": est.ff, "BRAM36": est.bram36,
-                                                        "DSP": est.dsp}, totals)
+        lines += _device_bars("Device use (estimate)", est.counts(), totals)
     if synth:
-        lut = synth.get("LUT_sites", synth["LUT"] + synth["LUTRAM"])  # reports before LUT_sites: primitives
+        lut = synth["LUT_sites"]
         fmax, clock = synth["fmax_estimate_mhz"], synth.get("target_clock_mhz") or est.clock_mhz
         parts = synth.get("out_of_context_parts") or []
         split = ([f"- out of context: the top with {len(parts)} adder graphs ({', '.join(parts)}) as black boxes, "

@@ -214,7 +214,7 @@ def bram_prices(part: Resources) -> list[float]:
 def part_shares(est: NetworkEstimate, part: Resources) -> dict[str, float]:
     """The share of ``part`` each resource of ``est`` takes (LUT, FF, BRAM36, DSP; 1.0 = all of it;
     any use of a resource the part lacks is infinite)."""
-    used = {"LUT": est.lut, "FF": est.ff, "BRAM36": est.bram36, "DSP": est.dsp}
+    used = est.counts()
     return {name: (used[name] / total if total else (math.inf if used[name] else 0.0))
             for name, total in part.counts().items()}
 

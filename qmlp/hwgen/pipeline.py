@@ -129,7 +129,7 @@ def step_estimate(state: BuildState) -> BuildState:
     from .synth import check_counts
     est = estimate(state.df, state.board.family)
     if not state.options.allow_overfit:
-        check_counts({"LUT": est.lut, "FF": est.ff, "BRAM36": est.bram36, "DSP": est.dsp}, state.board,
+        check_counts(est.counts(), state.board,
                      "the calibrated estimate is", "lower --target-fps, pick a larger board (qmlp boards) or "
                      "pass --allow-overfit to build it anyway")
     write_estimate_reports(est, state.work_dir / "report", totals=state.board.resources.counts(), board=state.board.name)

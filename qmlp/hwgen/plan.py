@@ -237,6 +237,11 @@ class StagePlan:
     def width_in(self) -> int:
         return self.elems_in * self.bits_in
 
+    @property
+    def is_slice(self) -> bool:
+        """A FIFO of depth 1: qmlp_fifo's register slice, whose ready passes through (``_fifo``)."""
+        return self.kind is StageKind.FIFO and self.depth == 1
+
 
 @dataclass(frozen=True)
 class StreamEnd:
@@ -281,9 +286,7 @@ class HardwarePlan:
         register slices with no FIFO or converter between them): one combinational ready chain."""
         longest = run = 0
         for stage in self.stages:
-            passes = (stage.kind in (StageKind.LAYER, StageKind.ARGMAX)
-                      or (stage.kind is StageKind.FIFO and stage.depth == 1))
-            run = run + 1 if passes else 0
+            run = run + 1 if stage.kind in (StageKind.LAYER, StageKind.ARGMAX) or stage.is_slice else 0
             longest = max(longest, run)
         return longest
 

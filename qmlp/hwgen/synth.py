@@ -373,16 +373,15 @@ def synthesize_rom(width: int, depth: int, *, family: str, seed: int = 0, timeou
     """Synthesize one block-RAM ``qmlp_rom`` (rom_style "block") of ``depth`` x ``width`` filled
     with ``words``, by default random ones (``seed``; random, so no constant bit column can be
     trimmed): the reference ``qmlp.hwgen.bram.map_rom`` is checked against."""
-    from .emit import LIBRARY_DIR  # the RTL library's one home
+    from .emit import LIBRARY_DIR, hex_words  # the RTL library's one home and its memory format
 
     rng = np.random.default_rng(seed)
-    digits = (width + 3) // 4
     if words is None:
         words = [int("".join(str(b) for b in rng.integers(0, 2, width)), 2) for _ in range(depth)]
     addr = max(1, (depth - 1).bit_length())
     with tempfile.TemporaryDirectory(prefix="qmlp-rom-") as tmp:
         shutil.copy2(LIBRARY_DIR / "qmlp_rom.v", Path(tmp) / "qmlp_rom.v")
-        Path(tmp, "rom.mem").write_text("".join(f"{w:0{digits}x}\n" for w in words))
+        Path(tmp, "rom.mem").write_text(hex_words(list(words), width))
         Path(tmp, "rom_top.v").write_text(
             f"module rom_top(input wire clk, input wire en, input wire [{addr - 1}:0] addr, "
             f"output wire [{width - 1}:0] data);\n"
