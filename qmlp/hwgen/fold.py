@@ -13,7 +13,9 @@ target family, and the search minimises the calibrated cost (``qmlp.hwgen.estima
 planned unit among candidates that meet both the cycle budget and the clock. The fully parallel
 candidate (``Unit.CONST``, an adder graph) is priced last and only built when a cheap bound on its
 graph (``cmvm.layer.const_lut_bound``) is below the best folded candidate: at ordinary rates no
-graph is built at all.
+graph is built at all. The layers are chosen together (``fold_chain``): a consumer that reads its
+producer's beats as they are needs no width converter, which a cheaper folding of either layer
+alone may not be worth.
 
 Block RAM against LUTs (``fold``): a layer's cost is LUT + FF/4 + BRAM36 x a price in LUTs. The
 network is folded at a few prices (``BRAM_PRICES``: from cheap block RAM up to a BRAM36's share
@@ -47,7 +49,7 @@ from .timing import layer_paths
 
 __all__ = [
     "divisors", "parallelism_options", "fold_cycles", "target_cycles", "fold_layer", "fold",
-    "apply_folding", "read_folding", "folding_config", "write_final_hw_config", "with_stream",
+    "apply_folding", "layer_options", "fold_chain", "read_folding", "folding_config", "write_final_hw_config", "with_stream",
     "default_target_fps", "choose_levels", "slowest_fps", "DMA_FEED_FPS", "storage_options", "reference_part",
     "part_shares", "objective", "bram_prices", "fold_at_price", "BRAM_PRICES", "SCARCE_SHARE",
 ]
@@ -148,17 +150,19 @@ def choose_levels(layer: Layer, folding: Folding, *, clock_mhz: float, family: s
 
 
 def _input_glue(index: int, layer: Layer, folding: Folding) -> Features:
-    """The FIFO (and, after the first layer, a width converter) in front of a layer: both grow
-    with SIMD, so the search must see them."""
+    """The FIFO in front of a layer: it grows with SIMD, so the search must see it. (The width
+    converter before it depends on the producer's folding too: ``_converter_cost``.)"""
     sf = (layer.in_features + folding.pad_in) // folding.simd
     bits = layer.in_dtype.bits
-    fifo = StagePlan(StageKind.FIFO, "q", folding.simd, folding.simd, bits, bits, sf, sf, layer.in_features,
-                     depth=max(2, sf + 1))
-    glue = stage_features(fifo)
-    if index > 0:
-        glue += stage_features(StagePlan(StageKind.DWC, "c", folding.simd, folding.simd, bits, bits, sf, sf,
-                                         layer.in_features))
-    return glue
+    return stage_features(StagePlan(StageKind.FIFO, "q", folding.simd, folding.simd, bits, bits, sf, sf,
+                                    layer.in_features, depth=max(2, sf + 1)))
+
+
+def _converter_cost(elems_in: int, elems_out: int, bits: int, family: str) -> float:
+    """LUT + FF/4 of the width converter from ``elems_in`` to ``elems_out`` elements of ``bits``
+    per beat (its structure depends on nothing else: ``stage_features``)."""
+    lut, ff = price(stage_features(StagePlan(StageKind.DWC, "c", elems_in, elems_out, bits, bits, 1, 1, 1)), family)
+    return lut + ff / 4
 
 
 # One storage option of a timed candidate: (folding, misses the clock, LUT + FF/4 with its input
@@ -238,22 +242,27 @@ def _const_below(index: int, layer: Layer, folding: Folding, family: str) -> flo
     return bound * GRAPH_LUT_FACTOR + _glue_cost(index, layer, folding, family)
 
 
-def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: str = "xcup", index: int = 0,
-               allow_padding: bool = True, cost: Callable[[Layer, Folding], float] | None = None,
-               lut_per_bram36: float | None = None,
-               memo: MutableMapping[Any, list[_Priced]] | None = None) -> Folding:
-    """The cheapest folding of ``layer`` whose cycles per inference are <= ``budget`` and whose
-    estimated fmax reaches ``clock_mhz`` on ``family`` (when none reaches it: the fastest).
+# A layer option's rank, lower first: (misses the clock, LUT + FF/4 + BRAM36 x price, -fmax,
+# cycles, PE, SIMD).
+_Key = tuple[bool, float, float, int, int, int]
 
-    Expects budget >= 1. Guarantees the result is legal (pads < PE/SIMD), meets the budget and
-    carries the levels_per_stage of ``choose_levels`` and the weight storage (``storage_options``)
-    that is cheaper with a BRAM36 at ``lut_per_bram36`` LUTs (default: a BRAM36's share of
-    ``reference_part(family)`` in LUTs); ties on cost go to fewer cycles, then smaller PE. ``memo`` keeps the priced candidates between calls for the same layer (``fold``'s
-    sweep). ``cost`` replaces the calibrated cost and the clock check (for tests and experiments)."""
+
+def layer_options(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: str = "xcup", index: int = 0,
+                  allow_padding: bool = True, cost: Callable[[Layer, Folding], float] | None = None,
+                  lut_per_bram36: float | None = None,
+                  memo: MutableMapping[Any, list[_Priced]] | None = None) -> list[tuple[_Key, Folding]]:
+    """Every folding of ``layer`` whose cycles per inference are <= ``budget``, each timed for
+    ``clock_mhz`` on ``family`` (``choose_levels``) in its cheaper weight storage with a BRAM36 at
+    ``lut_per_bram36`` LUTs (default: a BRAM36's share of ``reference_part(family)`` in LUTs),
+    ranked, cheapest first. Its cost counts the FIFO in front of it, not the width converter,
+    which depends on the producer as well (``fold_chain``). The fully parallel candidate is only
+    listed when a cheap bound on its graph is below the best folded one (no graph is built at
+    ordinary rates). ``memo`` keeps the priced candidates between calls for the same layer
+    (``fold``'s sweep); ``cost`` replaces the calibrated cost and the clock check (for tests and
+    experiments). Expects budget >= 1: PE = MH, SIMD = MW always qualifies."""
     if lut_per_bram36 is None:
         lut_per_bram36 = bram_prices(reference_part(family))[-1]
     memo = {} if memo is None else memo
-    best: tuple[Any, ...] | None = None
     candidates = []
     for pe, pad_out in parallelism_options(layer.out_features, allow_padding=allow_padding):
         out_folds = (layer.out_features + pad_out) // pe
@@ -266,26 +275,82 @@ def fold_layer(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family: s
                 candidates.append(Folding(pe=pe, simd=simd, pad_out=pad_out, pad_in=pad_in))
     # the fully parallel candidate (an adder graph) last: only built when it can still win
     candidates.sort(key=lambda f: is_fully_parallel(layer, f))
+    options: list[tuple[_Key, Folding]] = []
     for folding in candidates:
-        if is_fully_parallel(layer, folding) and best is not None and not best[0][0] and cost is None:
-            if _const_below(index, layer, folding, family) >= best[0][1]:
+        if is_fully_parallel(layer, folding) and options and cost is None:
+            best = min(options)[0]
+            if not best[0] and _const_below(index, layer, folding, family) >= best[1]:
                 continue
         if cost is not None:
             timed = choose_levels(layer, folding, clock_mhz=clock_mhz, family=family, index=index)
-            options = [(timed, False, cost(layer, timed), 0.0, 0.0)]
+            priced_options = [(timed, False, cost(layer, timed), 0.0, 0.0)]
         else:
             slot = (index, folding, clock_mhz, family)
             if slot not in memo:
                 memo[slot] = _priced(index, layer, folding, clock_mhz, family)
-            options = memo[slot]
-        for candidate, misses, logic, bram36, neg_fmax in options:
-            priced = logic + (bram36 * lut_per_bram36 if bram36 else 0.0)
-            key = (misses, priced, neg_fmax, fold_cycles(layer, candidate), candidate.pe, candidate.simd)
-            if best is None or key < best[0]:
-                best = (key, candidate)
-    if best is None:  # unreachable for budget >= 1: PE = MH, SIMD = MW takes one cycle
+            priced_options = memo[slot]
+        # of a candidate's storage options, the cheaper one at this price
+        options.append(min(((misses, logic + (bram36 * lut_per_bram36 if bram36 else 0.0), neg_fmax,
+                             fold_cycles(layer, candidate), candidate.pe, candidate.simd), candidate)
+                           for candidate, misses, logic, bram36, neg_fmax in priced_options))
+    if not options:  # unreachable for budget >= 1: PE = MH, SIMD = MW takes one cycle
         raise FoldingError(f"layer {layer.name}: no folding meets {budget} cycles per inference")
-    return best[1]
+    return sorted(options)
+
+
+def fold_layer(layer: Layer, budget: int, **kwargs: Any) -> Folding:
+    """The cheapest of ``layer_options`` (same arguments): the layer folded on its own.
+
+    Guarantees the result is legal (pads < PE/SIMD), meets the budget and carries the
+    levels_per_stage of ``choose_levels`` and its weight storage; when no folding reaches the
+    clock, the fastest; ties on cost go to fewer cycles, then smaller PE."""
+    return layer_options(layer, budget, **kwargs)[0][1]
+
+
+def fold_chain(df: Dataflow, budget: int, *, clock_mhz: float, family: str, allow_padding: bool = True,
+               lut_per_bram36: float, memo: MutableMapping[Any, list[_Priced]] | None = None) -> tuple[Folding, ...]:
+    """One folding per layer, each meeting ``budget`` cycles, that minimises the network's cost:
+    the layers' (``layer_options``) plus the width converters between them.
+
+    A consumer whose SIMD and input folds equal its producer's PE and output folds reads the
+    producer's beats as they are; any other pair needs a converter (``_converter_cost``), which
+    can cost more than the layers save by folding each its own way. So the search runs over the
+    chain (dynamic programming on the producer's output format: PE and output folds), not layer
+    by layer. Rank as ``layer_options``: foldings that miss the clock first, then cost."""
+    memo = {} if memo is None else memo
+    converters: dict[tuple[int, int, int], float] = {}
+
+    def converter(elems_in: int, elems_out: int, bits: int) -> float:
+        if (elems_in, elems_out, bits) not in converters:
+            converters[elems_in, elems_out, bits] = _converter_cost(elems_in, elems_out, bits, family)
+        return converters[elems_in, elems_out, bits]
+
+    # best chain so far ending in each output format (PE, output folds): ((misses, cost), foldings)
+    best: dict[tuple[int, int], tuple[tuple[int, float], tuple[Folding, ...]]] = {(0, 0): ((0, 0.0), ())}
+    for index, layer in enumerate(df.layers):
+        options = layer_options(layer, budget, clock_mhz=clock_mhz, family=family, index=index,
+                                allow_padding=allow_padding, lut_per_bram36=lut_per_bram36, memo=memo)
+        bits = layer.in_dtype.bits
+        # the cheapest way to feed each input format (SIMD, input folds)
+        feeds: dict[tuple[int, int], tuple[tuple[int, float], tuple[Folding, ...]]] = {}
+        for _, folding in options:
+            fmt = (folding.simd, (layer.in_features + folding.pad_in) // folding.simd)
+            if fmt in feeds:
+                continue
+            for (pe, folds), ((misses, cost), chain) in best.items():
+                if index > 0 and (pe, folds) != fmt:
+                    cost += converter(pe, fmt[0], bits)
+                if fmt not in feeds or (misses, cost) < feeds[fmt][0]:
+                    feeds[fmt] = ((misses, cost), chain)
+        following: dict[tuple[int, int], tuple[tuple[int, float], tuple[Folding, ...]]] = {}
+        for key, folding in options:  # cheapest first: of equal chains, the cheaper layer stays
+            (misses, cost), chain = feeds[folding.simd, (layer.in_features + folding.pad_in) // folding.simd]
+            total = (misses + int(key[0]), cost + key[1])
+            out = (folding.pe, (layer.out_features + folding.pad_out) // folding.pe)
+            if out not in following or total < following[out][0]:
+                following[out] = (total, chain + (folding,))
+        best = following
+    return min(best.values(), key=lambda entry: entry[0])[1]
 
 
 def with_stream(df: Dataflow, clock_mhz: float | None = None) -> Dataflow:
@@ -322,20 +387,19 @@ def fold(df: Dataflow, *, target_fps: float | str, clock_mhz: float, family: str
 
 def fold_at_price(df: Dataflow, budget: int, *, clock_mhz: float, family: str, allow_padding: bool = True,
                   lut_per_bram36: float, memo: MutableMapping[Any, list[_Priced]] | None = None) -> Dataflow:
-    """``fold`` at one BRAM36 price (``lut_per_bram36`` LUTs): every layer by ``fold_layer``, the
+    """``fold`` at one BRAM36 price (``lut_per_bram36`` LUTs): the layers by ``fold_chain``, the
     network's II <= ``budget`` cycles.
 
     Each layer first gets the whole cycle budget. A folded consumer reads its input stream only
     during its first output fold, so a slow producer can stretch the network's II beyond the
     slowest layer's own cycles; when the cycle model shows that, the per-layer budget shrinks in
-    proportion and the layers are folded again. ``memo``: as in ``fold_layer``."""
+    proportion and the layers are folded again. ``memo``: as in ``layer_options``."""
     memo = {} if memo is None else memo
     layer_budget = budget
     while True:
-        layers = tuple(replace(layer, folding=fold_layer(layer, layer_budget, clock_mhz=clock_mhz, family=family,
-                                                         index=i, allow_padding=allow_padding,
-                                                         lut_per_bram36=lut_per_bram36, memo=memo))
-                       for i, layer in enumerate(df.layers))
+        foldings = fold_chain(df, layer_budget, clock_mhz=clock_mhz, family=family, allow_padding=allow_padding,
+                              lut_per_bram36=lut_per_bram36, memo=memo)
+        layers = tuple(replace(layer, folding=folding) for layer, folding in zip(df.layers, foldings))
         folded = with_stream(replace(df, layers=layers), clock_mhz)
         ii = cycle_model(folded).ii
         if ii <= budget:
