@@ -20,7 +20,8 @@ alone may not be worth.
 Block RAM against LUTs (``fold``): a layer's cost is LUT + FF/4 + BRAM36 x a price in LUTs. The
 network is folded at a few prices (``BRAM_PRICES``: from cheap block RAM up to a BRAM36's share
 of the part in LUTs) and the folding kept is the one ``objective`` ranks first: the largest share of the
-part any resource takes, where shares below ``SCARCE_SHARE`` count alike, then the LUT share. So a
+part any resource takes (in whole percent), where shares below ``SCARCE_SHARE`` count alike, then
+the LUT share. So a
 design that uses little of the part spends block RAM wherever it saves LUTs, and a large one
 balances the resource that runs out first.
 
@@ -51,7 +52,7 @@ __all__ = [
     "divisors", "parallelism_options", "fold_cycles", "target_cycles", "fold_layer", "fold",
     "apply_folding", "layer_options", "fold_chain", "read_folding", "folding_config", "write_final_hw_config", "with_stream",
     "default_target_fps", "choose_levels", "slowest_fps", "DMA_FEED_FPS", "storage_options", "reference_part",
-    "part_shares", "objective", "bram_prices", "fold_at_price", "BRAM_PRICES", "SCARCE_SHARE",
+    "part_shares", "objective", "bram_prices", "fold_at_price", "BRAM_PRICES", "SCARCE_SHARE", "SHARE_STEP",
 ]
 
 # What a Zynq host can feed through one AXI DMA, vector by vector: about 1-2 M inferences/s.
@@ -66,6 +67,10 @@ DEFAULT_CYCLES_PER_INFERENCE = 1000
 # already 1-2% of a ZCU104's block RAM, while the LUTs they save are what designs run out of), so
 # the LUT share decides; above it, the resource with the largest share does.
 SCARCE_SHARE = 0.10
+# Largest shares are compared in whole steps of this size: a BRAM18 or a few hundred LUTs less of
+# the scarcest resource (0.16% of a ZCU104's block RAM) is within the estimate's error and must
+# not buy hundreds of LUTs more (the ternary-a8 seed at 100 k/s: 0.5 BRAM36 for about 400 LUTs).
+SHARE_STEP = 0.01
 # The BRAM36 prices the network is folded at, as fractions of the part's LUTs per BRAM36: from
 # cheap (a BRAM18 must still save 23 LUTs on a ZCU104: block RAM is never free) to a BRAM36
 # costing its share of the part in LUTs.
@@ -225,9 +230,12 @@ def part_shares(est: NetworkEstimate, part: Resources) -> dict[str, float]:
 
 def objective(shares: Mapping[str, float]) -> tuple[float, float, float]:
     """What the fold search minimises over whole networks, lower first: the largest share of the
-    part any resource takes (below ``SCARCE_SHARE`` counted as ``SCARCE_SHARE``), then the LUT
-    share, then the sum of the shares."""
-    return max(SCARCE_SHARE, *shares.values()), shares["LUT"], sum(shares.values())
+    part any resource takes, rounded to whole ``SHARE_STEP``s (below ``SCARCE_SHARE`` counted as
+    ``SCARCE_SHARE``), then the LUT share, then the sum of the shares."""
+    largest = max(shares.values())
+    if math.isfinite(largest):
+        largest = round(largest / SHARE_STEP) * SHARE_STEP
+    return max(SCARCE_SHARE, largest), shares["LUT"], sum(shares.values())
 
 
 def _glue_cost(index: int, layer: Layer, folding: Folding, family: str) -> float:

@@ -11,7 +11,7 @@ from qmlp.datatypes import INT, TERNARY, UINT
 from qmlp.errors import FoldingError, InputError
 from qmlp.boards import Resources, get_board
 from qmlp.hwgen.estimate import estimate
-from qmlp.hwgen.fold import (BRAM_PRICES, SCARCE_SHARE, apply_folding, bram_prices, default_target_fps, divisors, fold,
+from qmlp.hwgen.fold import (BRAM_PRICES, SCARCE_SHARE, SHARE_STEP, apply_folding, bram_prices, default_target_fps, divisors, fold,
                              fold_at_price, fold_cycles, fold_layer, folding_config, objective, parallelism_options,
                              part_shares, read_folding, reference_part, storage_options, target_cycles,
                              write_final_hw_config)
@@ -153,7 +153,12 @@ def test_objective_counts_shares_below_the_floor_alike_then_lut():
     assert objective(bram_heavy) < objective(lut_heavy)  # both use little of the part: fewer LUTs win
     scarce_bram = dict(bram_heavy, BRAM36=3 * SCARCE_SHARE)
     assert objective(lut_heavy) < objective(scarce_bram)  # above the floor the largest share decides
-    assert objective(scarce_bram)[0] == 3 * SCARCE_SHARE
+    assert objective(scarce_bram)[0] == pytest.approx(3 * SCARCE_SHARE)
+    # largest shares within a step of each other count alike: then the fewer LUTs win
+    a = {"LUT": 0.05, "FF": 0.02, "BRAM36": 0.1597, "DSP": 0.0}
+    b = {"LUT": 0.04, "FF": 0.02, "BRAM36": 0.1603, "DSP": 0.0}
+    assert objective(b) < objective(a)
+    assert objective(dict(b, BRAM36=0.1603 + 2 * SHARE_STEP)) > objective(a)
 
 
 def test_part_shares_of_an_estimate():
