@@ -136,6 +136,8 @@ def _layer_params(layer: Layer, plan: LayerPlan) -> list[str]:
         params.append(".POPCOUNT(1)")
     else:
         params.append(f".PRODUCT_BITS({plan.product_bits})")
+        if plan.planes:
+            params.append(".PLANES(1)")
     return params
 
 

@@ -249,7 +249,11 @@ def _mvau_features(p: LayerPlan, weights: np.ndarray) -> Features:
     # a LUT ROM's read register is fabric FFs; block RAM has its own output register
     word_regs = p.weights.width if p.weights.kind is Storage.LUT else 0
     lanes = p.pe * p.simd
-    if p.in_bits + p.w_bits <= 6:  # every product bit is one LUT6 of the input and weight codes
+    if p.planes:  # a tree per weight bit plane (masks in its first adders), their combination registered
+        bits, regs = _tree(p.simd, p.plane_leaf_bits, p.acc_bits, p.levels_per_stage)
+        bits, regs = p.planes * bits + (p.planes - 1) * p.acc_bits, p.planes * regs + p.acc_bits
+        products = Features()
+    elif p.in_bits + p.w_bits <= 6:  # every product bit is one LUT6 of the input and weight codes
         products = Features(small_product_bits=lanes * pw)
     else:  # shift-and-add: one adder per weight bit beyond the first (+-x for BIPOLAR)
         products = Features(product_bits=lanes * pw * max(1, p.w_bits - 1))

@@ -36,7 +36,7 @@ from .thresholds import MAX_SEARCH_LANES, ThresholdTable, constant_columns, hard
 __all__ = [
     "Unit", "Storage", "StageKind", "Memory", "ThresholdUnit", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
     "HardwarePlan", "build_plan", "plan_layer", "check_folded", "weight_storage_dtype", "padded_weights",
-    "threshold_table", "uses_popcount", "counted_form", "graph_input_dtype", "output_dtype", "element_kind",
+    "threshold_table", "uses_popcount", "uses_planes", "PLANE_MAX_IN_BITS", "counted_form", "graph_input_dtype", "output_dtype", "element_kind",
     "tree_levels", "tree_stages", "memory_storage",
     "is_fully_parallel",
     "FIFO_MIN_DEPTH", "LUTROM_MAX_DEPTH", "LUTROM_SEARCH_MAX_DEPTH", "BRAM18_WORTH_LUTS",
@@ -153,6 +153,7 @@ class LayerPlan:
     tree_stages: int  # register stages of that tree (0 for a single term)
     nonzero_weights: int  # nonzero entries of the (unpadded) weight matrix
     product_bits: int  # MVAU: two's-complement width of one input x stored-weight product (at most acc_bits)
+    planes: int = 0  # MVAU: weight bit planes summed on trees of their own (``uses_planes``), 0 = one tree of products
     graph: LayerGraph | None = field(default=None, compare=False)  # Unit.CONST: adder graph + schedule
 
     @property
@@ -196,8 +197,14 @@ class LayerPlan:
 
     @property
     def sum_stages(self) -> int:
-        """MVAU: registers between the ROM word and the accumulator (the tree's, at least one)."""
-        return max(1, self.tree_stages)
+        """MVAU: registers between the ROM word and the accumulator (the tree's, at least one;
+        with planes, one more for their combination)."""
+        return max(1, self.tree_stages) + (1 if self.planes else 0)
+
+    @property
+    def plane_leaf_bits(self) -> int:
+        """A plane tree's leaf: the input masked by one weight bit (a zero sign bit when unsigned)."""
+        return self.in_bits if self.in_kind == 1 else self.in_bits + 1
 
     @property
     def latency(self) -> int:
@@ -429,6 +436,21 @@ def _threshold_plan(layer: Layer, pe: int, mh: int, unit: Unit) -> ThresholdPlan
     return ThresholdPlan(ThresholdUnit.COMPARE, act.steps, t_bits, bias, (Memory(kind, width, nf, fixed),), lanes=1)
 
 
+# Inputs of at most this many bits times 2-bit weights are summed per weight bit plane
+# (``uses_planes``). Measured, Yosys 0.70 synth_xilinx -family xcup, flat, the seed's fc1 at
+# 5 M/s (UINT2 x INT2, PE 26 x SIMD 32, LUT ROM): 11,530 LUT with products and one tree,
+# 8,809 with two plane trees (+858 FF of their registers).
+PLANE_MAX_IN_BITS = 2
+
+
+def uses_planes(in_dtype: DataType, weight_dtype: DataType, unit: Unit, simd: int) -> bool:
+    """An MVAU whose SIMD sum is one adder tree per weight bit plane (rtl/qmlp_mvau.v, PLANES):
+    2-bit stored weights that are not BIPOLAR, non-BIPOLAR inputs of at most
+    ``PLANE_MAX_IN_BITS`` bits, more than one input per cycle."""
+    return (unit is Unit.MVAU and simd > 1 and weight_dtype.bits == 2 and weight_dtype != BIPOLAR
+            and in_dtype != BIPOLAR and in_dtype.bits <= PLANE_MAX_IN_BITS)
+
+
 def is_fully_parallel(layer: Layer, folding: Folding) -> bool:
     """PE covers every (padded) output and SIMD every input: one vector per clock."""
     return folding.pe == layer.out_features + folding.pad_out and folding.simd == layer.in_features + folding.pad_in
@@ -484,6 +506,7 @@ def plan_layer(index: int, layer: Layer, folding: Folding | None = None, clock_m
         tree_stages=graph.schedule.registers_between if graph else -(-levels // per_stage),
         nonzero_weights=int(np.count_nonzero(layer.weights)), graph=graph,
         product_bits=min(acc.bits, product_width(layer.in_dtype, storage)),
+        planes=storage.bits if uses_planes(layer.in_dtype, storage, unit, f.simd) else 0,
     )
 
 

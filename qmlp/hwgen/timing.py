@@ -168,6 +168,10 @@ def layer_paths(p: LayerPlan, family: str) -> list[Path]:
         return paths + ([_activation_path(p, family)] if search else [])
     if p.unit is Unit.POPCOUNT:
         paths = _popcount_paths(p, family) + [_path(p.name, "accumulator", family, 1, [p.acc_bits])]
+    elif p.planes:  # the AND of input and weight bit sits in the first adders' LUTs
+        paths = _tree_paths(p, family, p.plane_leaf_bits, 1, "plane mask")
+        paths.append(_path(p.name, "plane combination", family, 0, [p.acc_bits] * (p.planes - 1)))
+        paths.append(_path(p.name, "accumulator", family, 1, [p.acc_bits]))
     else:
         paths = _tree_paths(p, family, p.product_bits, 2, "product")  # shift-and-add of the ROM word's weight bits
         paths.append(_path(p.name, "accumulator", family, 1, [p.acc_bits]))

@@ -154,3 +154,29 @@ def test_no_multipliers_or_dsp_blocks_after_yosys_coarse_synthesis(tmp_path):
               "synth_xilinx -family xcup -noiopad -flatten -run :coarse; select -assert-none t:$mul t:DSP48E2")
     done = subprocess.run([str(yosys), "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("in_dtype, wtype", [(UINT(2), INT(2)), (INT(2), INT(2)), (UINT(1), TERNARY), (INT(2), UINT(2)),
+                                             (INT(1), INT(2))])
+def test_plane_sums_at_the_extremes(in_dtype, wtype, tmp_path):
+    """Inputs of at most 2 bits times 2-bit weights: qmlp_mvau sums each weight bit plane on its
+    own tree and combines them a stage later (PLANES). The most negative (or largest) input times
+    the most negative weight in every lane, every weight code in every lane position, padding on
+    both dimensions and several input folds (the accumulator adds the combined sums), then
+    thresholds placed on accumulator values that occur, under back-pressure."""
+    rng = np.random.default_rng(in_dtype.bits * 5 + wtype.bits + int(in_dtype.signed))
+    w = rng.integers(wtype.min, wtype.max + 1, size=(7, 23))
+    w[0], w[1] = wtype.min, wtype.max
+    q = rng.integers(in_dtype.min, in_dtype.max + 1, size=(90, 23))
+    extreme = in_dtype.min if in_dtype.signed else in_dtype.max
+    q[:3] = [[extreme] * 23, [in_dtype.max] * 23, [in_dtype.min, in_dtype.max] * 11 + [in_dtype.min]]
+    folding = Folding(pe=3, simd=6, pad_out=2, pad_in=1)  # 4 input folds, 3 output folds
+    raw = make_layer("p", w, wtype, in_dtype, folding)
+    df = make_dataflow([raw], in_dtype, StreamFormat(6, 3))
+    plan = build_plan(df).layers[0]
+    assert plan.unit is Unit.MVAU and plan.planes == 2 and plan.sum_stages == max(1, plan.tree_stages) + 1
+    accs, _ = run_integer(df, q)
+    assert accs[0][0, 0] == extreme * wtype.min * 23
+    run_and_compare(df, q, tmp_path / "raw")
+    act = make_layer("p", w, wtype, in_dtype, folding, thresholds_on_values(rng, accs[0], 3, raw.acc_dtype), UINT(2))
+    run_and_compare(make_dataflow([act], in_dtype, StreamFormat(6, 3)), q, tmp_path / "act")

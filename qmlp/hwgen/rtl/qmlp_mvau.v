@@ -25,6 +25,13 @@
 // P = sum w*c over the input codes c without products; the accumulator holds P and the
 // thresholds are stored on P (the plan folds each row's constant in; qmlp/hwgen/popcount.py).
 //
+// PLANES = 1 (2-bit weights, inputs of at most 2 bits, SIMD > 1): stage 2 sums each weight bit
+// plane b on its own tree, s_b = sum_s x_s * w_s[b] (the leaves are the inputs ANDed with one
+// weight bit, which synthesis folds into the first adders' LUTs), and one more register stage
+// combines them, sum = sum_b omega_b * s_b (omega_b = 2^b, the top bit of a signed weight
+// -2^(W_BITS-1)): SUM_LAT = the trees' latency + 1. Two trees of narrow leaves take fewer LUTs
+// than the products and one tree of their wider sums (qmlp/hwgen/plan.py, ``uses_planes``).
+//
 // Element encodings (KIND): 0 = UINT, 1 = INT (two's complement, also TERNARY), 2 = BIPOLAR
 // (code 1 = +1, 0 = -1). Arithmetic is modulo 2^ACC_BITS: the IR guarantees the final and
 // every partial sum fit in ACC_BITS, so the wrap-around never loses information.
@@ -52,6 +59,7 @@ module qmlp_mvau #(
     parameter integer LEVELS_PER_STAGE = 3,  // adder-tree levels between pipeline registers
     parameter integer POPCOUNT = 0,  // 1: BIPOLAR inputs summed by qmlp_popcount (ACC_BITS holds its count P)
     parameter integer PRODUCT_BITS = IN_BITS + W_BITS + 1,  // the plan's exact width of one product
+    parameter integer PLANES = 0,  // 1: one adder tree per weight bit plane, then their combination (above)
     parameter ROM_STYLE = "logic",  // "logic" (LUTs) or "block" (BRAM), the planner's choice
     parameter WEIGHT_FILE = ""  // $readmemh file: NF*SF words of PE*SIMD*W_BITS, see README
 ) (
@@ -143,7 +151,9 @@ module qmlp_mvau #(
                                     + ((W_KIND != 2 && (W_BITS > 1 || W_KIND == 1)) ? 1 : 0);
     localparam integer TREE_LEVELS = (POPCOUNT != 0) ? POP_LEVELS : (SIMD > 1) ? $clog2(SIMD) : 0;
     localparam integer TREE_LAT = (TREE_LEVELS + LEVELS_PER_STAGE - 1) / LEVELS_PER_STAGE;
-    localparam integer SUM_LAT = (TREE_LAT > 0) ? TREE_LAT : 1;
+    localparam integer SUM_LAT = (TREE_LAT > 0) ? TREE_LAT + ((PLANES != 0) ? 1 : 0) : 1;
+    // a plane tree's leaf: the input masked by one weight bit, with a zero sign bit when unsigned
+    localparam integer PLANE_LEAF = (IN_KIND == 1) ? IN_BITS : IN_BITS + 1;
     function automatic [PW-1:0] in_value(input [IN_BITS-1:0] code);
         // extended to IN_BITS + PW, then only the low PW bits matter (modular arithmetic)
         /* verilator lint_off UNUSEDSIGNAL */
@@ -190,8 +200,18 @@ module qmlp_mvau #(
         end
     endfunction
 
+    function automatic [PLANE_LEAF-1:0] plane_leaf(input [IN_BITS-1:0] code);
+        /* verilator lint_off UNUSEDSIGNAL */
+        reg [IN_BITS:0] wide;  // the sign bit of a signed code is its own top bit: dropped again
+        /* verilator lint_on UNUSEDSIGNAL */
+        begin
+            wide = {1'b0, code};
+            plane_leaf = wide[PLANE_LEAF-1:0];
+        end
+    endfunction
+
     wire [PE*ACC_BITS-1:0] psum2;
-    genvar g;
+    genvar g, pb;
     generate
         if (POPCOUNT != 0) begin : popcount
             for (g = 0; g < PE; g = g + 1) begin : pe_sum
@@ -209,7 +229,34 @@ module qmlp_mvau #(
                     for (s = 0; s < SIMD; s = s + 1)
                         products[s*PW +: PW] = times(in_value(x1[s*IN_BITS +: IN_BITS]), w1[(g*SIMD + s)*W_BITS +: W_BITS]);
                 end
-                if (TREE_LAT > 0) begin : tree
+                if (PLANES != 0) begin : planes
+                    reg [W_BITS*SIMD*PLANE_LEAF-1:0] masked;
+                    wire [W_BITS*ACC_BITS-1:0] plane_sum;
+                    integer b, e;
+                    always @* begin
+                        for (b = 0; b < W_BITS; b = b + 1)
+                            for (e = 0; e < SIMD; e = e + 1)
+                                masked[(b*SIMD + e)*PLANE_LEAF +: PLANE_LEAF] = w1[(g*SIMD + e)*W_BITS + b]
+                                    ? plane_leaf(x1[e*IN_BITS +: IN_BITS]) : {PLANE_LEAF{1'b0}};
+                    end
+                    for (pb = 0; pb < W_BITS; pb = pb + 1) begin : plane
+                        qmlp_adder_tree #(.N(SIMD), .LEAF_W(PLANE_LEAF), .W(ACC_BITS), .LEVELS_PER_STAGE(LEVELS_PER_STAGE)) adder (
+                            .clk(clk), .en(en), .operands(masked[pb*SIMD*PLANE_LEAF +: SIMD*PLANE_LEAF]),
+                            .sum(plane_sum[pb*ACC_BITS +: ACC_BITS])
+                        );
+                    end
+                    reg [ACC_BITS-1:0] combined, q;
+                    always @* begin
+                        combined = {ACC_BITS{1'b0}};
+                        for (b = 0; b < W_BITS; b = b + 1) begin
+                            if (W_KIND == 1 && b == W_BITS - 1) combined = combined - (plane_sum[b*ACC_BITS +: ACC_BITS] << b);
+                            else combined = combined + (plane_sum[b*ACC_BITS +: ACC_BITS] << b);
+                        end
+                    end
+                    always @(posedge clk) if (en) q <= combined;
+                    assign psum2[g*ACC_BITS +: ACC_BITS] = q;
+                    wire _unused_products = &{1'b0, products, 1'b0};
+                end else if (TREE_LAT > 0) begin : tree
                     qmlp_adder_tree #(.N(SIMD), .LEAF_W(PW), .W(ACC_BITS), .LEVELS_PER_STAGE(LEVELS_PER_STAGE)) adder (
                         .clk(clk), .en(en), .operands(products), .sum(psum2[g*ACC_BITS +: ACC_BITS])
                     );
