@@ -63,6 +63,26 @@ def test_changing_a_plan_fact_changes_emit_cycles_and_estimate_together():
     hw3 = replace(hw, layers=(bram,) + hw.layers[1:])
     assert '.ROM_STYLE("logic")' in render_top(df, hw) and '.ROM_STYLE("block")' in render_top(df, hw3)
     assert estimate(df, hw=hw).bram36 == 0 and estimate(df, hw=hw3).bram36 == 1.0  # 48 bits: 72 x 512
+    # the SIMD sum's form: layer 1 (UINT2 inputs x INT2) sums its weight bit planes; as products
+    df = folded(df, [Folding(2, 12), Folding(2, 8)])
+    hw = build_plan(df)
+    l1 = hw.layers[1]
+    assert l1.planes == 2 and hw.layers[0].planes == 0  # layer 0's inputs are 8 bits wide
+    products = replace(l1, planes=0)
+    hw4 = replace(hw, layers=hw.layers[:1] + (products,))
+    assert ".PLANES(1)" in render_top(df, hw) and ".PLANES(1)" not in render_top(df, hw4)
+    assert products.latency == l1.latency - 1 and cycle_model(hw4).latency == cycle_model(hw).latency - 1
+    assert layer_features(l1, df.layers[1].weights).small_product_bits == 0
+    assert layer_features(products, df.layers[1].weights).small_product_bits > 0
+
+
+@pytest.mark.parametrize("x, w, planes", [(UINT(2), INT(2), 2), (INT(2), TERNARY, 2), (UINT(1), UINT(2), 2),
+                                          (UINT(3), INT(2), 0), (INT(8), INT(2), 0), (UINT(2), INT(4), 0),
+                                          (UINT(2), BIPOLAR, 0)])
+def test_weight_planes_for_narrow_inputs_times_2_bit_weights_only(x, w, planes):
+    df = random_dataflow(4, widths=(12, 6), weight_dtypes=w, input_dtype=x)
+    assert build_plan(folded(df, [Folding(2, 4)])).layers[0].planes == planes
+    assert build_plan(folded(df, [Folding(2, 1)])).layers[0].planes == 0  # one input per cycle: no tree
 
 
 def test_padded_bipolar_layer_is_priced_at_its_stored_width():
