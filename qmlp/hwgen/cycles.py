@@ -15,6 +15,8 @@ per unit are written out in ``qmlp/hwgen/rtl/README.md``:
   DEPTH 1 (a register slice) also takes an item while its held one leaves.
 * ``qmlp_dwc``: accepts while it holds <= 3B - 1 elements; emits when it holds the next beat's
   real elements (both visible the cycle after the update).
+* ``qmlp_gather``: the beat is valid the cycle after its last group (or the vector's last input
+  beat) is taken; takes a beat while empty or while its beat leaves.
 * ``qmlp_argmax``: the index is valid the cycle after the last beat.
 """
 
@@ -144,6 +146,30 @@ class _Dwc(_Unit):
             self.ob = (self.ob + 1) % self.out_beats
 
 
+class _Gather(_Unit):
+    def __init__(self, stage: StagePlan) -> None:
+        self.k_beats, self.in_beats = stage.elems_out // stage.elems_in, stage.beats_in
+        self.k = self.ib = 0
+        self.full = False
+
+    def m_valid(self) -> bool:
+        return self.full
+
+    def s_ready(self, m_ready: bool) -> bool:
+        return not self.full or m_ready
+
+    def step(self, s_valid: bool, m_ready: bool) -> None:
+        fire = s_valid and self.s_ready(m_ready)
+        done = fire and (self.k == self.k_beats - 1 or self.ib == self.in_beats - 1)
+        if fire:
+            self.k = 0 if done else self.k + 1
+            self.ib = (self.ib + 1) % self.in_beats
+        if done:
+            self.full = True
+        elif m_ready:
+            self.full = False
+
+
 class _Argmax(_Unit):
     def __init__(self, beats: int) -> None:
         self.beats, self.beat, self.out_valid = beats, 0, False
@@ -172,7 +198,7 @@ def _unit(hw: HardwarePlan, stage: StagePlan) -> _Unit:
     if stage.kind is StageKind.FIFO:
         return _Slice() if stage.is_slice else _Fifo(stage.depth)
     if stage.kind is StageKind.DWC:
-        return _Dwc(stage)
+        return _Gather(stage) if stage.is_gather else _Dwc(stage)
     return _Argmax(stage.beats_in)
 
 

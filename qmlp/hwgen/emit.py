@@ -31,7 +31,7 @@ __all__ = ["LIBRARY_DIR", "LIBRARY_FILES", "TOP_NAME", "emit_rtl", "render_top",
            "emit_layer_rtl"]
 
 LIBRARY_DIR = Path(__file__).parent / "rtl"
-LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
+LIBRARY_FILES = ("qmlp_fifo.v", "qmlp_dwc.v", "qmlp_gather.v", "qmlp_rom.v", "qmlp_threshold.v", "qmlp_threshold_search.v",
                  "qmlp_mvau.v", "qmlp_adder_tree.v", "qmlp_popcount.v", "qmlp_const_layer.v", "qmlp_argmax.v", "qmlp_beats.v",
                  "qmlp_control.v")
 TOP_NAME = TOP_MODULE
@@ -184,7 +184,8 @@ def _stage_text(df: Dataflow, hw: HardwarePlan, stage: StagePlan, src: str) -> s
     if stage.kind is StageKind.DWC:
         params = [f".BITS({stage.bits_in})", f".A({stage.elems_in})", f".B({stage.elems_out})", f".N({stage.real})",
                   f".IN_BEATS({stage.beats_in})", f".OUT_BEATS({stage.beats_out})"]
-        return _wires(stage) + _instance("qmlp_dwc", params, name, src, stage.name)
+        return _wires(stage) + _instance("qmlp_gather" if stage.is_gather else "qmlp_dwc", params, name, src,
+                                         stage.name)
     if stage.kind is StageKind.FIFO:
         params = [f".WIDTH({stage.width_in})", f".DEPTH({stage.depth})"]
         return _wires(stage) + _instance("qmlp_fifo", params, name, src, stage.name)

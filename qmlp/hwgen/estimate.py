@@ -319,6 +319,12 @@ def stage_features(stage: StagePlan) -> Features:
     if stage.kind is StageKind.FIFO:
         return Features(lutram_cells=_lutram_cells(stage.width_in, stage.depth),
                         reg_bits=2 * stage.depth.bit_length() + 2, glue_units=1)
+    if stage.is_gather:  # a register of B elements written a group at a time (rtl/qmlp_gather.v)
+        a, k = stage.elems_in, stage.elems_out // stage.elems_in
+        unfilled = k - (stage.beats_in - (stage.beats_out - 1) * k)  # groups the last beat leaves zero
+        padding = a - (stage.real - (stage.beats_in - 1) * a)  # padding elements of the last input beat
+        return Features(reg_bits=stage.width_out + stage.beats_in.bit_length() + 2,
+                        mux_bits=(unfilled * a + padding) * stage.bits_in, glue_units=1)
     if stage.kind is StageKind.DWC:
         # a buffer of CAP elements, shifted down by a beat and appended to at any fill level
         # 0..CAP-A: each buffer bit selects among min(A, CAP-A+1) input elements

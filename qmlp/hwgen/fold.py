@@ -163,10 +163,12 @@ def _input_glue(index: int, layer: Layer, folding: Folding) -> Features:
                                     layer.in_features, depth=max(2, sf + 1)))
 
 
-def _converter_cost(elems_in: int, elems_out: int, bits: int, family: str) -> float:
-    """LUT + FF/4 of the width converter from ``elems_in`` to ``elems_out`` elements of ``bits``
-    per beat (its structure depends on nothing else: ``stage_features``)."""
-    lut, ff = price(stage_features(StagePlan(StageKind.DWC, "c", elems_in, elems_out, bits, bits, 1, 1, 1)), family)
+def _converter_cost(elems_in: int, beats_in: int, elems_out: int, beats_out: int, bits: int, real: int,
+                    family: str) -> float:
+    """LUT + FF/4 of the width converter from ``beats_in`` beats of ``elems_in`` elements of
+    ``bits`` to ``beats_out`` beats of ``elems_out`` (``real`` of them real), as the plan builds it."""
+    stage = StagePlan(StageKind.DWC, "c", elems_in, elems_out, bits, bits, beats_in, beats_out, real)
+    lut, ff = price(stage_features(stage), family)
     return lut + ff / 4
 
 
@@ -326,12 +328,12 @@ def fold_chain(df: Dataflow, budget: int, *, clock_mhz: float, family: str, allo
     chain (dynamic programming on the producer's output format: PE and output folds), not layer
     by layer. Rank as ``layer_options``: foldings that miss the clock first, then cost."""
     memo = {} if memo is None else memo
-    converters: dict[tuple[int, int, int], float] = {}
+    converters: dict[tuple[int, ...], float] = {}
 
-    def converter(elems_in: int, elems_out: int, bits: int) -> float:
-        if (elems_in, elems_out, bits) not in converters:
-            converters[elems_in, elems_out, bits] = _converter_cost(elems_in, elems_out, bits, family)
-        return converters[elems_in, elems_out, bits]
+    def converter(*args: int) -> float:
+        if args not in converters:
+            converters[args] = _converter_cost(*args, family=family)
+        return converters[args]
 
     # best chain so far ending in each output format (PE, output folds): ((misses, cost), foldings)
     best: dict[tuple[int, int], tuple[tuple[int, float], tuple[Folding, ...]]] = {(0, 0): ((0, 0.0), ())}
@@ -347,7 +349,7 @@ def fold_chain(df: Dataflow, budget: int, *, clock_mhz: float, family: str, allo
                 continue
             for (pe, folds), ((misses, cost), chain) in best.items():
                 if index > 0 and (pe, folds) != fmt:
-                    cost += converter(pe, fmt[0], bits)
+                    cost += converter(pe, folds, fmt[0], fmt[1], bits, layer.in_features)
                 if fmt not in feeds or (misses, cost) < feeds[fmt][0]:
                     feeds[fmt] = ((misses, cost), chain)
         following: dict[tuple[int, int], tuple[tuple[int, float], tuple[Folding, ...]]] = {}

@@ -245,6 +245,12 @@ class StagePlan:
         return self.elems_in * self.bits_in
 
     @property
+    def is_gather(self) -> bool:
+        """A width converter whose output beat is a whole number of input beats: qmlp_gather,
+        a register written a group at a time, whose ready passes through."""
+        return self.kind is StageKind.DWC and self.elems_out % self.elems_in == 0
+
+    @property
     def is_slice(self) -> bool:
         """A FIFO of depth 1: qmlp_fifo's register slice, whose ready passes through (``_fifo``)."""
         return self.kind is StageKind.FIFO and self.depth == 1
@@ -289,11 +295,13 @@ class HardwarePlan:
 
     @property
     def ready_chain(self) -> int:
-        """Most units in a row whose s_ready is a function of their m_ready (layers, argmax and
-        register slices with no FIFO or converter between them): one combinational ready chain."""
+        """Most units in a row whose s_ready is a function of their m_ready (layers, argmax,
+        register slices and gathering converters with no FIFO or other converter between them):
+        one combinational ready chain."""
         longest = run = 0
         for stage in self.stages:
-            run = run + 1 if stage.kind in (StageKind.LAYER, StageKind.ARGMAX) or stage.is_slice else 0
+            passes = stage.kind in (StageKind.LAYER, StageKind.ARGMAX) or stage.is_slice or stage.is_gather
+            run = run + 1 if passes else 0
             longest = max(longest, run)
         return longest
 

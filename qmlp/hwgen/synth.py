@@ -328,7 +328,7 @@ def module_totals(modules: Mapping[str, tuple[Mapping[str, int], Mapping[str, in
 
 # The library modules qmlp_top instantiates: the units ``synthesize_units`` counts one by one.
 # a CONST layer's adder graph (emit.graph_module: l<i>_graph) is an instance of its own beside its shell
-UNIT_MODULES = ("qmlp_mvau", "qmlp_const_layer", "qmlp_fifo", "qmlp_dwc", "qmlp_argmax", "qmlp_control", "qmlp_beats",
+UNIT_MODULES = ("qmlp_mvau", "qmlp_const_layer", "qmlp_fifo", "qmlp_dwc", "qmlp_gather", "qmlp_argmax", "qmlp_control", "qmlp_beats",
                 "_graph")
 
 
