@@ -112,7 +112,10 @@ def test_stage_chain_and_stream_ends():
     top = render_top(df, hw)
     for stage in hw.stages:  # every planned stage is a wire bundle of the top, in order
         assert f"wire [{stage.width_out - 1}:0] {stage.name}_data;" in top
-    assert top.count("qmlp_fifo #(") == 4 and top.count("qmlp_dwc #(") == 1
+    # 3 -> 9 elements per beat: whole producer beats per consumer beat, a qmlp_gather
+    # layer 0, the gather, the register slice and the fully parallel layer 1: one ready chain
+    assert hw.stages[2].is_gather and hw.stages[3].is_slice and hw.ready_chain == 4
+    assert top.count("qmlp_fifo #(") == 4 and top.count("qmlp_gather #(") == 1 and "qmlp_dwc #(" not in top
 
 
 def test_timing_aware_folding_meets_the_clock():
