@@ -157,12 +157,13 @@ def choose_levels(layer: Layer, folding: Folding, *, clock_mhz: float, family: s
 
 
 def _input_glue(index: int, layer: Layer, folding: Folding) -> Features:
-    """The FIFO in front of a layer: it grows with SIMD, so the search must see it. (The width
+    """The FIFO in front of a layer (a register slice at s_axis for a one-beat vector, as the plan
+    builds it): it grows with SIMD, so the search must see it. (The width
     converter before it depends on the producer's folding too: ``_converter_cost``.)"""
     sf = (layer.in_features + folding.pad_in) // folding.simd
     bits = layer.in_dtype.bits
     return stage_features(StagePlan(StageKind.FIFO, "q", folding.simd, folding.simd, bits, bits, sf, sf,
-                                    layer.in_features, depth=max(2, sf + 1)))
+                                    layer.in_features, depth=1 if sf == 1 and index == 0 else max(2, sf + 1)))
 
 
 def _converter_cost(elems_in: int, beats_in: int, elems_out: int, beats_out: int, bits: int, real: int,

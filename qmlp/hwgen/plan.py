@@ -542,8 +542,13 @@ def _fifo(src: StagePlan, name: str, *, slice_: bool = False) -> StagePlan:
     # A whole vector (+1 beat) of the consumer's input fits: the producer never waits while the
     # consumer runs its output folds nf > 0 (which take no input), and the consumer finds its next
     # vector complete, taking one beat per cycle. This keeps II = max over layers of NF*SF.
-    # ``slice_``: depth 1, a register slice (qmlp_fifo) in front of a fully parallel layer, which
-    # takes its one-beat vector in every cycle it is not stalled, so it needs no buffer.
+    # ``slice_``: depth 1, a register slice (qmlp_fifo) in front of a unit whose vector is one beat
+    # (SF = 1): a fully parallel layer takes it in every cycle it is not stalled, a folded one holds
+    # it in its input register through all its output folds, so the next vector needs one slot
+    # only (the seed's fc0 at 5 M/s: a 320-bit FIFO of 23 RAM32M16, 184 LUT sites, becomes
+    # flip-flops). A slice passes the ready through, and so does a folded unit: ``_chain`` puts one
+    # before a folded layer only at s_axis, so that slices do not chain the readies of folded layers
+    # across the network (UNSW with SF = 1 everywhere: 10 units, ~92 MHz by the timing model).
     depth = 1 if slice_ else max(FIFO_MIN_DEPTH, src.beats_out + 1)
     return StagePlan(StageKind.FIFO, name, src.elems_out, src.elems_out, src.bits_out, src.bits_out,
                      src.beats_out, src.beats_out, src.real, depth=depth)
@@ -569,7 +574,7 @@ def _chain(df: Dataflow, layers: tuple[LayerPlan, ...], inp: StreamEnd, out: Str
         # cycle straight from the producer's output register and both stall on the same ready
         # chain (``ready_chain``), so a FIFO would only add a cycle and a LUTRAM copy of the vector.
         if not (conv is None and prev is not None and prev.unit is Unit.CONST and plan.unit is Unit.CONST):
-            add(_fifo(src, f"{plan.ident}_q", slice_=plan.unit is Unit.CONST))
+            add(_fifo(src, f"{plan.ident}_q", slice_=plan.unit is Unit.CONST or (plan.sf == 1 and prev is None)))
         add(StagePlan(StageKind.LAYER, f"{plan.ident}_out", plan.simd, plan.pe, plan.in_bits, plan.out_bits,
                       plan.sf, plan.nf, plan.out_features, layer=plan.index))
         prev = plan

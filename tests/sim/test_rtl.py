@@ -66,11 +66,12 @@ CONFIGS = {
         [Folding(11, 4), Folding(2, 11), Folding(6, 8)], argmax=True),
     # gathering converters (a consumer beat of whole producer beats) with padding: 4 -> 8 over 10
     # elements (the producer's last beat half padding, the consumer's last beat a quarter filled),
-    # 1 -> 4 over 6; plane sums (UINT2 x INT2, TERNARY)
-    "gather_padded_planes": lambda: folded(
+    # 1 -> 4 over 6; plane sums (UINT2 x INT2, TERNARY); a register slice at s_axis before a
+    # folded first layer whose vector is one beat (SF = 1, 3 output folds)
+    "gather_padded_planes_slice": lambda: folded(
         random_dataflow(5, widths=(9, 10, 6, 3), weight_dtypes=(INT(2), INT(2), TERNARY), input_dtype=UINT(2),
                         act_dtype=UINT(2)),
-        [Folding(4, 3, pad_out=2), Folding(1, 8, pad_in=6), Folding(3, 4, pad_in=2)]),
+        [Folding(4, 9, pad_out=2), Folding(1, 8, pad_in=6), Folding(3, 4, pad_in=2)]),
     # activations of every width from 1 to 8 bits, 40% of channels negated: comparator units
     # (folded and constant) below 4 bits, the binary search from 4 bits on, in folded MVAUs (one
     # and several table rows, padded rows) and fully parallel ternary layers
