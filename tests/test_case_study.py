@@ -173,9 +173,9 @@ def test_update_readme_replaces_only_the_marked_table(cs, tmp_path):
     start, end = cs.README_MARKERS
     readme.write_text(f"intro\n{start}\nold table\n{end}\noutro\n")
     results = _results(cs, [_record(cs)])
-    cs.update_readme(results, readme)
+    cs.update_readme(results, (readme,))
     assert readme.read_text() == f"intro\n{start}\n{cs.build_table(results)}\n{end}\noutro\n"
-    cs.update_readme(results, readme)  # idempotent
+    cs.update_readme(results, (readme,))  # idempotent
     assert readme.read_text().count("| seed (FINN") == 1
 
 

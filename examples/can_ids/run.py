@@ -602,11 +602,13 @@ def render_markdown(results: dict[str, Any]) -> str:
 README_MARKERS = ("<!-- results table: written by run.py from results.json -->", "<!-- end of results table -->")
 
 
-def update_readme(results: dict[str, Any], readme: Path = HERE / "README.md") -> None:
-    """Replace the table between README_MARKERS in ``readme`` with ``build_table(results)``."""
-    text = readme.read_text()
-    start, end = text.index(README_MARKERS[0]) + len(README_MARKERS[0]), text.index(README_MARKERS[1])
-    readme.write_text(text[:start] + "\n" + build_table(results) + "\n" + text[end:])
+def update_readme(results: dict[str, Any], readmes: tuple[Path, ...] = (HERE / "README.md", ROOT / "README.md")) -> None:
+    """Replace the table between README_MARKERS in each of ``readmes`` (this example's and the
+    project's) with ``build_table(results)``."""
+    for readme in readmes:
+        text = readme.read_text()
+        start, end = text.index(README_MARKERS[0]) + len(README_MARKERS[0]), text.index(README_MARKERS[1])
+        readme.write_text(text[:start] + "\n" + build_table(results) + "\n" + text[end:])
 
 
 def write_results(results: dict[str, Any], dest: Path) -> Path:
