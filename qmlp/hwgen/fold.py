@@ -291,7 +291,7 @@ def layer_options(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family
     options: list[tuple[_Key, Folding]] = []
     for folding in candidates:
         if is_fully_parallel(layer, folding) and options and cost is None:
-            best = min(options)[0]
+            best = min(key for key, _ in options)
             if not best[0] and _const_below(index, layer, folding, family) >= best[1]:
                 continue
         if cost is not None:
@@ -303,12 +303,13 @@ def layer_options(layer: Layer, budget: int, *, clock_mhz: float = 200.0, family
                 memo[slot] = _priced(index, layer, folding, clock_mhz, family)
             priced_options = memo[slot]
         # of a candidate's storage options, the cheaper one at this price
-        options.append(min(((misses, logic + (bram36 * lut_per_bram36 if bram36 else 0.0), neg_fmax,
-                             fold_cycles(layer, candidate), candidate.pe, candidate.simd), candidate)
-                           for candidate, misses, logic, bram36, neg_fmax in priced_options))
+        options.append(min((((misses, logic + (bram36 * lut_per_bram36 if bram36 else 0.0), neg_fmax,
+                              fold_cycles(layer, candidate), candidate.pe, candidate.simd), candidate)
+                            for candidate, misses, logic, bram36, neg_fmax in priced_options),
+                           key=lambda option: option[0]))  # equal keys: the first (the plan's rule)
     if not options:  # unreachable for budget >= 1: PE = MH, SIMD = MW takes one cycle
         raise FoldingError(f"layer {layer.name}: no folding meets {budget} cycles per inference")
-    return sorted(options)
+    return sorted(options, key=lambda option: option[0])  # stable: of equal keys, the first listed
 
 
 def fold_layer(layer: Layer, budget: int, **kwargs: Any) -> Folding:

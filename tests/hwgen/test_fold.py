@@ -325,3 +325,20 @@ def test_fold_chain_beats_folding_each_layer_alone_somewhere():
 def replace_layers(df, foldings):
     from qmlp.ir import replace
     return replace(df, layers=tuple(replace(layer, folding=f) for layer, f in zip(df.layers, foldings)))
+
+
+def test_equal_storage_options_keep_the_plans_rule():
+    """A layer whose LUT ROM and block-RAM ROM cost exactly the same at one sweep price (here fc2,
+    1 x 6, on a PYNQ-Z2 at 1/4 of its LUTs per BRAM36: 210.5 = 163 + 0.5 x 95) keeps the storage the
+    plan's rule picks; the tie must not compare foldings (it raised TypeError in the explore sweep)."""
+    from qmlp.hwgen.fold import layer_options
+
+    pynq = get_board("pynq-z2")
+    df = random_dataflow(1, widths=(64, 256, 128, 10), weight_dtypes=TERNARY, input_dtype=UINT(4), act_dtype=UINT(2))
+    price = bram_prices(pynq.resources)[BRAM_PRICES.index(1 / 4)]
+    options = layer_options(df.layers[2], target_cycles(1e5, 100), clock_mhz=100, family="xc7", index=2,
+                            lut_per_bram36=price)
+    chosen = next(f for _, f in options if (f.pe, f.simd) == (1, 6))
+    assert chosen.weight_storage == "auto"
+    folded = fold(df, target_fps=1e5, clock_mhz=100, family="xc7", part=pynq.resources)
+    assert estimate(folded, "xc7").ii_cycles <= target_cycles(1e5, 100)
