@@ -25,8 +25,11 @@ SPEC = {"dataset": "digits",
 
 def _explore(spec: Path, out: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # SIGINT back at its default in the child: a runner started in the background of a shell
+    # without job control ignores it, the child would inherit that and never see the interrupt
     return subprocess.Popen([sys.executable, "-m", "qmlp", "explore", str(spec), "-o", str(out), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_interrupt_then_resume(tmp_path):
