@@ -44,8 +44,8 @@ from .cycles import cycle_model
 from .estimate import Features, NetworkEstimate, estimate, estimate_layer, layer_cost, price, stage_features
 from .cmvm.layer import const_lut_bound
 from .estimate import GRAPH_LUT_FACTOR
-from .plan import (LUTROM_SEARCH_MAX_DEPTH, StageKind, StagePlan, Storage, graph_input_dtype, is_fully_parallel,
-                   plan_layer)
+from .plan import (LUTROM_SEARCH_MAX_DEPTH, StageKind, StagePlan, Storage, Unit, graph_input_dtype, input_fifo_depth,
+                   input_slice, is_fully_parallel, plan_layer)
 from .timing import layer_paths
 
 __all__ = [
@@ -162,8 +162,16 @@ def _input_glue(index: int, layer: Layer, folding: Folding) -> Features:
     converter before it depends on the producer's folding too: ``_converter_cost``.)"""
     sf = (layer.in_features + folding.pad_in) // folding.simd
     bits = layer.in_dtype.bits
+    # the folded units' rule: a fully parallel candidate is priced with a FIFO (its slice costs less)
+    depth = input_fifo_depth(sf, input_slice(Unit.MVAU, sf, index == 0))
     return stage_features(StagePlan(StageKind.FIFO, "q", folding.simd, folding.simd, bits, bits, sf, sf,
-                                    layer.in_features, depth=1 if sf == 1 and index == 0 else max(2, sf + 1)))
+                                    layer.in_features, depth=depth))
+
+
+def _stream_formats(layer: Layer, folding: Folding) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(elements per beat, beats) of a folded layer's input and output streams."""
+    return ((folding.simd, (layer.in_features + folding.pad_in) // folding.simd),
+            (folding.pe, (layer.out_features + folding.pad_out) // folding.pe))
 
 
 def _converter_cost(elems_in: int, beats_in: int, elems_out: int, beats_out: int, bits: int, real: int,
@@ -348,7 +356,7 @@ def fold_chain(df: Dataflow, budget: int, *, clock_mhz: float, family: str, allo
         # the cheapest way to feed each input format (SIMD, input folds)
         feeds: dict[tuple[int, int], tuple[tuple[int, float], tuple[Folding, ...]]] = {}
         for _, folding in options:
-            fmt = (folding.simd, (layer.in_features + folding.pad_in) // folding.simd)
+            fmt = _stream_formats(layer, folding)[0]
             if fmt in feeds:
                 continue
             for (pe, folds), ((misses, cost), chain) in best.items():
@@ -358,9 +366,9 @@ def fold_chain(df: Dataflow, budget: int, *, clock_mhz: float, family: str, allo
                     feeds[fmt] = ((misses, cost), chain)
         following: dict[tuple[int, int], tuple[tuple[int, float], tuple[Folding, ...]]] = {}
         for key, folding in options:  # cheapest first: of equal chains, the cheaper layer stays
-            (misses, cost), chain = feeds[folding.simd, (layer.in_features + folding.pad_in) // folding.simd]
+            fmt, out = _stream_formats(layer, folding)
+            (misses, cost), chain = feeds[fmt]
             total = (misses + int(key[0]), cost + key[1])
-            out = (folding.pe, (layer.out_features + folding.pad_out) // folding.pe)
             if out not in following or total < following[out][0]:
                 following[out] = (total, chain + (folding,))
         best = following

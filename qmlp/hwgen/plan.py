@@ -36,7 +36,7 @@ from .thresholds import MAX_SEARCH_LANES, ThresholdTable, constant_columns, hard
 __all__ = [
     "Unit", "Storage", "StageKind", "Memory", "ThresholdUnit", "ThresholdPlan", "LayerPlan", "StagePlan", "StreamEnd",
     "HardwarePlan", "build_plan", "plan_layer", "check_folded", "weight_storage_dtype", "padded_weights",
-    "threshold_table", "uses_popcount", "uses_planes", "PLANE_MAX_IN_BITS", "counted_form", "graph_input_dtype", "output_dtype", "element_kind",
+    "threshold_table", "uses_popcount", "uses_planes", "input_slice", "input_fifo_depth", "PLANE_MAX_IN_BITS", "counted_form", "graph_input_dtype", "output_dtype", "element_kind",
     "tree_levels", "tree_stages", "memory_storage",
     "is_fully_parallel",
     "FIFO_MIN_DEPTH", "LUTROM_MAX_DEPTH", "LUTROM_SEARCH_MAX_DEPTH", "BRAM18_WORTH_LUTS",
@@ -538,6 +538,17 @@ def _converter(src: StagePlan, elems: int, beats: int, name: str) -> StagePlan |
                      src.beats_out, beats, src.real)
 
 
+def input_slice(unit: Unit, sf: int, first: bool) -> bool:
+    """Whether the buffer in front of a layer is a register slice rather than a FIFO (``_fifo``):
+    before a fully parallel layer, and at s_axis before a layer whose vector is one beat."""
+    return unit is Unit.CONST or (sf == 1 and first)
+
+
+def input_fifo_depth(beats: int, slice_: bool) -> int:
+    """Words of the buffer in front of a layer whose vector is ``beats`` beats (``_fifo``)."""
+    return 1 if slice_ else max(FIFO_MIN_DEPTH, beats + 1)
+
+
 def _fifo(src: StagePlan, name: str, *, slice_: bool = False) -> StagePlan:
     # A whole vector (+1 beat) of the consumer's input fits: the producer never waits while the
     # consumer runs its output folds nf > 0 (which take no input), and the consumer finds its next
@@ -549,9 +560,8 @@ def _fifo(src: StagePlan, name: str, *, slice_: bool = False) -> StagePlan:
     # flip-flops). A slice passes the ready through, and so does a folded unit: ``_chain`` puts one
     # before a folded layer only at s_axis, so that slices do not chain the readies of folded layers
     # across the network (UNSW with SF = 1 everywhere: 10 units, ~92 MHz by the timing model).
-    depth = 1 if slice_ else max(FIFO_MIN_DEPTH, src.beats_out + 1)
     return StagePlan(StageKind.FIFO, name, src.elems_out, src.elems_out, src.bits_out, src.bits_out,
-                     src.beats_out, src.beats_out, src.real, depth=depth)
+                     src.beats_out, src.beats_out, src.real, depth=input_fifo_depth(src.beats_out, slice_))
 
 
 def _chain(df: Dataflow, layers: tuple[LayerPlan, ...], inp: StreamEnd, out: StreamEnd) -> tuple[StagePlan, ...]:
@@ -574,7 +584,7 @@ def _chain(df: Dataflow, layers: tuple[LayerPlan, ...], inp: StreamEnd, out: Str
         # cycle straight from the producer's output register and both stall on the same ready
         # chain (``ready_chain``), so a FIFO would only add a cycle and a LUTRAM copy of the vector.
         if not (conv is None and prev is not None and prev.unit is Unit.CONST and plan.unit is Unit.CONST):
-            add(_fifo(src, f"{plan.ident}_q", slice_=plan.unit is Unit.CONST or (plan.sf == 1 and prev is None)))
+            add(_fifo(src, f"{plan.ident}_q", slice_=input_slice(plan.unit, plan.sf, prev is None)))
         add(StagePlan(StageKind.LAYER, f"{plan.ident}_out", plan.simd, plan.pe, plan.in_bits, plan.out_bits,
                       plan.sf, plan.nf, plan.out_features, layer=plan.index))
         prev = plan
